@@ -1,0 +1,59 @@
+// Euler–Maruyama (Itô, diagonal noise), f32; with no noise it is the explicit Euler method.
+// One invocation advances LANES trajectories through all STEPS steps with the state in
+// registers. CPU twin: src/cpu/em.rs.
+#ifdef STOCHASTIC
+#import noise
+#endif
+#import state
+#import chunk
+
+// Steps 4g .. 4g + count - 1. For a stochastic system the group's 4 * NOISE normals are
+// exactly Philox blocks g * NOISE .. g * NOISE + NOISE - 1 of the trajectory: every word used.
+fn em_group(x_in: S, p: Params, traj: U, g: u32, count: u32) -> S {
+#ifdef STOCHASTIC
+    var z: array<R, 4u * NOISE>;
+    for (var j = 0u; j < NOISE; j++) {
+        let n = noise_block(g * NOISE + j, traj);
+        z[4u * j] = n.z0;
+        z[4u * j + 1u] = n.z1;
+        z[4u * j + 2u] = n.z2;
+        z[4u * j + 3u] = n.z3;
+    }
+#endif
+    var x = x_in;
+    for (var s = 0u; s < count; s++) {
+        let t = T0 + f32(4u * g + s) * DT;
+        let f = drift(t, x, p);
+#ifdef STOCHASTIC
+        let d = diffusion(t, x, p);
+        for (var c = 0u; c < DIM; c++) {
+            x[c] = x[c] + f[c] * DT + d[c] * (SQRT_DT * z[s * NOISE + c]);
+        }
+#else
+        for (var c = 0u; c < DIM; c++) {
+            x[c] = x[c] + f[c] * DT;
+        }
+#endif
+    }
+    return x;
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let inv = gid.x;
+    if (inv * LANES >= chunk.count) {
+        return;
+    }
+    let traj = U(chunk.first + inv * LANES) + LANE_OFFSETS;
+    let fi = R(traj);
+    let p = params_at(fi);
+    var x = x0_at(fi);
+    let groups = STEPS / 4u;
+    for (var g = 0u; g < groups; g++) {
+        x = em_group(x, p, traj, g, 4u);
+    }
+    if (STEPS % 4u != 0u) {
+        x = em_group(x, p, traj, groups, STEPS % 4u);
+    }
+    store_state(inv, x);
+}

@@ -1,0 +1,116 @@
+//! Plain-Rust twins of the kernels, same names and same math as `shaders/`: the oracle the
+//! tests compare the device against, and a baseline for benchmarks.
+
+pub mod em;
+pub mod normal;
+pub mod philox;
+pub mod reduce;
+pub mod rk4;
+pub mod systems;
+
+use std::ops::{Add, Div, Mul, Neg, Sub};
+use std::time::Instant;
+
+use crate::ensemble::Job;
+use crate::error::Result;
+use crate::method::Method;
+use crate::reduce::Stats;
+use crate::solve::{Options, Solution, Timing};
+
+/// The float arithmetic the twins are generic over (f32 to mirror kernels, f64 as reference).
+pub trait Real:
+    Copy
+    + PartialOrd
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + Default
+    + Send
+    + Sync
+{
+    fn of(v: f64) -> Self;
+    fn to_f64(self) -> f64;
+}
+
+impl Real for f32 {
+    fn of(v: f64) -> Self {
+        v as f32
+    }
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+}
+
+impl Real for f64 {
+    fn of(v: f64) -> Self {
+        v
+    }
+    fn to_f64(self) -> f64 {
+        self
+    }
+}
+
+/// Terminal state of trajectory `i`, as the job's kernel computes it.
+pub fn trajectory(job: &Job, i: u64) -> Vec<f32> {
+    match job.method {
+        Method::EulerMaruyama => em::em_trajectory(job, i),
+        Method::Rk4 => rk4::rk4_trajectory(job, i),
+    }
+}
+
+/// Terminal states of trajectories `first..first + count`, component-major, on all cores.
+pub fn states(job: &Job, first: u64, count: u64) -> Vec<f32> {
+    let dim = job.system.dim();
+    let n = count as usize;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .min(n.max(1));
+    let per = n.div_ceil(threads);
+    let mut rows: Vec<Vec<f32>> = Vec::new();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    let lo = (t * per).min(n);
+                    let hi = ((t + 1) * per).min(n);
+                    let mut out = Vec::with_capacity((hi - lo) * dim);
+                    for j in lo..hi {
+                        out.extend(trajectory(job, first + j as u64));
+                    }
+                    out
+                })
+            })
+            .collect();
+        rows = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    });
+    let flat: Vec<f32> = rows.concat();
+    let mut out = vec![0.0f32; n * dim];
+    for j in 0..n {
+        for c in 0..dim {
+            out[c * n + j] = flat[j * dim + c];
+        }
+    }
+    out
+}
+
+/// The CPU twin of [`crate::solve`]: the same job, the same statistics layout.
+pub fn solve(job: &Job, opts: &Options) -> Result<Solution> {
+    let t0 = Instant::now();
+    let dim = job.system.dim();
+    let states = states(job, 0, job.paths);
+    let mut stats = Stats::empty(dim);
+    stats.absorb_blocks(&reduce::block_partials(&states, job.paths as usize, dim));
+    Ok(Solution {
+        stats,
+        states: opts.keep_states.then_some(states),
+        timing: Timing {
+            setup_s: 0.0,
+            solve_s: t0.elapsed().as_secs_f64(),
+        },
+        adapter: "cpu twin".into(),
+        chunks: 1,
+        chunk_capacity: job.paths,
+    })
+}

@@ -1,0 +1,26 @@
+//! Rust twins of `shaders/systems/*.wgsl`.
+
+use super::Real;
+use crate::system::Builtin;
+
+pub fn drift<T: Real>(sys: Builtin, _t: T, x: &[T], p: &[T], out: &mut [T]) {
+    match sys {
+        Builtin::Gbm => out[0] = p[0] * x[0],
+        Builtin::Ou => out[0] = p[0] * (p[1] - x[0]),
+        Builtin::Lorenz => {
+            out[0] = p[0] * (x[1] - x[0]);
+            out[1] = x[0] * (p[1] - x[2]) - x[1];
+            out[2] = x[0] * x[1] - p[2] * x[2];
+        }
+        Builtin::Linear => out[0] = p[0] * x[0],
+    }
+}
+
+/// Diagonal diffusion g_i(t, x); zero for ODEs.
+pub fn diffusion<T: Real>(sys: Builtin, _t: T, x: &[T], p: &[T], out: &mut [T]) {
+    match sys {
+        Builtin::Gbm => out[0] = p[1] * x[0],
+        Builtin::Ou => out[0] = p[2],
+        Builtin::Lorenz | Builtin::Linear => out.iter_mut().for_each(|o| *o = T::default()),
+    }
+}

@@ -1,0 +1,27 @@
+//! throng: ensembles of ODE and SDE trajectories in WGSL compute shaders.
+//!
+//! A run joins separate values: a [`System`] (drift, diffusion), an [`Ensemble`] (how many
+//! trajectories, their parameters and initial states, the seed), a [`Method`], a
+//! [`TimeGrid`], and [`Options`]; [`solve`] runs it on a [`Context`]'s device and
+//! [`cpu::solve`] runs the same job on the CPU twin.
+
+pub mod context;
+pub mod cpu;
+pub mod ensemble;
+pub mod error;
+pub mod kernel;
+pub mod method;
+pub mod reduce;
+pub mod rng;
+pub mod schedule;
+pub mod shader;
+pub mod solve;
+pub mod system;
+
+pub use context::{AdapterChoice, Context};
+pub use ensemble::{Ensemble, Job, TimeGrid, Value};
+pub use error::{Error, Result};
+pub use method::Method;
+pub use reduce::Stats;
+pub use solve::{solve, Options, Solution, Timing};
+pub use system::System;

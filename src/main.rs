@@ -1,0 +1,589 @@
+//! The `throng` command line: run ensembles, audit the RNG, describe the adapter, benchmark.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use serde_json::{json, Value as Json};
+use throng::{
+    cpu, rng, AdapterChoice, Context, Ensemble, Error, Method, Options, System, TimeGrid,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "throng",
+    version,
+    about = "Ensembles of ODE/SDE trajectories on any GPU, or on CPUs through lavapipe"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone, Default)]
+struct AdapterArgs {
+    /// Use the first adapter whose name contains this text (see `throng info --all`)
+    #[arg(long, global = true)]
+    adapter: Option<String>,
+    /// Restrict adapters to one backend: vulkan, metal or dx12
+    #[arg(long, global = true)]
+    backend: Option<String>,
+}
+
+impl AdapterArgs {
+    fn choice(&self) -> AdapterChoice {
+        AdapterChoice {
+            name: self.adapter.clone(),
+            backend: self.backend.clone(),
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Integrate an ensemble and print terminal statistics
+    Run(RunArgs),
+    /// Print consecutive Philox4x32-10 blocks (four 8-digit hex words per line)
+    Rng(RngArgs),
+    /// Describe the adapter: name, backend, type, limits, f64
+    Info {
+        /// List every adapter instead of the chosen one
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        adapter: AdapterArgs,
+    },
+    /// List the built-in systems
+    Systems,
+    /// Measure trajectory-steps/s for the benchmark workloads on the device and the CPU twins
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// System: gbm, ou, lorenz, linear (`throng systems`)
+    #[arg(long)]
+    system: String,
+    /// Method: em (Euler–Maruyama) or rk4; default em for SDEs, rk4 for ODEs
+    #[arg(long)]
+    method: Option<String>,
+    /// Number of trajectories
+    #[arg(long)]
+    paths: String,
+    /// Number of steps
+    #[arg(long)]
+    steps: String,
+    /// Step size (give --dt or --t1)
+    #[arg(long)]
+    dt: Option<String>,
+    /// End time; dt = (t1 - t0) / steps
+    #[arg(long)]
+    t1: Option<String>,
+    /// Start time
+    #[arg(long, default_value = "0")]
+    t0: String,
+    /// Initial state, comma-separated (default: zeros)
+    #[arg(long, allow_hyphen_values = true)]
+    x0: Option<String>,
+    /// Parameter value NAME=VALUE (repeatable); x0.NAME sets one initial component
+    #[arg(long = "param", allow_hyphen_values = true)]
+    params: Vec<String>,
+    /// Linear sweep NAME=LO:HI across the ensemble (repeatable)
+    #[arg(long = "sweep", allow_hyphen_values = true)]
+    sweeps: Vec<String>,
+    /// Seed of the noise (u64)
+    #[arg(long, default_value = "0")]
+    seed: String,
+    /// At most this many trajectories per chunk (rounded down to a multiple of 256)
+    #[arg(long)]
+    chunk: Option<String>,
+    /// Run on the CPU twin instead of the device
+    #[arg(long)]
+    cpu: bool,
+    /// Print one JSON object as the last line
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    adapter: AdapterArgs,
+}
+
+#[derive(clap::Args)]
+struct RngArgs {
+    /// Key words K0,K1 (decimal, or hexadecimal with 0x)
+    #[arg(long)]
+    key: String,
+    /// Counter words C0,C1,C2,C3, word 0 least significant (decimal, or hex with 0x)
+    #[arg(long)]
+    counter: String,
+    /// Number of consecutive blocks
+    #[arg(long, default_value = "1")]
+    blocks: String,
+    /// Compute the blocks with the device's kernel instead of the CPU twin
+    #[arg(long)]
+    gpu: bool,
+    #[command(flatten)]
+    adapter: AdapterArgs,
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Workload: w1 (GBM Euler–Maruyama), w2 (Lorenz RK4) or all
+    #[arg(long, default_value = "all")]
+    workload: String,
+    /// Timed repetitions per measurement (the median is reported)
+    #[arg(long, default_value = "5")]
+    repeat: usize,
+    /// Divide the workload's trajectory count by this (for quick runs)
+    #[arg(long, default_value = "1")]
+    shrink: u64,
+    /// Skip the CPU twins
+    #[arg(long)]
+    no_cpu: bool,
+    #[command(flatten)]
+    adapter: AdapterArgs,
+}
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::Invalid(msg.into())
+}
+
+fn parse_f64(what: &str, s: &str) -> Result<f64, Error> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| invalid(format!("{what}: `{s}` is not a number")))?;
+    if !v.is_finite() {
+        return Err(invalid(format!("{what}: `{s}` is not finite")));
+    }
+    Ok(v)
+}
+
+/// A count: an integer, or a float with an integral value such as 1e6.
+fn parse_count(what: &str, s: &str) -> Result<u64, Error> {
+    if let Ok(v) = s.trim().parse::<u64>() {
+        return Ok(v);
+    }
+    let v = parse_f64(what, s)?;
+    if v < 0.0 || v.fract() != 0.0 || v >= 1.8e19 {
+        return Err(invalid(format!("{what}: `{s}` is not a whole number")));
+    }
+    Ok(v as u64)
+}
+
+fn parse_word(what: &str, s: &str) -> Result<u32, Error> {
+    let t = s.trim();
+    let r = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(h) => u32::from_str_radix(h, 16),
+        None => t.parse::<u32>(),
+    };
+    r.map_err(|_| {
+        invalid(format!(
+            "{what}: `{s}` is not a 32-bit word (decimal, or hexadecimal written 0x...)"
+        ))
+    })
+}
+
+fn parse_words<const N: usize>(what: &str, s: &str) -> Result<[u32; N], Error> {
+    let parts: Vec<&str> = s.split(',').collect();
+    if parts.len() != N {
+        return Err(invalid(format!(
+            "{what} takes {N} comma-separated words, got {}",
+            parts.len()
+        )));
+    }
+    let mut out = [0u32; N];
+    for (o, p) in out.iter_mut().zip(parts) {
+        *o = parse_word(what, p)?;
+    }
+    Ok(out)
+}
+
+fn split_assign<'a>(what: &str, s: &'a str) -> Result<(&'a str, &'a str), Error> {
+    s.split_once('=')
+        .filter(|(k, v)| !k.trim().is_empty() && !v.trim().is_empty())
+        .map(|(k, v)| (k.trim(), v.trim()))
+        .ok_or_else(|| invalid(format!("{what} `{s}`: expected NAME=VALUE")))
+}
+
+fn run(args: RunArgs) -> Result<(), Error> {
+    let system = System::builtin(&args.system)?;
+    let method = match &args.method {
+        Some(m) => Method::parse(m)?,
+        None if system.noise == throng::system::Noise::None => Method::Rk4,
+        None => Method::EulerMaruyama,
+    };
+    let paths = parse_count("--paths", &args.paths)?;
+    let steps = parse_count("--steps", &args.steps)?;
+    let t0 = parse_f64("--t0", &args.t0)?;
+    let grid = match (&args.dt, &args.t1) {
+        (Some(dt), None) => TimeGrid::new(t0, parse_f64("--dt", dt)?, steps),
+        (None, Some(t1)) => {
+            let t1 = parse_f64("--t1", t1)?;
+            if t1 <= t0 {
+                return Err(invalid(format!("--t1 {t1} must be after --t0 {t0}")));
+            }
+            TimeGrid::until(t0, t1, steps)
+        }
+        (Some(_), Some(_)) => return Err(invalid("give either --dt or --t1, not both")),
+        (None, None) => return Err(invalid("give the step with --dt or the end time with --t1")),
+    };
+    let seed = parse_count("--seed", &args.seed)?;
+    let mut ens = Ensemble::new(system.clone(), paths).seed(seed);
+    if let Some(x0) = &args.x0 {
+        let v: Vec<f64> = x0
+            .split(',')
+            .map(|s| parse_f64("--x0", s))
+            .collect::<Result<_, _>>()?;
+        ens = ens.x0(&v);
+    }
+    let mut param_json = serde_json::Map::new();
+    for (n, v) in system.params {
+        param_json.insert(n.to_string(), json!(v));
+    }
+    for p in &args.params {
+        let (k, v) = split_assign("--param", p)?;
+        let v = parse_f64(&format!("--param {k}"), v)?;
+        ens = ens.set(k, v);
+        param_json.insert(k.to_string(), json!(v));
+    }
+    for s in &args.sweeps {
+        let (k, range) = split_assign("--sweep", s)?;
+        let (lo, hi) = range
+            .split_once(':')
+            .ok_or_else(|| invalid(format!("--sweep `{s}`: expected NAME=LO:HI")))?;
+        let lo = parse_f64(&format!("--sweep {k}"), lo)?;
+        let hi = parse_f64(&format!("--sweep {k}"), hi)?;
+        ens = ens.sweep(k, lo, hi);
+        param_json.insert(k.to_string(), json!({"sweep": [lo, hi]}));
+    }
+    let chunk = args
+        .chunk
+        .as_deref()
+        .map(|c| parse_count("--chunk", c))
+        .transpose()?;
+    let job = ens.job(method, grid)?;
+    let opts = Options {
+        chunk,
+        keep_states: false,
+    };
+    let device_start = Instant::now();
+    let (sol, device_s) = if args.cpu {
+        (cpu::solve(&job, &opts)?, 0.0)
+    } else {
+        let ctx = Context::new(&args.adapter.choice())?;
+        let device_s = device_start.elapsed().as_secs_f64();
+        (throng::solve(&ctx, &job, &opts)?, device_s)
+    };
+    let st = &sol.stats;
+    let rate = paths as f64 * steps as f64 / sol.timing.solve_s;
+    if args.json {
+        let out = json!({
+            "system": system.name,
+            "method": method.name(),
+            "paths": paths,
+            "steps": steps,
+            "dt": grid.dt,
+            "t0": grid.t0,
+            "t1": grid.t1(),
+            "seed": seed,
+            "params": Json::Object(param_json),
+            "adapter": sol.adapter,
+            "terminal": {
+                "count": st.count,
+                "mean": st.mean,
+                "var": st.var(),
+                "min": if st.count > 0 { json!(st.min) } else { json!(vec![Json::Null; st.dim()]) },
+                "max": if st.count > 0 { json!(st.max) } else { json!(vec![Json::Null; st.dim()]) },
+            },
+            "nonfinite": st.nonfinite,
+            "chunks": sol.chunks,
+            "chunk_capacity": sol.chunk_capacity,
+            "timing": {"solve_s": sol.timing.solve_s, "setup_s": sol.timing.setup_s, "device_s": device_s},
+            "trajectory_steps_per_s": rate,
+        });
+        println!("{out}");
+    } else {
+        println!(
+            "{} with {}: {paths} paths x {steps} steps, dt {}, t {} -> {}, seed {seed}",
+            system.name,
+            method.name(),
+            grid.dt,
+            grid.t0,
+            grid.t1()
+        );
+        println!("adapter: {}", sol.adapter);
+        println!(
+            "{:<10} {:>14} {:>14} {:>14} {:>14}",
+            "component", "mean", "var", "min", "max"
+        );
+        let var = st.var();
+        for (c, name) in system.state.iter().enumerate() {
+            println!(
+                "{:<10} {:>14.6e} {:>14.6e} {:>14.6e} {:>14.6e}",
+                name, st.mean[c], var[c], st.min[c], st.max[c]
+            );
+        }
+        println!(
+            "finite trajectories: {}, non-finite: {}",
+            st.count, st.nonfinite
+        );
+        println!(
+            "setup {:.3} s, solve {:.3} s in {} chunk(s): {:.3e} trajectory-steps/s",
+            sol.timing.setup_s, sol.timing.solve_s, sol.chunks, rate
+        );
+        if st.nonfinite > 0 {
+            eprintln!(
+                "warning: {} trajectories became non-finite and are excluded from the statistics",
+                st.nonfinite
+            );
+        }
+    }
+    Ok(())
+}
+
+fn rng_cmd(args: RngArgs) -> Result<(), Error> {
+    let key = parse_words::<2>("--key", &args.key)?;
+    let counter = parse_words::<4>("--counter", &args.counter)?;
+    let n = parse_count("--blocks", &args.blocks)?;
+    if n == 0 {
+        return Err(invalid("--blocks must be at least 1"));
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut emit =
+        |w: [u32; 4]| writeln!(out, "{:08x} {:08x} {:08x} {:08x}", w[0], w[1], w[2], w[3]);
+    if args.gpu {
+        let ctx = Context::new(&args.adapter.choice())?;
+        let per = 1u64 << 20;
+        let mut done = 0u64;
+        while done < n {
+            let count = per.min(n - done) as u32;
+            let (blocks, _) =
+                rng::gpu_blocks(&ctx, rng::counter_add(counter, done), key, count, None)?;
+            for b in blocks {
+                if emit(b).is_err() {
+                    return Ok(()); // the reader closed the pipe
+                }
+            }
+            done += count as u64;
+        }
+    } else {
+        for i in 0..n {
+            if emit(rng::philox4x32_10(rng::counter_add(counter, i), key)).is_err() {
+                return Ok(());
+            }
+        }
+    }
+    let _ = out.flush();
+    Ok(())
+}
+
+fn info(all: bool, adapter: AdapterArgs) -> Result<(), Error> {
+    if all {
+        let list = throng::context::adapters(&adapter.choice())?;
+        if list.is_empty() {
+            return Err(Error::NoAdapter {
+                detail: String::new(),
+            });
+        }
+        for a in list {
+            println!(
+                "{} ({:?}, {:?}, driver {} {})",
+                a.name, a.backend, a.device_type, a.driver, a.driver_info
+            );
+        }
+        return Ok(());
+    }
+    let ctx = Context::new(&adapter.choice())?;
+    let l = &ctx.limits;
+    let i = &ctx.info;
+    println!("adapter: {}", i.name);
+    println!("backend: {:?}", i.backend);
+    println!(
+        "device type: {:?}{}",
+        i.device_type,
+        if i.device_type == wgpu::DeviceType::Cpu {
+            " (a CPU: software Vulkan, not a GPU)"
+        } else {
+            ""
+        }
+    );
+    println!("driver: {} {}", i.driver, i.driver_info);
+    println!(
+        "max storage buffer binding: {} bytes",
+        l.max_storage_buffer_binding_size
+    );
+    println!("max buffer size: {} bytes", l.max_buffer_size);
+    println!(
+        "max workgroups per dimension: {}",
+        l.max_compute_workgroups_per_dimension
+    );
+    println!(
+        "max invocations per workgroup: {}",
+        l.max_compute_invocations_per_workgroup
+    );
+    println!(
+        "f64 (SHADER_F64): {}",
+        if ctx.has_f64() { "yes" } else { "no" }
+    );
+    println!(
+        "64-bit integers (SHADER_INT64): {}",
+        if ctx.has_int64() { "yes" } else { "no" }
+    );
+    let plan1 = throng::schedule::plan(u32::MAX as u64 - 255, 1, l.into(), None)?;
+    let plan3 = throng::schedule::plan(u32::MAX as u64 - 255, 3, l.into(), None)?;
+    println!(
+        "trajectories per chunk: {} (dimension 1), {} (dimension 3)",
+        plan1.capacity, plan3.capacity
+    );
+    Ok(())
+}
+
+fn systems() {
+    println!(
+        "{:<8} {:>3} {:<5} {:<36} {}",
+        "name", "dim", "kind", "parameters (defaults)", "description"
+    );
+    for s in System::all() {
+        let params: Vec<String> = s.params.iter().map(|(n, v)| format!("{n}={v}")).collect();
+        let kind = if s.noise == throng::system::Noise::None {
+            "ODE"
+        } else {
+            "SDE"
+        };
+        println!(
+            "{:<8} {:>3} {:<5} {:<36} {}",
+            s.name,
+            s.dim(),
+            kind,
+            params.join(" "),
+            s.description
+        );
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn bench(args: BenchArgs) -> Result<(), Error> {
+    if args.repeat == 0 || args.shrink == 0 {
+        return Err(invalid("--repeat and --shrink must be at least 1"));
+    }
+    let mut jobs = vec![];
+    let w = args.workload.as_str();
+    if w == "w1" || w == "all" {
+        let e = Ensemble::new(System::builtin("gbm")?, (1 << 20) / args.shrink)
+            .x0(&[1.0])
+            .set("mu", 0.05)
+            .set("sigma", 0.2)
+            .seed(1);
+        jobs.push((
+            "W1 gbm/em 2^20 x 256",
+            e.job(Method::EulerMaruyama, TimeGrid::until(0.0, 1.0, 256))?,
+        ));
+    }
+    if w == "w2" || w == "all" {
+        let e = Ensemble::new(System::builtin("lorenz")?, (1 << 18) / args.shrink)
+            .x0(&[1.0, 0.0, 0.0])
+            .sweep("rho", 0.0, 50.0);
+        jobs.push((
+            "W2 lorenz/rk4 2^18 x 1000",
+            e.job(Method::Rk4, TimeGrid::new(0.0, 0.01, 1000))?,
+        ));
+    }
+    if jobs.is_empty() {
+        return Err(invalid(format!("unknown workload `{w}` (w1, w2, all)")));
+    }
+    let ctx = Context::new(&args.adapter.choice())?;
+    println!("adapter: {}", ctx.adapter_label());
+    println!(
+        "cpu twin threads: {}",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!(
+        "{:<28} {:>10} {:>14} {:>14} {:>8}",
+        "workload", "engine", "median solve_s", "traj-steps/s", "vs cpu"
+    );
+    for (name, job) in jobs {
+        let work = job.paths as f64 * job.steps as f64;
+        throng::solve(&ctx, &job, &Options::default())?; // warm-up: pipelines, driver JIT
+        let gpu: Vec<f64> = (0..args.repeat)
+            .map(|_| throng::solve(&ctx, &job, &Options::default()).map(|s| s.timing.solve_s))
+            .collect::<Result<_, _>>()?;
+        let g = median(gpu);
+        let c = if args.no_cpu {
+            f64::NAN
+        } else {
+            median(
+                (0..args.repeat.min(3))
+                    .map(|_| cpu::solve(&job, &Options::default()).map(|s| s.timing.solve_s))
+                    .collect::<Result<_, _>>()?,
+            )
+        };
+        println!(
+            "{:<28} {:>10} {:>14.4} {:>14.3e} {:>8.2}",
+            name,
+            "device",
+            g,
+            work / g,
+            c / g
+        );
+        if !args.no_cpu {
+            println!(
+                "{:<28} {:>10} {:>14.4} {:>14.3e} {:>8.2}",
+                name,
+                "cpu twin",
+                c,
+                work / c,
+                1.0
+            );
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            // One line: clap's first line, without the usage block.
+            let text = e.render().to_string();
+            eprintln!(
+                "{}",
+                text.lines().next().unwrap_or("error: invalid arguments")
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Run(a) => run(a),
+        Command::Rng(a) => rng_cmd(a),
+        Command::Info { all, adapter } => info(all, adapter),
+        Command::Systems => {
+            systems();
+            Ok(())
+        }
+        Command::Bench(a) => bench(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", e.to_string().replace('\n', " "));
+            ExitCode::from(1)
+        }
+    }
+}

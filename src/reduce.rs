@@ -1,0 +1,104 @@
+//! Statistics of terminal states: per-block f32 partials (from `shaders/reduce.wgsl` or its
+//! twin `cpu::reduce`) merged on the host in f64, in block order, with Chan's update.
+
+use serde::Serialize;
+
+/// Count, mean, sum of squared deviations, min and max per component, over finite
+/// trajectories; `nonfinite` trajectories (any component NaN or infinite) are excluded.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Stats {
+    pub count: u64,
+    pub nonfinite: u64,
+    pub mean: Vec<f64>,
+    pub m2: Vec<f64>,
+    pub min: Vec<f64>,
+    pub max: Vec<f64>,
+}
+
+impl Stats {
+    pub fn empty(dim: usize) -> Stats {
+        Stats {
+            count: 0,
+            nonfinite: 0,
+            mean: vec![0.0; dim],
+            m2: vec![0.0; dim],
+            min: vec![f64::INFINITY; dim],
+            max: vec![f64::NEG_INFINITY; dim],
+        }
+    }
+
+    pub fn dim(&self) -> usize {
+        self.mean.len()
+    }
+
+    /// Unbiased sample variance per component (NaN with fewer than two trajectories).
+    pub fn var(&self) -> Vec<f64> {
+        self.m2
+            .iter()
+            .map(|m2| {
+                if self.count > 1 {
+                    m2 / (self.count - 1) as f64
+                } else {
+                    f64::NAN
+                }
+            })
+            .collect()
+    }
+
+    /// Merges another set of statistics into this one (Chan et al. 1979).
+    pub fn merge(&mut self, n: u64, mean: &[f64], m2: &[f64], min: &[f64], max: &[f64]) {
+        if n == 0 {
+            return;
+        }
+        let na = self.count as f64;
+        let nb = n as f64;
+        let nt = na + nb;
+        for c in 0..self.dim() {
+            let d = mean[c] - self.mean[c];
+            self.mean[c] += d * (nb / nt);
+            self.m2[c] += m2[c] + d * d * (na * nb / nt);
+            self.min[c] = self.min[c].min(min[c]);
+            self.max[c] = self.max[c].max(max[c]);
+        }
+        self.count += n;
+    }
+
+    /// Merges reduction blocks, in order, from their words (layout in `shaders/reduce.wgsl`).
+    pub fn absorb_blocks(&mut self, words: &[u32]) {
+        let dim = self.dim();
+        let f = |w: u32| f32::from_bits(w) as f64;
+        for block in words.chunks_exact(crate::kernel::partial_words(dim)) {
+            self.nonfinite += block[1] as u64;
+            let comp =
+                |k: usize| -> Vec<f64> { (0..dim).map(|c| f(block[2 + 4 * c + k])).collect() };
+            self.merge(block[0] as u64, &comp(0), &comp(1), &comp(2), &comp(3));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chan_merge_equals_direct_moments() {
+        let data: Vec<f64> = (0..1000)
+            .map(|i| ((i * 37 % 101) as f64).sin() * 3.0 + 7.0)
+            .collect();
+        let mut s = Stats::empty(1);
+        for part in data.chunks(77) {
+            let n = part.len() as f64;
+            let m = part.iter().sum::<f64>() / n;
+            let m2 = part.iter().map(|v| (v - m) * (v - m)).sum::<f64>();
+            let mn = part.iter().cloned().fold(f64::INFINITY, f64::min);
+            let mx = part.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            s.merge(part.len() as u64, &[m], &[m2], &[mn], &[mx]);
+        }
+        let n = data.len() as f64;
+        let m = data.iter().sum::<f64>() / n;
+        let v = data.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0);
+        assert_eq!(s.count, 1000);
+        assert!((s.mean[0] - m).abs() < 1e-12 * m.abs());
+        assert!((s.var()[0] - v).abs() < 1e-12 * v);
+    }
+}

@@ -1,0 +1,264 @@
+//! WGSL composition: `#import NAME`, `#ifdef FLAG` / `#ifndef FLAG` / `#else` / `#endif`,
+//! with a map from every composed line back to its module and line, so errors point at the
+//! text a person wrote. Then validation with naga before any pipeline is built.
+
+use std::collections::HashSet;
+
+use crate::error::Error;
+
+/// The WGSL modules shipped with throng, by import name.
+pub const MODULES: &[(&str, &str)] = &[
+    ("philox", include_str!("../shaders/philox.wgsl")),
+    ("normal", include_str!("../shaders/normal.wgsl")),
+    ("noise", include_str!("../shaders/noise.wgsl")),
+    ("state", include_str!("../shaders/state.wgsl")),
+    ("chunk", include_str!("../shaders/chunk.wgsl")),
+    ("em", include_str!("../shaders/em.wgsl")),
+    ("rk4", include_str!("../shaders/rk4.wgsl")),
+    ("reduce", include_str!("../shaders/reduce.wgsl")),
+    ("rng", include_str!("../shaders/rng.wgsl")),
+];
+
+/// Where a composed line came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    pub module: String,
+    /// 1-based line in that module.
+    pub line: usize,
+}
+
+/// A composed shader and the origin of each of its lines.
+#[derive(Clone, Debug)]
+pub struct Composed {
+    pub source: String,
+    pub origins: Vec<Origin>,
+}
+
+/// A named piece of WGSL given to the composer (a built-in module or generated text).
+#[derive(Clone, Copy, Debug)]
+pub struct Source<'a> {
+    pub name: &'a str,
+    pub text: &'a str,
+}
+
+/// Composes `parts` in order, resolving imports from `extra` first and then [`MODULES`].
+/// Each module is included once, where it is first imported.
+pub fn compose(parts: &[Source], extra: &[Source], flags: &[&str]) -> Result<Composed, Error> {
+    let mut c = Composer {
+        out: Composed {
+            source: String::new(),
+            origins: Vec::new(),
+        },
+        done: HashSet::new(),
+        extra,
+        flags,
+    };
+    for part in parts {
+        c.done.insert(part.name.to_string());
+    }
+    for part in parts {
+        c.add(part.name, part.text, 0)?;
+    }
+    Ok(c.out)
+}
+
+struct Composer<'a> {
+    out: Composed,
+    done: HashSet<String>,
+    extra: &'a [Source<'a>],
+    flags: &'a [&'a str],
+}
+
+impl Composer<'_> {
+    fn lookup(&self, name: &str) -> Option<&str> {
+        self.extra
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.text)
+            .or_else(|| MODULES.iter().find(|m| m.0 == name).map(|m| m.1))
+    }
+
+    fn add(&mut self, module: &str, text: &str, depth: usize) -> Result<(), Error> {
+        if depth > 32 {
+            return Err(Error::Shader(format!(
+                "{module}: imports nested too deeply"
+            )));
+        }
+        // Stack of (this branch active, some branch of this #if was taken).
+        let mut stack: Vec<(bool, bool)> = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let lineno = i + 1;
+            let active = stack.iter().all(|s| s.0);
+            let t = line.trim();
+            let directive_err = |what: &str| Error::Shader(format!("{module}:{lineno}: {what}"));
+            if let Some(rest) = t.strip_prefix("#ifdef") {
+                let on = self.flags.contains(&rest.trim());
+                stack.push((on, on));
+            } else if let Some(rest) = t.strip_prefix("#ifndef") {
+                let on = !self.flags.contains(&rest.trim());
+                stack.push((on, on));
+            } else if t == "#else" {
+                let top = stack
+                    .last_mut()
+                    .ok_or_else(|| directive_err("#else without #ifdef"))?;
+                *top = (!top.1, true);
+            } else if t == "#endif" {
+                stack
+                    .pop()
+                    .ok_or_else(|| directive_err("#endif without #ifdef"))?;
+            } else if let Some(rest) = t.strip_prefix("#import") {
+                if !active {
+                    continue;
+                }
+                let name = rest.trim();
+                if self.done.insert(name.to_string()) {
+                    let body = self
+                        .lookup(name)
+                        .ok_or_else(|| directive_err(&format!("unknown module `{name}`")))?
+                        .to_string();
+                    self.add(name, &body, depth + 1)?;
+                }
+            } else if t.starts_with('#') {
+                return Err(directive_err(&format!("unknown directive `{t}`")));
+            } else if active {
+                self.out.source.push_str(line);
+                self.out.source.push('\n');
+                self.out.origins.push(Origin {
+                    module: module.to_string(),
+                    line: lineno,
+                });
+            }
+        }
+        if !stack.is_empty() {
+            return Err(Error::Shader(format!("{module}: #ifdef without #endif")));
+        }
+        Ok(())
+    }
+}
+
+impl Composed {
+    /// "module:line:column" for a 1-based line and column of the composed source.
+    pub fn locate(&self, line: usize, column: usize) -> String {
+        match self.origins.get(line.wrapping_sub(1)) {
+            Some(o) => format!("{}:{}:{}", o.module, o.line, column),
+            None => format!("<composed>:{line}:{column}"),
+        }
+    }
+
+    fn describe(&self, span: naga::Span, message: &str) -> String {
+        let loc = span.location(&self.source);
+        let text = self
+            .source
+            .lines()
+            .nth((loc.line_number as usize).saturating_sub(1))
+            .unwrap_or("")
+            .trim_end();
+        format!(
+            "{}: {message}\n  | {text}",
+            self.locate(loc.line_number as usize, loc.line_position as usize)
+        )
+    }
+
+    /// Parses and validates with naga; errors name the module, line and column.
+    pub fn validate(&self, caps: naga::valid::Capabilities) -> Result<naga::Module, Error> {
+        let module = naga::front::wgsl::parse_str(&self.source).map_err(|e| {
+            let loc = e.location(&self.source);
+            let msg = e.message().to_string();
+            match loc {
+                Some(loc) => {
+                    let line = self
+                        .source
+                        .lines()
+                        .nth((loc.line_number as usize).saturating_sub(1))
+                        .unwrap_or("")
+                        .trim_end();
+                    Error::Shader(format!(
+                        "{}: {msg}\n  | {line}",
+                        self.locate(loc.line_number as usize, loc.line_position as usize)
+                    ))
+                }
+                None => Error::Shader(msg),
+            }
+        })?;
+        let mut validator = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps);
+        validator.validate(&module).map_err(|e| {
+            let msg = format!("{}", e.as_inner());
+            match e.spans().next() {
+                Some((span, label)) if span.is_defined() => {
+                    Error::Shader(self.describe(*span, &format!("{msg} ({label})")))
+                }
+                _ => Error::Shader(msg),
+            }
+        })?;
+        Ok(module)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src<'a>(name: &'a str, text: &'a str) -> Source<'a> {
+        Source { name, text }
+    }
+
+    #[test]
+    fn imports_once_and_maps_lines_to_modules() {
+        let a = src("a", "#import b\nfn fa() {}\n");
+        let b = src("b", "// b1\n#import c\nfn fb() {}\n");
+        let c = src("c", "fn fc() {}\n");
+        let root = src("root", "#import a\n#import b\nfn main() {}\n");
+        let out = compose(&[root], &[a, b, c], &[]).unwrap();
+        assert_eq!(
+            out.source,
+            "// b1\nfn fc() {}\nfn fb() {}\nfn fa() {}\nfn main() {}\n"
+        );
+        assert_eq!(out.locate(2, 4), "c:1:4");
+        assert_eq!(out.locate(3, 1), "b:3:1");
+        assert_eq!(out.locate(5, 1), "root:3:1");
+    }
+
+    #[test]
+    fn ifdef_else_endif_select_lines() {
+        let root = src(
+            "root",
+            "#ifdef A\na\n#else\nnot_a\n#endif\n#ifndef B\nnot_b\n#else\nb\n#endif\n",
+        );
+        assert_eq!(compose(&[root], &[], &["A"]).unwrap().source, "a\nnot_b\n");
+        assert_eq!(compose(&[root], &[], &["B"]).unwrap().source, "not_a\nb\n");
+    }
+
+    #[test]
+    fn imports_inside_inactive_branches_are_skipped() {
+        let root = src("root", "#ifdef X\n#import missing\n#endif\nok\n");
+        assert_eq!(compose(&[root], &[], &[]).unwrap().source, "ok\n");
+    }
+
+    #[test]
+    fn misuse_is_reported_with_module_and_line() {
+        let e = |t: &str| compose(&[src("m", t)], &[], &[]).unwrap_err().to_string();
+        assert!(e("x\n#import nope\n").contains("m:2: unknown module `nope`"));
+        assert!(e("#endif\n").contains("m:1: #endif without #ifdef"));
+        assert!(e("#ifdef A\n").contains("#ifdef without #endif"));
+        assert!(e("#pragma x\n").contains("m:1: unknown directive"));
+    }
+
+    #[test]
+    fn naga_errors_point_at_the_module_line_and_column() {
+        let lib = src(
+            "lib",
+            "fn good() -> f32 { return 1.0; }\nfn bad() -> f32 { return undefined_name; }\n",
+        );
+        let root = src(
+            "root",
+            "#import lib\n@compute @workgroup_size(1) fn main() {}\n",
+        );
+        let err = compose(&[root], &[lib], &[])
+            .unwrap()
+            .validate(naga::valid::Capabilities::empty())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lib:2:26"), "{err}");
+        assert!(err.contains("undefined_name"), "{err}");
+    }
+}

@@ -1,0 +1,233 @@
+//! Running a job on the device: pipelines and buffers (setup), then chunk by chunk: integrate,
+//! reduce, read the block partials back and merge them in block order.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::context::Context;
+use crate::ensemble::Job;
+use crate::error::{Error, Result};
+use crate::kernel::{self, partial_words, Target, BLOCK, LANES, WORKGROUP};
+use crate::reduce::Stats;
+use crate::schedule;
+use crate::shader::Composed;
+
+/// How to run (not what to run).
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// At most this many trajectories per chunk (rounded down to a multiple of 256).
+    pub chunk: Option<u64>,
+    /// Read every terminal state back (component-major: `states[c * paths + i]`).
+    pub keep_states: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Timing {
+    /// Kernel composition, validation, pipelines and buffers.
+    pub setup_s: f64,
+    /// From the first dispatch to statistics on the host.
+    pub solve_s: f64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Solution {
+    pub stats: Stats,
+    pub states: Option<Vec<f32>>,
+    pub timing: Timing,
+    pub adapter: String,
+    pub chunks: usize,
+    pub chunk_capacity: u64,
+}
+
+/// Creates a compute pipeline from validated WGSL, with the layout naga derives from it.
+pub(crate) fn pipeline(
+    ctx: &Context,
+    src: &Composed,
+    label: &str,
+) -> Result<wgpu::ComputePipeline> {
+    src.validate(ctx.capabilities())?;
+    let module = ctx
+        .device
+        .create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(label),
+            source: wgpu::ShaderSource::Wgsl(src.source.as_str().into()),
+        });
+    Ok(ctx
+        .device
+        .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(label),
+            layout: None,
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: Default::default(),
+            cache: None,
+        }))
+}
+
+pub(crate) fn buffer(
+    ctx: &Context,
+    label: &str,
+    size: u64,
+    usage: wgpu::BufferUsages,
+) -> wgpu::Buffer {
+    ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: size.max(16),
+        usage,
+        mapped_at_creation: false,
+    })
+}
+
+pub(crate) fn bind(
+    ctx: &Context,
+    p: &wgpu::ComputePipeline,
+    buffers: &[&wgpu::Buffer],
+) -> wgpu::BindGroup {
+    let entries: Vec<wgpu::BindGroupEntry> = buffers
+        .iter()
+        .enumerate()
+        .map(|(i, b)| wgpu::BindGroupEntry {
+            binding: i as u32,
+            resource: b.as_entire_binding(),
+        })
+        .collect();
+    ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: None,
+        layout: &p.get_bind_group_layout(0),
+        entries: &entries,
+    })
+}
+
+/// Waits for the queue and copies `size` bytes out of a MAP_READ buffer.
+pub(crate) fn read_back(ctx: &Context, buf: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
+    let slice = buf.slice(..size);
+    let (tx, rx) = std::sync::mpsc::channel();
+    slice.map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    ctx.device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| Error::DeviceLost(e.to_string()))?;
+    ctx.check_lost()?;
+    rx.recv()
+        .map_err(|_| Error::Gpu("buffer mapping was abandoned".into()))?
+        .map_err(|e| Error::Gpu(format!("could not read results back: {e}")))?;
+    let data = slice
+        .get_mapped_range()
+        .map_err(|e| Error::Gpu(e.to_string()))?
+        .to_vec();
+    buf.unmap();
+    Ok(data)
+}
+
+/// Fails with the first validation error raised since `scope` was pushed.
+pub(crate) fn check_scope(ctx: &Context, scope: wgpu::ErrorScopeGuard) -> Result<()> {
+    if let Some(e) = pollster::block_on(scope.pop()) {
+        return Err(Error::Gpu(e.to_string()));
+    }
+    ctx.check_lost()
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ChunkUniform {
+    first: u32,
+    count: u32,
+    stride: u32,
+    pad: u32,
+}
+
+/// Integrates a job on the device and reduces its terminal states there.
+pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
+    let setup = Instant::now();
+    ctx.check_lost()?;
+    let dim = job.system.dim();
+    let plan = schedule::plan(job.paths, dim, (&ctx.limits).into(), opts.chunk)?;
+    let target = Target {
+        int64: ctx.has_int64(),
+    };
+    let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let integrate = pipeline(ctx, &kernel::integrate(job, target)?, job.method.name())?;
+    let reduce = pipeline(ctx, &kernel::reduce(dim)?, "reduce")?;
+
+    use wgpu::BufferUsages as B;
+    let cap = plan.capacity;
+    let stride = cap / LANES as u64;
+    let state_bytes = cap * dim as u64 * 4;
+    let blocks = cap / BLOCK as u64;
+    let partial_bytes = blocks * partial_words(dim) as u64 * 4;
+    let uniform = buffer(ctx, "chunk", 16, B::UNIFORM | B::COPY_DST);
+    let states = buffer(ctx, "states", state_bytes, B::STORAGE | B::COPY_SRC);
+    let partials = buffer(ctx, "partials", partial_bytes, B::STORAGE | B::COPY_SRC);
+    let partials_read = buffer(
+        ctx,
+        "partials read",
+        partial_bytes,
+        B::MAP_READ | B::COPY_DST,
+    );
+    let states_read = opts
+        .keep_states
+        .then(|| buffer(ctx, "states read", state_bytes, B::MAP_READ | B::COPY_DST));
+    let integrate_bind = bind(ctx, &integrate, &[&uniform, &states]);
+    let reduce_bind = bind(ctx, &reduce, &[&uniform, &states, &partials]);
+    check_scope(ctx, scope)?;
+    let setup_s = setup.elapsed().as_secs_f64();
+
+    let solve_start = Instant::now();
+    let mut stats = Stats::empty(dim);
+    let mut kept = opts
+        .keep_states
+        .then(|| vec![0f32; job.paths as usize * dim]);
+    for chunk in &plan.chunks {
+        let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let u = ChunkUniform {
+            first: chunk.first as u32,
+            count: chunk.count as u32,
+            stride: stride as u32,
+            pad: 0,
+        };
+        ctx.queue.write_buffer(&uniform, 0, bytemuck::bytes_of(&u));
+        let invocations = chunk.count.div_ceil(LANES as u64);
+        let chunk_blocks = chunk.count.div_ceil(BLOCK as u64);
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&integrate);
+            pass.set_bind_group(0, &integrate_bind, &[]);
+            pass.dispatch_workgroups(invocations.div_ceil(WORKGROUP as u64) as u32, 1, 1);
+            pass.set_pipeline(&reduce);
+            pass.set_bind_group(0, &reduce_bind, &[]);
+            pass.dispatch_workgroups(chunk_blocks as u32, 1, 1);
+        }
+        let used = chunk_blocks * partial_words(dim) as u64 * 4;
+        enc.copy_buffer_to_buffer(&partials, 0, &partials_read, 0, used);
+        if let Some(sr) = &states_read {
+            enc.copy_buffer_to_buffer(&states, 0, sr, 0, state_bytes);
+        }
+        ctx.queue.submit([enc.finish()]);
+        check_scope(ctx, scope)?;
+        let words = read_back(ctx, &partials_read, used)?;
+        stats.absorb_blocks(bytemuck::cast_slice(&words));
+        if let (Some(sr), Some(out)) = (&states_read, kept.as_mut()) {
+            let bytes = read_back(ctx, sr, state_bytes)?;
+            let vals: &[f32] = bytemuck::cast_slice(&bytes);
+            let n = job.paths as usize;
+            for c in 0..dim {
+                let src = &vals[c * cap as usize..][..chunk.count as usize];
+                out[c * n + chunk.first as usize..][..chunk.count as usize].copy_from_slice(src);
+            }
+        }
+    }
+    Ok(Solution {
+        stats,
+        states: kept,
+        timing: Timing {
+            setup_s,
+            solve_s: solve_start.elapsed().as_secs_f64(),
+        },
+        adapter: ctx.adapter_label(),
+        chunks: plan.chunks.len(),
+        chunk_capacity: cap,
+    })
+}
