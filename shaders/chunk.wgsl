@@ -16,7 +16,7 @@ struct Chunk {
 @group(0) @binding(1) var<storage, read_write> states: array<R>;
 
 fn store_state(inv: u32, x: S) {
-    for (var c = 0u; c < DIM; c++) {
-        states[c * chunk.stride + inv] = x[c];
-    }
+#for c in DIM
+    states[$c * chunk.stride + inv] = x[$c];
+#endfor
 }

@@ -7,34 +7,37 @@
 #import state
 #import chunk
 
-// Steps 4g .. 4g + count - 1. For a stochastic system the group's 4 * NOISE normals are
-// exactly Philox blocks g * NOISE .. g * NOISE + NOISE - 1 of the trajectory: every word used.
+// Steps 4g .. 4g + count - 1 (count <= 4). For a stochastic system the group's 4 * NOISE
+// normals are exactly Philox blocks g * NOISE .. g * NOISE + NOISE - 1 of the trajectory, so
+// every word is used; normal s * NOISE + c drives channel c of step 4g + s.
 fn em_group(x_in: S, p: Params, traj: U, g: u32, count: u32) -> S {
+    var x = x_in;
 #ifdef STOCHASTIC
     var z: array<R, 4u * NOISE>;
-    for (var j = 0u; j < NOISE; j++) {
-        let n = noise_block(g * NOISE + j, traj);
-        z[4u * j] = n.z0;
-        z[4u * j + 1u] = n.z1;
-        z[4u * j + 2u] = n.z2;
-        z[4u * j + 3u] = n.z3;
-    }
+#for j in NOISE
+    let n$j = noise_block(g * NOISE + $ju, traj);
+    z[4u * $ju] = n$j.z0;
+    z[4u * $ju + 1u] = n$j.z1;
+    z[4u * $ju + 2u] = n$j.z2;
+    z[4u * $ju + 3u] = n$j.z3;
+#endfor
 #endif
-    var x = x_in;
-    for (var s = 0u; s < count; s++) {
-        let t = T0 + f32(4u * g + s) * DT;
+#for s in 4
+    if ($su < count) {
+        let t = T0 + f32(4u * g + $su) * DT;
         let f = drift(t, x, p);
 #ifdef STOCHASTIC
         let d = diffusion(t, x, p);
-        for (var c = 0u; c < DIM; c++) {
-            x[c] = x[c] + f[c] * DT + d[c] * (SQRT_DT * z[s * NOISE + c]);
-        }
+#for c in DIM
+        x[$c] = x[$c] + f[$c] * DT + d[$c] * (SQRT_DT * z[$s * NOISE + $c]);
+#endfor
 #else
-        for (var c = 0u; c < DIM; c++) {
-            x[c] = x[c] + f[c] * DT;
-        }
+#for c in DIM
+        x[$c] = x[$c] + f[$c] * DT;
+#endfor
 #endif
     }
+#endfor
     return x;
 }
 

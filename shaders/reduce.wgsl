@@ -1,9 +1,12 @@
-// Terminal-state statistics per block of BLOCK trajectories: count, mean, M2 (sum of squared
-// deviations), min, max per component, and the count of non-finite trajectories (excluded).
-// A fixed tree of Chan merges, so a block's result depends only on its trajectories; the
-// host merges blocks in f64 in block order. CPU twin: src/cpu/reduce.rs.
+// Terminal-state statistics per block of BLOCK consecutive trajectories: count, mean, M2 (sum
+// of squared deviations), min, max per component, and the count of non-finite trajectories,
+// which are excluded. One invocation per block and no barriers (barriers are slow on CPU
+// drivers): Welford's update within runs of RUN trajectories, Chan's merge across runs, all
+// in a fixed order, so a block's result depends only on its trajectories. The host merges
+// blocks in f64 in block order. CPU twin: src/cpu/reduce.rs.
 
 const BLOCK: u32 = 256u;
+const RUN: u32 = 16u;
 const BIG: f32 = 3.4028234663852886e38;
 
 struct Chunk {
@@ -18,82 +21,72 @@ struct Chunk {
 // Per block: [finite count, non-finite count, then per component mean, m2, min, max as f32 bits].
 @group(0) @binding(2) var<storage, read_write> partials: array<u32>;
 
-var<workgroup> w_n: array<f32, BLOCK>;
-var<workgroup> w_mean: array<f32, BLOCK>;
-var<workgroup> w_m2: array<f32, BLOCK>;
-var<workgroup> w_min: array<f32, BLOCK>;
-var<workgroup> w_max: array<f32, BLOCK>;
-var<workgroup> w_bad: array<u32, BLOCK>;
-
 fn is_finite(v: f32) -> bool {
     return (bitcast<u32>(v) & 0x7F800000u) != 0x7F800000u;
 }
 
-// Chan et al.'s pairwise update: slot a absorbs slot b.
-fn merge(a: u32, b: u32) {
-    let na = w_n[a];
-    let nb = w_n[b];
-    let n = na + nb;
-    if (nb > 0.0) {
-        let d = w_mean[b] - w_mean[a];
-        let fb = nb / n;
-        w_mean[a] = w_mean[a] + d * fb;
-        w_m2[a] = w_m2[a] + w_m2[b] + d * d * na * fb;
-        w_n[a] = n;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let block = gid.x;
+    let first = block * BLOCK;
+    if (first >= chunk.count) {
+        return;
     }
-    w_min[a] = min(w_min[a], w_min[b]);
-    w_max[a] = max(w_max[a], w_max[b]);
-}
-
-@compute @workgroup_size(BLOCK)
-fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-    let lid = lid3.x;
-    let block = wid.x;
-    let j = block * BLOCK + lid;
+    let end = min(first + BLOCK, chunk.count);
     let cap = chunk.stride * LANES;
-    let inside = j < chunk.count;
-    var finite = inside;
-    if (inside) {
-        for (var c = 0u; c < DIM; c++) {
-            finite = finite && is_finite(values[c * cap + j]);
+    // Which trajectories are finite in every component: one bit each.
+    var finite: array<u32, 8>;
+    var bad = 0u;
+    for (var j = first; j < end; j++) {
+        var ok = true;
+#for c in DIM
+        ok = ok && is_finite(values[$c * cap + j]);
+#endfor
+        if (ok) {
+            finite[(j - first) / 32u] |= 1u << ((j - first) % 32u);
+        } else {
+            bad += 1u;
         }
-    }
-    w_bad[lid] = select(0u, 1u, inside && !finite);
-    workgroupBarrier();
-    for (var s = BLOCK / 2u; s > 0u; s >>= 1u) {
-        if (lid < s) {
-            w_bad[lid] += w_bad[lid + s];
-        }
-        workgroupBarrier();
     }
     let base = block * (2u + 4u * DIM);
+    var count = 0.0;
     for (var c = 0u; c < DIM; c++) {
-        var v = 0.0;
-        if (finite) {
-            v = values[c * cap + j];
-        }
-        w_n[lid] = select(0.0, 1.0, finite);
-        w_mean[lid] = v;
-        w_m2[lid] = 0.0;
-        w_min[lid] = select(BIG, v, finite);
-        w_max[lid] = select(-BIG, v, finite);
-        workgroupBarrier();
-        for (var s = BLOCK / 2u; s > 0u; s >>= 1u) {
-            if (lid < s) {
-                merge(lid, lid + s);
+        var n = 0.0;
+        var mean = 0.0;
+        var m2 = 0.0;
+        var lo = BIG;
+        var hi = -BIG;
+        for (var r = 0u; r < BLOCK / RUN; r++) {
+            var rn = 0.0;
+            var rmean = 0.0;
+            var rm2 = 0.0;
+            for (var k = 0u; k < RUN; k++) {
+                let i = r * RUN + k;
+                if (first + i < end && (finite[i / 32u] & (1u << (i % 32u))) != 0u) {
+                    let v = values[c * cap + first + i];
+                    rn += 1.0;
+                    let d = v - rmean;
+                    rmean += d / rn;
+                    rm2 += d * (v - rmean);
+                    lo = min(lo, v);
+                    hi = max(hi, v);
+                }
             }
-            workgroupBarrier();
+            if (rn > 0.0) {
+                let nt = n + rn;
+                let d = rmean - mean;
+                let f = rn / nt;
+                mean += d * f;
+                m2 = m2 + rm2 + d * d * n * f;
+                n = nt;
+            }
         }
-        if (lid == 0u) {
-            partials[base] = u32(w_n[0]);
-            partials[base + 2u + 4u * c] = bitcast<u32>(w_mean[0]);
-            partials[base + 3u + 4u * c] = bitcast<u32>(w_m2[0]);
-            partials[base + 4u + 4u * c] = bitcast<u32>(w_min[0]);
-            partials[base + 5u + 4u * c] = bitcast<u32>(w_max[0]);
-        }
-        workgroupBarrier();
+        count = n;
+        partials[base + 2u + 4u * c] = bitcast<u32>(mean);
+        partials[base + 3u + 4u * c] = bitcast<u32>(m2);
+        partials[base + 4u + 4u * c] = bitcast<u32>(lo);
+        partials[base + 5u + 4u * c] = bitcast<u32>(hi);
     }
-    if (lid == 0u) {
-        partials[base + 1u] = w_bad[0];
-    }
+    partials[base] = u32(count);
+    partials[base + 1u] = bad;
 }

@@ -9,9 +9,9 @@ fn rk4_step(x: S, p: Params, t: f32) -> S {
     let k3 = drift(t + HALF_DT, axpy(x, HALF_DT, k2), p);
     let k4 = drift(t + DT, axpy(x, DT, k3), p);
     var out: S;
-    for (var c = 0u; c < DIM; c++) {
-        out[c] = x[c] + SIXTH_DT * (k1[c] + 2.0 * (k2[c] + k3[c]) + k4[c]);
-    }
+#for c in DIM
+    out[$c] = x[$c] + SIXTH_DT * (k1[$c] + 2.0 * (k2[$c] + k3[$c]) + k4[$c]);
+#endfor
     return out;
 }
 

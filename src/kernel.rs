@@ -128,6 +128,10 @@ pub fn integrate(job: &Job, target: Target) -> Result<Composed> {
         ],
         &[],
         &flags,
+        &[
+            ("DIM", job.system.dim() as u32),
+            ("NOISE", job.system.noise_channels() as u32),
+        ],
     )
 }
 
@@ -147,6 +151,7 @@ pub fn reduce(dim: usize) -> Result<Composed> {
         ],
         &[],
         &[],
+        &[("DIM", dim as u32)],
     )
 }
 
@@ -167,6 +172,7 @@ pub fn rng(target: Target) -> Result<Composed> {
         ],
         &[],
         flags,
+        &[],
     )
 }
 

@@ -42,8 +42,14 @@ pub struct Source<'a> {
 }
 
 /// Composes `parts` in order, resolving imports from `extra` first and then [`MODULES`].
-/// Each module is included once, where it is first imported.
-pub fn compose(parts: &[Source], extra: &[Source], flags: &[&str]) -> Result<Composed, Error> {
+/// Each module is included once, where it is first imported. `consts` give the trip counts
+/// that `#for NAME in CONST` may name.
+pub fn compose(
+    parts: &[Source],
+    extra: &[Source],
+    flags: &[&str],
+    consts: &[(&str, u32)],
+) -> Result<Composed, Error> {
     let mut c = Composer {
         out: Composed {
             source: String::new(),
@@ -52,12 +58,13 @@ pub fn compose(parts: &[Source], extra: &[Source], flags: &[&str]) -> Result<Com
         done: HashSet::new(),
         extra,
         flags,
+        consts,
     };
     for part in parts {
         c.done.insert(part.name.to_string());
     }
     for part in parts {
-        c.add(part.name, part.text, 0)?;
+        c.add_module(part.name, part.text, 0)?;
     }
     Ok(c.out)
 }
@@ -67,7 +74,11 @@ struct Composer<'a> {
     done: HashSet<String>,
     extra: &'a [Source<'a>],
     flags: &'a [&'a str],
+    consts: &'a [(&'a str, u32)],
 }
+
+/// One source line and its 1-based number in its module.
+type Line = (usize, String);
 
 impl Composer<'_> {
     fn lookup(&self, name: &str) -> Option<&str> {
@@ -78,16 +89,34 @@ impl Composer<'_> {
             .or_else(|| MODULES.iter().find(|m| m.0 == name).map(|m| m.1))
     }
 
-    fn add(&mut self, module: &str, text: &str, depth: usize) -> Result<(), Error> {
+    fn add_module(&mut self, module: &str, text: &str, depth: usize) -> Result<(), Error> {
         if depth > 32 {
             return Err(Error::Shader(format!(
                 "{module}: imports nested too deeply"
             )));
         }
+        let lines: Vec<Line> = text
+            .lines()
+            .enumerate()
+            .map(|(i, l)| (i + 1, l.to_string()))
+            .collect();
+        self.add_lines(module, &lines, depth)
+    }
+
+    fn trip_count(&self, module: &str, lineno: usize, what: &str) -> Result<u32, Error> {
+        what.parse::<u32>()
+            .ok()
+            .or_else(|| self.consts.iter().find(|c| c.0 == what).map(|c| c.1))
+            .ok_or_else(|| Error::Shader(format!("{module}:{lineno}: unknown trip count `{what}`")))
+    }
+
+    fn add_lines(&mut self, module: &str, lines: &[Line], depth: usize) -> Result<(), Error> {
         // Stack of (this branch active, some branch of this #if was taken).
         let mut stack: Vec<(bool, bool)> = Vec::new();
-        for (i, line) in text.lines().enumerate() {
-            let lineno = i + 1;
+        let mut i = 0;
+        while i < lines.len() {
+            let (lineno, line) = (lines[i].0, &lines[i].1);
+            i += 1;
             let active = stack.iter().all(|s| s.0);
             let t = line.trim();
             let directive_err = |what: &str| Error::Shader(format!("{module}:{lineno}: {what}"));
@@ -106,6 +135,45 @@ impl Composer<'_> {
                 stack
                     .pop()
                     .ok_or_else(|| directive_err("#endif without #ifdef"))?;
+            } else if let Some(rest) = t.strip_prefix("#for") {
+                // The body runs to the matching #endfor.
+                let mut nest = 1;
+                let start = i;
+                while i < lines.len() {
+                    let tt = lines[i].1.trim();
+                    if tt.starts_with("#for") {
+                        nest += 1;
+                    } else if tt == "#endfor" {
+                        nest -= 1;
+                        if nest == 0 {
+                            break;
+                        }
+                    }
+                    i += 1;
+                }
+                if nest != 0 {
+                    return Err(directive_err("#for without #endfor"));
+                }
+                let body = &lines[start..i];
+                i += 1;
+                if !active {
+                    continue;
+                }
+                let words: Vec<&str> = rest.split_whitespace().collect();
+                let [var, "in", count] = words[..] else {
+                    return Err(directive_err("expected `#for NAME in COUNT`"));
+                };
+                let n = self.trip_count(module, lineno, count)?;
+                let token = format!("${var}");
+                for k in 0..n {
+                    let copy: Vec<Line> = body
+                        .iter()
+                        .map(|(l, s)| (*l, s.replace(&token, &k.to_string())))
+                        .collect();
+                    self.add_lines(module, &copy, depth)?;
+                }
+            } else if t == "#endfor" {
+                return Err(directive_err("#endfor without #for"));
             } else if let Some(rest) = t.strip_prefix("#import") {
                 if !active {
                     continue;
@@ -116,7 +184,7 @@ impl Composer<'_> {
                         .lookup(name)
                         .ok_or_else(|| directive_err(&format!("unknown module `{name}`")))?
                         .to_string();
-                    self.add(name, &body, depth + 1)?;
+                    self.add_module(name, &body, depth + 1)?;
                 }
             } else if t.starts_with('#') {
                 return Err(directive_err(&format!("unknown directive `{t}`")));
@@ -208,7 +276,7 @@ mod tests {
         let b = src("b", "// b1\n#import c\nfn fb() {}\n");
         let c = src("c", "fn fc() {}\n");
         let root = src("root", "#import a\n#import b\nfn main() {}\n");
-        let out = compose(&[root], &[a, b, c], &[]).unwrap();
+        let out = compose(&[root], &[a, b, c], &[], &[]).unwrap();
         assert_eq!(
             out.source,
             "// b1\nfn fc() {}\nfn fb() {}\nfn fa() {}\nfn main() {}\n"
@@ -224,23 +292,52 @@ mod tests {
             "root",
             "#ifdef A\na\n#else\nnot_a\n#endif\n#ifndef B\nnot_b\n#else\nb\n#endif\n",
         );
-        assert_eq!(compose(&[root], &[], &["A"]).unwrap().source, "a\nnot_b\n");
-        assert_eq!(compose(&[root], &[], &["B"]).unwrap().source, "not_a\nb\n");
+        assert_eq!(
+            compose(&[root], &[], &["A"], &[]).unwrap().source,
+            "a\nnot_b\n"
+        );
+        assert_eq!(
+            compose(&[root], &[], &["B"], &[]).unwrap().source,
+            "not_a\nb\n"
+        );
+    }
+
+    #[test]
+    fn for_unrolls_with_substitution_and_keeps_line_origins() {
+        let root = src(
+            "root",
+            "head\n#for c in DIM\nx[$c] = y[$c];\n#for k in 2\nz$c$k\n#endfor\n#endfor\ntail\n",
+        );
+        let out = compose(&[root], &[], &[], &[("DIM", 2)]).unwrap();
+        assert_eq!(
+            out.source,
+            "head\nx[0] = y[0];\nz00\nz01\nx[1] = y[1];\nz10\nz11\ntail\n"
+        );
+        assert_eq!(out.locate(5, 1), "root:3:1");
+        assert_eq!(out.locate(6, 1), "root:5:1");
+        assert_eq!(out.locate(8, 1), "root:8:1");
     }
 
     #[test]
     fn imports_inside_inactive_branches_are_skipped() {
         let root = src("root", "#ifdef X\n#import missing\n#endif\nok\n");
-        assert_eq!(compose(&[root], &[], &[]).unwrap().source, "ok\n");
+        assert_eq!(compose(&[root], &[], &[], &[]).unwrap().source, "ok\n");
     }
 
     #[test]
     fn misuse_is_reported_with_module_and_line() {
-        let e = |t: &str| compose(&[src("m", t)], &[], &[]).unwrap_err().to_string();
+        let e = |t: &str| {
+            compose(&[src("m", t)], &[], &[], &[])
+                .unwrap_err()
+                .to_string()
+        };
         assert!(e("x\n#import nope\n").contains("m:2: unknown module `nope`"));
         assert!(e("#endif\n").contains("m:1: #endif without #ifdef"));
         assert!(e("#ifdef A\n").contains("#ifdef without #endif"));
         assert!(e("#pragma x\n").contains("m:1: unknown directive"));
+        assert!(e("#for c in 2\nx\n").contains("m:1: #for without #endfor"));
+        assert!(e("#for c in NOPE\nx\n#endfor\n").contains("m:1: unknown trip count `NOPE`"));
+        assert!(e("#endfor\n").contains("m:1: #endfor without #for"));
     }
 
     #[test]
@@ -253,7 +350,7 @@ mod tests {
             "root",
             "#import lib\n@compute @workgroup_size(1) fn main() {}\n",
         );
-        let err = compose(&[root], &[lib], &[])
+        let err = compose(&[root], &[lib], &[], &[])
             .unwrap()
             .validate(naga::valid::Capabilities::empty())
             .unwrap_err()

@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use bytemuck::Zeroable;
 use serde::Serialize;
 
 use crate::context::Context;
@@ -47,6 +48,13 @@ pub(crate) fn pipeline(
     label: &str,
 ) -> Result<wgpu::ComputePipeline> {
     src.validate(ctx.capabilities())?;
+    if let Some(dir) = std::env::var_os("THRONG_DUMP_WGSL") {
+        // For debugging: the exact composed kernel the driver sees.
+        let _ = std::fs::write(
+            std::path::Path::new(&dir).join(format!("{label}.wgsl")),
+            &src.source,
+        );
+    }
     let module = ctx
         .device
         .create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -171,6 +179,27 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
         .then(|| buffer(ctx, "states read", state_bytes, B::MAP_READ | B::COPY_DST));
     let integrate_bind = bind(ctx, &integrate, &[&uniform, &states]);
     let reduce_bind = bind(ctx, &reduce, &[&uniform, &states, &partials]);
+    // Some drivers (lavapipe) compile a pipeline at its first dispatch: dispatch both once
+    // on an empty chunk (count 0: every invocation returns) so that compilation is setup.
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    {
+        let mut pass = enc.begin_compute_pass(&Default::default());
+        pass.set_pipeline(&integrate);
+        pass.set_bind_group(0, &integrate_bind, &[]);
+        pass.dispatch_workgroups(1, 1, 1);
+        pass.set_pipeline(&reduce);
+        pass.set_bind_group(0, &reduce_bind, &[]);
+        pass.dispatch_workgroups(1, 1, 1);
+    }
+    ctx.queue
+        .write_buffer(&uniform, 0, bytemuck::bytes_of(&ChunkUniform::zeroed()));
+    let idx = ctx.queue.submit([enc.finish()]);
+    ctx.device
+        .poll(wgpu::PollType::Wait {
+            submission_index: Some(idx),
+            timeout: None,
+        })
+        .map_err(|e| Error::DeviceLost(e.to_string()))?;
     check_scope(ctx, scope)?;
     let setup_s = setup.elapsed().as_secs_f64();
 
@@ -198,7 +227,7 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
             pass.dispatch_workgroups(invocations.div_ceil(WORKGROUP as u64) as u32, 1, 1);
             pass.set_pipeline(&reduce);
             pass.set_bind_group(0, &reduce_bind, &[]);
-            pass.dispatch_workgroups(chunk_blocks as u32, 1, 1);
+            pass.dispatch_workgroups(chunk_blocks.div_ceil(64) as u32, 1, 1);
         }
         let used = chunk_blocks * partial_words(dim) as u64 * 4;
         enc.copy_buffer_to_buffer(&partials, 0, &partials_read, 0, used);
