@@ -1,6 +1,7 @@
 // Standard normals from Philox words by Box–Muller, two normals per pair of words, so one
-// block gives four normals. CPU twin: src/cpu/normal.rs (same formulas; sin, cos, log and
-// sqrt may differ by a few ulps between a driver and Rust's libm).
+// block gives four normals. log and sin/cos are built here from + - * / and bit operations,
+// never the driver's built-ins (whose accuracy Vulkan barely bounds), so every device and the
+// CPU twin (src/cpu/normal.rs, same formulas and constants) agree to a few ulps.
 
 struct Normals {
     z0: R,
@@ -19,10 +20,39 @@ fn half_open_unit(w: U) -> R {
     return R(w >> U(8u)) * 5.9604644775390625e-8;
 }
 
+// ln u for normal u > 0: u = m 2^e with m in [sqrt(1/2), sqrt(2)), ln m = 2 atanh(s) with
+// s = (m - 1) / (m + 1), |s| < 0.172, series to s^9 (next term < 1e-9).
+fn ln_positive(u: R) -> R {
+    let t = bitcast<U>(u) + U(0x004AFB0Du);
+    let e = R(I(t >> U(23u)) - I(127));
+    let m = bitcast<R>((t & U(0x007FFFFFu)) + U(0x3F3504F3u));
+    let s = (m - 1.0) / (m + 1.0);
+    let s2 = s * s;
+    let p = s2 * (0.6666666666666666 + s2 * (0.4 + s2 * (0.2857142857142857 + s2 * 0.2222222222222222)));
+    return e * 0.6931471805599453 + (2.0 * s + s * p);
+}
+
+// (sin, cos) of 2 pi u for u in [0, 1): q = round(4u) quarter turns, f = u - q / 4 in
+// [-1/8, 1/8] (exact), Taylor polynomials in f of sin and cos of 2 pi f, then rotation by q.
+fn sincos_turns(u: R) -> array<R, 2> {
+    let q = floor(4.0 * u + 0.5);
+    let f = u - 0.25 * q;
+    let f2 = f * f;
+    let s = f * (6.283185307179586 + f2 * (-41.341702240399755 + f2 * (81.60524927607504
+        + f2 * (-76.70585975306136 + f2 * 42.058693944897634))));
+    let c = 1.0 + f2 * (-19.739208802178716 + f2 * (64.93939402266828 + f2 * (-85.45681720669371
+        + f2 * (60.24464137187664 + f2 * -26.426256783374388))));
+    let qi = U(q) & U(3u);
+    let swap = (qi & U(1u)) == U(1u);
+    let a = select(s, c, swap);
+    let b = select(c, s, swap);
+    return array<R, 2>(select(a, -a, qi >= U(2u)), select(b, -b, ((qi + U(1u)) & U(2u)) != U(0u)));
+}
+
 fn box_muller(a: U, b: U) -> array<R, 2> {
-    let r = sqrt(-2.0 * log(open_unit(a)));
-    let theta = 6.2831855 * half_open_unit(b);
-    return array<R, 2>(r * cos(theta), r * sin(theta));
+    let r = sqrt(-2.0 * ln_positive(open_unit(a)));
+    let sc = sincos_turns(half_open_unit(b));
+    return array<R, 2>(r * sc[1], r * sc[0]);
 }
 
 fn normals4(w: Words) -> Normals {

@@ -34,10 +34,10 @@ pub fn f32_lit(v: f32) -> String {
 
 fn lane_types(lanes: u32, target: Target) -> String {
     let mut s = if lanes == 1 {
-        "alias R = f32;\nalias U = u32;\nconst LANE_OFFSETS: U = 0u;\n".to_string()
+        "alias R = f32;\nalias U = u32;\nalias I = i32;\nconst LANE_OFFSETS: U = 0u;\n".to_string()
     } else {
         format!(
-            "alias R = vec{lanes}<f32>;\nalias U = vec{lanes}<u32>;\nconst LANE_OFFSETS: U = U({});\n",
+            "alias R = vec{lanes}<f32>;\nalias U = vec{lanes}<u32>;\nalias I = vec{lanes}<i32>;\nconst LANE_OFFSETS: U = U({});\n",
             (0..lanes).map(|i| format!("{i}u")).collect::<Vec<_>>().join(", ")
         )
     };

@@ -16,10 +16,78 @@ pub fn half_open_unit(w: u32) -> f32 {
     (w >> 8) as f32 * 5.960_464_5e-8
 }
 
+/// ln u for normal u > 0, as `ln_positive` in normal.wgsl.
+pub fn ln_positive(u: f32) -> f32 {
+    let t = u.to_bits().wrapping_add(0x004A_FB0D);
+    let e = ((t >> 23) as i32 - 127) as f32;
+    let m = f32::from_bits((t & 0x007F_FFFF) + 0x3F35_04F3);
+    let s = (m - 1.0) / (m + 1.0);
+    let s2 = s * s;
+    let p = s2
+        * (0.666_666_666_666_666_6
+            + s2 * (0.4 + s2 * (0.285_714_285_714_285_7 + s2 * 0.222_222_222_222_222_2)));
+    e * 0.693_147_180_559_945_3 + (2.0 * s + s * p)
+}
+
+/// (sin, cos) of 2 pi u for u in [0, 1), as `sincos_turns` in normal.wgsl.
+pub fn sincos_turns(u: f32) -> [f32; 2] {
+    let q = (4.0 * u + 0.5).floor();
+    let f = u - 0.25 * q;
+    let f2 = f * f;
+    let s = f
+        * (6.283_185_307_179_586
+            + f2 * (-41.341_702_240_399_755
+                + f2 * (81.605_249_276_075_04
+                    + f2 * (-76.705_859_753_061_36 + f2 * 42.058_693_944_897_634))));
+    let c = 1.0
+        + f2 * (-19.739_208_802_178_716
+            + f2 * (64.939_394_022_668_28
+                + f2 * (-85.456_817_206_693_71
+                    + f2 * (60.244_641_371_876_64 + f2 * -26.426_256_783_374_388))));
+    let qi = q as u32 & 3;
+    let (a, b) = if qi & 1 == 1 { (c, s) } else { (s, c) };
+    [
+        if qi >= 2 { -a } else { a },
+        if (qi + 1) & 2 != 0 { -b } else { b },
+    ]
+}
+
 pub fn box_muller(a: u32, b: u32) -> [f32; 2] {
-    let r = (-2.0 * open_unit(a).ln()).sqrt();
-    let theta = 6.283_185_5_f32 * half_open_unit(b);
-    [r * theta.cos(), r * theta.sin()]
+    let r = (-2.0 * ln_positive(open_unit(a))).sqrt();
+    let sc = sincos_turns(half_open_unit(b));
+    [r * sc[1], r * sc[0]]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ln_positive_is_accurate_over_the_open_unit_interval() {
+        for k in (0..(1u32 << 23)).step_by(997).chain([0, (1 << 23) - 1]) {
+            let u = (k as f32 + 0.5) * 1.192_092_9e-7;
+            let want = (u as f64).ln();
+            let got = ln_positive(u) as f64;
+            assert!(
+                (got - want).abs() <= 2.5e-7 * want.abs().max(1e-7),
+                "u {u}: {got} vs {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn sincos_turns_is_accurate_in_every_quadrant() {
+        for k in (0..(1u32 << 24))
+            .step_by(1009)
+            .chain([0, (1 << 24) - 1, 1 << 22, 3 << 22])
+        {
+            let u = k as f32 * 5.960_464_5e-8;
+            let th = std::f64::consts::TAU * u as f64;
+            let [s, c] = sincos_turns(u);
+            assert!((s as f64 - th.sin()).abs() < 3e-7, "sin at u {u}");
+            assert!((c as f64 - th.cos()).abs() < 3e-7, "cos at u {u}");
+        }
+    }
 }
 
 pub fn normals4(w: [u32; 4]) -> [f32; 4] {
