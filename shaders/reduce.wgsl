@@ -18,7 +18,8 @@ struct Chunk {
 
 @group(0) @binding(0) var<uniform> chunk: Chunk;
 @group(0) @binding(1) var<storage, read> values: array<f32>;
-// Per block: [finite count, non-finite count, then per component mean, m2, min, max as f32 bits].
+// Per block: [finite count, non-finite count, then per component the f32 bits of the mean and
+// m2 of the scaled values, min, max, and the scale inv].
 @group(0) @binding(2) var<storage, read_write> partials: array<u32>;
 
 fn is_finite(v: f32) -> bool {
@@ -48,14 +49,25 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             bad += 1u;
         }
     }
-    let base = block * (2u + 4u * DIM);
+    let base = block * (2u + 5u * DIM);
     var count = 0.0;
     for (var c = 0u; c < DIM; c++) {
+        var lo = BIG;
+        var hi = -BIG;
+        for (var i = 0u; first + i < end; i++) {
+            if ((finite[i / 32u] & (1u << (i % 32u))) != 0u) {
+                let v = values[c * cap + first + i];
+                lo = min(lo, v);
+                hi = max(hi, v);
+            }
+        }
+        // Moments of v * inv, inv an exact power of two bringing max |v| near 1, so squares
+        // cannot overflow; the host divides inv out in f64.
+        let e = i32((bitcast<u32>(max(abs(lo), abs(hi))) >> 23u) & 0xFFu);
+        let inv = bitcast<f32>(u32(clamp(254 - e, 1, 254)) << 23u);
         var n = 0.0;
         var mean = 0.0;
         var m2 = 0.0;
-        var lo = BIG;
-        var hi = -BIG;
         for (var r = 0u; r < BLOCK / RUN; r++) {
             var rn = 0.0;
             var rmean = 0.0;
@@ -63,13 +75,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             for (var k = 0u; k < RUN; k++) {
                 let i = r * RUN + k;
                 if (first + i < end && (finite[i / 32u] & (1u << (i % 32u))) != 0u) {
-                    let v = values[c * cap + first + i];
+                    let v = values[c * cap + first + i] * inv;
                     rn += 1.0;
                     let d = v - rmean;
                     rmean += d / rn;
                     rm2 += d * (v - rmean);
-                    lo = min(lo, v);
-                    hi = max(hi, v);
                 }
             }
             if (rn > 0.0) {
@@ -82,10 +92,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             }
         }
         count = n;
-        partials[base + 2u + 4u * c] = bitcast<u32>(mean);
-        partials[base + 3u + 4u * c] = bitcast<u32>(m2);
-        partials[base + 4u + 4u * c] = bitcast<u32>(lo);
-        partials[base + 5u + 4u * c] = bitcast<u32>(hi);
+        partials[base + 2u + 5u * c] = bitcast<u32>(mean);
+        partials[base + 3u + 5u * c] = bitcast<u32>(m2);
+        partials[base + 4u + 5u * c] = bitcast<u32>(lo);
+        partials[base + 5u + 5u * c] = bitcast<u32>(hi);
+        partials[base + 6u + 5u * c] = bitcast<u32>(inv);
     }
     partials[base] = u32(count);
     partials[base + 1u] = bad;

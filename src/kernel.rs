@@ -17,7 +17,7 @@ pub const WORKGROUP: u32 = 64;
 pub const BLOCK: u32 = 256;
 /// Words per reduction block for a system of dimension `dim`.
 pub fn partial_words(dim: usize) -> usize {
-    2 + 4 * dim
+    2 + 5 * dim
 }
 
 /// How the device does arithmetic that differs between adapters.

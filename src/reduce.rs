@@ -63,15 +63,28 @@ impl Stats {
         self.count += n;
     }
 
-    /// Merges reduction blocks, in order, from their words (layout in `shaders/reduce.wgsl`).
+    /// Merges reduction blocks, in order, from their words (layout in `shaders/reduce.wgsl`):
+    /// the scaled f32 moments are unscaled exactly in f64.
     pub fn absorb_blocks(&mut self, words: &[u32]) {
         let dim = self.dim();
         let f = |w: u32| f32::from_bits(w) as f64;
+        let (mut mean, mut m2, mut lo, mut hi) = (
+            vec![0.0; dim],
+            vec![0.0; dim],
+            vec![0.0; dim],
+            vec![0.0; dim],
+        );
         for block in words.chunks_exact(crate::kernel::partial_words(dim)) {
             self.nonfinite += block[1] as u64;
-            let comp =
-                |k: usize| -> Vec<f64> { (0..dim).map(|c| f(block[2 + 4 * c + k])).collect() };
-            self.merge(block[0] as u64, &comp(0), &comp(1), &comp(2), &comp(3));
+            for c in 0..dim {
+                let w = &block[2 + 5 * c..];
+                let inv = f(w[4]);
+                mean[c] = f(w[0]) / inv;
+                m2[c] = f(w[1]) / (inv * inv);
+                lo[c] = f(w[2]);
+                hi[c] = f(w[3]);
+            }
+            self.merge(block[0] as u64, &mean, &m2, &lo, &hi);
         }
     }
 }

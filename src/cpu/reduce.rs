@@ -16,20 +16,26 @@ pub fn block_partials(values: &[f32], n: usize, dim: usize) -> Vec<u32> {
             .collect();
         let mut count = 0.0f32;
         for c in 0..dim {
-            let (mut cn, mut mean, mut m2) = (0.0f32, 0.0f32, 0.0f32);
             let (mut lo, mut hi) = (f32::MAX, -f32::MAX);
-            for run in finite.chunks(RUN).enumerate() {
-                let (r, flags) = run;
+            for (i, ok) in finite.iter().enumerate() {
+                if *ok {
+                    let v = values[c * n + first + i];
+                    lo = lo.min(v);
+                    hi = hi.max(v);
+                }
+            }
+            let e = ((lo.abs().max(hi.abs()).to_bits() >> 23) & 0xFF) as i32;
+            let inv = f32::from_bits(((254 - e).clamp(1, 254) as u32) << 23);
+            let (mut cn, mut mean, mut m2) = (0.0f32, 0.0f32, 0.0f32);
+            for (r, flags) in finite.chunks(RUN).enumerate() {
                 let (mut rn, mut rmean, mut rm2) = (0.0f32, 0.0f32, 0.0f32);
                 for (k, ok) in flags.iter().enumerate() {
                     if *ok {
-                        let v = values[c * n + first + r * RUN + k];
+                        let v = values[c * n + first + r * RUN + k] * inv;
                         rn += 1.0;
                         let d = v - rmean;
                         rmean += d / rn;
                         rm2 += d * (v - rmean);
-                        lo = lo.min(v);
-                        hi = hi.max(v);
                     }
                 }
                 if rn > 0.0 {
@@ -42,10 +48,12 @@ pub fn block_partials(values: &[f32], n: usize, dim: usize) -> Vec<u32> {
                 }
             }
             count = cn;
-            words[2 + 4 * c] = mean.to_bits();
-            words[3 + 4 * c] = m2.to_bits();
-            words[4 + 4 * c] = lo.to_bits();
-            words[5 + 4 * c] = hi.to_bits();
+            let w = &mut words[2 + 5 * c..];
+            w[0] = mean.to_bits();
+            w[1] = m2.to_bits();
+            w[2] = lo.to_bits();
+            w[3] = hi.to_bits();
+            w[4] = inv.to_bits();
         }
         words[0] = count as u32;
         words[1] = finite.iter().filter(|f| !**f).count() as u32;

@@ -1,0 +1,372 @@
+//! The engine against exact laws, f64 references and its CPU twin. Statistical checks use
+//! fixed seeds and |z| < 4 with standard errors derived below.
+
+mod common;
+
+use throng::cpu::rk4::{rk4_solve, Steps};
+use throng::system::Builtin;
+use throng::{cpu, solve, Ensemble, Method, Options, Stats, System, TimeGrid};
+
+fn keep() -> Options {
+    Options {
+        chunk: None,
+        keep_states: true,
+    }
+}
+
+fn gbm(paths: u64, mu: f64, sigma: f64, seed: u64) -> Ensemble {
+    Ensemble::new(System::builtin("gbm").unwrap(), paths)
+        .x0(&[1.0])
+        .set("mu", mu)
+        .set("sigma", sigma)
+        .seed(seed)
+}
+
+fn lorenz(paths: u64) -> Ensemble {
+    Ensemble::new(System::builtin("lorenz").unwrap(), paths)
+        .x0(&[1.0, 0.0, 0.0])
+        .sweep("rho", 0.0, 50.0)
+}
+
+/// Mean and unbiased variance, in f64, of component `c` of component-major states.
+fn moments(states: &[f32], n: usize, c: usize) -> (f64, f64) {
+    let xs = &states[c * n..(c + 1) * n];
+    let m = xs.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
+    let v = xs.iter().map(|&v| (v as f64 - m).powi(2)).sum::<f64>() / (n as f64 - 1.0);
+    (m, v)
+}
+
+#[test]
+fn gbm_terminal_moments_match_exact_law_of_the_em_chain() {
+    let ctx = common::ctx();
+    let (mu, sigma, steps, n) = (0.05, 0.2, 64u64, 1u64 << 18);
+    let job = gbm(n, mu, sigma, 11)
+        .job(Method::EulerMaruyama, TimeGrid::until(0.0, 1.0, steps))
+        .unwrap();
+    let st = solve(&ctx, &job, &Options::default()).unwrap().stats;
+    // X_N = prod (a + b Z_k) with a = 1 + mu h, b = sigma sqrt(h): raw moments are powers of
+    // E[(a + bZ)^k], so mean, variance and the fourth central moment are exact.
+    let h = 1.0 / steps as f64;
+    let (a, b) = (1.0 + mu * h, sigma * h.sqrt());
+    let nn = steps as i32;
+    let e1 = a.powi(nn);
+    let e2 = (a * a + b * b).powi(nn);
+    let e3 = (a.powi(3) + 3.0 * a * b * b).powi(nn);
+    let e4 = (a.powi(4) + 6.0 * a * a * b * b + 3.0 * b.powi(4)).powi(nn);
+    let var = e2 - e1 * e1;
+    let mu4 = e4 - 4.0 * e3 * e1 + 6.0 * e2 * e1 * e1 - 3.0 * e1.powi(4);
+    let nf = n as f64;
+    let se_mean = (var / nf).sqrt();
+    let se_var = ((mu4 - var * var * (nf - 3.0) / (nf - 1.0)) / nf).sqrt();
+    let z_mean = (st.mean[0] - e1) / se_mean;
+    let z_var = (st.var()[0] - var) / se_var;
+    assert_eq!(st.count, n);
+    assert!(
+        z_mean.abs() < 4.0,
+        "mean {} vs {e1}: z = {z_mean}",
+        st.mean[0]
+    );
+    assert!(
+        z_var.abs() < 4.0,
+        "var {} vs {var}: z = {z_var}",
+        st.var()[0]
+    );
+}
+
+#[test]
+fn ou_terminal_moments_match_exact_law_of_the_em_chain() {
+    let ctx = common::ctx();
+    let (theta, mu, sigma, x0, steps, n) = (2.0, 0.5, 0.3, 2.0, 50u64, 1u64 << 18);
+    let job = Ensemble::new(System::builtin("ou").unwrap(), n)
+        .x0(&[x0])
+        .set("theta", theta)
+        .set("mu", mu)
+        .set("sigma", sigma)
+        .seed(5)
+        .job(Method::EulerMaruyama, TimeGrid::until(0.0, 1.0, steps))
+        .unwrap();
+    let st = solve(&ctx, &job, &Options::default()).unwrap().stats;
+    // x' = A x + B + s Z: Gaussian with mean A^N x0 + B (1 - A^N) / (1 - A) and
+    // variance s^2 (1 - A^2N) / (1 - A^2); the sample variance has SE v sqrt(2 / (n - 1)).
+    let h = 1.0 / steps as f64;
+    let (aa, bb, s) = (1.0 - theta * h, theta * mu * h, sigma * h.sqrt());
+    let an = aa.powi(steps as i32);
+    let mean = an * x0 + bb * (1.0 - an) / (1.0 - aa);
+    let var = s * s * (1.0 - an * an) / (1.0 - aa * aa);
+    let nf = n as f64;
+    let z_mean = (st.mean[0] - mean) / (var / nf).sqrt();
+    let z_var = (st.var()[0] - var) / (var * (2.0 / (nf - 1.0)).sqrt());
+    assert!(
+        z_mean.abs() < 4.0,
+        "mean {} vs {mean}: z = {z_mean}",
+        st.mean[0]
+    );
+    assert!(
+        z_var.abs() < 4.0,
+        "var {} vs {var}: z = {z_var}",
+        st.var()[0]
+    );
+}
+
+#[test]
+fn lorenz_rk4_matches_an_f64_rk4_reference() {
+    let ctx = common::ctx();
+    let n = 512u64;
+    let job = lorenz(n)
+        .job(Method::Rk4, TimeGrid::new(0.0, 0.01, 100))
+        .unwrap();
+    let states = solve(&ctx, &job, &keep()).unwrap().states.unwrap();
+    let h = Steps {
+        t0: 0.0,
+        dt: 0.01,
+        half_dt: 0.005,
+        sixth_dt: 0.01 / 6.0,
+        steps: 100,
+    };
+    let mut worst = 0f64;
+    for i in 0..n as usize {
+        let rho = 50.0 * i as f64 / (n - 1) as f64;
+        let mut x = [1.0f64, 0.0, 0.0];
+        rk4_solve(Builtin::Lorenz, &mut x, &[10.0, rho, 8.0 / 3.0], &h);
+        let scale = x.iter().fold(0f64, |m, v| m.max(v.abs()));
+        for c in 0..3 {
+            let got = states[c * n as usize + i] as f64;
+            worst = worst.max((got - x[c]).abs() / scale);
+        }
+    }
+    // Relative to the largest component of the reference state.
+    assert!(worst < 1e-4, "worst relative difference {worst:e}");
+}
+
+#[test]
+fn gpu_matches_cpu_twin_trajectory_by_trajectory() {
+    let ctx = common::ctx();
+    let cases = [
+        (
+            gbm(3000, 0.05, 0.2, 3)
+                .job(Method::EulerMaruyama, TimeGrid::until(0.0, 1.0, 67))
+                .unwrap(),
+            1e-5,
+        ),
+        (
+            Ensemble::new(System::builtin("ou").unwrap(), 3000)
+                .x0(&[1.0])
+                .sweep("sigma", 0.1, 2.0)
+                .seed(9)
+                .job(Method::EulerMaruyama, TimeGrid::new(0.0, 0.01, 66))
+                .unwrap(),
+            1e-5,
+        ),
+        (
+            lorenz(3000)
+                .job(Method::Rk4, TimeGrid::new(0.0, 0.01, 100))
+                .unwrap(),
+            1e-4,
+        ),
+        (
+            lorenz(3000)
+                .job(Method::EulerMaruyama, TimeGrid::new(0.0, 0.001, 101))
+                .unwrap(),
+            1e-4,
+        ),
+    ];
+    for (job, tol) in cases {
+        let gpu = solve(&ctx, &job, &keep()).unwrap().states.unwrap();
+        let twin = cpu::solve(&job, &keep()).unwrap().states.unwrap();
+        let n = job.paths as usize;
+        let dim = job.system.dim();
+        for i in 0..n {
+            // Rounding accumulates on the scale of the terms summed (order 1 here), not on
+            // the final value, which may cross zero.
+            let scale = (0..dim).fold(1f32, |m, c| m.max(twin[c * n + i].abs()));
+            for c in 0..dim {
+                let (g, t) = (gpu[c * n + i], twin[c * n + i]);
+                assert!(
+                    (g - t).abs() <= tol * scale,
+                    "{} {:?} trajectory {i} component {c}: gpu {g} twin {t}",
+                    job.system.name,
+                    job.method
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn results_identical_for_any_chunk_size() {
+    let ctx = common::ctx();
+    let jobs = [
+        gbm(10_000, 0.05, 0.2, 42)
+            .job(Method::EulerMaruyama, TimeGrid::until(0.0, 1.0, 33))
+            .unwrap(),
+        lorenz(10_000)
+            .job(Method::Rk4, TimeGrid::new(0.0, 0.01, 50))
+            .unwrap(),
+    ];
+    for job in jobs {
+        let whole = solve(&ctx, &job, &keep()).unwrap();
+        assert_eq!(whole.chunks, 1);
+        for chunk in [256, 1000, 4096] {
+            let opts = Options {
+                chunk: Some(chunk),
+                keep_states: true,
+            };
+            let part = solve(&ctx, &job, &opts).unwrap();
+            assert!(part.chunks > 1);
+            assert_eq!(part.stats, whole.stats, "chunk {chunk}");
+            let same = part
+                .states
+                .as_ref()
+                .unwrap()
+                .iter()
+                .zip(whole.states.as_ref().unwrap())
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "chunk {chunk}: states differ");
+        }
+    }
+}
+
+#[test]
+fn device_reduction_is_within_1e_5_of_an_f64_reduction() {
+    let ctx = common::ctx();
+    let jobs = [
+        gbm(100_000, 0.05, 0.2, 8)
+            .job(Method::EulerMaruyama, TimeGrid::until(0.0, 1.0, 16))
+            .unwrap(),
+        lorenz(100_000)
+            .job(Method::Rk4, TimeGrid::new(0.0, 0.01, 300))
+            .unwrap(),
+    ];
+    for job in jobs {
+        let sol = solve(&ctx, &job, &keep()).unwrap();
+        let states = sol.states.unwrap();
+        let n = job.paths as usize;
+        let mut twin = Stats::empty(job.system.dim());
+        twin.absorb_blocks(&cpu::reduce::block_partials(&states, n, job.system.dim()));
+        for c in 0..job.system.dim() {
+            let (m, v) = moments(&states, n, c);
+            assert!((twin.mean[c] - m).abs() <= 1e-5 * m.abs(), "twin mean");
+            assert!((twin.var()[c] - v).abs() <= 1e-5 * v, "twin var");
+            let xs = &states[c * n..(c + 1) * n];
+            let lo = xs.iter().cloned().fold(f32::INFINITY, f32::min) as f64;
+            let hi = xs.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
+            let st = &sol.stats;
+            assert!(
+                (st.mean[c] - m).abs() <= 1e-5 * m.abs(),
+                "mean {} vs {m}",
+                st.mean[c]
+            );
+            assert!(
+                (st.var()[c] - v).abs() <= 1e-5 * v,
+                "var {} vs {v}",
+                st.var()[c]
+            );
+            assert_eq!((st.min[c], st.max[c]), (lo, hi));
+        }
+    }
+}
+
+#[test]
+fn rk4_converges_with_order_four_on_a_linear_ode() {
+    let ctx = common::ctx();
+    // x' = -x, x(0) = 1, to T = 4: the error of RK4 falls 16-fold per halving of dt.
+    let t_end = 4.0;
+    let mut errs = vec![];
+    for steps in [10u64, 20, 40, 80] {
+        let job = Ensemble::new(System::builtin("linear").unwrap(), 256)
+            .x0(&[1.0])
+            .set("a", -1.0)
+            .job(Method::Rk4, TimeGrid::until(0.0, t_end, steps))
+            .unwrap();
+        let x = solve(&ctx, &job, &keep()).unwrap().states.unwrap()[0] as f64;
+        errs.push((x - (-t_end).exp()).abs());
+    }
+    let ratios: Vec<f64> = errs.windows(2).map(|w| w[0] / w[1]).collect();
+    let order = fitted_order(&errs);
+    for r in &ratios {
+        assert!(
+            (13.0..19.0).contains(r),
+            "error ratios {ratios:?} (errors {errs:?})"
+        );
+    }
+    assert!((order - 4.0).abs() < 0.2, "order {order}, errors {errs:?}");
+}
+
+/// Least-squares slope of log2(error) against -log2(dt) for dt halving at each entry.
+fn fitted_order(errs: &[f64]) -> f64 {
+    let k = errs.len() as f64;
+    let xs: Vec<f64> = (0..errs.len()).map(|i| i as f64).collect();
+    let ys: Vec<f64> = errs.iter().map(|e| -e.log2()).collect();
+    let (mx, my) = (xs.iter().sum::<f64>() / k, ys.iter().sum::<f64>() / k);
+    let sxy: f64 = xs.iter().zip(&ys).map(|(x, y)| (x - mx) * (y - my)).sum();
+    let sxx: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
+    sxy / sxx
+}
+
+#[test]
+fn euler_maruyama_has_weak_order_one_on_the_gbm_mean() {
+    let ctx = common::ctx();
+    let (mu, sigma, n) = (0.5f64, 0.2, 1u64 << 20);
+    let exact = mu.exp();
+    let mut errs = vec![];
+    let mut chain = vec![];
+    let mut se = vec![];
+    for steps in [4u64, 8, 16, 32] {
+        let job = gbm(n, mu, sigma, 100 + steps)
+            .job(Method::EulerMaruyama, TimeGrid::until(0.0, 1.0, steps))
+            .unwrap();
+        let st = solve(&ctx, &job, &Options::default()).unwrap().stats;
+        let h = 1.0 / steps as f64;
+        let chain_mean = (1.0 + mu * h).powi(steps as i32);
+        let s = (st.var()[0] / n as f64).sqrt();
+        // Each estimate agrees with the exact mean of its chain (|z| < 4).
+        assert!(((st.mean[0] - chain_mean) / s).abs() < 4.0, "steps {steps}");
+        errs.push(exact - st.mean[0]);
+        chain.push(exact - chain_mean);
+        se.push(s);
+    }
+    let p = fitted_order(&errs);
+    let p_chain = fitted_order(&chain);
+    // Propagated standard error of the fitted slope: each log2 error has SE se / (err ln 2).
+    let k = errs.len() as f64;
+    let sxx: f64 = (0..errs.len())
+        .map(|i| (i as f64 - (k - 1.0) / 2.0).powi(2))
+        .sum();
+    let se_p = (errs
+        .iter()
+        .zip(&se)
+        .enumerate()
+        .map(|(i, (e, s))| ((i as f64 - (k - 1.0) / 2.0) * s / (e * 2f64.ln())).powi(2))
+        .sum::<f64>())
+    .sqrt()
+        / sxx;
+    assert!(
+        (p_chain - 1.0).abs() < 0.1,
+        "order of the exact chain {p_chain}"
+    );
+    assert!(
+        (p - p_chain).abs() < 4.0 * se_p,
+        "fitted {p} vs {p_chain} (se {se_p})"
+    );
+    assert!((p - 1.0).abs() < 0.2, "fitted weak order {p}");
+}
+
+#[test]
+fn nonfinite_trajectories_are_counted_and_excluded() {
+    let ctx = common::ctx();
+    // x' = a x from 1 to t = 1: the result overflows f32 (e^a > 3.4e38) for a > 88.73, and
+    // RK4's stage sum k1 + 2 (k2 + k3) + k4 (about 9 a x) can overflow first, but not for
+    // a < 70 (9 * 70 * e^70 < 1e34). So between (150 - 88.73) / 150 and 80 / 150 of paths.
+    let n = 1000u64;
+    let job = Ensemble::new(System::builtin("linear").unwrap(), n)
+        .x0(&[1.0])
+        .sweep("a", 0.0, 150.0)
+        .job(Method::Rk4, TimeGrid::new(0.0, 0.01, 100))
+        .unwrap();
+    let gpu: Stats = solve(&ctx, &job, &Options::default()).unwrap().stats;
+    let twin = cpu::solve(&job, &Options::default()).unwrap().stats;
+    assert_eq!(gpu.count + gpu.nonfinite, n);
+    assert!((408..=534).contains(&gpu.nonfinite), "{}", gpu.nonfinite);
+    assert!(gpu.nonfinite.abs_diff(twin.nonfinite) <= 2);
+    assert!(gpu.max[0].is_finite() && gpu.mean[0].is_finite() && gpu.var()[0].is_finite());
+}
