@@ -43,7 +43,7 @@ impl AdapterArgs {
 #[derive(Subcommand)]
 enum Command {
     /// Integrate an ensemble and print terminal statistics
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print consecutive Philox4x32-10 blocks (four 8-digit hex words per line)
     Rng(RngArgs),
     /// Describe the adapter: name, backend, type, limits, f64
@@ -69,19 +69,19 @@ struct RunArgs {
     #[arg(long)]
     method: Option<String>,
     /// Number of trajectories
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     paths: String,
     /// Number of steps
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     steps: String,
     /// Step size (give --dt or --t1)
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     dt: Option<String>,
     /// End time; dt = (t1 - t0) / steps
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     t1: Option<String>,
     /// Start time
-    #[arg(long, default_value = "0")]
+    #[arg(long, default_value = "0", allow_hyphen_values = true)]
     t0: String,
     /// Initial state, comma-separated (default: zeros)
     #[arg(long, allow_hyphen_values = true)]
@@ -93,10 +93,10 @@ struct RunArgs {
     #[arg(long = "sweep", allow_hyphen_values = true)]
     sweeps: Vec<String>,
     /// Seed of the noise (u64)
-    #[arg(long, default_value = "0")]
+    #[arg(long, default_value = "0", allow_hyphen_values = true)]
     seed: String,
     /// At most this many trajectories per chunk (rounded down to a multiple of 256)
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     chunk: Option<String>,
     /// Run on the CPU twin instead of the device
     #[arg(long)]
@@ -442,8 +442,8 @@ fn info(all: bool, adapter: AdapterArgs) -> Result<(), Error> {
 
 fn systems() {
     println!(
-        "{:<8} {:>3} {:<5} {:<36} {}",
-        "name", "dim", "kind", "parameters (defaults)", "description"
+        "{:<8} {:>3} {:<5} {:<36} description",
+        "name", "dim", "kind", "parameters (defaults)"
     );
     for s in System::all() {
         let params: Vec<String> = s.params.iter().map(|(n, v)| format!("{n}={v}")).collect();
@@ -546,6 +546,10 @@ fn bench(args: BenchArgs) -> Result<(), Error> {
 }
 
 fn main() -> ExitCode {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        // Mesa's software driver warns on every start without it.
+        std::env::set_var("XDG_RUNTIME_DIR", "/tmp");
+    }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -570,7 +574,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Run(a) => run(a),
+        Command::Run(a) => run(*a),
         Command::Rng(a) => rng_cmd(a),
         Command::Info { all, adapter } => info(all, adapter),
         Command::Systems => {

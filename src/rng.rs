@@ -24,6 +24,9 @@ struct RngArgs {
     pad: u32,
 }
 
+/// Philox blocks and the four Box–Muller normals of each.
+pub type Blocks = (Vec<[u32; 4]>, Vec<[f32; 4]>);
+
 /// `count` consecutive Philox blocks from `counter`, and their Box–Muller normals, computed
 /// by the device's kernel (`shaders/rng.wgsl`).
 pub fn gpu_blocks(
@@ -32,7 +35,7 @@ pub fn gpu_blocks(
     key: [u32; 2],
     count: u32,
     target: Option<Target>,
-) -> Result<(Vec<[u32; 4]>, Vec<[f32; 4]>)> {
+) -> Result<Blocks> {
     let target = target.unwrap_or(Target {
         int64: ctx.has_int64(),
     });

@@ -31,7 +31,7 @@ pub fn em_trajectory(job: &Job, i: u64) -> Vec<f32> {
                 }
             } else {
                 for k in 0..dim {
-                    x[k] = x[k] + f[k] * c.dt;
+                    x[k] += f[k] * c.dt;
                 }
             }
         }

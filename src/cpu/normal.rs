@@ -23,10 +23,8 @@ pub fn ln_positive(u: f32) -> f32 {
     let m = f32::from_bits((t & 0x007F_FFFF) + 0x3F35_04F3);
     let s = (m - 1.0) / (m + 1.0);
     let s2 = s * s;
-    let p = s2
-        * (0.666_666_666_666_666_6
-            + s2 * (0.4 + s2 * (0.285_714_285_714_285_7 + s2 * 0.222_222_222_222_222_2)));
-    e * 0.693_147_180_559_945_3 + (2.0 * s + s * p)
+    let p = s2 * (0.6666667 + s2 * (0.4 + s2 * (0.2857143 + s2 * 0.22222222)));
+    e * std::f32::consts::LN_2 + (2.0 * s + s * p)
 }
 
 /// (sin, cos) of 2 pi u for u in [0, 1), as `sincos_turns` in normal.wgsl.
@@ -35,15 +33,11 @@ pub fn sincos_turns(u: f32) -> [f32; 2] {
     let f = u - 0.25 * q;
     let f2 = f * f;
     let s = f
-        * (6.283_185_307_179_586
-            + f2 * (-41.341_702_240_399_755
-                + f2 * (81.605_249_276_075_04
-                    + f2 * (-76.705_859_753_061_36 + f2 * 42.058_693_944_897_634))));
+        * (std::f32::consts::TAU
+            + f2 * (-41.3417 + f2 * (81.60525 + f2 * (-76.70586 + f2 * 42.058693))));
     let c = 1.0
-        + f2 * (-19.739_208_802_178_716
-            + f2 * (64.939_394_022_668_28
-                + f2 * (-85.456_817_206_693_71
-                    + f2 * (60.244_641_371_876_64 + f2 * -26.426_256_783_374_388))));
+        + f2 * (-19.739208
+            + f2 * (64.93939 + f2 * (-85.45682 + f2 * (60.24464 + f2 * -26.426256))));
     let qi = q as u32 & 3;
     let (a, b) = if qi & 1 == 1 { (c, s) } else { (s, c) };
     [
@@ -56,6 +50,25 @@ pub fn box_muller(a: u32, b: u32) -> [f32; 2] {
     let r = (-2.0 * ln_positive(open_unit(a))).sqrt();
     let sc = sincos_turns(half_open_unit(b));
     [r * sc[1], r * sc[0]]
+}
+
+pub fn normals4(w: [u32; 4]) -> [f32; 4] {
+    let p = box_muller(w[0], w[1]);
+    let q = box_muller(w[2], w[3]);
+    [p[0], p[1], q[0], q[1]]
+}
+
+/// The four normals of noise block `block` of trajectory `traj`.
+pub fn noise_block(key: [u32; 2], block: u32, traj: u32) -> [f32; 4] {
+    normals4(philox4x32_10([block, 0, traj, STREAM_PATH], key))
+}
+
+/// The standard normal driving (trajectory, step, channel) of a run whose system has
+/// `channels` Wiener processes: normal k = step * channels + channel is word k % 4 of
+/// block k / 4. The Wiener increment is sqrt(dt) times this.
+pub fn noise(key: [u32; 2], traj: u32, step: u64, channel: u32, channels: u32) -> f32 {
+    let k = step * channels as u64 + channel as u64;
+    noise_block(key, (k / 4) as u32, traj)[(k % 4) as usize]
 }
 
 #[cfg(test)]
@@ -88,23 +101,4 @@ mod tests {
             assert!((c as f64 - th.cos()).abs() < 3e-7, "cos at u {u}");
         }
     }
-}
-
-pub fn normals4(w: [u32; 4]) -> [f32; 4] {
-    let p = box_muller(w[0], w[1]);
-    let q = box_muller(w[2], w[3]);
-    [p[0], p[1], q[0], q[1]]
-}
-
-/// The four normals of noise block `block` of trajectory `traj`.
-pub fn noise_block(key: [u32; 2], block: u32, traj: u32) -> [f32; 4] {
-    normals4(philox4x32_10([block, 0, traj, STREAM_PATH], key))
-}
-
-/// The standard normal driving (trajectory, step, channel) of a run whose system has
-/// `channels` Wiener processes: normal k = step * channels + channel is word k % 4 of
-/// block k / 4. The Wiener increment is sqrt(dt) times this.
-pub fn noise(key: [u32; 2], traj: u32, step: u64, channel: u32, channels: u32) -> f32 {
-    let k = step * channels as u64 + channel as u64;
-    noise_block(key, (k / 4) as u32, traj)[(k % 4) as usize]
 }

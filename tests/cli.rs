@@ -1,0 +1,337 @@
+//! The `throng` binary: output contracts and one-line errors for bad input.
+
+mod common;
+
+use std::process::{Command, Output};
+
+fn throng(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_throng"))
+        .args(args)
+        .env("XDG_RUNTIME_DIR", "/tmp")
+        .output()
+        .expect("run throng")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const GBM: &[&str] = &[
+    "run",
+    "--system",
+    "gbm",
+    "--paths",
+    "5000",
+    "--steps",
+    "64",
+    "--t1",
+    "1",
+    "--x0",
+    "1",
+    "--param",
+    "mu=0.05",
+    "--param",
+    "sigma=0.2",
+    "--seed",
+    "3",
+];
+
+#[test]
+fn run_json_has_the_documented_fields() {
+    let o = throng(&[GBM, &["--json"]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let v: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    for key in [
+        "system",
+        "method",
+        "paths",
+        "steps",
+        "dt",
+        "seed",
+        "adapter",
+        "terminal",
+        "nonfinite",
+        "timing",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key} in {v}");
+    }
+    for key in ["mean", "var", "min", "max"] {
+        assert_eq!(v["terminal"][key].as_array().unwrap().len(), 1, "{key}");
+    }
+    assert_eq!(v["system"], "gbm");
+    assert_eq!(v["method"], "em");
+    assert_eq!(v["paths"], 5000);
+    assert_eq!(v["dt"], 1.0 / 64.0);
+    assert_eq!(v["nonfinite"], 0);
+    assert!(v["timing"]["solve_s"].as_f64().unwrap() > 0.0);
+    assert!(v["timing"]["setup_s"].as_f64().is_some());
+    let mean = v["terminal"]["mean"][0].as_f64().unwrap();
+    let var = v["terminal"]["var"][0].as_f64().unwrap();
+    // Exact chain mean 1.0513 with sd 0.21: 5000 paths give SE 0.003; 4 SE.
+    assert!((mean - (1.0f64 + 0.05 / 64.0).powi(64)).abs() < 4.0 * (var / 5000.0).sqrt());
+}
+
+#[test]
+fn run_json_is_the_same_for_any_chunk() {
+    let a = stdout(&throng(&[GBM, &["--json"]].concat()));
+    let b = stdout(&throng(&[GBM, &["--json", "--chunk", "1000"]].concat()));
+    let pick = |s: &str| {
+        let v: serde_json::Value = serde_json::from_str(s.lines().last().unwrap()).unwrap();
+        v["terminal"].clone()
+    };
+    assert_eq!(pick(&a), pick(&b));
+}
+
+#[test]
+fn run_prints_a_table_without_json() {
+    let o = throng(&[
+        "run", "--system", "lorenz", "--paths", "1000", "--steps", "100", "--dt", "0.01", "--x0",
+        "1,0,0", "--sweep", "rho=0:50",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("lorenz with rk4"), "{text}");
+    for c in ["x ", "y ", "z "] {
+        assert!(text.lines().any(|l| l.starts_with(c)), "{text}");
+    }
+}
+
+#[test]
+fn rng_prints_random123_vectors_and_carries_the_counter() {
+    for (c, k, want) in common::kat() {
+        let key = format!("{:#x},{:#x}", k[0], k[1]);
+        let ctr = format!("{},{},{},{}", c[0], c[1], c[2], c[3]);
+        let o = throng(&["rng", "--key", &key, "--counter", &ctr, "--blocks", "1"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let line = format!(
+            "{:08x} {:08x} {:08x} {:08x}\n",
+            want[0], want[1], want[2], want[3]
+        );
+        assert_eq!(stdout(&o), line);
+    }
+    let o = throng(&[
+        "rng",
+        "--key",
+        "1,2",
+        "--counter",
+        "0xffffffff,0xffffffff,0,9",
+        "--blocks",
+        "3",
+    ]);
+    let lines: Vec<String> = stdout(&o).lines().map(String::from).collect();
+    assert_eq!(lines.len(), 3);
+    for (i, c) in [[u32::MAX, u32::MAX, 0, 9], [0, 0, 1, 9], [1, 0, 1, 9]]
+        .iter()
+        .enumerate()
+    {
+        let w = throng::rng::philox4x32_10(*c, [1, 2]);
+        assert_eq!(
+            lines[i],
+            format!("{:08x} {:08x} {:08x} {:08x}", w[0], w[1], w[2], w[3])
+        );
+    }
+}
+
+#[test]
+fn rng_on_the_gpu_prints_the_same_stream() {
+    let args = [
+        "rng",
+        "--key",
+        "7,0",
+        "--counter",
+        "0xfffffff0,0,0,0",
+        "--blocks",
+        "1000",
+    ];
+    let cpu = throng(&args);
+    let gpu = throng(&[&args[..], &["--gpu"]].concat());
+    assert!(gpu.status.success(), "{}", stderr(&gpu));
+    assert_eq!(stdout(&cpu).lines().count(), 1000);
+    assert_eq!(stdout(&cpu), stdout(&gpu));
+}
+
+fn assert_one_line_error(args: &[&str], needle: &str) {
+    let o = throng(args);
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{args:?} succeeded");
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{args:?}: {err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    assert!(err.starts_with("error"), "{args:?}: {err}");
+    assert!(
+        err.contains(needle),
+        "{args:?}: expected `{needle}` in {err}"
+    );
+}
+
+fn run_with(changes: &[(&str, &str)], extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = GBM.iter().map(|s| s.to_string()).collect();
+    for (flag, value) in changes {
+        let i = args.iter().position(|a| a == flag).unwrap();
+        args[i + 1] = value.to_string();
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+#[test]
+fn bad_run_inputs_give_one_line_errors() {
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            run_with(&[("--system", "nope")], &[]),
+            "unknown system `nope`",
+        ),
+        (
+            run_with(&[], &["--method", "leapfrog"]),
+            "unknown method `leapfrog`",
+        ),
+        (run_with(&[], &["--method", "rk4"]), "rk4 integrates ODEs"),
+        (
+            run_with(&[], &["--param", "kappa=1"]),
+            "no parameter `kappa`",
+        ),
+        (
+            run_with(&[], &["--sweep", "kappa=0:1"]),
+            "no parameter `kappa`",
+        ),
+        (run_with(&[("--paths", "0")], &[]), "paths must be between"),
+        (run_with(&[("--paths", "1e20")], &[]), "--paths"),
+        (
+            run_with(&[("--paths", "5000000000")], &[]),
+            "paths must be between",
+        ),
+        (run_with(&[("--paths", "12.5")], &[]), "not a whole number"),
+        (run_with(&[("--steps", "0")], &[]), "steps must be between"),
+        (
+            run_with(&[("--steps", "1e12")], &[]),
+            "steps must be between",
+        ),
+        (run_with(&[("--t1", "abc")], &[]), "`abc` is not a number"),
+        (run_with(&[("--t1", "-1")], &[]), "must be after"),
+        (run_with(&[("--t1", "inf")], &[]), "not finite"),
+        (run_with(&[("--x0", "1,x")], &[]), "`x` is not a number"),
+        (run_with(&[("--x0", "1,2")], &[]), "has 1 state component"),
+        (run_with(&[("--seed", "-1")], &[]), "--seed"),
+        (run_with(&[], &["--param", "mu"]), "expected NAME=VALUE"),
+        (
+            run_with(&[], &["--param", "mu=fast"]),
+            "`fast` is not a number",
+        ),
+        (run_with(&[], &["--param", "mu=1e39"]), "not a finite f32"),
+        (run_with(&[], &["--sweep", "mu=0"]), "expected NAME=LO:HI"),
+        (run_with(&[], &["--sweep", "mu=0:x"]), "`x` is not a number"),
+        (run_with(&[], &["--chunk", "100"]), "at least 256"),
+        (run_with(&[], &["--dt", "0.1"]), "not both"),
+        (run_with(&[], &["--frobnicate"]), "--frobnicate"),
+        (
+            run_with(&[], &["--adapter", "no such adapter anywhere"]),
+            "no adapter",
+        ),
+    ];
+    for (args, needle) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_one_line_error(&args, needle);
+    }
+    assert_one_line_error(
+        &["run", "--system", "gbm", "--paths", "10", "--steps", "10"],
+        "--dt",
+    );
+    assert_one_line_error(
+        &[
+            "run", "--system", "gbm", "--paths", "10", "--steps", "10", "--dt", "-0.1",
+        ],
+        "time step must be positive",
+    );
+    assert_one_line_error(
+        &[
+            "run", "--system", "lorenz", "--paths", "10", "--steps", "10", "--dt", "0.01",
+            "--sweep", "x0.w=0:1",
+        ],
+        "`x0.w`",
+    );
+}
+
+#[test]
+fn bad_rng_inputs_give_one_line_errors() {
+    assert_one_line_error(
+        &["rng", "--key", "1", "--counter", "0,0,0,0"],
+        "--key takes 2",
+    );
+    assert_one_line_error(
+        &["rng", "--key", "1,2", "--counter", "0,0,0"],
+        "--counter takes 4",
+    );
+    assert_one_line_error(
+        &["rng", "--key", "1,2", "--counter", "a,0,0,0"],
+        "not a 32-bit word",
+    );
+    assert_one_line_error(
+        &["rng", "--key", "1,4294967296", "--counter", "0,0,0,0"],
+        "not a 32-bit word",
+    );
+    assert_one_line_error(
+        &[
+            "rng",
+            "--key",
+            "1,2",
+            "--counter",
+            "0,0,0,0",
+            "--blocks",
+            "0",
+        ],
+        "at least 1",
+    );
+}
+
+#[test]
+fn a_machine_without_a_driver_gets_told_what_to_install() {
+    let o = Command::new(env!("CARGO_BIN_EXE_throng"))
+        .args(["info"])
+        .env("VK_ICD_FILENAMES", "/nonexistent/icd.json")
+        .env("VK_DRIVER_FILES", "/nonexistent/icd.json")
+        .env("XDG_RUNTIME_DIR", "/tmp")
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(err.contains("mesa-vulkan-drivers"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}
+
+#[test]
+fn nonfinite_trajectories_are_reported_in_json() {
+    let o = throng(&[
+        "run", "--system", "linear", "--paths", "1000", "--steps", "100", "--dt", "0.01", "--x0",
+        "1", "--sweep", "a=0:150", "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).lines().last().unwrap()).unwrap();
+    let bad = v["nonfinite"].as_u64().unwrap();
+    assert!(bad > 0);
+    assert_eq!(v["terminal"]["count"].as_u64().unwrap() + bad, 1000);
+}
+
+#[test]
+fn info_describes_the_adapter() {
+    let o = throng(&["info"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    for needle in [
+        "adapter:",
+        "backend:",
+        "device type:",
+        "max storage buffer binding:",
+        "max buffer size:",
+        "max workgroups per dimension:",
+        "f64 (SHADER_F64):",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from {text}");
+    }
+}
