@@ -509,10 +509,20 @@ fn bench(args: BenchArgs) -> Result<(), Error> {
     );
     for (name, job) in jobs {
         let work = job.paths as f64 * job.steps as f64;
-        throng::solve(&ctx, &job, &Options::default())?; // warm-up: pipelines, driver JIT
+        // The first solve in a process is reported apart: drivers warm up (memory, threads).
+        let cold = throng::solve(&ctx, &job, &Options::default())?
+            .timing
+            .solve_s;
         let gpu: Vec<f64> = (0..args.repeat)
             .map(|_| throng::solve(&ctx, &job, &Options::default()).map(|s| s.timing.solve_s))
             .collect::<Result<_, _>>()?;
+        println!(
+            "{:<28} {:>10} {:>14.4} {:>14.3e}",
+            name,
+            "dev. cold",
+            cold,
+            work / cold
+        );
         let g = median(gpu);
         let c = if args.no_cpu {
             f64::NAN

@@ -269,9 +269,15 @@ fn device_reduction_is_within_1e_5_of_an_f64_reduction() {
 #[test]
 fn rk4_converges_with_order_four_on_a_linear_ode() {
     let ctx = common::ctx();
-    // x' = -x, x(0) = 1, to T = 4: the error of RK4 falls 16-fold per halving of dt.
+    // x' = -x, x(0) = 1, to T = 4. Exact RK4 multiplies by R(z) = 1 + z + z^2/2 + z^3/6 +
+    // z^4/24 (z = -dt) per step: the kernel must reproduce R(z)^n to f32 rounding, and its
+    // error against e^-4 must fall about 16-fold per halving. Errors below about 1e-6 are
+    // f32 rounding, so the order is fitted where the error is far above it (10, 20, 40 steps).
+    // At these steps (z = -0.4, -0.2, -0.1) the ratios approach 16 from above (exact RK4:
+    // 18.93, 17.40; fitted order 4.18), the pre-asymptotic term z^6 / 720 still showing.
     let t_end = 4.0;
     let mut errs = vec![];
+    let mut exact_errs = vec![];
     for steps in [10u64, 20, 40, 80] {
         let job = Ensemble::new(System::builtin("linear").unwrap(), 256)
             .x0(&[1.0])
@@ -279,17 +285,28 @@ fn rk4_converges_with_order_four_on_a_linear_ode() {
             .job(Method::Rk4, TimeGrid::until(0.0, t_end, steps))
             .unwrap();
         let x = solve(&ctx, &job, &keep()).unwrap().states.unwrap()[0] as f64;
-        errs.push((x - (-t_end).exp()).abs());
-    }
-    let ratios: Vec<f64> = errs.windows(2).map(|w| w[0] / w[1]).collect();
-    let order = fitted_order(&errs);
-    for r in &ratios {
+        let z = -t_end / steps as f64;
+        let amp = 1.0 + z + z * z / 2.0 + z.powi(3) / 6.0 + z.powi(4) / 24.0;
+        let rk4 = amp.powi(steps as i32);
         assert!(
-            (13.0..19.0).contains(r),
-            "error ratios {ratios:?} (errors {errs:?})"
+            (x - rk4).abs() < 1e-6 * rk4,
+            "{steps} steps: {x} vs exact RK4 {rk4}"
         );
+        errs.push((x - (-t_end).exp()).abs());
+        exact_errs.push((rk4 - (-t_end).exp()).abs());
     }
-    assert!((order - 4.0).abs() < 0.2, "order {order}, errors {errs:?}");
+    let fit = &errs[..3];
+    let ratios: Vec<f64> = fit.windows(2).map(|w| w[0] / w[1]).collect();
+    for (k, r) in ratios.iter().enumerate() {
+        let want = exact_errs[k] / exact_errs[k + 1];
+        assert!(
+            (r / want - 1.0).abs() < 0.05,
+            "ratios {ratios:?} vs exact RK4 {want} (errors {errs:?})"
+        );
+        assert!((15.0..20.0).contains(r), "ratios {ratios:?}");
+    }
+    let order = fitted_order(fit);
+    assert!((order - 4.0).abs() < 0.25, "order {order}, errors {errs:?}");
 }
 
 /// Least-squares slope of log2(error) against -log2(dt) for dt halving at each entry.
