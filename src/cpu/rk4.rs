@@ -1,4 +1,5 @@
 //! Classic RK4, the CPU twin of `shaders/rk4.wgsl`, generic so that f64 serves as reference.
+//! The state is a fixed-size array so the compiler can unroll and drop bounds checks.
 
 use super::systems::drift;
 use super::Real;
@@ -15,37 +16,47 @@ pub struct Steps<T> {
     pub steps: u64,
 }
 
-pub fn rk4_step<T: Real>(sys: Builtin, x: &mut [T], p: &[T], t: T, h: &Steps<T>) {
-    let n = x.len();
-    let mut k1 = vec![T::default(); n];
-    let mut k2 = vec![T::default(); n];
-    let mut k3 = vec![T::default(); n];
-    let mut k4 = vec![T::default(); n];
-    let mut y = vec![T::default(); n];
-    drift(sys, t, x, p, &mut k1);
-    for c in 0..n {
-        y[c] = x[c] + h.half_dt * k1[c];
-    }
-    drift(sys, t + h.half_dt, &y, p, &mut k2);
-    for c in 0..n {
-        y[c] = x[c] + h.half_dt * k2[c];
-    }
-    drift(sys, t + h.half_dt, &y, p, &mut k3);
-    for c in 0..n {
-        y[c] = x[c] + h.dt * k3[c];
-    }
-    drift(sys, t + h.dt, &y, p, &mut k4);
+fn axpy<T: Real, const D: usize>(y: &[T; D], a: T, x: &[T; D]) -> [T; D] {
+    std::array::from_fn(|c| y[c] + a * x[c])
+}
+
+pub fn rk4_step<T: Real, const D: usize>(
+    sys: Builtin,
+    x: &mut [T; D],
+    p: &[T],
+    t: T,
+    h: &Steps<T>,
+) {
+    let f = |t: T, y: &[T; D]| {
+        let mut k = [T::default(); D];
+        drift(sys, t, y, p, &mut k);
+        k
+    };
+    let k1 = f(t, x);
+    let k2 = f(t + h.half_dt, &axpy(x, h.half_dt, &k1));
+    let k3 = f(t + h.half_dt, &axpy(x, h.half_dt, &k2));
+    let k4 = f(t + h.dt, &axpy(x, h.dt, &k3));
     let two = T::of(2.0);
-    for c in 0..n {
-        x[c] = x[c] + h.sixth_dt * (k1[c] + two * (k2[c] + k3[c]) + k4[c]);
+    *x = std::array::from_fn(|c| x[c] + h.sixth_dt * (k1[c] + two * (k2[c] + k3[c]) + k4[c]));
+}
+
+fn solve_fixed<T: Real, const D: usize>(sys: Builtin, x: &mut [T], p: &[T], h: &Steps<T>) {
+    let mut s: [T; D] = x.try_into().expect("state dimension");
+    for n in 0..h.steps {
+        let t = h.t0 + T::of(n as f64) * h.dt;
+        rk4_step(sys, &mut s, p, t, h);
     }
+    x.copy_from_slice(&s);
 }
 
 /// Integrates one trajectory from `x` with parameters `p`.
 pub fn rk4_solve<T: Real>(sys: Builtin, x: &mut [T], p: &[T], h: &Steps<T>) {
-    for n in 0..h.steps {
-        let t = h.t0 + T::of(n as f64) * h.dt;
-        rk4_step(sys, x, p, t, h);
+    match x.len() {
+        1 => solve_fixed::<T, 1>(sys, x, p, h),
+        2 => solve_fixed::<T, 2>(sys, x, p, h),
+        3 => solve_fixed::<T, 3>(sys, x, p, h),
+        4 => solve_fixed::<T, 4>(sys, x, p, h),
+        n => panic!("no CPU RK4 twin for dimension {n}"),
     }
 }
 

@@ -3,6 +3,7 @@
 use super::Real;
 use crate::system::Builtin;
 
+#[inline(always)]
 pub fn drift<T: Real>(sys: Builtin, _t: T, x: &[T], p: &[T], out: &mut [T]) {
     match sys {
         Builtin::Gbm => out[0] = p[0] * x[0],
@@ -17,6 +18,7 @@ pub fn drift<T: Real>(sys: Builtin, _t: T, x: &[T], p: &[T], out: &mut [T]) {
 }
 
 /// Diagonal diffusion g_i(t, x); zero for ODEs.
+#[inline(always)]
 pub fn diffusion<T: Real>(sys: Builtin, _t: T, x: &[T], p: &[T], out: &mut [T]) {
     match sys {
         Builtin::Gbm => out[0] = p[1] * x[0],
