@@ -21,6 +21,7 @@ fn main() -> throng::Result<()> {
         &Options {
             chunk: None,
             keep_states: true,
+            ..Default::default()
         },
     )?;
     let st = &sol.stats;

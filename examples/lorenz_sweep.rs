@@ -19,6 +19,7 @@ fn main() -> throng::Result<()> {
         &Options {
             chunk: None,
             keep_states: true,
+            ..Default::default()
         },
     )?;
     let z = &sol.states.as_ref().unwrap()[2 * n as usize..];

@@ -98,6 +98,9 @@ struct RunArgs {
     /// At most this many trajectories per chunk (rounded down to a multiple of 256)
     #[arg(long, allow_hyphen_values = true)]
     chunk: Option<String>,
+    /// Trajectories per invocation: 1, 2 or 4 (default: 4 on CPU adapters, 1 on GPUs)
+    #[arg(long)]
+    lanes: Option<u32>,
     /// Run on the CPU twin instead of the device
     #[arg(long)]
     cpu: bool,
@@ -140,6 +143,9 @@ struct BenchArgs {
     /// Skip the CPU twins
     #[arg(long)]
     no_cpu: bool,
+    /// Trajectories per invocation: 1, 2 or 4 (default: by device type)
+    #[arg(long)]
+    lanes: Option<u32>,
     #[command(flatten)]
     adapter: AdapterArgs,
 }
@@ -266,6 +272,7 @@ fn run(args: RunArgs) -> Result<(), Error> {
     let opts = Options {
         chunk,
         keep_states: false,
+        lanes: args.lanes,
     };
     let device_start = Instant::now();
     let (sol, device_s) = if args.cpu {
@@ -498,7 +505,16 @@ fn bench(args: BenchArgs) -> Result<(), Error> {
         return Err(invalid(format!("unknown workload `{w}` (w1, w2, all)")));
     }
     let ctx = Context::new(&args.adapter.choice())?;
+    let dev_opts = Options {
+        lanes: args.lanes,
+        ..Options::default()
+    };
     println!("adapter: {}", ctx.adapter_label());
+    println!(
+        "trajectories per invocation: {}",
+        args.lanes
+            .unwrap_or_else(|| throng::solve::default_lanes(&ctx))
+    );
     println!(
         "cpu twin threads: {}",
         std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -510,11 +526,9 @@ fn bench(args: BenchArgs) -> Result<(), Error> {
     for (name, job) in jobs {
         let work = job.paths as f64 * job.steps as f64;
         // The first solve in a process is reported apart: drivers warm up (memory, threads).
-        let cold = throng::solve(&ctx, &job, &Options::default())?
-            .timing
-            .solve_s;
+        let cold = throng::solve(&ctx, &job, &dev_opts)?.timing.solve_s;
         let gpu: Vec<f64> = (0..args.repeat)
-            .map(|_| throng::solve(&ctx, &job, &Options::default()).map(|s| s.timing.solve_s))
+            .map(|_| throng::solve(&ctx, &job, &dev_opts).map(|s| s.timing.solve_s))
             .collect::<Result<_, _>>()?;
         println!(
             "{:<28} {:>10} {:>14.4} {:>14.3e}",

@@ -3,7 +3,7 @@
 //! Chunks are whole reduction blocks, so statistics combine the same way for any chunking.
 
 use crate::error::{Error, Result};
-use crate::kernel::{BLOCK, LANES, WORKGROUP};
+use crate::kernel::BLOCK;
 
 /// The device limits that shape chunks.
 #[derive(Clone, Copy, Debug)]
@@ -52,9 +52,8 @@ pub fn plan(paths: u64, dim: usize, limits: DeviceLimits, cap: Option<u64>) -> R
             )));
         }
     }
-    let per_invocation_groups = limits.max_workgroups_per_dim as u64;
-    let by_dispatch =
-        (per_invocation_groups * (WORKGROUP * LANES) as u64).min(per_invocation_groups * block);
+    // One workgroup per block in both kernels.
+    let by_dispatch = limits.max_workgroups_per_dim as u64 * block;
     let bytes_per_traj = 4 * dim as u64;
     let by_binding = limits.max_storage_binding.min(limits.max_buffer) / bytes_per_traj;
     let mut capacity = round_up(paths, block)

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::context::Context;
 use crate::ensemble::Job;
 use crate::error::{Error, Result};
-use crate::kernel::{self, partial_words, Target, BLOCK, LANES, WORKGROUP};
+use crate::kernel::{self, partial_words, Target, BLOCK};
 use crate::reduce::Stats;
 use crate::schedule;
 use crate::shader::Composed;
@@ -21,6 +21,18 @@ pub struct Options {
     pub chunk: Option<u64>,
     /// Read every terminal state back (component-major: `states[c * paths + i]`).
     pub keep_states: bool,
+    /// Trajectories per invocation (1, 2 or 4); by default 4 on CPU adapters and 1 on GPUs.
+    pub lanes: Option<u32>,
+}
+
+/// Trajectories per invocation for a device unless the caller chose: vector lanes pay on
+/// SIMD CPUs (lavapipe); GPUs get their parallelism from invocations.
+pub fn default_lanes(ctx: &Context) -> u32 {
+    if ctx.info.device_type == wgpu::DeviceType::Cpu {
+        4
+    } else {
+        1
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, Serialize)]
@@ -152,16 +164,23 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
     ctx.check_lost()?;
     let dim = job.system.dim();
     let plan = schedule::plan(job.paths, dim, (&ctx.limits).into(), opts.chunk)?;
+    let lanes = opts.lanes.unwrap_or_else(|| default_lanes(ctx));
+    if ![1, 2, 4].contains(&lanes) {
+        return Err(Error::Invalid(format!(
+            "lanes must be 1, 2 or 4, got {lanes}"
+        )));
+    }
     let target = Target {
         int64: ctx.has_int64(),
+        lanes,
     };
     let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
     let integrate = pipeline(ctx, &kernel::integrate(job, target)?, job.method.name())?;
-    let reduce = pipeline(ctx, &kernel::reduce(dim)?, "reduce")?;
+    let reduce = pipeline(ctx, &kernel::reduce(dim, lanes)?, "reduce")?;
 
     use wgpu::BufferUsages as B;
     let cap = plan.capacity;
-    let stride = cap / LANES as u64;
+    let stride = cap / lanes as u64;
     let state_bytes = cap * dim as u64 * 4;
     let blocks = cap / BLOCK as u64;
     let partial_bytes = blocks * partial_words(dim) as u64 * 4;
@@ -217,14 +236,14 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
             pad: 0,
         };
         ctx.queue.write_buffer(&uniform, 0, bytemuck::bytes_of(&u));
-        let invocations = chunk.count.div_ceil(LANES as u64);
+        let invocations = chunk.count.div_ceil(lanes as u64);
         let chunk_blocks = chunk.count.div_ceil(BLOCK as u64);
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         {
             let mut pass = enc.begin_compute_pass(&Default::default());
             pass.set_pipeline(&integrate);
             pass.set_bind_group(0, &integrate_bind, &[]);
-            pass.dispatch_workgroups(invocations.div_ceil(WORKGROUP as u64) as u32, 1, 1);
+            pass.dispatch_workgroups(invocations.div_ceil(target.workgroup() as u64) as u32, 1, 1);
             pass.set_pipeline(&reduce);
             pass.set_bind_group(0, &reduce_bind, &[]);
             pass.dispatch_workgroups(chunk_blocks.div_ceil(64) as u32, 1, 1);

@@ -228,6 +228,7 @@ fn bad_run_inputs_give_one_line_errors() {
         (run_with(&[], &["--sweep", "mu=0"]), "expected NAME=LO:HI"),
         (run_with(&[], &["--sweep", "mu=0:x"]), "`x` is not a number"),
         (run_with(&[], &["--chunk", "100"]), "at least 256"),
+        (run_with(&[], &["--lanes", "3"]), "lanes must be 1, 2 or 4"),
         (run_with(&[], &["--dt", "0.1"]), "not both"),
         (run_with(&[], &["--frobnicate"]), "--frobnicate"),
         (

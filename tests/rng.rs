@@ -17,9 +17,15 @@ fn philox_matches_random123_vectors_on_cpu() {
 
 fn targets(ctx: &throng::Context) -> Vec<Target> {
     // The emulated 16-bit multiply always; the 64-bit one where the device has it.
-    let mut t = vec![Target { int64: false }];
+    let mut t = vec![Target {
+        int64: false,
+        lanes: 1,
+    }];
     if ctx.has_int64() {
-        t.push(Target { int64: true });
+        t.push(Target {
+            int64: true,
+            lanes: 1,
+        });
     }
     t
 }

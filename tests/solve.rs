@@ -11,6 +11,7 @@ fn keep() -> Options {
     Options {
         chunk: None,
         keep_states: true,
+        ..Default::default()
     }
 }
 
@@ -170,8 +171,15 @@ fn gpu_matches_cpu_twin_trajectory_by_trajectory() {
             1e-4,
         ),
     ];
-    for (job, tol) in cases {
-        let gpu = solve(&ctx, &job, &keep()).unwrap().states.unwrap();
+    for ((job, tol), lanes) in cases
+        .into_iter()
+        .flat_map(|c| [1, 2, 4].map(|l| (c.clone(), l)))
+    {
+        let opts = Options {
+            lanes: Some(lanes),
+            ..keep()
+        };
+        let gpu = solve(&ctx, &job, &opts).unwrap().states.unwrap();
         let twin = cpu::solve(&job, &keep()).unwrap().states.unwrap();
         let n = job.paths as usize;
         let dim = job.system.dim();
@@ -183,7 +191,7 @@ fn gpu_matches_cpu_twin_trajectory_by_trajectory() {
                 let (g, t) = (gpu[c * n + i], twin[c * n + i]);
                 assert!(
                     (g - t).abs() <= tol * scale,
-                    "{} {:?} trajectory {i} component {c}: gpu {g} twin {t}",
+                    "{} {:?} lanes {lanes} trajectory {i} component {c}: gpu {g} twin {t}",
                     job.system.name,
                     job.method
                 );
@@ -210,6 +218,7 @@ fn results_identical_for_any_chunk_size() {
             let opts = Options {
                 chunk: Some(chunk),
                 keep_states: true,
+                ..Default::default()
             };
             let part = solve(&ctx, &job, &opts).unwrap();
             assert!(part.chunks > 1);
