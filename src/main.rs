@@ -98,7 +98,7 @@ struct RunArgs {
     /// At most this many trajectories per chunk (rounded down to a multiple of 256)
     #[arg(long, allow_hyphen_values = true)]
     chunk: Option<String>,
-    /// Trajectories per invocation: 1, 2 or 4 (default: 4 on CPU adapters, 1 on GPUs)
+    /// Trajectories per invocation: 1, 2 or 4 (default 4)
     #[arg(long)]
     lanes: Option<u32>,
     /// Run on the CPU twin instead of the device

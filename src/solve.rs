@@ -21,18 +21,15 @@ pub struct Options {
     pub chunk: Option<u64>,
     /// Read every terminal state back (component-major: `states[c * paths + i]`).
     pub keep_states: bool,
-    /// Trajectories per invocation (1, 2 or 4); by default 4 on CPU adapters and 1 on GPUs.
+    /// Trajectories per invocation (1, 2 or 4); default [`default_lanes`].
     pub lanes: Option<u32>,
 }
 
-/// Trajectories per invocation for a device unless the caller chose: vector lanes pay on
-/// SIMD CPUs (lavapipe); GPUs get their parallelism from invocations.
-pub fn default_lanes(ctx: &Context) -> u32 {
-    if ctx.info.device_type == wgpu::DeviceType::Cpu {
-        4
-    } else {
-        1
-    }
+/// Trajectories per invocation unless the caller chose. Four measured fastest on lavapipe
+/// (SIMD across invocations wants independent work in each) and on an H100 at scale
+/// (BENCHMARKS.md); `--lanes` exists to measure other devices.
+pub fn default_lanes(_ctx: &Context) -> u32 {
+    4
 }
 
 #[derive(Clone, Copy, Debug, Default, Serialize)]
