@@ -407,3 +407,25 @@ fn nonfinite_trajectories_are_counted_and_excluded() {
     assert!(gpu.nonfinite.abs_diff(twin.nonfinite) <= 2);
     assert!(gpu.max[0].is_finite() && gpu.mean[0].is_finite() && gpu.var()[0].is_finite());
 }
+
+#[test]
+fn a_device_the_caller_owns_gives_the_same_results() {
+    let ours = common::ctx();
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    // The same adapter as ours, opened by the caller with default features and limits.
+    let adapter = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+        .into_iter()
+        .find(|a| a.get_info().name == ours.info.name)
+        .unwrap();
+    let (device, queue) = pollster::block_on(adapter.request_device(&Default::default())).unwrap();
+    let theirs = throng::Context::from_device(device, queue, adapter.get_info());
+    let job = gbm(5000, 0.05, 0.2, 77)
+        .job(Method::EulerMaruyama, TimeGrid::until(0.0, 1.0, 40))
+        .unwrap();
+    let a = solve(&ours, &job, &Options::default()).unwrap();
+    let b = solve(&theirs, &job, &Options::default()).unwrap();
+    // The caller's device has no SHADER_INT64, so Philox takes the 16-bit multiply path:
+    // the noise, and so every statistic, must still agree bit for bit.
+    assert!(!theirs.has_int64());
+    assert_eq!(a.stats, b.stats);
+}
