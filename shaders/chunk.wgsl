@@ -1,6 +1,4 @@
-// The chunk a dispatch works on, and where trajectories' states live.
-// states holds one chunk, component-major: component c of the trajectory at offset j in the
-// chunk is scalar c * (stride * LANES) + j, so one R at c * stride + inv holds LANES of them.
+// The chunk a dispatch works on. Host mirror: `ChunkUniform` in src/solve.rs.
 
 struct Chunk {
     // global index of the chunk's first trajectory
@@ -13,10 +11,3 @@ struct Chunk {
 }
 
 @group(0) @binding(0) var<uniform> chunk: Chunk;
-@group(0) @binding(1) var<storage, read_write> states: array<R>;
-
-fn store_state(inv: u32, x: S) {
-#for c in DIM
-    states[$c * chunk.stride + inv] = x[$c];
-#endfor
-}

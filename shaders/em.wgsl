@@ -5,7 +5,7 @@
 #import noise
 #endif
 #import state
-#import chunk
+#import store
 
 // Steps 4g .. 4g + count - 1 (count <= 4). For a stochastic system the group's 4 * NOISE
 // normals are exactly Philox blocks g * NOISE .. g * NOISE + NOISE - 1 of the trajectory, so

@@ -9,14 +9,8 @@ const BLOCK: u32 = 256u;
 const RUN: u32 = 16u;
 const BIG: f32 = 3.4028234663852886e38;
 
-struct Chunk {
-    first: u32,
-    count: u32,
-    stride: u32,
-    pad: u32,
-}
+#import chunk
 
-@group(0) @binding(0) var<uniform> chunk: Chunk;
 @group(0) @binding(1) var<storage, read> values: array<f32>;
 // Per block: [finite count, non-finite count, then per component the f32 bits of the mean and
 // m2 of the scaled values, min, max, and the scale inv].

@@ -1,7 +1,7 @@
 // Classic fourth-order Runge–Kutta for ODE systems, f32. One invocation advances LANES
 // trajectories through all STEPS steps with the state in registers. CPU twin: src/cpu/rk4.rs.
 #import state
-#import chunk
+#import store
 
 fn rk4_step(x: S, p: Params, t: f32) -> S {
     let k1 = drift(t, x, p);

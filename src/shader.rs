@@ -13,6 +13,7 @@ pub const MODULES: &[(&str, &str)] = &[
     ("noise", include_str!("../shaders/noise.wgsl")),
     ("state", include_str!("../shaders/state.wgsl")),
     ("chunk", include_str!("../shaders/chunk.wgsl")),
+    ("store", include_str!("../shaders/store.wgsl")),
     ("em", include_str!("../shaders/em.wgsl")),
     ("rk4", include_str!("../shaders/rk4.wgsl")),
     ("reduce", include_str!("../shaders/reduce.wgsl")),

@@ -146,9 +146,10 @@ pub(crate) fn check_scope(ctx: &Context, scope: wgpu::ErrorScopeGuard) -> Result
     ctx.check_lost()
 }
 
+/// Mirror of `Chunk` in shaders/chunk.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct ChunkUniform {
+pub(crate) struct ChunkUniform {
     first: u32,
     count: u32,
     stride: u32,
@@ -275,4 +276,33 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
         chunks: plan.chunks.len(),
         chunk_capacity: cap,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ChunkUniform;
+    use crate::shader::{compose, Source};
+
+    #[test]
+    fn chunk_uniform_matches_the_wgsl_layout() {
+        let root = Source {
+            name: "root",
+            text: "#import chunk\n@compute @workgroup_size(1) fn main() { _ = chunk.first; }\n",
+        };
+        let module = compose(&[root], &[], &[], &[])
+            .unwrap()
+            .validate(naga::valid::Capabilities::empty())
+            .unwrap();
+        let (_, ty) = module
+            .types
+            .iter()
+            .find(|(_, t)| t.name.as_deref() == Some("Chunk"))
+            .unwrap();
+        let naga::TypeInner::Struct { members, span } = &ty.inner else {
+            panic!("Chunk is not a struct");
+        };
+        assert_eq!(*span as usize, std::mem::size_of::<ChunkUniform>());
+        let offsets: Vec<u32> = members.iter().map(|m| m.offset).collect();
+        assert_eq!(offsets, [0, 4, 8, 12]);
+    }
 }

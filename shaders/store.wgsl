@@ -1,0 +1,12 @@
+// Where the integration kernels leave trajectories' states. states holds one chunk,
+// component-major: component c of the trajectory at offset j in the chunk is scalar
+// c * (stride * LANES) + j, so one R at c * stride + inv holds LANES of them.
+#import chunk
+
+@group(0) @binding(1) var<storage, read_write> states: array<R>;
+
+fn store_state(inv: u32, x: S) {
+#for c in DIM
+    states[$c * chunk.stride + inv] = x[$c];
+#endfor
+}
