@@ -1,6 +1,8 @@
-// Euler–Maruyama (Itô, diagonal noise), f32; with no noise it is the explicit Euler method.
-// One invocation advances LANES trajectories through all STEPS steps with the state in
-// registers. CPU twin: src/cpu/em.rs.
+// Euler–Maruyama (Itô), f32; with no noise it is the explicit Euler method. One invocation
+// advances LANES trajectories through all STEPS steps with the state in registers.
+// Noise kinds (flags): DIAGONAL (and additive) x_i += g_i dW_i; SCALAR x_i += g_i dW_0;
+// CORRELATED x_i += g_i (L dZ)_i; GENERAL x_i += sum_j g[i * NOISE + j] dW_j.
+// CPU twin: src/cpu/em.rs.
 #ifdef STOCHASTIC
 #import noise
 #endif
@@ -9,7 +11,7 @@
 
 // Steps 4g .. 4g + count - 1 (count <= 4). For a stochastic system the group's 4 * NOISE
 // normals are exactly Philox blocks g * NOISE .. g * NOISE + NOISE - 1 of the trajectory, so
-// every word is used; normal s * NOISE + c drives channel c of step 4g + s.
+// every word is used; normal s * NOISE + j drives channel j of step 4g + s.
 fn em_group(x_in: S, p: Params, traj: U, g: u32, count: u32) -> S {
     var x = x_in;
 #ifdef STOCHASTIC
@@ -28,8 +30,30 @@ fn em_group(x_in: S, p: Params, traj: U, g: u32, count: u32) -> S {
         let f = drift(t, x, p);
 #ifdef STOCHASTIC
         let d = diffusion(t, x, p);
+        var w: array<R, NOISE>;
+#for j in NOISE
+        w[$j] = z[$s * NOISE + $j];
+#endfor
+#ifdef CORRELATED
+        w = correlate(w);
+#endif
 #for c in DIM
-        x[$c] = x[$c] + f[$c] * DT + d[$c] * (SQRT_DT * z[$s * NOISE + $c]);
+#ifdef GENERAL
+        var dx$c = f[$c] * DT;
+#for j in NOISE
+        dx$c += d[$c * NOISE + $j] * (SQRT_DT * w[$j]);
+#endfor
+        x[$c] = x[$c] + dx$c;
+#endif
+#ifdef SCALAR
+        x[$c] = x[$c] + f[$c] * DT + d[$c] * (SQRT_DT * w[0]);
+#endif
+#ifdef DIAGONAL
+        x[$c] = x[$c] + f[$c] * DT + d[$c] * (SQRT_DT * w[$c]);
+#endif
+#ifdef CORRELATED
+        x[$c] = x[$c] + f[$c] * DT + d[$c] * (SQRT_DT * w[$c]);
+#endif
 #endfor
 #else
 #for c in DIM
@@ -49,8 +73,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let traj = U(chunk.first + inv * LANES) + LANE_OFFSETS;
     let fi = R(traj);
-    let p = params_at(fi);
-    var x = x0_at(fi);
+    let p = params_at(fi, inv);
+    var x = x0_at(fi, inv);
     let groups = STEPS / 4u;
     for (var g = 0u; g < groups; g++) {
         x = em_group(x, p, traj, g, 4u);

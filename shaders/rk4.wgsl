@@ -23,8 +23,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let traj = U(chunk.first + inv * LANES) + LANE_OFFSETS;
     let fi = R(traj);
-    let p = params_at(fi);
-    var x = x0_at(fi);
+    let p = params_at(fi, inv);
+    var x = x0_at(fi, inv);
     // Four steps per iteration: independent work for the compiler to schedule.
     let groups = STEPS / 4u;
     for (var g = 0u; g < groups; g++) {

@@ -2,6 +2,10 @@
 //! the time grid and the seed. `Ensemble::job` checks it all and resolves it into a [`Job`],
 //! the plain numbers that kernels and CPU twins both consume.
 
+use std::sync::Arc;
+
+use crate::cpu::normal::{half_open_unit, normals4};
+use crate::cpu::philox::philox4x32_10;
 use crate::error::{Error, Result};
 use crate::method::Method;
 use crate::system::System;
@@ -10,39 +14,32 @@ use crate::system::System;
 pub const MAX_PATHS: u64 = (1u64 << 32) - 256;
 /// Keeps step * channels / 4 (a Philox block index) inside one 32-bit counter word.
 pub const MAX_STEPS: u64 = 1 << 30;
+/// Counter word 3 of the stream that draws random initial states.
+pub const STREAM_INIT: u32 = 1;
 
-/// A per-trajectory input: a constant, or a linear sweep where trajectory i of N gets
-/// lo + (hi - lo) * i / (N - 1).
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// A per-trajectory input (parameter or initial component). Trajectory i of N gets:
+#[derive(Clone, Debug, PartialEq)]
 pub enum Value {
+    /// the same value;
     Const(f64),
+    /// lo + (hi - lo) i / (N - 1), computed in f32 as `base + slope * i`;
     Linspace { lo: f64, hi: f64 },
+    /// lo (hi / lo)^(i / (N - 1)), lo and hi > 0;
+    Logspace { lo: f64, hi: f64 },
+    /// lo + (hi - lo) k / (n - 1) with k its index along this axis of a Cartesian grid
+    /// (axes in the order given, the first varying fastest: k = (i / stride) mod n);
+    Grid { lo: f64, hi: f64, n: u64 },
+    /// values[i], e.g. from a file.
+    Table(Arc<Vec<f64>>),
 }
 
-impl Value {
-    /// (base, slope) in f32: trajectory i gets `base + slope * (i as f32)`, the formula the
-    /// kernels evaluate (`params_at`, `x0_at`).
-    pub fn affine(&self, paths: u64) -> (f32, f32) {
-        match *self {
-            Value::Const(v) => (v as f32, 0.0),
-            Value::Linspace { lo, hi } => {
-                let slope = if paths > 1 {
-                    (hi - lo) / (paths - 1) as f64
-                } else {
-                    0.0
-                };
-                (lo as f32, slope as f32)
-            }
-        }
-    }
-
-    fn finite(&self) -> bool {
-        let ok = |v: f64| v.is_finite() && v.abs() <= f32::MAX as f64;
-        match *self {
-            Value::Const(v) => ok(v),
-            Value::Linspace { lo, hi } => ok(lo) && ok(hi),
-        }
-    }
+/// Random initial states around x0, drawn from stream [`STREAM_INIT`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Init {
+    /// x0_c + scale_c z_c, z_c standard normal.
+    Normal(Vec<f64>),
+    /// x0_c + scale_c (2 u_c - 1), u_c uniform on [0, 1).
+    Uniform(Vec<f64>),
 }
 
 /// A fixed-step time grid: `steps` steps of `dt` from `t0`.
@@ -80,6 +77,7 @@ pub struct Ensemble {
     pub seed: u64,
     x0: Option<Vec<f64>>,
     settings: Vec<(String, Value)>,
+    init: Option<Init>,
 }
 
 /// The f32 step constants, computed once in f64 and rounded, shared by kernels and twins.
@@ -92,6 +90,15 @@ pub struct StepConsts {
     pub sqrt_dt: f32,
 }
 
+/// How a kernel obtains one input: a formula it evaluates, or a table the host fills.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Input {
+    /// `base + slope * (i as f32)`.
+    Affine(f32, f32),
+    /// Row `k` of the per-chunk input table.
+    Table(usize),
+}
+
 /// A checked, resolved run.
 #[derive(Clone, Debug)]
 pub struct Job {
@@ -102,18 +109,92 @@ pub struct Job {
     pub grid: TimeGrid,
     pub steps: u32,
     pub consts: StepConsts,
-    /// Initial state components, each (base, slope) as in [`Value::affine`].
-    pub x0: Vec<(f32, f32)>,
-    /// Parameters in the system's order, each (base, slope).
-    pub params: Vec<(f32, f32)>,
+    /// Initial components then parameters, as the user gave them.
+    pub values: Vec<Value>,
+    /// Grid strides, parallel to `values` (0 where not a grid axis).
+    pub strides: Vec<u64>,
+    pub init: Option<Init>,
+    /// How the kernel reads each of `values`.
+    pub inputs: Vec<Input>,
+    /// Number of table rows.
+    pub tables: usize,
 }
 
 impl Job {
+    /// Index of parameter `k` in `values` / `inputs`.
+    fn param_slot(&self, k: usize) -> usize {
+        self.system.dim() + k
+    }
+
+    /// Input `slot` of trajectory i, as the kernel sees it (f32).
+    pub fn value_at(&self, slot: usize, i: u64) -> f32 {
+        let n = self.paths;
+        let frac = |i: u64| {
+            if n > 1 {
+                i as f64 / (n - 1) as f64
+            } else {
+                0.0
+            }
+        };
+        let base = match &self.values[slot] {
+            Value::Const(v) => *v as f32,
+            Value::Linspace { .. } => match self.inputs[slot] {
+                Input::Affine(b, s) => b + s * (i as u32 as f32),
+                // A linspace x0 under random init: same formula, then the table.
+                Input::Table(_) => {
+                    let (b, s) = affine(&self.values[slot], n);
+                    b + s * (i as u32 as f32)
+                }
+            },
+            Value::Logspace { lo, hi } => (lo * (hi / lo).powf(frac(i))) as f32,
+            Value::Grid { lo, hi, n: m } => {
+                let k = (i / self.strides[slot]) % m;
+                let t = if *m > 1 {
+                    k as f64 / (*m - 1) as f64
+                } else {
+                    0.0
+                };
+                (lo + (hi - lo) * t) as f32
+            }
+            Value::Table(v) => v[i as usize] as f32,
+        };
+        match &self.init {
+            Some(init) if slot < self.system.dim() => {
+                let c = slot;
+                let w = philox4x32_10([(c / 4) as u32, 0, i as u32, STREAM_INIT], self.key());
+                match init {
+                    Init::Normal(scale) => base + scale[c] as f32 * normals4(w)[c % 4],
+                    Init::Uniform(scale) => {
+                        base + scale[c] as f32 * (2.0 * half_open_unit(w[c % 4]) - 1.0)
+                    }
+                }
+            }
+            _ => base,
+        }
+    }
+
     /// Trajectory i's initial state and parameters, as the kernels compute them.
     pub fn inputs_at(&self, i: u64) -> (Vec<f32>, Vec<f32>) {
-        let fi = i as u32 as f32;
-        let at = |v: &[(f32, f32)]| v.iter().map(|(b, s)| b + s * fi).collect();
-        (at(&self.x0), at(&self.params))
+        let d = self.system.dim();
+        let x0 = (0..d).map(|c| self.value_at(c, i)).collect();
+        let p = (0..self.system.params.len())
+            .map(|k| self.value_at(self.param_slot(k), i))
+            .collect();
+        (x0, p)
+    }
+
+    /// The table rows for trajectories `first..first + count`, row-major, each row `cap` long.
+    pub fn table_rows(&self, first: u64, count: u64, cap: u64) -> Vec<f32> {
+        let mut out = vec![0f32; self.tables * cap as usize];
+        for (slot, input) in self.inputs.iter().enumerate() {
+            if let Input::Table(k) = *input {
+                let row = &mut out[k * cap as usize..][..count as usize];
+                for (j, v) in row.iter_mut().enumerate() {
+                    *v = self.value_at(slot, first + j as u64);
+                }
+            }
+        }
+        out
     }
 
     /// Seed as Philox key words.
@@ -122,8 +203,28 @@ impl Job {
     }
 }
 
+fn affine(v: &Value, paths: u64) -> (f32, f32) {
+    match *v {
+        Value::Const(c) => (c as f32, 0.0),
+        Value::Linspace { lo, hi } => {
+            let slope = if paths > 1 {
+                (hi - lo) / (paths - 1) as f64
+            } else {
+                0.0
+            };
+            (lo as f32, slope as f32)
+        }
+        _ => unreachable!("only constants and linear sweeps are affine"),
+    }
+}
+
+fn finite_f32(v: f64) -> bool {
+    v.is_finite() && v.abs() <= f32::MAX as f64
+}
+
 impl Ensemble {
-    /// `paths` trajectories of `system`, default parameters, initial state zero, seed 0.
+    /// `paths` trajectories of `system`, default parameters, the system's default initial
+    /// state (or zero), seed 0.
     pub fn new(system: System, paths: u64) -> Ensemble {
         Ensemble {
             system,
@@ -131,6 +232,7 @@ impl Ensemble {
             seed: 0,
             x0: None,
             settings: Vec::new(),
+            init: None,
         }
     }
 
@@ -140,15 +242,40 @@ impl Ensemble {
     }
 
     /// Sets a parameter, or an initial component as `x0.NAME` / `x0.INDEX`, for all paths.
-    pub fn set(mut self, name: &str, value: f64) -> Self {
-        self.settings.push((name.to_string(), Value::Const(value)));
-        self
+    pub fn set(self, name: &str, value: f64) -> Self {
+        self.with(name, Value::Const(value))
     }
 
     /// Sweeps a parameter (or `x0.NAME`) linearly from lo (path 0) to hi (path N-1).
-    pub fn sweep(mut self, name: &str, lo: f64, hi: f64) -> Self {
-        self.settings
-            .push((name.to_string(), Value::Linspace { lo, hi }));
+    pub fn sweep(self, name: &str, lo: f64, hi: f64) -> Self {
+        self.with(name, Value::Linspace { lo, hi })
+    }
+
+    /// Sweeps geometrically from lo to hi (both > 0).
+    pub fn logsweep(self, name: &str, lo: f64, hi: f64) -> Self {
+        self.with(name, Value::Logspace { lo, hi })
+    }
+
+    /// Adds an axis of a Cartesian grid: `n` values from lo to hi. Axes vary in the order
+    /// added, the first fastest; the number of paths must equal the product of the n's.
+    pub fn grid(self, name: &str, lo: f64, hi: f64, n: u64) -> Self {
+        self.with(name, Value::Grid { lo, hi, n })
+    }
+
+    /// One value per trajectory.
+    pub fn values(self, name: &str, values: Vec<f64>) -> Self {
+        self.with(name, Value::Table(Arc::new(values)))
+    }
+
+    /// Any input by name.
+    pub fn with(mut self, name: &str, value: Value) -> Self {
+        self.settings.push((name.to_string(), value));
+        self
+    }
+
+    /// Random initial states around x0.
+    pub fn init(mut self, init: Init) -> Self {
+        self.init = Some(init);
         self
     }
 
@@ -160,6 +287,7 @@ impl Ensemble {
     /// Checks everything and resolves the numbers for `method` on `grid`.
     pub fn job(&self, method: Method, grid: TimeGrid) -> Result<Job> {
         let sys = &self.system;
+        sys.check()?;
         method.check_fits(sys)?;
         if self.paths == 0 || self.paths > MAX_PATHS {
             return Err(Error::Invalid(format!(
@@ -179,11 +307,15 @@ impl Ensemble {
                 grid.dt
             )));
         }
-        if !grid.t0.is_finite() || !grid.t1().is_finite() || grid.t1().abs() > f32::MAX as f64 {
+        if !grid.t0.is_finite() || !finite_f32(grid.t1()) {
             return Err(Error::Invalid("the time grid is not finite".into()));
         }
         let dim = sys.dim();
-        let x0 = self.x0.clone().unwrap_or_else(|| vec![0.0; dim]);
+        let x0 = self
+            .x0
+            .clone()
+            .or_else(|| sys.defaults.x0.clone())
+            .unwrap_or_else(|| vec![0.0; dim]);
         if x0.len() != dim {
             return Err(Error::Invalid(format!(
                 "system `{}` has {dim} state component{} ({}), but x0 has {}",
@@ -193,14 +325,17 @@ impl Ensemble {
                 x0.len()
             )));
         }
-        let mut x0: Vec<Value> = x0.into_iter().map(Value::Const).collect();
-        let mut params: Vec<Value> = sys.params.iter().map(|p| Value::Const(p.1)).collect();
+        let mut values: Vec<Value> = x0.into_iter().map(Value::Const).collect();
+        values.extend(sys.params.iter().map(|p| Value::Const(p.1)));
+        let mut names: Vec<String> = sys.state.iter().map(|s| format!("x0.{s}")).collect();
+        names.extend(sys.params.iter().map(|p| p.0.clone()));
+        let mut strides = vec![0u64; values.len()];
+        let mut stride = 1u64;
         for (name, value) in &self.settings {
-            if let Some(comp) = name.strip_prefix("x0.") {
-                let k = sys
-                    .state
+            let slot = if let Some(comp) = name.strip_prefix("x0.") {
+                sys.state
                     .iter()
-                    .position(|s| *s == comp)
+                    .position(|s| s == comp)
                     .or_else(|| comp.parse::<usize>().ok().filter(|k| *k < dim))
                     .ok_or_else(|| {
                         Error::Invalid(format!(
@@ -209,25 +344,75 @@ impl Ensemble {
                             sys.state.join(", "),
                             dim - 1
                         ))
-                    })?;
-                x0[k] = *value;
+                    })?
             } else {
-                params[sys.param_index(name)?] = *value;
+                dim + sys.param_index(name)?
+            };
+            match value {
+                Value::Const(v) if !finite_f32(*v) => {
+                    return Err(Error::Invalid(format!("`{name}`: {v} is not a finite f32")))
+                }
+                Value::Linspace { lo, hi }
+                | Value::Logspace { lo, hi }
+                | Value::Grid { lo, hi, .. }
+                    if !finite_f32(*lo) || !finite_f32(*hi) =>
+                {
+                    return Err(Error::Invalid(format!(
+                        "`{name}`: the range is not finite in f32"
+                    )))
+                }
+                Value::Logspace { lo, hi } if *lo <= 0.0 || *hi <= 0.0 => {
+                    return Err(Error::Invalid(format!(
+                        "`{name}`: a log sweep needs lo and hi > 0"
+                    )))
+                }
+                Value::Grid { n, .. } => {
+                    if *n == 0 {
+                        return Err(Error::Invalid(format!(
+                            "`{name}`: a grid axis needs at least 1 point"
+                        )));
+                    }
+                    strides[slot] = stride;
+                    stride = stride.saturating_mul(*n);
+                }
+                Value::Table(v) => {
+                    if v.len() as u64 != self.paths {
+                        return Err(Error::Invalid(format!(
+                            "`{name}`: {} values for {} paths",
+                            v.len(),
+                            self.paths
+                        )));
+                    }
+                    if let Some(bad) = v.iter().position(|x| !finite_f32(*x)) {
+                        return Err(Error::Invalid(format!(
+                            "`{name}`: value {bad} is not a finite f32"
+                        )));
+                    }
+                }
+                _ => {}
+            }
+            values[slot] = value.clone();
+        }
+        if stride > 1 && stride != self.paths {
+            return Err(Error::Invalid(format!(
+                "the grid has {stride} cells but the ensemble has {} paths; they must be equal",
+                self.paths
+            )));
+        }
+        for (i, v) in values.iter().enumerate() {
+            if let Value::Const(c) = v {
+                if !finite_f32(*c) {
+                    return Err(Error::Invalid(format!(
+                        "`{}` = {c} is not a finite f32",
+                        names[i]
+                    )));
+                }
             }
         }
-        for (i, v) in x0.iter().enumerate() {
-            if !v.finite() {
+        if let Some(Init::Normal(s) | Init::Uniform(s)) = &self.init {
+            if s.len() != dim || s.iter().any(|v| !finite_f32(*v)) {
                 return Err(Error::Invalid(format!(
-                    "initial component {} is not a finite f32",
-                    sys.state[i]
-                )));
-            }
-        }
-        for (i, v) in params.iter().enumerate() {
-            if !v.finite() {
-                return Err(Error::Invalid(format!(
-                    "parameter {} is not a finite f32",
-                    sys.params[i].0
+                    "random initial states need {dim} finite scales, one per state component"
                 )));
             }
         }
@@ -237,6 +422,21 @@ impl Ensemble {
                 "too many steps for the noise counter".into(),
             ));
         }
+        let mut tables = 0;
+        let inputs = values
+            .iter()
+            .enumerate()
+            .map(|(slot, v)| match v {
+                Value::Const(_) | Value::Linspace { .. } if self.init.is_none() || slot >= dim => {
+                    let (b, s) = affine(v, self.paths);
+                    Input::Affine(b, s)
+                }
+                _ => {
+                    tables += 1;
+                    Input::Table(tables - 1)
+                }
+            })
+            .collect();
         let dt = grid.dt;
         Ok(Job {
             system: sys.clone(),
@@ -252,8 +452,11 @@ impl Ensemble {
                 sixth_dt: (dt / 6.0) as f32,
                 sqrt_dt: dt.sqrt() as f32,
             },
-            x0: x0.iter().map(|v| v.affine(self.paths)).collect(),
-            params: params.iter().map(|v| v.affine(self.paths)).collect(),
+            values,
+            strides,
+            init: self.init.clone(),
+            inputs,
+            tables,
         })
     }
 }

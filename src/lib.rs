@@ -5,6 +5,7 @@
 //! [`TimeGrid`], and [`Options`]; [`solve`] runs it on a [`Context`]'s device and
 //! [`cpu::solve`] runs the same job on the CPU twin.
 
+pub mod catalog;
 pub mod context;
 pub mod cpu;
 pub mod ensemble;
@@ -16,12 +17,14 @@ pub mod rng;
 pub mod schedule;
 pub mod shader;
 pub mod solve;
+pub mod spec;
 pub mod system;
+pub mod values;
 
 pub use context::{AdapterChoice, Context};
-pub use ensemble::{Ensemble, Job, TimeGrid, Value};
+pub use ensemble::{Ensemble, Init, Job, TimeGrid, Value};
 pub use error::{Error, Result};
 pub use method::Method;
 pub use reduce::Stats;
 pub use solve::{solve, Options, Solution, Timing};
-pub use system::System;
+pub use system::{Noise, System};

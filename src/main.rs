@@ -1,13 +1,14 @@
 //! The `throng` command line: run ensembles, audit the RNG, describe the adapter, benchmark.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value as Json};
 use throng::{
-    cpu, rng, AdapterChoice, Context, Ensemble, Error, Method, Options, System, TimeGrid,
+    cpu, rng, AdapterChoice, Context, Ensemble, Error, Method, Options, System, TimeGrid, Value,
 };
 
 #[derive(Parser)]
@@ -54,36 +55,42 @@ enum Command {
         #[command(flatten)]
         adapter: AdapterArgs,
     },
-    /// List the built-in systems
-    Systems,
+    /// List the catalog of systems, or show one (its spec and WGSL)
+    Systems {
+        /// A system to show
+        name: Option<String>,
+    },
     /// Measure trajectory-steps/s for the benchmark workloads on the device and the CPU twins
     Bench(BenchArgs),
 }
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// System: gbm, ou, lorenz, linear (`throng systems`)
+    /// A catalog system (`throng systems`), NAME:N for resizable ones
     #[arg(long)]
-    system: String,
-    /// Method: em (Euler–Maruyama) or rk4; default em for SDEs, rk4 for ODEs
+    system: Option<String>,
+    /// A spec file (TOML) with your own system, and optionally a [run] table
+    #[arg(long)]
+    spec: Option<PathBuf>,
+    /// Method: em (Euler–Maruyama) or rk4; default: the system's
     #[arg(long)]
     method: Option<String>,
-    /// Number of trajectories
+    /// Number of trajectories (default: the spec's, or the grid's size)
     #[arg(long, allow_hyphen_values = true)]
-    paths: String,
+    paths: Option<String>,
     /// Number of steps
     #[arg(long, allow_hyphen_values = true)]
-    steps: String,
-    /// Step size (give --dt or --t1)
+    steps: Option<String>,
+    /// Step size (default: --t1, the spec's, or the system's)
     #[arg(long, allow_hyphen_values = true)]
     dt: Option<String>,
     /// End time; dt = (t1 - t0) / steps
     #[arg(long, allow_hyphen_values = true)]
     t1: Option<String>,
     /// Start time
-    #[arg(long, default_value = "0", allow_hyphen_values = true)]
-    t0: String,
-    /// Initial state, comma-separated (default: zeros)
+    #[arg(long, allow_hyphen_values = true)]
+    t0: Option<String>,
+    /// Initial state, comma-separated (default: the system's)
     #[arg(long, allow_hyphen_values = true)]
     x0: Option<String>,
     /// Parameter value NAME=VALUE (repeatable); x0.NAME sets one initial component
@@ -92,9 +99,21 @@ struct RunArgs {
     /// Linear sweep NAME=LO:HI across the ensemble (repeatable)
     #[arg(long = "sweep", allow_hyphen_values = true)]
     sweeps: Vec<String>,
+    /// Geometric sweep NAME=LO:HI (LO, HI > 0)
+    #[arg(long = "logsweep", allow_hyphen_values = true)]
+    logsweeps: Vec<String>,
+    /// Grid axis NAME=LO:HI:N (repeatable; the first axis varies fastest; paths = product of N)
+    #[arg(long = "grid", allow_hyphen_values = true)]
+    grids: Vec<String>,
+    /// Per-trajectory values NAME=FILE.npy or NAME=FILE.csv[:COLUMN]
+    #[arg(long = "values")]
+    values: Vec<String>,
+    /// Random initial states around x0: normal:S1,S2,.. or uniform:W1,W2,.. (one per component)
+    #[arg(long)]
+    init: Option<String>,
     /// Seed of the noise (u64)
-    #[arg(long, default_value = "0", allow_hyphen_values = true)]
-    seed: String,
+    #[arg(long, allow_hyphen_values = true)]
+    seed: Option<String>,
     /// At most this many trajectories per chunk (rounded down to a multiple of 256)
     #[arg(long, allow_hyphen_values = true)]
     chunk: Option<String>,
@@ -212,56 +231,202 @@ fn split_assign<'a>(what: &str, s: &'a str) -> Result<(&'a str, &'a str), Error>
         .ok_or_else(|| invalid(format!("{what} `{s}`: expected NAME=VALUE")))
 }
 
+fn split_range<const N: usize>(what: &str, s: &str) -> Result<(String, [f64; N]), Error> {
+    let (k, range) = split_assign(what, s)?;
+    let parts: Vec<&str> = range.split(':').collect();
+    let form = ["NAME=VALUE", "NAME=LO:HI", "NAME=LO:HI:N"][N - 1];
+    if parts.len() != N {
+        return Err(invalid(format!("{what} `{s}`: expected {form}")));
+    }
+    let mut out = [0.0; N];
+    for (o, p) in out.iter_mut().zip(parts) {
+        *o = parse_f64(&format!("{what} {k}"), p)?;
+    }
+    Ok((k.to_string(), out))
+}
+
 fn run(args: RunArgs) -> Result<(), Error> {
-    let system = System::builtin(&args.system)?;
-    let method = match &args.method {
-        Some(m) => Method::parse(m)?,
-        None if system.noise == throng::system::Noise::None => Method::Rk4,
-        None => Method::EulerMaruyama,
+    let (system, spec_run) = match (&args.system, &args.spec) {
+        (Some(name), None) => (System::builtin(name)?, None),
+        (None, Some(path)) => throng::spec::load(path)?,
+        (Some(_), Some(_)) => return Err(invalid("give --system or --spec, not both")),
+        (None, None) => {
+            return Err(invalid(
+                "give a system with --system NAME (see `throng systems`) or --spec FILE",
+            ))
+        }
     };
-    let paths = parse_count("--paths", &args.paths)?;
-    let steps = parse_count("--steps", &args.steps)?;
-    let t0 = parse_f64("--t0", &args.t0)?;
-    let grid = match (&args.dt, &args.t1) {
-        (Some(dt), None) => TimeGrid::new(t0, parse_f64("--dt", dt)?, steps),
+    let r = spec_run.unwrap_or_default();
+    let method = match args.method.as_deref().or(r.method.as_deref()) {
+        Some(m) => Method::parse(m)?,
+        None => system
+            .defaults
+            .method
+            .unwrap_or(if system.noise == throng::Noise::None {
+                Method::Rk4
+            } else {
+                Method::EulerMaruyama
+            }),
+    };
+    let steps = match (&args.steps, r.steps) {
+        (Some(s), _) => parse_count("--steps", s)?,
+        (None, Some(s)) => s,
+        (None, None) => return Err(invalid("give the number of steps with --steps")),
+    };
+    let t0 = match (&args.t0, r.t0) {
+        (Some(t), _) => parse_f64("--t0", t)?,
+        (None, Some(t)) => t,
+        (None, None) => 0.0,
+    };
+    let dt = args
+        .dt
+        .as_deref()
+        .map(|d| parse_f64("--dt", d))
+        .transpose()?;
+    let t1 = args
+        .t1
+        .as_deref()
+        .map(|t| parse_f64("--t1", t))
+        .transpose()?;
+    let grid = match (dt, t1) {
+        (Some(_), Some(_)) => return Err(invalid("give either --dt or --t1, not both")),
+        (Some(dt), None) => TimeGrid::new(t0, dt, steps),
         (None, Some(t1)) => {
-            let t1 = parse_f64("--t1", t1)?;
             if t1 <= t0 {
                 return Err(invalid(format!("--t1 {t1} must be after --t0 {t0}")));
             }
             TimeGrid::until(t0, t1, steps)
         }
-        (Some(_), Some(_)) => return Err(invalid("give either --dt or --t1, not both")),
-        (None, None) => return Err(invalid("give the step with --dt or the end time with --t1")),
+        (None, None) => match (r.dt, r.t1, system.defaults.dt) {
+            (Some(dt), _, _) => TimeGrid::new(t0, dt, steps),
+            (None, Some(t1), _) => TimeGrid::until(t0, t1, steps),
+            (None, None, Some(dt)) => TimeGrid::new(t0, dt, steps),
+            (None, None, None) => {
+                return Err(invalid("give the step with --dt or the end time with --t1"))
+            }
+        },
     };
-    let seed = parse_count("--seed", &args.seed)?;
-    let mut ens = Ensemble::new(system.clone(), paths).seed(seed);
-    if let Some(x0) = &args.x0 {
-        let v: Vec<f64> = x0
-            .split(',')
-            .map(|s| parse_f64("--x0", s))
-            .collect::<Result<_, _>>()?;
-        ens = ens.x0(&v);
-    }
+    let seed = match (&args.seed, r.seed) {
+        (Some(s), _) => parse_count("--seed", s)?,
+        (None, Some(s)) => s,
+        (None, None) => 0,
+    };
+    // Inputs: the spec's [run] first, then the command line's, which win.
+    let mut settings: Vec<(String, Value)> = vec![];
     let mut param_json = serde_json::Map::new();
-    for (n, v) in system.params {
-        param_json.insert(n.to_string(), json!(v));
+    for (n, v) in &system.params {
+        param_json.insert(n.clone(), json!(v));
+    }
+    for (k, v) in r.param_values()? {
+        settings.push((k, Value::Const(v)));
+    }
+    for (k, v) in r.ranges("sweep", &r.sweep, 2)? {
+        settings.push((k, Value::Linspace { lo: v[0], hi: v[1] }));
+    }
+    for (k, v) in r.ranges("logsweep", &r.logsweep, 2)? {
+        settings.push((k, Value::Logspace { lo: v[0], hi: v[1] }));
+    }
+    for (k, v) in r.ranges("grid", &r.grid, 3)? {
+        settings.push((k, grid_value(&v)?));
+    }
+    for (k, f) in r.value_files()? {
+        let (file, col) = match f {
+            throng::spec::ValuesFile::Path(p) => (p, None),
+            throng::spec::ValuesFile::Column { file, column } => (file, Some(column)),
+        };
+        let v = throng::values::read(&r.dir.join(file), col.as_deref())?;
+        settings.push((k, Value::Table(std::sync::Arc::new(v))));
     }
     for p in &args.params {
-        let (k, v) = split_assign("--param", p)?;
-        let v = parse_f64(&format!("--param {k}"), v)?;
-        ens = ens.set(k, v);
-        param_json.insert(k.to_string(), json!(v));
+        let (k, v) = split_range::<1>("--param", p)?;
+        settings.push((k, Value::Const(v[0])));
     }
     for s in &args.sweeps {
-        let (k, range) = split_assign("--sweep", s)?;
-        let (lo, hi) = range
-            .split_once(':')
-            .ok_or_else(|| invalid(format!("--sweep `{s}`: expected NAME=LO:HI")))?;
-        let lo = parse_f64(&format!("--sweep {k}"), lo)?;
-        let hi = parse_f64(&format!("--sweep {k}"), hi)?;
-        ens = ens.sweep(k, lo, hi);
-        param_json.insert(k.to_string(), json!({"sweep": [lo, hi]}));
+        let (k, v) = split_range::<2>("--sweep", s)?;
+        settings.push((k, Value::Linspace { lo: v[0], hi: v[1] }));
+    }
+    for s in &args.logsweeps {
+        let (k, v) = split_range::<2>("--logsweep", s)?;
+        settings.push((k, Value::Logspace { lo: v[0], hi: v[1] }));
+    }
+    for s in &args.grids {
+        let (k, v) = split_range::<3>("--grid", s)?;
+        settings.push((k, grid_value(&v)?));
+    }
+    for s in &args.values {
+        let (k, file) = split_assign("--values", s)?;
+        let (path, col) = match file.rsplit_once(':') {
+            Some((p, c)) if p.ends_with(".csv") || p.ends_with(".npy") => (p, Some(c)),
+            _ => (file, None),
+        };
+        let v = throng::values::read(Path::new(path), col)?;
+        settings.push((k.to_string(), Value::Table(std::sync::Arc::new(v))));
+    }
+    let grid_cells: Option<u64> = settings
+        .iter()
+        .filter_map(|(_, v)| match v {
+            Value::Grid { n, .. } => Some(*n),
+            _ => None,
+        })
+        .reduce(|a, b| a.saturating_mul(b));
+    let paths = match (&args.paths, r.paths, grid_cells) {
+        (Some(p), _, _) => parse_count("--paths", p)?,
+        (None, Some(p), _) => p,
+        (None, None, Some(cells)) => cells,
+        (None, None, None) => return Err(invalid("give the number of trajectories with --paths")),
+    };
+    let mut ens = Ensemble::new(system.clone(), paths).seed(seed);
+    let x0 = match (&args.x0, &r.x0) {
+        (Some(x0), _) => Some(
+            x0.split(',')
+                .map(|s| parse_f64("--x0", s))
+                .collect::<Result<Vec<f64>, _>>()?,
+        ),
+        (None, Some(x0)) => Some(x0.clone()),
+        (None, None) => None,
+    };
+    if let Some(x0) = &x0 {
+        ens = ens.x0(x0);
+    }
+    for (k, v) in settings {
+        param_json.insert(
+            k.clone(),
+            match &v {
+                Value::Const(c) => json!(c),
+                Value::Linspace { lo, hi } => json!({"sweep": [lo, hi]}),
+                Value::Logspace { lo, hi } => json!({"logsweep": [lo, hi]}),
+                Value::Grid { lo, hi, n } => json!({"grid": [lo, hi, n]}),
+                Value::Table(t) => json!({"values": t.len()}),
+            },
+        );
+        ens = ens.with(&k, v);
+    }
+    let init = match (&args.init, &r.init) {
+        (Some(s), _) => {
+            let (kind, scales) = s.split_once(':').ok_or_else(|| {
+                invalid(format!(
+                    "--init `{s}`: expected normal:S1,S2,.. or uniform:W1,W2,.."
+                ))
+            })?;
+            let scales: Vec<f64> = scales
+                .split(',')
+                .map(|v| parse_f64("--init", v))
+                .collect::<Result<_, _>>()?;
+            Some((kind.to_string(), scales))
+        }
+        (None, Some(i)) => Some((i.kind.clone(), i.scale.clone())),
+        (None, None) => None,
+    };
+    if let Some((kind, scales)) = init {
+        ens = ens.init(match kind.as_str() {
+            "normal" => throng::Init::Normal(scales),
+            "uniform" => throng::Init::Uniform(scales),
+            k => {
+                return Err(invalid(format!(
+                    "--init: unknown kind `{k}` (normal, uniform)"
+                )))
+            }
+        });
     }
     let chunk = args
         .chunk
@@ -287,6 +452,7 @@ fn run(args: RunArgs) -> Result<(), Error> {
     if args.json {
         let out = json!({
             "system": system.name,
+            "noise": system.noise.name(),
             "method": method.name(),
             "paths": paths,
             "steps": steps,
@@ -347,6 +513,20 @@ fn run(args: RunArgs) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+fn grid_value(v: &[f64]) -> Result<Value, Error> {
+    if v[2] < 1.0 || v[2].fract() != 0.0 {
+        return Err(invalid(format!(
+            "a grid axis needs a whole number of points, got {}",
+            v[2]
+        )));
+    }
+    Ok(Value::Grid {
+        lo: v[0],
+        hi: v[1],
+        n: v[2] as u64,
+    })
 }
 
 fn rng_cmd(args: RngArgs) -> Result<(), Error> {
@@ -447,27 +627,36 @@ fn info(all: bool, adapter: AdapterArgs) -> Result<(), Error> {
     Ok(())
 }
 
-fn systems() {
-    println!(
-        "{:<8} {:>3} {:<5} {:<36} description",
-        "name", "dim", "kind", "parameters (defaults)"
-    );
-    for s in System::all() {
-        let params: Vec<String> = s.params.iter().map(|(n, v)| format!("{n}={v}")).collect();
-        let kind = if s.noise == throng::system::Noise::None {
-            "ODE"
-        } else {
-            "SDE"
-        };
+fn systems(name: Option<String>) -> Result<(), Error> {
+    if let Some(name) = name {
+        let sys = System::builtin(&name)?;
+        let base = name.split(':').next().unwrap_or(&name);
+        println!("# {}: {}", sys.name, sys.description);
         println!(
-            "{:<8} {:>3} {:<5} {:<36} {}",
+            "# dimension {}, noise {}, {} Wiener process(es)",
+            sys.dim(),
+            sys.noise.name(),
+            sys.noise_channels()
+        );
+        println!("{}", throng::catalog::spec_text(base).unwrap_or(""));
+        return Ok(());
+    }
+    println!(
+        "{:<24} {:>3} {:<11} {:<54} description",
+        "name", "dim", "noise", "parameters (defaults)"
+    );
+    for s in throng::catalog::all() {
+        let params: Vec<String> = s.params.iter().map(|(n, v)| format!("{n}={v}")).collect();
+        println!(
+            "{:<24} {:>3} {:<11} {:<54} {}",
             s.name,
             s.dim(),
-            kind,
+            s.noise.name(),
             params.join(" "),
             s.description
         );
     }
+    Ok(())
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -601,10 +790,7 @@ fn main() -> ExitCode {
         Command::Run(a) => run(*a),
         Command::Rng(a) => rng_cmd(a),
         Command::Info { all, adapter } => info(all, adapter),
-        Command::Systems => {
-            systems();
-            Ok(())
-        }
+        Command::Systems { name } => systems(name),
         Command::Bench(a) => bench(a),
     };
     match result {

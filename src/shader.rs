@@ -35,11 +35,23 @@ pub struct Composed {
     pub origins: Vec<Origin>,
 }
 
-/// A named piece of WGSL given to the composer (a built-in module or generated text).
+/// A named piece of WGSL given to the composer (a built-in module, generated text, or a
+/// user's code, which may start `line_offset` lines into its file).
 #[derive(Clone, Copy, Debug)]
 pub struct Source<'a> {
     pub name: &'a str,
     pub text: &'a str,
+    pub line_offset: usize,
+}
+
+impl<'a> Source<'a> {
+    pub fn new(name: &'a str, text: &'a str) -> Source<'a> {
+        Source {
+            name,
+            text,
+            line_offset: 0,
+        }
+    }
 }
 
 /// Composes `parts` in order, resolving imports from `extra` first and then [`MODULES`].
@@ -65,7 +77,7 @@ pub fn compose(
         c.done.insert(part.name.to_string());
     }
     for part in parts {
-        c.add_module(part.name, part.text, 0)?;
+        c.add_module(part.name, part.text, part.line_offset, 0)?;
     }
     Ok(c.out)
 }
@@ -90,7 +102,13 @@ impl Composer<'_> {
             .or_else(|| MODULES.iter().find(|m| m.0 == name).map(|m| m.1))
     }
 
-    fn add_module(&mut self, module: &str, text: &str, depth: usize) -> Result<(), Error> {
+    fn add_module(
+        &mut self,
+        module: &str,
+        text: &str,
+        offset: usize,
+        depth: usize,
+    ) -> Result<(), Error> {
         if depth > 32 {
             return Err(Error::Shader(format!(
                 "{module}: imports nested too deeply"
@@ -99,7 +117,7 @@ impl Composer<'_> {
         let lines: Vec<Line> = text
             .lines()
             .enumerate()
-            .map(|(i, l)| (i + 1, l.to_string()))
+            .map(|(i, l)| (i + 1 + offset, l.to_string()))
             .collect();
         self.add_lines(module, &lines, depth)
     }
@@ -185,7 +203,7 @@ impl Composer<'_> {
                         .lookup(name)
                         .ok_or_else(|| directive_err(&format!("unknown module `{name}`")))?
                         .to_string();
-                    self.add_module(name, &body, depth + 1)?;
+                    self.add_module(name, &body, 0, depth + 1)?;
                 }
             } else if t.starts_with('#') {
                 return Err(directive_err(&format!("unknown directive `{t}`")));
@@ -228,12 +246,16 @@ impl Composed {
         )
     }
 
-    /// Parses and validates with naga; errors name the module, line and column.
-    pub fn validate(&self, caps: naga::valid::Capabilities) -> Result<naga::Module, Error> {
-        let module = naga::front::wgsl::parse_str(&self.source).map_err(|e| {
-            let loc = e.location(&self.source);
+    /// An error at a span of the composed source, located in its module.
+    pub fn error_at(&self, span: naga::Span, message: &str) -> Error {
+        Error::Shader(self.describe(span, message))
+    }
+
+    /// Parses with naga; errors name the module, line and column.
+    pub fn parse(&self) -> Result<naga::Module, Error> {
+        naga::front::wgsl::parse_str(&self.source).map_err(|e| {
             let msg = e.message().to_string();
-            match loc {
+            match e.location(&self.source) {
                 Some(loc) => {
                     let line = self
                         .source
@@ -248,17 +270,37 @@ impl Composed {
                 }
                 None => Error::Shader(msg),
             }
-        })?;
+        })
+    }
+
+    /// Validates a parsed module; errors name the module, line and column.
+    pub fn check(
+        &self,
+        module: &naga::Module,
+        caps: naga::valid::Capabilities,
+    ) -> Result<(), Error> {
         let mut validator = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps);
-        validator.validate(&module).map_err(|e| {
+        validator.validate(module).map_err(|e| {
             let msg = format!("{}", e.as_inner());
             match e.spans().next() {
                 Some((span, label)) if span.is_defined() => {
-                    Error::Shader(self.describe(*span, &format!("{msg} ({label})")))
+                    let full = if label.is_empty() {
+                        msg
+                    } else {
+                        format!("{msg} ({label})")
+                    };
+                    Error::Shader(self.describe(*span, &full))
                 }
                 _ => Error::Shader(msg),
             }
         })?;
+        Ok(())
+    }
+
+    /// Parses and validates with naga.
+    pub fn validate(&self, caps: naga::valid::Capabilities) -> Result<naga::Module, Error> {
+        let module = self.parse()?;
+        self.check(&module, caps)?;
         Ok(module)
     }
 }
@@ -268,7 +310,7 @@ mod tests {
     use super::*;
 
     fn src<'a>(name: &'a str, text: &'a str) -> Source<'a> {
-        Source { name, text }
+        Source::new(name, text)
     }
 
     #[test]

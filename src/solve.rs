@@ -194,7 +194,20 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
     let states_read = opts
         .keep_states
         .then(|| buffer(ctx, "states read", state_bytes, B::MAP_READ | B::COPY_DST));
-    let integrate_bind = bind(ctx, &integrate, &[&uniform, &states]);
+    // Inputs the host computes (log sweeps, grids, files, random initial states): one row
+    // of `cap` values per table, refilled for each chunk.
+    let table_bytes = job.tables as u64 * cap * 4;
+    if table_bytes > ctx.limits.max_storage_buffer_binding_size {
+        return Err(Error::Invalid(
+            "too many per-trajectory input tables for one binding".into(),
+        ));
+    }
+    let inputs =
+        (job.tables > 0).then(|| buffer(ctx, "inputs", table_bytes, B::STORAGE | B::COPY_DST));
+    let integrate_bind = match &inputs {
+        Some(t) => bind(ctx, &integrate, &[&uniform, &states, t]),
+        None => bind(ctx, &integrate, &[&uniform, &states]),
+    };
     let reduce_bind = bind(ctx, &reduce, &[&uniform, &states, &partials]);
     // Some drivers (lavapipe) compile a pipeline at its first dispatch: dispatch both once
     // on an empty chunk (count 0: every invocation returns) so that compilation is setup.
@@ -234,6 +247,10 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
             pad: 0,
         };
         ctx.queue.write_buffer(&uniform, 0, bytemuck::bytes_of(&u));
+        if let Some(t) = &inputs {
+            let rows = job.table_rows(chunk.first, chunk.count, cap);
+            ctx.queue.write_buffer(t, 0, bytemuck::cast_slice(&rows));
+        }
         let invocations = chunk.count.div_ceil(lanes as u64);
         let chunk_blocks = chunk.count.div_ceil(BLOCK as u64);
         let mut enc = ctx.device.create_command_encoder(&Default::default());
@@ -285,10 +302,10 @@ mod tests {
 
     #[test]
     fn chunk_uniform_matches_the_wgsl_layout() {
-        let root = Source {
-            name: "root",
-            text: "#import chunk\n@compute @workgroup_size(1) fn main() { _ = chunk.first; }\n",
-        };
+        let root = Source::new(
+            "root",
+            "#import chunk\n@compute @workgroup_size(1) fn main() { _ = chunk.first; }\n",
+        );
         let module = compose(&[root], &[], &[], &[])
             .unwrap()
             .validate(naga::valid::Capabilities::empty())

@@ -1,18 +1,48 @@
-//! Systems: the drift (and diffusion) of an ODE or SDE, written once in WGSL for the kernels
-//! and once in Rust for the CPU twin.
+//! Systems: the drift f(t, x, p) and diffusion g(t, x, p) of an ODE or SDE, written in WGSL
+//! over the state type `S` (`array<R, DIM>`), the diffusion type `G` and a `Params` struct
+//! whose fields are the parameters by name. Built-ins, the catalog and user systems are the
+//! same thing: a spec (`spec.rs`) or a `System::wgsl` builder. The four original built-ins
+//! also have Rust twins (`cpu::systems`), the oracle of the tests.
 
 use crate::error::{Error, Result};
+use crate::method::Method;
+
+/// Largest state dimension (and number of noise channels) kept in registers.
+pub const MAX_DIM: usize = 16;
 
 /// How a system is driven by noise.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Noise {
-    /// An ODE: no diffusion term.
+    /// An ODE: no `diffusion`.
     None,
-    /// One independent Wiener process per state component, g(t, x) diagonal (Itô).
+    /// One independent Wiener process per component; `diffusion` returns g_i (type `S`).
     Diagonal,
+    /// One Wiener process shared by all components; `diffusion` returns g_i (type `S`).
+    Scalar,
+    /// Diagonal noise whose g does not depend on x (type `S`).
+    Additive,
+    /// `channels` independent Wiener processes; `diffusion` returns the d x m matrix g
+    /// row-major as `G = array<R, DIM * NOISE>`: g[i * NOISE + j] multiplies dW_j in dx_i.
+    General { channels: usize },
+    /// One Wiener process per component with correlation matrix `corr` (d x d, row-major):
+    /// dW = L dZ with L L^T = corr (Cholesky on the host); `diffusion` returns g_i (type `S`).
+    Correlated { corr: Vec<f64> },
 }
 
-/// The built-in systems, each with a CPU twin in `cpu::systems`.
+impl Noise {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Noise::None => "none",
+            Noise::Diagonal => "diagonal",
+            Noise::Scalar => "scalar",
+            Noise::Additive => "additive",
+            Noise::General { .. } => "general",
+            Noise::Correlated { .. } => "correlated",
+        }
+    }
+}
+
+/// The four systems with Rust twins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Builtin {
     Gbm,
@@ -21,82 +51,152 @@ pub enum Builtin {
     Linear,
 }
 
-/// A system: names, dimensions, parameters with defaults, and its WGSL.
-#[derive(Clone, Debug)]
-pub struct System {
-    pub name: &'static str,
-    pub description: &'static str,
-    /// Names of the state components, in order.
-    pub state: &'static [&'static str],
-    /// Parameter names and their default values, in the order of the WGSL `Params` struct.
-    pub params: &'static [(&'static str, f64)],
-    pub noise: Noise,
-    /// WGSL defining `drift` (and `diffusion` for SDEs) over `S`, `R` and `Params`.
-    pub wgsl: &'static str,
-    pub builtin: Builtin,
+impl Builtin {
+    pub fn parse(name: &str) -> Option<Builtin> {
+        match name {
+            "gbm" => Some(Builtin::Gbm),
+            "ou" => Some(Builtin::Ou),
+            "lorenz" => Some(Builtin::Lorenz),
+            "linear" => Some(Builtin::Linear),
+            _ => None,
+        }
+    }
 }
 
-const BUILTINS: &[System] = &[
-    System {
-        name: "gbm",
-        description: "geometric Brownian motion dX = mu X dt + sigma X dW",
-        state: &["x"],
-        params: &[("mu", 0.05), ("sigma", 0.2)],
-        noise: Noise::Diagonal,
-        wgsl: include_str!("../shaders/systems/gbm.wgsl"),
-        builtin: Builtin::Gbm,
-    },
-    System {
-        name: "ou",
-        description: "Ornstein-Uhlenbeck dX = theta (mu - X) dt + sigma dW",
-        state: &["x"],
-        params: &[("theta", 1.0), ("mu", 0.0), ("sigma", 1.0)],
-        noise: Noise::Diagonal,
-        wgsl: include_str!("../shaders/systems/ou.wgsl"),
-        builtin: Builtin::Ou,
-    },
-    System {
-        name: "lorenz",
-        description: "Lorenz 1963 convection model (chaotic at the defaults)",
-        state: &["x", "y", "z"],
-        params: &[("sigma", 10.0), ("rho", 28.0), ("beta", 8.0 / 3.0)],
-        noise: Noise::None,
-        wgsl: include_str!("../shaders/systems/lorenz.wgsl"),
-        builtin: Builtin::Lorenz,
-    },
-    System {
-        name: "linear",
-        description: "linear ODE x' = a x, exact solution x0 exp(a t)",
-        state: &["x"],
-        params: &[("a", -1.0)],
-        noise: Noise::None,
-        wgsl: include_str!("../shaders/systems/linear.wgsl"),
-        builtin: Builtin::Linear,
-    },
-];
+/// Where a system's WGSL came from, so errors can name the user's file and line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CodeOrigin {
+    /// A file name, or a label such as `<drift snippet>`.
+    pub name: String,
+    /// Lines before the code's first line in that file (code inside a spec file).
+    pub line_offset: usize,
+}
+
+/// What a system suggests when the run does not say.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Defaults {
+    pub x0: Option<Vec<f64>>,
+    pub dt: Option<f64>,
+    pub method: Option<Method>,
+}
+
+/// A system: names, dimension, parameters with defaults, noise, and its WGSL.
+#[derive(Clone, Debug, PartialEq)]
+pub struct System {
+    pub name: String,
+    pub description: String,
+    /// Names of the state components, in order.
+    pub state: Vec<String>,
+    /// Parameter names and default values, in the order of the WGSL `Params` struct.
+    pub params: Vec<(String, f64)>,
+    pub noise: Noise,
+    /// WGSL defining `drift` (and `diffusion` unless the noise is `None`).
+    pub wgsl: String,
+    pub origin: CodeOrigin,
+    pub defaults: Defaults,
+    /// Literature reference for the equations and defaults.
+    pub reference: String,
+    /// The Rust twin, for the built-ins that have one.
+    pub twin: Option<Builtin>,
+    /// The dimension may be chosen (`NAME:N`); the WGSL is written over DIM.
+    pub resizable: bool,
+}
+
+fn is_ident(s: &str) -> bool {
+    let mut c = s.chars();
+    matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_')
+        && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+        && !s.starts_with("__")
+}
 
 impl System {
-    /// A built-in system by name.
-    pub fn builtin(name: &str) -> Result<System> {
-        BUILTINS
-            .iter()
-            .find(|s| s.name == name)
-            .cloned()
-            .ok_or_else(|| {
-                Error::UnknownSystem(
-                    name.to_string(),
-                    BUILTINS
-                        .iter()
-                        .map(|s| s.name)
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                )
-            })
+    /// A user system from WGSL code defining `drift` (and `diffusion`), with state component
+    /// names and parameters (name, default).
+    pub fn wgsl(
+        name: &str,
+        state: &[&str],
+        params: &[(&str, f64)],
+        noise: Noise,
+        code: &str,
+    ) -> Result<System> {
+        let sys = System {
+            name: name.to_string(),
+            description: String::new(),
+            state: state.iter().map(|s| s.to_string()).collect(),
+            params: params.iter().map(|(n, v)| (n.to_string(), *v)).collect(),
+            noise,
+            wgsl: code.to_string(),
+            origin: CodeOrigin {
+                name: format!("<{name}>"),
+                line_offset: 0,
+            },
+            defaults: Defaults::default(),
+            reference: String::new(),
+            twin: None,
+            resizable: false,
+        };
+        sys.check()?;
+        Ok(sys)
     }
 
-    /// All built-in systems.
-    pub fn all() -> &'static [System] {
-        BUILTINS
+    /// A built-in or catalog system by name.
+    pub fn builtin(name: &str) -> Result<System> {
+        crate::catalog::get(name)
+    }
+
+    /// Structural checks that need no compiler: names, dimensions, noise shapes.
+    pub fn check(&self) -> Result<()> {
+        let d = self.dim();
+        if d == 0 || d > MAX_DIM {
+            return Err(Error::Invalid(format!(
+                "system `{}`: the state has {d} components; throng keeps 1 to {MAX_DIM} in registers",
+                self.name
+            )));
+        }
+        for n in self.state.iter().chain(self.params.iter().map(|p| &p.0)) {
+            if !is_ident(n) {
+                return Err(Error::Invalid(format!(
+                    "system `{}`: `{n}` is not a valid name (letters, digits, _; not starting with a digit or __)",
+                    self.name
+                )));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (n, v) in &self.params {
+            if !seen.insert(n) {
+                return Err(Error::Invalid(format!(
+                    "system `{}`: parameter `{n}` given twice",
+                    self.name
+                )));
+            }
+            if !v.is_finite() {
+                return Err(Error::Invalid(format!(
+                    "system `{}`: parameter `{n}` is not finite",
+                    self.name
+                )));
+            }
+        }
+        match &self.noise {
+            Noise::General { channels } if *channels == 0 || *channels > MAX_DIM => {
+                return Err(Error::Invalid(format!(
+                    "system `{}`: general noise needs 1 to {MAX_DIM} channels, got {channels}",
+                    self.name
+                )))
+            }
+            Noise::Correlated { corr } => {
+                if corr.len() != d * d {
+                    return Err(Error::Invalid(format!(
+                        "system `{}`: the correlation matrix must be {d} x {d} (one row per state component), got {} entries",
+                        self.name,
+                        corr.len()
+                    )));
+                }
+                cholesky(corr, d)
+                    .map_err(|e| Error::Invalid(format!("system `{}`: {e}", self.name)))?;
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     pub fn dim(&self) -> usize {
@@ -105,9 +205,20 @@ impl System {
 
     /// Number of independent Wiener processes.
     pub fn noise_channels(&self) -> usize {
-        match self.noise {
+        match &self.noise {
             Noise::None => 0,
-            Noise::Diagonal => self.dim(),
+            Noise::Scalar => 1,
+            Noise::General { channels } => *channels,
+            Noise::Diagonal | Noise::Additive | Noise::Correlated { .. } => self.dim(),
+        }
+    }
+
+    /// Number of values `diffusion` returns.
+    pub fn diffusion_len(&self) -> usize {
+        match &self.noise {
+            Noise::None => 0,
+            Noise::General { channels } => self.dim() * channels,
+            _ => self.dim(),
         }
     }
 
@@ -117,14 +228,72 @@ impl System {
             .iter()
             .position(|p| p.0 == name)
             .ok_or_else(|| Error::UnknownParameter {
-                system: self.name.to_string(),
+                system: self.name.clone(),
                 name: name.to_string(),
                 known: self
                     .params
                     .iter()
-                    .map(|p| p.0)
+                    .map(|p| p.0.as_str())
                     .collect::<Vec<_>>()
                     .join(", "),
             })
+    }
+}
+
+/// Lower-triangular L with L L^T = a (n x n, row-major), or why a is not positive definite.
+pub fn cholesky(a: &[f64], n: usize) -> std::result::Result<Vec<f64>, String> {
+    for i in 0..n {
+        for j in 0..n {
+            if (a[i * n + j] - a[j * n + i]).abs() > 1e-12 {
+                return Err(format!(
+                    "the correlation matrix is not symmetric at ({i}, {j})"
+                ));
+            }
+        }
+        if (a[i * n + i] - 1.0).abs() > 1e-12 {
+            return Err(format!(
+                "a correlation matrix has ones on its diagonal; entry ({i}, {i}) is {}",
+                a[i * n + i]
+            ));
+        }
+    }
+    let mut l = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..=i {
+            let s: f64 = (0..j).map(|k| l[i * n + k] * l[j * n + k]).sum();
+            if i == j {
+                let v = a[i * n + i] - s;
+                if v <= 1e-12 {
+                    return Err("the correlation matrix is not positive definite".into());
+                }
+                l[i * n + i] = v.sqrt();
+            } else {
+                l[i * n + j] = (a[i * n + j] - s) / l[j * n + j];
+            }
+        }
+    }
+    Ok(l)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cholesky_factors_and_refuses_indefinite_matrices() {
+        let a = [1.0, 0.5, 0.2, 0.5, 1.0, 0.3, 0.2, 0.3, 1.0];
+        let l = cholesky(&a, 3).unwrap();
+        for i in 0..3 {
+            for j in 0..3 {
+                let v: f64 = (0..3).map(|k| l[i * 3 + k] * l[j * 3 + k]).sum();
+                assert!((v - a[i * 3 + j]).abs() < 1e-14);
+            }
+        }
+        assert!(cholesky(&[1.0, 1.5, 1.5, 1.0], 2)
+            .unwrap_err()
+            .contains("not positive definite"));
+        assert!(cholesky(&[1.0, 0.5, 0.4, 1.0], 2)
+            .unwrap_err()
+            .contains("not symmetric"));
     }
 }

@@ -5,7 +5,7 @@ use super::systems::{diffusion, drift};
 use crate::ensemble::Job;
 
 pub fn em_trajectory(job: &Job, i: u64) -> Vec<f32> {
-    let sys = job.system.builtin;
+    let sys = job.system.twin.expect("checked by cpu::solve");
     let dim = job.system.dim();
     let m = job.system.noise_channels();
     let c = job.consts;

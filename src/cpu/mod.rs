@@ -61,6 +61,7 @@ pub fn trajectory(job: &Job, i: u64) -> Vec<f32> {
 }
 
 /// Terminal states of trajectories `first..first + count`, component-major, on all cores.
+/// The job's system must have a Rust twin ([`solve`] checks).
 pub fn states(job: &Job, first: u64, count: u64) -> Vec<f32> {
     let dim = job.system.dim();
     let n = count as usize;
@@ -97,6 +98,17 @@ pub fn states(job: &Job, first: u64, count: u64) -> Vec<f32> {
 
 /// The CPU twin of [`crate::solve`]: the same job, the same statistics layout.
 pub fn solve(job: &Job, opts: &Options) -> Result<Solution> {
+    let has_twin = job.system.twin.is_some()
+        && matches!(
+            job.system.noise,
+            crate::system::Noise::None | crate::system::Noise::Diagonal
+        );
+    if !has_twin {
+        return Err(crate::error::Error::Invalid(format!(
+            "system `{}` has no CPU twin (only gbm, ou, lorenz and linear do); run it on a device",
+            job.system.name
+        )));
+    }
     let t0 = Instant::now();
     let dim = job.system.dim();
     let states = states(job, 0, job.paths);

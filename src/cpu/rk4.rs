@@ -71,6 +71,11 @@ pub fn rk4_trajectory(job: &Job, i: u64) -> Vec<f32> {
         sixth_dt: c.sixth_dt,
         steps: job.steps as u64,
     };
-    rk4_solve(job.system.builtin, &mut x, &p, &h);
+    rk4_solve(
+        job.system.twin.expect("checked by cpu::solve"),
+        &mut x,
+        &p,
+        &h,
+    );
     x
 }
