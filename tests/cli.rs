@@ -240,8 +240,9 @@ fn bad_run_inputs_give_one_line_errors() {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         assert_one_line_error(&args, needle);
     }
+    let no_dt = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/no_dt.toml");
     assert_one_line_error(
-        &["run", "--system", "gbm", "--paths", "10", "--steps", "10"],
+        &["run", "--spec", no_dt, "--paths", "10", "--steps", "10"],
         "--dt",
     );
     assert_one_line_error(
