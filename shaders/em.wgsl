@@ -2,7 +2,8 @@
 // advances LANES trajectories through all STEPS steps with the state in registers.
 // Noise kinds (flags): DIAGONAL (and additive) x_i += g_i dW_i; SCALAR x_i += g_i dW_0;
 // CORRELATED x_i += g_i (L dZ)_i; GENERAL x_i += sum_j g[i * NOISE + j] dW_j.
-// CPU twin: src/cpu/em.rs.
+// A system may define `fn project(x: S, p: Params) -> S`, applied after every step (e.g. to
+// keep a state non-negative). CPU twin: src/cpu/em.rs.
 #ifdef STOCHASTIC
 #import noise
 #endif
@@ -59,6 +60,9 @@ fn em_group(x_in: S, p: Params, traj: U, g: u32, count: u32) -> S {
 #for c in DIM
         x[$c] = x[$c] + f[$c] * DT;
 #endfor
+#endif
+#ifdef PROJECT
+        x = project(x, p);
 #endif
     }
 #endfor

@@ -12,6 +12,9 @@ fn rk4_step(x: S, p: Params, t: f32) -> S {
 #for c in DIM
     out[$c] = x[$c] + SIXTH_DT * (k1[$c] + 2.0 * (k2[$c] + k3[$c]) + k4[$c]);
 #endfor
+#ifdef PROJECT
+    out = project(out, p);
+#endif
     return out;
 }
 

@@ -158,6 +158,9 @@ pub fn integrate(job: &Job, target: Target) -> Result<Composed> {
     if job.tables > 0 {
         flags.push("TABLES");
     }
+    if defines_project(&sys.wgsl) {
+        flags.push("PROJECT");
+    }
     let composed = compose(
         &[
             Source::new("prelude", &pre),
@@ -178,6 +181,13 @@ pub fn integrate(job: &Job, target: Target) -> Result<Composed> {
     let module = composed.parse()?;
     check_user_functions(&composed, &module, sys)?;
     Ok(composed)
+}
+
+/// Whether the system's WGSL defines `fn project`, applied after every step.
+pub fn defines_project(code: &str) -> bool {
+    let t: Vec<&str> = code.split_whitespace().collect();
+    t.windows(2)
+        .any(|w| w[0] == "fn" && (w[1] == "project" || w[1].starts_with("project(")))
 }
 
 /// Checks that the user's `drift` (and `diffusion`) have the signatures the kernels call,
@@ -249,6 +259,18 @@ fn check_user_functions(composed: &Composed, module: &naga::Module, sys: &System
                 format!("G = array<R, {len}>, one value per state component")
             };
             return Err(at(format!("`{name}` must return {shape}")));
+        }
+    }
+    if let Some((handle, f)) = find("project") {
+        let ok = f.arguments.len() == 2
+            && f.arguments[0].ty == s_ty
+            && f.arguments[1].ty == params_ty
+            && f.result.as_ref().is_some_and(|r| r.ty == s_ty);
+        if !ok {
+            return Err(composed.error_at(
+                module.functions.get_span(handle),
+                "`project` must be `fn project(x: S, p: Params) -> S`",
+            ));
         }
     }
     Ok(())
