@@ -143,6 +143,21 @@ fn noise_flag(noise: &Noise) -> Option<&'static str> {
 pub fn integrate(job: &Job, target: Target) -> Result<Composed> {
     let pre = prelude(job, target);
     let sys = &job.system;
+    // A missing function would otherwise surface inside a kernel that calls it.
+    let signature = "(t: f32, x: S, p: Params)";
+    if !defines(&sys.wgsl, "drift") {
+        return Err(Error::Shader(format!(
+            "{}: `drift` is missing: every system needs `fn drift{signature} -> S`",
+            sys.origin.name
+        )));
+    }
+    if sys.noise != Noise::None && !defines(&sys.wgsl, "diffusion") {
+        return Err(Error::Shader(format!(
+            "{}: `diffusion` is missing: noise = \"{}\" needs `fn diffusion{signature} -> G`",
+            sys.origin.name,
+            sys.noise.name()
+        )));
+    }
     let (root, text) = match job.method {
         Method::EulerMaruyama => ("em", include_str!("../shaders/em.wgsl")),
         Method::Rk4 => ("rk4", include_str!("../shaders/rk4.wgsl")),
@@ -183,11 +198,16 @@ pub fn integrate(job: &Job, target: Target) -> Result<Composed> {
     Ok(composed)
 }
 
-/// Whether the system's WGSL defines `fn project`, applied after every step.
-pub fn defines_project(code: &str) -> bool {
+/// Whether WGSL code defines `fn NAME`.
+pub fn defines(code: &str, name: &str) -> bool {
     let t: Vec<&str> = code.split_whitespace().collect();
     t.windows(2)
-        .any(|w| w[0] == "fn" && (w[1] == "project" || w[1].starts_with("project(")))
+        .any(|w| w[0] == "fn" && (w[1] == name || w[1].starts_with(&format!("{name}("))))
+}
+
+/// Whether the system's WGSL defines `fn project`, applied after every step.
+pub fn defines_project(code: &str) -> bool {
+    defines(code, "project")
 }
 
 /// Checks that the user's `drift` (and `diffusion`) have the signatures the kernels call,

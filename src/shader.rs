@@ -273,7 +273,8 @@ impl Composed {
         })
     }
 
-    /// Validates a parsed module; errors name the module, line and column.
+    /// Validates a parsed module; errors name the module, line and column of the most
+    /// specific place naga points at, and give the whole chain of causes.
     pub fn check(
         &self,
         module: &naga::Module,
@@ -281,9 +282,18 @@ impl Composed {
     ) -> Result<(), Error> {
         let mut validator = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps);
         validator.validate(module).map_err(|e| {
-            let msg = format!("{}", e.as_inner());
-            match e.spans().next() {
-                Some((span, label)) if span.is_defined() => {
+            let mut msg = e.as_inner().to_string();
+            let mut cause = std::error::Error::source(e.as_inner());
+            while let Some(c) = cause {
+                msg += &format!(": {c}");
+                cause = c.source();
+            }
+            let narrowest = e
+                .spans()
+                .filter(|(span, _)| span.is_defined())
+                .min_by_key(|(span, _)| span.to_range().map_or(usize::MAX, |r| r.len()));
+            match narrowest {
+                Some((span, label)) => {
                     let full = if label.is_empty() {
                         msg
                     } else {
@@ -291,7 +301,7 @@ impl Composed {
                     };
                     Error::Shader(self.describe(*span, &full))
                 }
-                _ => Error::Shader(msg),
+                None => Error::Shader(msg),
             }
         })?;
         Ok(())
