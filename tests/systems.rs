@@ -156,7 +156,7 @@ fn a_non_positive_definite_correlation_is_refused() {
 
 /// Heston call by the semi-closed form (Heston 1993) in the "little trap" form of
 /// Albrecher, Mayer, Schoutens, Tistaert (Wilmott Magazine, 2007), integrated numerically.
-fn heston_call(
+struct Heston {
     s0: f64,
     k: f64,
     r: f64,
@@ -166,7 +166,20 @@ fn heston_call(
     xi: f64,
     rho: f64,
     v0: f64,
-) -> f64 {
+}
+
+fn heston_call(h: &Heston) -> f64 {
+    let Heston {
+        s0,
+        k,
+        r,
+        t,
+        kappa,
+        theta,
+        xi,
+        rho,
+        v0,
+    } = *h;
     #[derive(Clone, Copy)]
     struct C(f64, f64);
     impl std::ops::Add for C {
