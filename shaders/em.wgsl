@@ -8,7 +8,7 @@
 #import noise
 #endif
 #import state
-#import store
+#import integrate
 
 // Steps 4g .. 4g + count - 1 (count <= 4). For a stochastic system the group's 4 * NOISE
 // normals are exactly Philox blocks g * NOISE .. g * NOISE + NOISE - 1 of the trajectory, so
@@ -69,16 +69,9 @@ fn em_group(x_in: S, p: Params, traj: U, g: u32, count: u32) -> S {
     return x;
 }
 
-@compute @workgroup_size(WORKGROUP)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let inv = gid.x;
-    if (inv * LANES >= chunk.count) {
-        return;
-    }
-    let traj = U(chunk.first + inv * LANES) + LANE_OFFSETS;
-    let fi = R(traj);
-    let p = params_at(fi, inv);
-    var x = x0_at(fi, inv);
+// All STEPS steps of LANES trajectories (entry point: integrate.wgsl).
+fn advance(x0: S, p: Params, traj: U) -> S {
+    var x = x0;
     let groups = STEPS / 4u;
     for (var g = 0u; g < groups; g++) {
         x = em_group(x, p, traj, g, 4u);
@@ -86,5 +79,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (STEPS % 4u != 0u) {
         x = em_group(x, p, traj, groups, STEPS % 4u);
     }
-    store_state(inv, x);
+    return x;
 }

@@ -1,7 +1,7 @@
 // Classic fourth-order Runge–Kutta for ODE systems, f32. One invocation advances LANES
 // trajectories through all STEPS steps with the state in registers. CPU twin: src/cpu/rk4.rs.
 #import state
-#import store
+#import integrate
 
 fn rk4_step(x: S, p: Params, t: f32) -> S {
     let k1 = drift(t, x, p);
@@ -18,16 +18,9 @@ fn rk4_step(x: S, p: Params, t: f32) -> S {
     return out;
 }
 
-@compute @workgroup_size(WORKGROUP)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let inv = gid.x;
-    if (inv * LANES >= chunk.count) {
-        return;
-    }
-    let traj = U(chunk.first + inv * LANES) + LANE_OFFSETS;
-    let fi = R(traj);
-    let p = params_at(fi, inv);
-    var x = x0_at(fi, inv);
+// All STEPS steps of LANES trajectories (entry point: integrate.wgsl).
+fn advance(x0: S, p: Params, traj: U) -> S {
+    var x = x0;
     // Four steps per iteration: independent work for the compiler to schedule.
     let groups = STEPS / 4u;
     for (var g = 0u; g < groups; g++) {
@@ -40,5 +33,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var n = 4u * groups; n < STEPS; n++) {
         x = rk4_step(x, p, T0 + f32(n) * DT);
     }
-    store_state(inv, x);
+    return x;
 }

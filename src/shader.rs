@@ -14,6 +14,7 @@ pub const MODULES: &[(&str, &str)] = &[
     ("state", include_str!("../shaders/state.wgsl")),
     ("chunk", include_str!("../shaders/chunk.wgsl")),
     ("store", include_str!("../shaders/store.wgsl")),
+    ("integrate", include_str!("../shaders/integrate.wgsl")),
     ("em", include_str!("../shaders/em.wgsl")),
     ("rk4", include_str!("../shaders/rk4.wgsl")),
     ("reduce", include_str!("../shaders/reduce.wgsl")),

@@ -1,0 +1,16 @@
+// The entry point shared by every integration method: each invocation takes LANES
+// trajectories of the chunk, builds their parameters and initial states, lets the method
+// file's `advance` carry them through all STEPS steps, and stores the result.
+#import store
+
+@compute @workgroup_size(WORKGROUP)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let inv = gid.x;
+    if (inv * LANES >= chunk.count) {
+        return;
+    }
+    let traj = U(chunk.first + inv * LANES) + LANE_OFFSETS;
+    let fi = R(traj);
+    let p = params_at(fi, inv);
+    store_state(inv, advance(x0_at(fi, inv), p, traj));
+}
