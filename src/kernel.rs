@@ -159,10 +159,16 @@ pub fn integrate(job: &Job, target: Target) -> Result<Composed> {
         )));
     }
     let (root, text) = match job.method {
-        Method::EulerMaruyama => ("em", include_str!("../shaders/em.wgsl")),
+        Method::EulerMaruyama | Method::Milstein | Method::Heun => {
+            ("sde", include_str!("../shaders/sde.wgsl"))
+        }
         Method::Rk4 => ("rk4", include_str!("../shaders/rk4.wgsl")),
     };
-    let mut flags = vec![];
+    let mut flags = vec![match job.method {
+        Method::Milstein => "MILSTEIN",
+        Method::Heun => "HEUN",
+        _ => "EM",
+    }];
     if target.int64 {
         flags.push("INT64");
     }
@@ -362,7 +368,12 @@ mod tests {
     fn every_kernel_composes_and_validates_with_naga() {
         for t in TARGETS {
             for sys in crate::catalog::all() {
-                for method in [Method::EulerMaruyama, Method::Rk4] {
+                for method in [
+                    Method::EulerMaruyama,
+                    Method::Milstein,
+                    Method::Heun,
+                    Method::Rk4,
+                ] {
                     let ens = Ensemble::new(sys.clone(), 1000)
                         .sweep(&format!("x0.{}", sys.state[0]), 0.0, 1.0)
                         .seed(0x1234_5678_9abc);

@@ -72,7 +72,7 @@ struct RunArgs {
     /// A spec file (TOML) with your own system, and optionally a [run] table
     #[arg(long)]
     spec: Option<PathBuf>,
-    /// Method: em (Euler–Maruyama) or rk4; default: the system's
+    /// Method: em (Euler–Maruyama, Itô), milstein (Itô), heun (Stratonovich) or rk4; default: the system's
     #[arg(long)]
     method: Option<String>,
     /// Number of trajectories (default: the spec's, or the grid's size)
@@ -454,6 +454,11 @@ fn run(args: RunArgs) -> Result<(), Error> {
             "system": system.name,
             "noise": system.noise.name(),
             "method": method.name(),
+            "interpretation": match method.interpretation() {
+                throng::method::Interpretation::Ito => "ito",
+                throng::method::Interpretation::Stratonovich => "stratonovich",
+                throng::method::Interpretation::None => "ode",
+            },
             "paths": paths,
             "steps": steps,
             "dt": grid.dt,

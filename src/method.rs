@@ -5,16 +5,33 @@ use crate::system::{Noise, System};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
-    /// Euler–Maruyama, Itô interpretation, diagonal noise (the explicit Euler method on ODEs).
+    /// Euler–Maruyama, Itô (the explicit Euler method on ODEs). Strong order 0.5, weak 1.
     EulerMaruyama,
+    /// Derivative-free Milstein (Rößler's Runge–Kutta form), Itô, for diagonal, scalar or
+    /// additive noise with g_i depending on x_i only (commutative noise). Strong order 1.
+    Milstein,
+    /// Stochastic Heun (predictor–corrector), Stratonovich. Strong order 1 for commutative
+    /// noise.
+    Heun,
     /// Classic fourth-order Runge–Kutta, for ODEs.
     Rk4,
+}
+
+/// How the stochastic integral of a method is to be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interpretation {
+    Ito,
+    Stratonovich,
+    /// An ODE method: no stochastic integral.
+    None,
 }
 
 impl Method {
     pub fn parse(name: &str) -> Result<Method> {
         match name {
             "em" | "euler-maruyama" => Ok(Method::EulerMaruyama),
+            "milstein" => Ok(Method::Milstein),
+            "heun" => Ok(Method::Heun),
             "rk4" => Ok(Method::Rk4),
             _ => Err(Error::UnknownMethod(name.to_string())),
         }
@@ -24,18 +41,36 @@ impl Method {
     pub fn name(self) -> &'static str {
         match self {
             Method::EulerMaruyama => "em",
+            Method::Milstein => "milstein",
+            Method::Heun => "heun",
             Method::Rk4 => "rk4",
+        }
+    }
+
+    pub fn interpretation(self) -> Interpretation {
+        match self {
+            Method::EulerMaruyama | Method::Milstein => Interpretation::Ito,
+            Method::Heun => Interpretation::Stratonovich,
+            Method::Rk4 => Interpretation::None,
         }
     }
 
     /// An error if this method cannot integrate `system`.
     pub fn check_fits(self, system: &System) -> Result<()> {
-        if self == Method::Rk4 && system.noise != Noise::None {
-            return Err(Error::Invalid(format!(
-                "method rk4 integrates ODEs, but `{}` is an SDE; use --method em",
-                system.name
-            )));
+        let name = &system.name;
+        match (self, &system.noise) {
+            (Method::Rk4, n) if *n != Noise::None => Err(Error::Invalid(format!(
+                "method rk4 integrates ODEs, but `{name}` is an SDE; use --method em, milstein or heun"
+            ))),
+            (Method::Milstein | Method::Heun, Noise::None) => Err(Error::Invalid(format!(
+                "method {} integrates SDEs, but `{name}` is an ODE; use --method rk4 or em",
+                self.name()
+            ))),
+            (Method::Milstein, Noise::General { .. } | Noise::Correlated { .. }) => Err(Error::Invalid(format!(
+                "method milstein needs diagonal, scalar or additive noise; `{name}` has {} noise (use em or heun)",
+                system.noise.name()
+            ))),
+            _ => Ok(()),
         }
-        Ok(())
     }
 }

@@ -15,7 +15,7 @@ pub const MODULES: &[(&str, &str)] = &[
     ("chunk", include_str!("../shaders/chunk.wgsl")),
     ("store", include_str!("../shaders/store.wgsl")),
     ("integrate", include_str!("../shaders/integrate.wgsl")),
-    ("em", include_str!("../shaders/em.wgsl")),
+    ("sde", include_str!("../shaders/sde.wgsl")),
     ("rk4", include_str!("../shaders/rk4.wgsl")),
     ("reduce", include_str!("../shaders/reduce.wgsl")),
     ("rng", include_str!("../shaders/rng.wgsl")),

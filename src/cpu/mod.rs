@@ -1,11 +1,11 @@
 //! Plain-Rust twins of the kernels, same names and same math as `shaders/`: the oracle the
 //! tests compare the device against, and a baseline for benchmarks.
 
-pub mod em;
 pub mod normal;
 pub mod philox;
 pub mod reduce;
 pub mod rk4;
+pub mod sde;
 pub mod systems;
 
 use std::ops::{Add, Div, Mul, Neg, Sub};
@@ -55,7 +55,7 @@ impl Real for f64 {
 /// Terminal state of trajectory `i`, as the job's kernel computes it.
 pub fn trajectory(job: &Job, i: u64) -> Vec<f32> {
     match job.method {
-        Method::EulerMaruyama => em::em_trajectory(job, i),
+        Method::EulerMaruyama | Method::Milstein | Method::Heun => sde::sde_trajectory(job, i),
         Method::Rk4 => rk4::rk4_trajectory(job, i),
     }
 }

@@ -1,14 +1,41 @@
-// Euler–Maruyama (Itô), f32; with no noise it is the explicit Euler method. One invocation
-// advances LANES trajectories through all STEPS steps with the state in registers.
+// One-step SDE methods driven by the per-step Wiener increments, f32: Euler–Maruyama (Itô;
+// with no noise the explicit Euler method), derivative-free Milstein (Itô, strong order 1 for
+// diagonal, scalar or additive noise; flag MILSTEIN) and stochastic Heun (Stratonovich;
+// flag HEUN). One invocation advances LANES trajectories through all STEPS steps with the
+// state in registers.
 // Noise kinds (flags): DIAGONAL (and additive) x_i += g_i dW_i; SCALAR x_i += g_i dW_0;
 // CORRELATED x_i += g_i (L dZ)_i; GENERAL x_i += sum_j g[i * NOISE + j] dW_j.
 // A system may define `fn project(x: S, p: Params) -> S`, applied after every step (e.g. to
-// keep a state non-negative). CPU twin: src/cpu/em.rs.
+// keep a state non-negative). CPU twin: src/cpu/sde.rs.
 #ifdef STOCHASTIC
 #import noise
 #endif
 #import state
 #import integrate
+
+#ifdef HEUN
+// Component c of g dW for this noise kind (Heun evaluates it for two values of g).
+#for c in DIM
+fn noise_term_$c(d: G, w: array<R, NOISE>) -> R {
+#ifdef GENERAL
+    var s = R(0.0);
+#for j in NOISE
+    s += d[$c * NOISE + $j] * (SQRT_DT * w[$j]);
+#endfor
+    return s;
+#endif
+#ifdef SCALAR
+    return d[$c] * (SQRT_DT * w[0]);
+#endif
+#ifdef DIAGONAL
+    return d[$c] * (SQRT_DT * w[$c]);
+#endif
+#ifdef CORRELATED
+    return d[$c] * (SQRT_DT * w[$c]);
+#endif
+}
+#endfor
+#endif
 
 // Steps 4g .. 4g + count - 1 (count <= 4). For a stochastic system the group's 4 * NOISE
 // normals are exactly Philox blocks g * NOISE .. g * NOISE + NOISE - 1 of the trajectory, so
@@ -38,6 +65,37 @@ fn em_group(x_in: S, p: Params, traj: U, g: u32, count: u32) -> S {
 #ifdef CORRELATED
         w = correlate(w);
 #endif
+#ifdef MILSTEIN
+        // Rossler's derivative-free Milstein: the support value xb = x + f h + g sqrt(h)
+        // replaces dg/dx: x += f h + g dW + (g(xb) - g(x)) sqrt(h) (w^2 - 1) / 2.
+        var xb: S;
+#for c in DIM
+        xb[$c] = x[$c] + f[$c] * DT + d[$c] * SQRT_DT;
+#endfor
+        let db = diffusion(t, xb, p);
+#for c in DIM
+#ifdef SCALAR
+        x[$c] = x[$c] + f[$c] * DT + d[$c] * (SQRT_DT * w[0]) + (db[$c] - d[$c]) * (SQRT_DT * 0.5 * (w[0] * w[0] - 1.0));
+#else
+        x[$c] = x[$c] + f[$c] * DT + d[$c] * (SQRT_DT * w[$c]) + (db[$c] - d[$c]) * (SQRT_DT * 0.5 * (w[$c] * w[$c] - 1.0));
+#endif
+#endfor
+#endif
+#ifdef HEUN
+        // Predictor xp = x + f h + g dW; corrector with the averages of f and g.
+        var xp: S;
+        var dx: S;
+#for c in DIM
+        dx[$c] = noise_term_$c(d, w);
+        xp[$c] = x[$c] + f[$c] * DT + dx[$c];
+#endfor
+        let fp = drift(t + DT, xp, p);
+        let dp = diffusion(t + DT, xp, p);
+#for c in DIM
+        x[$c] = x[$c] + 0.5 * ((f[$c] + fp[$c]) * DT + dx[$c] + noise_term_$c(dp, w));
+#endfor
+#endif
+#ifdef EM
 #for c in DIM
 #ifdef GENERAL
         var dx$c = f[$c] * DT;
@@ -56,6 +114,7 @@ fn em_group(x_in: S, p: Params, traj: U, g: u32, count: u32) -> S {
         x[$c] = x[$c] + f[$c] * DT + d[$c] * (SQRT_DT * w[$c]);
 #endif
 #endfor
+#endif
 #else
 #for c in DIM
         x[$c] = x[$c] + f[$c] * DT;

@@ -1,0 +1,143 @@
+//! SDE methods beyond Euler–Maruyama: derivative-free Milstein (Itô) and stochastic Heun
+//! (Stratonovich). Strong orders are fitted from 5 step sizes against the exact solution on
+//! the same Brownian path: the system carries w = W_t as a component driven by the same
+//! (scalar) noise, which every method integrates exactly, so the exact GBM solution can be
+//! evaluated on the path each scheme saw.
+
+mod common;
+
+use throng::{cpu, solve, Ensemble, Method, Noise, Options, System, TimeGrid};
+
+fn keep() -> Options {
+    Options {
+        keep_states: true,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn milstein_and_heun_match_their_cpu_twins() {
+    let ctx = common::ctx();
+    for method in [Method::Milstein, Method::Heun] {
+        for (name, ens) in [
+            (
+                "gbm",
+                Ensemble::new(System::builtin("gbm").unwrap(), 3000)
+                    .x0(&[1.0])
+                    .sweep("sigma", 0.1, 0.8)
+                    .seed(5),
+            ),
+            (
+                "ou",
+                Ensemble::new(System::builtin("ou").unwrap(), 3000)
+                    .x0(&[1.0])
+                    .sweep("sigma", 0.1, 2.0)
+                    .seed(6),
+            ),
+        ] {
+            let job = ens.job(method, TimeGrid::until(0.0, 1.0, 67)).unwrap();
+            let gpu = solve(&ctx, &job, &keep()).unwrap().states.unwrap();
+            let twin = cpu::solve(&job, &keep()).unwrap().states.unwrap();
+            for (i, (g, t)) in gpu.iter().zip(&twin).enumerate() {
+                // Rounding accumulates on the scale of the terms summed (order 1).
+                assert!(
+                    (g - t).abs() <= 1e-5 * t.abs().max(1.0),
+                    "{name} {method:?} path {i}: {g} vs {t}"
+                );
+            }
+        }
+    }
+}
+
+/// GBM driven by one Wiener process, plus w = W_t: dx = mu x dt + sigma x dW, dw = dW.
+fn gbm_with_path() -> System {
+    System::wgsl(
+        "gbm_path",
+        &["x", "w"],
+        &[("mu", 0.05), ("sigma", 0.5)],
+        Noise::Scalar,
+        "fn drift(t: f32, x: S, p: Params) -> S {\n    return S(p.mu * x[0], R(0.0));\n}\n\nfn diffusion(t: f32, x: S, p: Params) -> G {\n    return G(p.sigma * x[0], R(1.0));\n}\n",
+    )
+    .unwrap()
+}
+
+/// Mean |X_T - exact(W_T)| for each number of steps; `exact` maps w_T to the solution.
+fn strong_errors(method: Method, exact: impl Fn(f64) -> f64) -> Vec<f64> {
+    let ctx = common::ctx();
+    let n = 1usize << 14;
+    [8u64, 16, 32, 64, 128]
+        .iter()
+        .map(|&steps| {
+            let job = Ensemble::new(gbm_with_path(), n as u64)
+                .x0(&[1.0, 0.0])
+                .seed(21)
+                .job(method, TimeGrid::until(0.0, 1.0, steps))
+                .unwrap();
+            let s = solve(&ctx, &job, &keep()).unwrap().states.unwrap();
+            (0..n)
+                .map(|i| (s[i] as f64 - exact(s[n + i] as f64)).abs())
+                .sum::<f64>()
+                / n as f64
+        })
+        .collect()
+}
+
+/// Least-squares slope of log2(error) against log2(steps).
+fn order(errs: &[f64]) -> f64 {
+    let k = errs.len() as f64;
+    let xs: Vec<f64> = (0..errs.len()).map(|i| i as f64).collect();
+    let ys: Vec<f64> = errs.iter().map(|e| -e.log2()).collect();
+    let (mx, my) = (xs.iter().sum::<f64>() / k, ys.iter().sum::<f64>() / k);
+    xs.iter()
+        .zip(&ys)
+        .map(|(x, y)| (x - mx) * (y - my))
+        .sum::<f64>()
+        / xs.iter().map(|x| (x - mx).powi(2)).sum::<f64>()
+}
+
+#[test]
+fn euler_maruyama_has_strong_order_one_half() {
+    let (mu, sigma) = (0.05, 0.5);
+    let e = strong_errors(Method::EulerMaruyama, |w| {
+        ((mu - sigma * sigma / 2.0) + sigma * w).exp()
+    });
+    let p = order(&e);
+    eprintln!("em strong errors {e:?}, order {p:.3}");
+    assert!((p - 0.5).abs() < 0.1, "order {p}, errors {e:?}");
+}
+
+#[test]
+fn milstein_has_strong_order_one() {
+    let (mu, sigma) = (0.05, 0.5);
+    let e = strong_errors(Method::Milstein, |w| {
+        ((mu - sigma * sigma / 2.0) + sigma * w).exp()
+    });
+    let p = order(&e);
+    eprintln!("milstein strong errors {e:?}, order {p:.3}");
+    assert!((p - 1.0).abs() < 0.1, "order {p}, errors {e:?}");
+}
+
+#[test]
+fn heun_has_strong_order_one_for_the_stratonovich_solution() {
+    // Read as Stratonovich, dx = mu x dt + sigma x o dW has x_T = exp(mu T + sigma W_T).
+    let (mu, sigma) = (0.05, 0.5);
+    let e = strong_errors(Method::Heun, |w| (mu + sigma * w).exp());
+    let p = order(&e);
+    eprintln!("heun strong errors {e:?}, order {p:.3}");
+    assert!((p - 1.0).abs() < 0.1, "order {p}, errors {e:?}");
+}
+
+#[test]
+fn methods_refuse_systems_they_do_not_fit() {
+    let grid = TimeGrid::new(0.0, 0.01, 10);
+    let err = |sys: &str, m: Method| {
+        Ensemble::new(System::builtin(sys).unwrap(), 10)
+            .job(m, grid)
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(err("heston", Method::Milstein)
+        .contains("milstein needs diagonal, scalar or additive noise"));
+    assert!(err("lorenz", Method::Heun).contains("integrates SDEs"));
+    assert!(err("gbm", Method::Rk4).contains("rk4 integrates ODEs"));
+}
