@@ -1,7 +1,8 @@
 // One-step SDE methods driven by the per-step Wiener increments, f32: Euler–Maruyama (Itô;
 // with no noise the explicit Euler method), derivative-free Milstein (Itô, strong order 1 for
 // diagonal, scalar or additive noise; flag MILSTEIN) and stochastic Heun (Stratonovich;
-// flag HEUN). One invocation advances LANES trajectories through all STEPS steps with the
+// flag HEUN), and the exponential integrators SETD1 and ETD-RK2 for semilinear systems
+// (flags EXPONENTIAL, ETDRK2). One invocation advances LANES trajectories through all STEPS steps with the
 // state in registers.
 // Noise kinds (flags): DIAGONAL (and additive) x_i += g_i dW_i; SCALAR x_i += g_i dW_0;
 // CORRELATED x_i += g_i (L dZ)_i; GENERAL x_i += sum_j g[i * NOISE + j] dW_j.
@@ -9,6 +10,9 @@
 // keep a state non-negative). CPU twin: src/cpu/sde.rs.
 #ifdef STOCHASTIC
 #import noise
+#endif
+#ifdef EXPONENTIAL
+#import phi
 #endif
 #import state
 #import integrate
@@ -56,6 +60,31 @@ fn em_group(x_in: S, p: Params, traj: U, g: u32, count: u32) -> S {
     if ($su < count) {
         let t = T0 + f32(4u * g + $su) * DT;
         let f = drift(t, x, p);
+#ifdef EXPONENTIAL
+        // Semilinear dX = (A X + N(t, X)) dt + g dW with A = diag(linear(t, p)) and
+        // N = drift - A x. SETD1: X+ = e^(hA) X + h phi1(hA) N(X) + g sqrt(h phi1(2hA)) z,
+        // exact in law for Ornstein–Uhlenbeck. ETD-RK2 (Cox–Matthews) adds
+        // h phi2(hA) (N(U, t + h) - N(X, t)) at U = the SETD1 drift step.
+        let a = linear(t, p);
+        var u: S;
+#for c in DIM
+        let z$c = a[$c] * DT;
+        u[$c] = exp(z$c) * x[$c] + DT * phi1(z$c) * (f[$c] - a[$c] * x[$c]);
+#endfor
+#ifdef ETDRK2
+        let fu = drift(t + DT, u, p);
+#for c in DIM
+        u[$c] = u[$c] + DT * phi2(z$c) * ((fu[$c] - a[$c] * u[$c]) - (f[$c] - a[$c] * x[$c]));
+#endfor
+#endif
+#ifdef STOCHASTIC
+        let d = diffusion(t, x, p);
+#for c in DIM
+        u[$c] = u[$c] + d[$c] * (sqrt(DT * phi1(2.0 * z$c)) * z[$s * NOISE + $c]);
+#endfor
+#endif
+        x = u;
+#else
 #ifdef STOCHASTIC
         let d = diffusion(t, x, p);
         var w: array<R, NOISE>;
@@ -119,6 +148,7 @@ fn em_group(x_in: S, p: Params, traj: U, g: u32, count: u32) -> S {
 #for c in DIM
         x[$c] = x[$c] + f[$c] * DT;
 #endfor
+#endif
 #endif
 #ifdef PROJECT
         x = project(x, p);

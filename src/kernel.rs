@@ -159,16 +159,20 @@ pub fn integrate(job: &Job, target: Target) -> Result<Composed> {
         )));
     }
     let (root, text) = match job.method {
-        Method::EulerMaruyama | Method::Milstein | Method::Heun => {
-            ("sde", include_str!("../shaders/sde.wgsl"))
-        }
+        Method::EulerMaruyama
+        | Method::Milstein
+        | Method::Heun
+        | Method::Setd1
+        | Method::Etdrk2 => ("sde", include_str!("../shaders/sde.wgsl")),
         Method::Rk4 => ("rk4", include_str!("../shaders/rk4.wgsl")),
     };
-    let mut flags = vec![match job.method {
-        Method::Milstein => "MILSTEIN",
-        Method::Heun => "HEUN",
-        _ => "EM",
-    }];
+    let mut flags: Vec<&str> = match job.method {
+        Method::Milstein => vec!["MILSTEIN"],
+        Method::Heun => vec!["HEUN"],
+        Method::Setd1 => vec!["EXPONENTIAL"],
+        Method::Etdrk2 => vec!["EXPONENTIAL", "ETDRK2"],
+        _ => vec!["EM"],
+    };
     if target.int64 {
         flags.push("INT64");
     }
@@ -285,6 +289,18 @@ fn check_user_functions(composed: &Composed, module: &naga::Module, sys: &System
                 format!("G = array<R, {len}>, one value per state component")
             };
             return Err(at(format!("`{name}` must return {shape}")));
+        }
+    }
+    if let Some((handle, f)) = find("linear") {
+        let ok = f.arguments.len() == 2
+            && matches!(module.types[f.arguments[0].ty].inner, naga::TypeInner::Scalar(s) if s == naga::Scalar::F32)
+            && f.arguments[1].ty == params_ty
+            && f.result.as_ref().is_some_and(|r| r.ty == s_ty);
+        if !ok {
+            return Err(composed.error_at(
+                module.functions.get_span(handle),
+                "`linear` must be `fn linear(t: f32, p: Params) -> S` (the diagonal of A)",
+            ));
         }
     }
     if let Some((handle, f)) = find("project") {

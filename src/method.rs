@@ -13,6 +13,12 @@ pub enum Method {
     /// Stochastic Heun (predictor–corrector), Stratonovich. Strong order 1 for commutative
     /// noise.
     Heun,
+    /// Stochastic exponential Euler for semilinear systems (the system defines
+    /// `fn linear(t, p) -> S`, the diagonal of A), Itô; exact in law for Ornstein–Uhlenbeck.
+    Setd1,
+    /// Second-order exponential Runge–Kutta (Cox–Matthews ETD2RK) for the deterministic part,
+    /// the noise as in SETD1.
+    Etdrk2,
     /// Classic fourth-order Runge–Kutta, for ODEs.
     Rk4,
 }
@@ -32,6 +38,8 @@ impl Method {
             "em" | "euler-maruyama" => Ok(Method::EulerMaruyama),
             "milstein" => Ok(Method::Milstein),
             "heun" => Ok(Method::Heun),
+            "setd1" => Ok(Method::Setd1),
+            "etdrk2" => Ok(Method::Etdrk2),
             "rk4" => Ok(Method::Rk4),
             _ => Err(Error::UnknownMethod(name.to_string())),
         }
@@ -43,13 +51,17 @@ impl Method {
             Method::EulerMaruyama => "em",
             Method::Milstein => "milstein",
             Method::Heun => "heun",
+            Method::Setd1 => "setd1",
+            Method::Etdrk2 => "etdrk2",
             Method::Rk4 => "rk4",
         }
     }
 
     pub fn interpretation(self) -> Interpretation {
         match self {
-            Method::EulerMaruyama | Method::Milstein => Interpretation::Ito,
+            Method::EulerMaruyama | Method::Milstein | Method::Setd1 | Method::Etdrk2 => {
+                Interpretation::Ito
+            }
             Method::Heun => Interpretation::Stratonovich,
             Method::Rk4 => Interpretation::None,
         }
@@ -66,6 +78,19 @@ impl Method {
                 "method {} integrates SDEs, but `{name}` is an ODE; use --method rk4 or em",
                 self.name()
             ))),
+            (Method::Setd1 | Method::Etdrk2, _) if !crate::kernel::defines(&system.wgsl, "linear") => {
+                Err(Error::Invalid(format!(
+                    "method {} needs the linear part: `fn linear(t: f32, p: Params) -> S`, the diagonal of A, in `{name}`",
+                    self.name()
+                )))
+            }
+            (Method::Setd1 | Method::Etdrk2, Noise::General { .. } | Noise::Correlated { .. } | Noise::Scalar) => {
+                Err(Error::Invalid(format!(
+                    "method {} needs diagonal or additive noise; `{name}` has {} noise",
+                    self.name(),
+                    system.noise.name()
+                )))
+            }
             (Method::Milstein, Noise::General { .. } | Noise::Correlated { .. }) => Err(Error::Invalid(format!(
                 "method milstein needs diagonal, scalar or additive noise; `{name}` has {} noise (use em or heun)",
                 system.noise.name()

@@ -10,6 +10,7 @@ use crate::error::Error;
 pub const MODULES: &[(&str, &str)] = &[
     ("philox", include_str!("../shaders/philox.wgsl")),
     ("normal", include_str!("../shaders/normal.wgsl")),
+    ("phi", include_str!("../shaders/phi.wgsl")),
     ("noise", include_str!("../shaders/noise.wgsl")),
     ("state", include_str!("../shaders/state.wgsl")),
     ("chunk", include_str!("../shaders/chunk.wgsl")),

@@ -141,3 +141,144 @@ fn methods_refuse_systems_they_do_not_fit() {
     assert!(err("lorenz", Method::Heun).contains("integrates SDEs"));
     assert!(err("gbm", Method::Rk4).contains("rk4 integrates ODEs"));
 }
+
+#[test]
+fn exponential_methods_match_their_cpu_twins() {
+    let ctx = common::ctx();
+    let cases = [
+        (
+            Ensemble::new(System::builtin("ou").unwrap(), 3000)
+                .x0(&[1.0])
+                .sweep("theta", 0.1, 50.0)
+                .seed(8),
+            Method::Setd1,
+            1e-5,
+        ),
+        (
+            Ensemble::new(System::builtin("ou").unwrap(), 3000)
+                .x0(&[1.0])
+                .sweep("theta", 0.1, 50.0)
+                .seed(8),
+            Method::Etdrk2,
+            1e-5,
+        ),
+        (
+            Ensemble::new(System::builtin("lorenz").unwrap(), 3000)
+                .x0(&[1.0, 0.0, 0.0])
+                .sweep("rho", 0.0, 50.0),
+            Method::Etdrk2,
+            1e-4,
+        ),
+    ];
+    for (ens, method, tol) in cases {
+        let job = ens.job(method, TimeGrid::new(0.0, 0.01, 100)).unwrap();
+        let gpu = solve(&ctx, &job, &keep()).unwrap().states.unwrap();
+        let twin = cpu::solve(&job, &keep()).unwrap().states.unwrap();
+        let n = job.paths as usize;
+        let dim = job.system.dim();
+        for i in 0..n {
+            let scale = (0..dim).fold(1f32, |m, c| m.max(twin[c * n + i].abs()));
+            for c in 0..dim {
+                let (g, t) = (gpu[c * n + i], twin[c * n + i]);
+                assert!(
+                    (g - t).abs() <= tol * scale,
+                    "{} {method:?} path {i}: {g} vs {t}",
+                    job.system.name
+                );
+            }
+        }
+    }
+}
+
+/// OU terminal mean and variance under `method` against the exact law, |z| < 4.
+fn ou_law(method: Method, theta: f64, steps: u64) -> throng::Stats {
+    let ctx = common::ctx();
+    let (mu, sigma, x0, t) = (0.5, 0.8, 2.0, 1.0);
+    let n = 1u64 << 18;
+    let job = Ensemble::new(System::builtin("ou").unwrap(), n)
+        .x0(&[x0])
+        .set("theta", theta)
+        .set("mu", mu)
+        .set("sigma", sigma)
+        .seed(13)
+        .job(method, TimeGrid::until(0.0, t, steps))
+        .unwrap();
+    let st = solve(&ctx, &job, &Options::default()).unwrap().stats;
+    if st.count == n {
+        let e = (-theta * t).exp();
+        let mean = mu + (x0 - mu) * e;
+        let var = sigma * sigma * (1.0 - e * e) / (2.0 * theta);
+        let zm = (st.mean[0] - mean) / (var / n as f64).sqrt();
+        let zv = (st.var()[0] - var) / (var * (2.0 / (n - 1) as f64).sqrt());
+        eprintln!(
+            "{method:?} theta {theta} dt {}: mean z {zm:.2}, var z {zv:.2}",
+            t / steps as f64
+        );
+        assert!(
+            zm.abs() < 4.0 && zv.abs() < 4.0,
+            "{method:?} theta {theta} steps {steps}: mean {} var {}",
+            st.mean[0],
+            st.var()[0]
+        );
+    }
+    st
+}
+
+#[test]
+fn setd1_is_exact_in_law_for_ou_at_any_step() {
+    for steps in [1, 1000] {
+        assert_eq!(ou_law(Method::Setd1, 2.0, steps).nonfinite, 0);
+        assert_eq!(ou_law(Method::Etdrk2, 2.0, steps).nonfinite, 0);
+    }
+}
+
+#[test]
+fn stiff_ou_stays_exact_under_setd1_and_blows_up_under_euler_maruyama() {
+    // theta = 1e4, dt = 0.01: Euler–Maruyama multiplies by 1 - theta dt = -99 per step.
+    let exp = ou_law(Method::Setd1, 1e4, 100);
+    assert_eq!((exp.nonfinite, exp.count), (0, 1 << 18));
+    let em = ou_law(Method::EulerMaruyama, 1e4, 100);
+    assert_eq!(
+        em.nonfinite,
+        1 << 18,
+        "every Euler–Maruyama path overflows and is reported"
+    );
+    assert_eq!(em.count, 0);
+}
+
+#[test]
+fn exponential_methods_converge_with_orders_one_and_two() {
+    // x' = a x + cos t (A = a, N = cos t), x(0) = 1: x(t) = (1 - xp(0)) e^(a t) + xp(t) with
+    // xp(t) = (sin t - a cos t) / (a^2 + 1).
+    let ctx = common::ctx();
+    let a = -2.0f64;
+    let sys = System::wgsl(
+        "forced",
+        &["x"],
+        &[("a", a)],
+        Noise::None,
+        "fn drift(t: f32, x: S, p: Params) -> S {\n    return S(p.a * x[0] + cos(t));\n}\n\nfn linear(t: f32, p: Params) -> S {\n    return S(p.a);\n}\n",
+    )
+    .unwrap();
+    let t_end = 2.0;
+    let xp = |t: f64| (t.sin() - a * t.cos()) / (a * a + 1.0);
+    let exact = (1.0 - xp(0.0)) * (a * t_end).exp() + xp(t_end);
+    for (method, want, tol) in [(Method::Setd1, 1.0, 0.1), (Method::Etdrk2, 2.0, 0.2)] {
+        let errs: Vec<f64> = [10u64, 20, 40, 80]
+            .iter()
+            .map(|&steps| {
+                let job = Ensemble::new(sys.clone(), 256)
+                    .x0(&[1.0])
+                    .job(method, TimeGrid::until(0.0, t_end, steps))
+                    .unwrap();
+                (solve(&ctx, &job, &keep()).unwrap().states.unwrap()[0] as f64 - exact).abs()
+            })
+            .collect();
+        let p = order(&errs);
+        eprintln!("{method:?} errors {errs:?}, order {p:.3}");
+        assert!(
+            (p - want).abs() < tol,
+            "{method:?}: order {p}, errors {errs:?}"
+        );
+    }
+}

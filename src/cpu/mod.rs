@@ -2,6 +2,7 @@
 //! tests compare the device against, and a baseline for benchmarks.
 
 pub mod normal;
+pub mod phi;
 pub mod philox;
 pub mod reduce;
 pub mod rk4;
@@ -55,7 +56,11 @@ impl Real for f64 {
 /// Terminal state of trajectory `i`, as the job's kernel computes it.
 pub fn trajectory(job: &Job, i: u64) -> Vec<f32> {
     match job.method {
-        Method::EulerMaruyama | Method::Milstein | Method::Heun => sde::sde_trajectory(job, i),
+        Method::EulerMaruyama
+        | Method::Milstein
+        | Method::Heun
+        | Method::Setd1
+        | Method::Etdrk2 => sde::sde_trajectory(job, i),
         Method::Rk4 => rk4::rk4_trajectory(job, i),
     }
 }

@@ -1,9 +1,11 @@
 //! One-step SDE methods, the CPU twin of `shaders/sde.wgsl` (diagonal noise, the built-ins
-//! with Rust twins): Euler–Maruyama, derivative-free Milstein and stochastic Heun, with the
+//! with Rust twins): Euler–Maruyama, derivative-free Milstein, stochastic Heun, SETD1 and
+//! ETD-RK2, with the
 //! same step grouping, the same noise and the same operation order.
 
 use super::normal::noise_block;
-use super::systems::{diffusion, drift};
+use super::phi::{phi1, phi2};
+use super::systems::{diffusion, drift, linear};
 use crate::ensemble::Job;
 use crate::method::Method;
 
@@ -16,17 +18,39 @@ pub fn sde_trajectory(job: &Job, i: u64) -> Vec<f32> {
     let (mut x, p) = job.inputs_at(i);
     let (mut f, mut d) = (vec![0.0f32; dim], vec![0.0f32; dim]);
     let (mut fb, mut db, mut xb) = (vec![0.0f32; dim], vec![0.0f32; dim], vec![0.0f32; dim]);
-    let mut z = vec![0.0f32; 4 * m];
+    let mut zs = vec![0.0f32; 4 * m];
     let steps = job.steps;
     for g in 0..steps.div_ceil(4) {
         let count = (steps - 4 * g).min(4);
         for j in 0..m {
             let n = noise_block(key, g * m as u32 + j as u32, i as u32);
-            z[4 * j..4 * j + 4].copy_from_slice(&n);
+            zs[4 * j..4 * j + 4].copy_from_slice(&n);
         }
         for s in 0..count {
             let t = c.t0 + (4 * g + s) as f32 * c.dt;
             drift(sys, t, &x, &p, &mut f);
+            if matches!(job.method, Method::Setd1 | Method::Etdrk2) {
+                let mut a = vec![0.0f32; dim];
+                linear(sys, t, &p, &mut a);
+                let z: Vec<f32> = (0..dim).map(|k| a[k] * c.dt).collect();
+                let mut u: Vec<f32> = (0..dim)
+                    .map(|k| z[k].exp() * x[k] + c.dt * phi1(z[k]) * (f[k] - a[k] * x[k]))
+                    .collect();
+                if job.method == Method::Etdrk2 {
+                    drift(sys, t + c.dt, &u, &p, &mut fb);
+                    for k in 0..dim {
+                        u[k] += c.dt * phi2(z[k]) * ((fb[k] - a[k] * u[k]) - (f[k] - a[k] * x[k]));
+                    }
+                }
+                if m > 0 {
+                    diffusion(sys, t, &x, &p, &mut d);
+                    for k in 0..dim {
+                        u[k] += d[k] * ((c.dt * phi1(2.0 * z[k])).sqrt() * zs[s as usize * m + k]);
+                    }
+                }
+                x = u;
+                continue;
+            }
             if m == 0 {
                 for k in 0..dim {
                     x[k] += f[k] * c.dt;
@@ -34,7 +58,7 @@ pub fn sde_trajectory(job: &Job, i: u64) -> Vec<f32> {
                 continue;
             }
             diffusion(sys, t, &x, &p, &mut d);
-            let w = &z[s as usize * m..][..m];
+            let w = &zs[s as usize * m..][..m];
             match job.method {
                 Method::Milstein => {
                     for k in 0..dim {
