@@ -72,7 +72,7 @@ struct RunArgs {
     /// A spec file (TOML) with your own system, and optionally a [run] table
     #[arg(long)]
     spec: Option<PathBuf>,
-    /// Method: em (Euler–Maruyama, Itô), milstein (Itô), heun (Stratonovich) or rk4; default: the system's
+    /// Method: em (Euler–Maruyama, Itô), milstein (Itô), heun (Stratonovich), setd1, etdrk2 or rk4; default: the system's
     #[arg(long)]
     method: Option<String>,
     /// Number of trajectories (default: the spec's, or the grid's size)

@@ -240,6 +240,18 @@ fn bad_run_inputs_give_one_line_errors() {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         assert_one_line_error(&args, needle);
     }
+    assert_one_line_error(
+        &[
+            "run", "--system", "heston", "--method", "milstein", "--paths", "10", "--steps", "10",
+        ],
+        "milstein needs diagonal",
+    );
+    assert_one_line_error(
+        &[
+            "run", "--system", "cir", "--method", "setd1", "--paths", "10", "--steps", "10",
+        ],
+        "needs the linear part",
+    );
     let no_dt = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/no_dt.toml");
     assert_one_line_error(
         &["run", "--spec", no_dt, "--paths", "10", "--steps", "10"],
