@@ -429,3 +429,55 @@ fn a_device_the_caller_owns_gives_the_same_results() {
     assert!(!theirs.has_int64());
     assert_eq!(a.stats, b.stats);
 }
+
+#[test]
+fn euler_maruyama_has_weak_order_one_on_the_gbm_second_moment() {
+    let ctx = common::ctx();
+    let (mu, sigma, n) = (0.5f64, 0.3, 1u64 << 20);
+    // E[X_T^2] = exp((2 mu + sigma^2) T); the chain's is ((1 + mu h)^2 + sigma^2 h)^N.
+    let exact = (2.0 * mu + sigma * sigma).exp();
+    let (mut errs, mut chain, mut se) = (vec![], vec![], vec![]);
+    for steps in [2u64, 4, 8, 16] {
+        let job = gbm(n, mu, sigma, 300 + steps)
+            .job(Method::EulerMaruyama, TimeGrid::until(0.0, 1.0, steps))
+            .unwrap();
+        let s = solve(&ctx, &job, &keep()).unwrap().states.unwrap();
+        let sq: Vec<f64> = s.iter().map(|&x| (x as f64).powi(2)).collect();
+        let m2 = sq.iter().sum::<f64>() / n as f64;
+        let sd = (sq.iter().map(|v| (v - m2).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt();
+        let h = 1.0 / steps as f64;
+        let chain_m2 = ((1.0 + mu * h).powi(2) + sigma * sigma * h).powi(steps as i32);
+        let s_err = sd / (n as f64).sqrt();
+        assert!(
+            ((m2 - chain_m2) / s_err).abs() < 4.0,
+            "steps {steps}: {m2} vs chain {chain_m2}"
+        );
+        errs.push(exact - m2);
+        chain.push(exact - chain_m2);
+        se.push(s_err);
+    }
+    let p = fitted_order(&errs);
+    let p_chain = fitted_order(&chain);
+    let k = errs.len() as f64;
+    let sxx: f64 = (0..errs.len())
+        .map(|i| (i as f64 - (k - 1.0) / 2.0).powi(2))
+        .sum();
+    let se_p = (errs
+        .iter()
+        .zip(&se)
+        .enumerate()
+        .map(|(i, (e, s))| ((i as f64 - (k - 1.0) / 2.0) * s / (e * 2f64.ln())).powi(2))
+        .sum::<f64>())
+    .sqrt()
+        / sxx;
+    eprintln!("em weak order on E[X^2]: fitted {p:.3} (chain {p_chain:.3}, se {se_p:.3}), errors {errs:?}");
+    assert!(
+        (p_chain - 1.0).abs() < 0.15,
+        "order of the exact chain {p_chain}"
+    );
+    assert!(
+        (p - p_chain).abs() < 4.0 * se_p,
+        "fitted {p} vs {p_chain} (se {se_p})"
+    );
+    assert!((p - 1.0).abs() < 0.2, "fitted weak order {p}");
+}
