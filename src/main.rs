@@ -764,6 +764,12 @@ fn bench(args: BenchArgs) -> Result<(), Error> {
 }
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, so printing into a closed pipe (`throng systems | head`) would
+    // panic; a command-line tool should just stop, as `ls | head` does.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
         // Mesa's software driver warns on every start without it.
         std::env::set_var("XDG_RUNTIME_DIR", "/tmp");

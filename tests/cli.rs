@@ -349,3 +349,26 @@ fn info_describes_the_adapter() {
         assert!(text.contains(needle), "{needle} missing from {text}");
     }
 }
+
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    // The reader is gone before throng writes a byte (as with `throng info | head -0`):
+    // every write meets a closed pipe, which must end the process without a panic.
+    for args in [
+        &["info"][..],
+        &["systems"][..],
+        &["run", "--system", "gbm", "--paths", "100", "--steps", "1"][..],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_throng"))
+            .args(args)
+            .env("XDG_RUNTIME_DIR", "/tmp")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
