@@ -1,4 +1,4 @@
-//! Rust twins of `shaders/systems/*.wgsl`.
+//! Rust twins of the catalog systems gbm, ou, lorenz and linear (`systems/*.toml`).
 
 use super::Real;
 use crate::system::Builtin;
