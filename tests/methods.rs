@@ -82,26 +82,13 @@ fn strong_errors(method: Method, exact: impl Fn(f64) -> f64) -> Vec<f64> {
         .collect()
 }
 
-/// Least-squares slope of log2(error) against log2(steps).
-fn order(errs: &[f64]) -> f64 {
-    let k = errs.len() as f64;
-    let xs: Vec<f64> = (0..errs.len()).map(|i| i as f64).collect();
-    let ys: Vec<f64> = errs.iter().map(|e| -e.log2()).collect();
-    let (mx, my) = (xs.iter().sum::<f64>() / k, ys.iter().sum::<f64>() / k);
-    xs.iter()
-        .zip(&ys)
-        .map(|(x, y)| (x - mx) * (y - my))
-        .sum::<f64>()
-        / xs.iter().map(|x| (x - mx).powi(2)).sum::<f64>()
-}
-
 #[test]
 fn euler_maruyama_has_strong_order_one_half() {
     let (mu, sigma) = (0.05, 0.5);
     let e = strong_errors(Method::EulerMaruyama, |w| {
         ((mu - sigma * sigma / 2.0) + sigma * w).exp()
     });
-    let p = order(&e);
+    let p = common::fitted_order(&e);
     eprintln!("em strong errors {e:?}, order {p:.3}");
     assert!((p - 0.5).abs() < 0.1, "order {p}, errors {e:?}");
 }
@@ -112,7 +99,7 @@ fn milstein_has_strong_order_one() {
     let e = strong_errors(Method::Milstein, |w| {
         ((mu - sigma * sigma / 2.0) + sigma * w).exp()
     });
-    let p = order(&e);
+    let p = common::fitted_order(&e);
     eprintln!("milstein strong errors {e:?}, order {p:.3}");
     assert!((p - 1.0).abs() < 0.1, "order {p}, errors {e:?}");
 }
@@ -122,7 +109,7 @@ fn heun_has_strong_order_one_for_the_stratonovich_solution() {
     // Read as Stratonovich, dx = mu x dt + sigma x o dW has x_T = exp(mu T + sigma W_T).
     let (mu, sigma) = (0.05, 0.5);
     let e = strong_errors(Method::Heun, |w| (mu + sigma * w).exp());
-    let p = order(&e);
+    let p = common::fitted_order(&e);
     eprintln!("heun strong errors {e:?}, order {p:.3}");
     assert!((p - 1.0).abs() < 0.1, "order {p}, errors {e:?}");
 }
@@ -274,7 +261,7 @@ fn exponential_methods_converge_with_orders_one_and_two() {
                 (solve(&ctx, &job, &keep()).unwrap().states.unwrap()[0] as f64 - exact).abs()
             })
             .collect();
-        let p = order(&errs);
+        let p = common::fitted_order(&errs);
         eprintln!("{method:?} errors {errs:?}, order {p:.3}");
         assert!(
             (p - want).abs() < tol,

@@ -325,19 +325,8 @@ fn rk4_converges_with_order_four_on_a_linear_ode() {
         );
         assert!((15.0..20.0).contains(r), "ratios {ratios:?}");
     }
-    let order = fitted_order(fit);
+    let order = common::fitted_order(fit);
     assert!((order - 4.0).abs() < 0.25, "order {order}, errors {errs:?}");
-}
-
-/// Least-squares slope of log2(error) against -log2(dt) for dt halving at each entry.
-fn fitted_order(errs: &[f64]) -> f64 {
-    let k = errs.len() as f64;
-    let xs: Vec<f64> = (0..errs.len()).map(|i| i as f64).collect();
-    let ys: Vec<f64> = errs.iter().map(|e| -e.log2()).collect();
-    let (mx, my) = (xs.iter().sum::<f64>() / k, ys.iter().sum::<f64>() / k);
-    let sxy: f64 = xs.iter().zip(&ys).map(|(x, y)| (x - mx) * (y - my)).sum();
-    let sxx: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
-    sxy / sxx
 }
 
 #[test]
@@ -362,21 +351,10 @@ fn euler_maruyama_has_weak_order_one_on_the_gbm_mean() {
         chain.push(exact - chain_mean);
         se.push(s);
     }
-    let p = fitted_order(&errs);
-    let p_chain = fitted_order(&chain);
-    // Propagated standard error of the fitted slope: each log2 error has SE se / (err ln 2).
-    let k = errs.len() as f64;
-    let sxx: f64 = (0..errs.len())
-        .map(|i| (i as f64 - (k - 1.0) / 2.0).powi(2))
-        .sum();
-    let se_p = (errs
-        .iter()
-        .zip(&se)
-        .enumerate()
-        .map(|(i, (e, s))| ((i as f64 - (k - 1.0) / 2.0) * s / (e * 2f64.ln())).powi(2))
-        .sum::<f64>())
-    .sqrt()
-        / sxx;
+    let p = common::fitted_order(&errs);
+    let p_chain = common::fitted_order(&chain);
+    // Propagated standard error of the fitted slope (common::fitted_order_se).
+    let se_p = common::fitted_order_se(&errs, &se);
     assert!(
         (p_chain - 1.0).abs() < 0.1,
         "order of the exact chain {p_chain}"
@@ -456,20 +434,9 @@ fn euler_maruyama_has_weak_order_one_on_the_gbm_second_moment() {
         chain.push(exact - chain_m2);
         se.push(s_err);
     }
-    let p = fitted_order(&errs);
-    let p_chain = fitted_order(&chain);
-    let k = errs.len() as f64;
-    let sxx: f64 = (0..errs.len())
-        .map(|i| (i as f64 - (k - 1.0) / 2.0).powi(2))
-        .sum();
-    let se_p = (errs
-        .iter()
-        .zip(&se)
-        .enumerate()
-        .map(|(i, (e, s))| ((i as f64 - (k - 1.0) / 2.0) * s / (e * 2f64.ln())).powi(2))
-        .sum::<f64>())
-    .sqrt()
-        / sxx;
+    let p = common::fitted_order(&errs);
+    let p_chain = common::fitted_order(&chain);
+    let se_p = common::fitted_order_se(&errs, &se);
     eprintln!("em weak order on E[X^2]: fitted {p:.3} (chain {p_chain:.3}, se {se_p:.3}), errors {errs:?}");
     assert!(
         (p_chain - 1.0).abs() < 0.15,

@@ -34,3 +34,34 @@ pub fn kat() -> Vec<([u32; 4], [u32; 2], [u32; 4])> {
         })
         .collect()
 }
+
+/// Least-squares slope of -log2(error) against the index, for errors at step sizes halving
+/// from one entry to the next: the fitted order of convergence.
+pub fn fitted_order(errs: &[f64]) -> f64 {
+    let k = errs.len() as f64;
+    let mx = (k - 1.0) / 2.0;
+    let ys: Vec<f64> = errs.iter().map(|e| -e.log2()).collect();
+    let my = ys.iter().sum::<f64>() / k;
+    let sxy: f64 = ys
+        .iter()
+        .enumerate()
+        .map(|(i, y)| (i as f64 - mx) * (y - my))
+        .sum();
+    let sxx: f64 = (0..errs.len()).map(|i| (i as f64 - mx).powi(2)).sum();
+    sxy / sxx
+}
+
+/// Standard error of [`fitted_order`] when error i has standard error `se[i]`: each
+/// log2 |error| has standard error se / (|error| ln 2), propagated through the slope.
+pub fn fitted_order_se(errs: &[f64], se: &[f64]) -> f64 {
+    let k = errs.len() as f64;
+    let mx = (k - 1.0) / 2.0;
+    let sxx: f64 = (0..errs.len()).map(|i| (i as f64 - mx).powi(2)).sum();
+    let var: f64 = errs
+        .iter()
+        .zip(se)
+        .enumerate()
+        .map(|(i, (e, s))| ((i as f64 - mx) * s / (e.abs() * 2f64.ln())).powi(2))
+        .sum();
+    var.sqrt() / sxx
+}
