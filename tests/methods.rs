@@ -161,19 +161,15 @@ fn exponential_methods_match_their_cpu_twins() {
         let job = ens.job(method, TimeGrid::new(0.0, 0.01, 100)).unwrap();
         let gpu = solve(&ctx, &job, &keep()).unwrap().states.unwrap();
         let twin = cpu::solve(&job, &keep()).unwrap().states.unwrap();
-        let n = job.paths as usize;
-        let dim = job.system.dim();
-        for i in 0..n {
-            let scale = (0..dim).fold(1f32, |m, c| m.max(twin[c * n + i].abs()));
-            for c in 0..dim {
-                let (g, t) = (gpu[c * n + i], twin[c * n + i]);
-                assert!(
-                    (g - t).abs() <= tol * scale,
-                    "{} {method:?} path {i}: {g} vs {t}",
-                    job.system.name
-                );
-            }
-        }
+        let label = format!("{} {method:?}", job.system.name);
+        common::assert_matches_twin(
+            &gpu,
+            &twin,
+            job.paths as usize,
+            job.system.dim(),
+            tol,
+            &label,
+        );
     }
 }
 

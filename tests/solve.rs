@@ -181,22 +181,15 @@ fn gpu_matches_cpu_twin_trajectory_by_trajectory() {
         };
         let gpu = solve(&ctx, &job, &opts).unwrap().states.unwrap();
         let twin = cpu::solve(&job, &keep()).unwrap().states.unwrap();
-        let n = job.paths as usize;
-        let dim = job.system.dim();
-        for i in 0..n {
-            // Rounding accumulates on the scale of the terms summed (order 1 here), not on
-            // the final value, which may cross zero.
-            let scale = (0..dim).fold(1f32, |m, c| m.max(twin[c * n + i].abs()));
-            for c in 0..dim {
-                let (g, t) = (gpu[c * n + i], twin[c * n + i]);
-                assert!(
-                    (g - t).abs() <= tol * scale,
-                    "{} {:?} lanes {lanes} trajectory {i} component {c}: gpu {g} twin {t}",
-                    job.system.name,
-                    job.method
-                );
-            }
-        }
+        let label = format!("{} {:?} lanes {lanes}", job.system.name, job.method);
+        common::assert_matches_twin(
+            &gpu,
+            &twin,
+            job.paths as usize,
+            job.system.dim(),
+            tol,
+            &label,
+        );
     }
 }
 
