@@ -40,7 +40,7 @@ fn main() -> throng::Result<()> {
         .states
         .unwrap()
         .iter()
-        .map(|&s| disc * (s as f64 - strike).max(0.0))
+        .map(|&s| disc * (s - strike).max(0.0))
         .collect();
     let n = pay.len() as f64;
     let mean = pay.iter().sum::<f64>() / n;

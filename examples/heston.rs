@@ -42,7 +42,7 @@ fn main() -> throng::Result<()> {
     for k in [90.0, 100.0, 110.0] {
         let pay: Vec<f64> = s
             .iter()
-            .map(|&v| (-r * t).exp() * (v as f64 - k).max(0.0))
+            .map(|&v| (-r * t).exp() * (v - k).max(0.0))
             .collect();
         let m = pay.iter().sum::<f64>() / n as f64;
         let se =

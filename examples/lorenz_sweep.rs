@@ -38,7 +38,7 @@ fn main() -> throng::Result<()> {
         let zs = &z[lo..hi];
         let (mn, mx) = zs
             .iter()
-            .fold((f32::MAX, f32::MIN), |(a, c), &v| (a.min(v), c.max(v)));
+            .fold((f64::MAX, f64::MIN), |(a, c), &v| (a.min(v), c.max(v)));
         let rho = 50.0 * (lo + hi) as f64 / 2.0 / (n - 1) as f64;
         // C± = (±sqrt(beta (rho - 1)), ±sqrt(beta (rho - 1)), rho - 1) for rho > 1.
         let fp = if rho > 1.0 { rho - 1.0 } else { 0.0 };

@@ -6,13 +6,13 @@
 use throng::{solve, AdapterChoice, Context, Ensemble, Method, Noise, Options, System, TimeGrid};
 
 const CODE: &str = "
-fn drift(t: f32, x: S, p: Params) -> S {
+fn drift(t: F, x: S, p: Params) -> S {
     let infection = p.beta * x[0] * x[1];
     return S(-infection, infection - p.gamma * x[1]);
 }
 
 // Two noise channels (infection, recovery) act on both compartments: general noise.
-fn diffusion(t: f32, x: S, p: Params) -> G {
+fn diffusion(t: F, x: S, p: Params) -> G {
     let a = sqrt(max(p.beta * x[0] * x[1], R(0.0)) / p.n);
     let b = sqrt(max(p.gamma * x[1], R(0.0)) / p.n);
     return G(-a, R(0.0), a, -b);
@@ -54,7 +54,7 @@ fn main() -> throng::Result<()> {
     println!("{:>6} {:>22}", "beta", "mean final susceptible");
     for b in 0..10 {
         let (lo, hi) = (b * n / 10, (b + 1) * n / 10);
-        let mean = s[lo..hi].iter().map(|&v| v as f64).sum::<f64>() / (hi - lo) as f64;
+        let mean = s[lo..hi].iter().map(|&v| v).sum::<f64>() / (hi - lo) as f64;
         let beta = 0.05 + 0.45 * (lo + hi) as f64 / 2.0 / (n - 1) as f64;
         println!("{beta:>6.3} {mean:>22.4}");
     }

@@ -13,4 +13,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let fi = R(traj);
     let p = params_at(fi, inv);
     store_state(inv, advance(x0_at(fi, inv), p, traj));
+#ifdef ADAPTIVE
+    store_counts(inv);
+#endif
 }

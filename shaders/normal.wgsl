@@ -1,31 +1,31 @@
 // Standard normals from Philox words by Box–Muller, two normals per pair of words, so one
 // block gives four normals. log and sin/cos are built here from + - * / and bit operations,
-// never the driver's built-ins (whose accuracy Vulkan barely bounds), so every device and the
+// never the driver's built-ins. Always f32 (lanes R32), in f64 runs too (whose accuracy Vulkan barely bounds), so every device and the
 // CPU twin (src/cpu/normal.rs, same formulas and constants) agree to a few ulps.
 
 struct Normals {
-    z0: R,
-    z1: R,
-    z2: R,
-    z3: R,
+    z0: R32,
+    z1: R32,
+    z2: R32,
+    z3: R32,
 }
 
 // (k + 0.5) * 2^-23 for the top 23 bits k: exactly representable, never 0 or 1.
-fn open_unit(w: U) -> R {
-    return (R(w >> U(9u)) + 0.5) * 1.1920928955078125e-7;
+fn open_unit(w: U) -> R32 {
+    return (R32(w >> U(9u)) + 0.5) * 1.1920928955078125e-7;
 }
 
 // k * 2^-24 for the top 24 bits k: in [0, 1), exact.
-fn half_open_unit(w: U) -> R {
-    return R(w >> U(8u)) * 5.9604644775390625e-8;
+fn half_open_unit(w: U) -> R32 {
+    return R32(w >> U(8u)) * 5.9604644775390625e-8;
 }
 
 // ln u for normal u > 0: u = m 2^e with m in [sqrt(1/2), sqrt(2)), ln m = 2 atanh(s) with
 // s = (m - 1) / (m + 1), |s| < 0.172, series to s^9 (next term < 1e-9).
-fn ln_positive(u: R) -> R {
+fn ln_positive(u: R32) -> R32 {
     let t = bitcast<U>(u) + U(0x004AFB0Du);
-    let e = R(I(t >> U(23u)) - I(127));
-    let m = bitcast<R>((t & U(0x007FFFFFu)) + U(0x3F3504F3u));
+    let e = R32(I(t >> U(23u)) - I(127));
+    let m = bitcast<R32>((t & U(0x007FFFFFu)) + U(0x3F3504F3u));
     let s = (m - 1.0) / (m + 1.0);
     let s2 = s * s;
     let p = s2 * (0.6666667 + s2 * (0.4 + s2 * (0.2857143 + s2 * 0.22222222)));
@@ -34,7 +34,7 @@ fn ln_positive(u: R) -> R {
 
 // (sin, cos) of 2 pi u for u in [0, 1): q = round(4u) quarter turns, f = u - q / 4 in
 // [-1/8, 1/8] (exact), Taylor polynomials in f of sin and cos of 2 pi f, then rotation by q.
-fn sincos_turns(u: R) -> array<R, 2> {
+fn sincos_turns(u: R32) -> array<R32, 2> {
     let q = floor(4.0 * u + 0.5);
     let f = u - 0.25 * q;
     let f2 = f * f;
@@ -46,13 +46,13 @@ fn sincos_turns(u: R) -> array<R, 2> {
     let swap = (qi & U(1u)) == U(1u);
     let a = select(s, c, swap);
     let b = select(c, s, swap);
-    return array<R, 2>(select(a, -a, qi >= U(2u)), select(b, -b, ((qi + U(1u)) & U(2u)) != U(0u)));
+    return array<R32, 2>(select(a, -a, qi >= U(2u)), select(b, -b, ((qi + U(1u)) & U(2u)) != U(0u)));
 }
 
-fn box_muller(a: U, b: U) -> array<R, 2> {
+fn box_muller(a: U, b: U) -> array<R32, 2> {
     let r = sqrt(-2.0 * ln_positive(open_unit(a)));
     let sc = sincos_turns(half_open_unit(b));
-    return array<R, 2>(r * sc[1], r * sc[0]);
+    return array<R32, 2>(r * sc[1], r * sc[0]);
 }
 
 fn normals4(w: Words) -> Normals {

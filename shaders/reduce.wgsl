@@ -7,18 +7,60 @@
 
 const BLOCK: u32 = 256u;
 const RUN: u32 = 16u;
-const BIG: f32 = 3.4028234663852886e38;
 
 #import chunk
 
+// Per block: [finite count, non-finite count, then per component the mean and m2 of the
+// scaled values, min, max, and the scale inv]. f32 runs store u32 words (counts, and the
+// bits of f32 values); f64 runs (flag F64) store f64 values, counts included, unscaled.
+#ifdef F64
+alias V = f64;
+const BIG: f64 = 1.7976931348623157e308lf;
+@group(0) @binding(1) var<storage, read> values: array<f64>;
+@group(0) @binding(2) var<storage, read_write> partials: array<f64>;
+
+fn is_finite(v: f64) -> bool {
+    // false for NaN (every comparison with NaN is) and for infinities
+    return abs(v) <= BIG;
+}
+
+fn word(v: f64) -> f64 {
+    return v;
+}
+
+fn count_word(n: u32) -> f64 {
+    return f64(n);
+}
+
+// Squares of f64 values up to 1e154 cannot overflow; no scaling.
+fn scale_for(big: f64) -> f64 {
+    return 1.0lf;
+}
+#else
+alias V = f32;
+const BIG: f32 = 3.4028234663852886e38;
 @group(0) @binding(1) var<storage, read> values: array<f32>;
-// Per block: [finite count, non-finite count, then per component the f32 bits of the mean and
-// m2 of the scaled values, min, max, and the scale inv].
 @group(0) @binding(2) var<storage, read_write> partials: array<u32>;
 
 fn is_finite(v: f32) -> bool {
     return (bitcast<u32>(v) & 0x7F800000u) != 0x7F800000u;
 }
+
+fn word(v: f32) -> u32 {
+    return bitcast<u32>(v);
+}
+
+fn count_word(n: u32) -> u32 {
+    return n;
+}
+
+// An exact power of two bringing max |v| near 1, so squares cannot overflow; the host
+// divides it out in f64.
+fn scale_for(big: f32) -> f32 {
+    let e = i32((bitcast<u32>(big) >> 23u) & 0xFFu);
+    return bitcast<f32>(u32(clamp(254 - e, 1, 254)) << 23u);
+}
+#endif
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -44,7 +86,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
     }
     let base = block * (2u + 5u * DIM);
-    var count = 0.0;
+    var count = 0u;
     for (var c = 0u; c < DIM; c++) {
         var lo = BIG;
         var hi = -BIG;
@@ -55,17 +97,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
                 hi = max(hi, v);
             }
         }
-        // Moments of v * inv, inv an exact power of two bringing max |v| near 1, so squares
-        // cannot overflow; the host divides inv out in f64.
-        let e = i32((bitcast<u32>(max(abs(lo), abs(hi))) >> 23u) & 0xFFu);
-        let inv = bitcast<f32>(u32(clamp(254 - e, 1, 254)) << 23u);
-        var n = 0.0;
-        var mean = 0.0;
-        var m2 = 0.0;
+        // Moments of v * inv (inv from scale_for).
+        let inv = scale_for(max(abs(lo), abs(hi)));
+        var n = V(0.0);
+        var mean = V(0.0);
+        var m2 = V(0.0);
         for (var r = 0u; r < BLOCK / RUN; r++) {
-            var rn = 0.0;
-            var rmean = 0.0;
-            var rm2 = 0.0;
+            var rn = V(0.0);
+            var rmean = V(0.0);
+            var rm2 = V(0.0);
             for (var k = 0u; k < RUN; k++) {
                 let i = r * RUN + k;
                 if (first + i < end && (finite[i / 32u] & (1u << (i % 32u))) != 0u) {
@@ -85,13 +125,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
                 n = nt;
             }
         }
-        count = n;
-        partials[base + 2u + 5u * c] = bitcast<u32>(mean);
-        partials[base + 3u + 5u * c] = bitcast<u32>(m2);
-        partials[base + 4u + 5u * c] = bitcast<u32>(lo);
-        partials[base + 5u + 5u * c] = bitcast<u32>(hi);
-        partials[base + 6u + 5u * c] = bitcast<u32>(inv);
+        count = u32(n);
+        partials[base + 2u + 5u * c] = word(mean);
+        partials[base + 3u + 5u * c] = word(m2);
+        partials[base + 4u + 5u * c] = word(lo);
+        partials[base + 5u + 5u * c] = word(hi);
+        partials[base + 6u + 5u * c] = word(inv);
     }
-    partials[base] = u32(count);
-    partials[base + 1u] = bad;
+    partials[base] = count_word(count);
+    partials[base + 1u] = count_word(bad);
 }

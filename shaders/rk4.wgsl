@@ -1,9 +1,9 @@
-// Classic fourth-order Runge–Kutta for ODE systems, f32. One invocation advances LANES
+// Classic fourth-order Runge–Kutta for ODE systems, f32 or f64. One invocation advances LANES
 // trajectories through all STEPS steps with the state in registers. CPU twin: src/cpu/rk4.rs.
 #import state
 #import integrate
 
-fn rk4_step(x: S, p: Params, t: f32) -> S {
+fn rk4_step(x: S, p: Params, t: F) -> S {
     let k1 = drift(t, x, p);
     let k2 = drift(t + HALF_DT, axpy(x, HALF_DT, k1), p);
     let k3 = drift(t + HALF_DT, axpy(x, HALF_DT, k2), p);
@@ -25,13 +25,13 @@ fn advance(x0: S, p: Params, traj: U) -> S {
     let groups = STEPS / 4u;
     for (var g = 0u; g < groups; g++) {
         let n = 4u * g;
-        x = rk4_step(x, p, T0 + f32(n) * DT);
-        x = rk4_step(x, p, T0 + f32(n + 1u) * DT);
-        x = rk4_step(x, p, T0 + f32(n + 2u) * DT);
-        x = rk4_step(x, p, T0 + f32(n + 3u) * DT);
+        x = rk4_step(x, p, T0 + F(n) * DT);
+        x = rk4_step(x, p, T0 + F(n + 1u) * DT);
+        x = rk4_step(x, p, T0 + F(n + 2u) * DT);
+        x = rk4_step(x, p, T0 + F(n + 3u) * DT);
     }
     for (var n = 4u * groups; n < STEPS; n++) {
-        x = rk4_step(x, p, T0 + f32(n) * DT);
+        x = rk4_step(x, p, T0 + F(n) * DT);
     }
     return x;
 }

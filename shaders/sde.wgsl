@@ -1,9 +1,9 @@
-// One-step SDE methods driven by the per-step Wiener increments, f32: Euler–Maruyama (Itô;
+// One-step SDE methods driven by the per-step Wiener increments: Euler–Maruyama (Itô;
 // with no noise the explicit Euler method), derivative-free Milstein (Itô, strong order 1 for
 // diagonal, scalar or additive noise; flag MILSTEIN) and stochastic Heun (Stratonovich;
 // flag HEUN), and the exponential integrators SETD1 and ETD-RK2 for semilinear systems
 // (flags EXPONENTIAL, ETDRK2). One invocation advances LANES trajectories through all STEPS steps with the
-// state in registers.
+// state in registers. R is f32 or f64 (flag F64) lanes; the noise is f32 in both.
 // Noise kinds (flags): DIAGONAL (and additive) x_i += g_i dW_i; SCALAR x_i += g_i dW_0;
 // CORRELATED x_i += g_i (L dZ)_i; GENERAL x_i += sum_j g[i * NOISE + j] dW_j.
 // A system may define `fn project(x: S, p: Params) -> S`, applied after every step (e.g. to
@@ -50,15 +50,15 @@ fn em_group(x_in: S, p: Params, traj: U, g: u32, count: u32) -> S {
     var z: array<R, 4u * NOISE>;
 #for j in NOISE
     let n$j = noise_block(g * NOISE + $ju, traj);
-    z[4u * $ju] = n$j.z0;
-    z[4u * $ju + 1u] = n$j.z1;
-    z[4u * $ju + 2u] = n$j.z2;
-    z[4u * $ju + 3u] = n$j.z3;
+    z[4u * $ju] = R(n$j.z0);
+    z[4u * $ju + 1u] = R(n$j.z1);
+    z[4u * $ju + 2u] = R(n$j.z2);
+    z[4u * $ju + 3u] = R(n$j.z3);
 #endfor
 #endif
 #for s in 4
     if ($su < count) {
-        let t = T0 + f32(4u * g + $su) * DT;
+        let t = T0 + F(4u * g + $su) * DT;
         let f = drift(t, x, p);
 #ifdef EXPONENTIAL
         // Semilinear dX = (A X + N(t, X)) dt + g dW with A = diag(linear(t, p)) and
@@ -69,7 +69,7 @@ fn em_group(x_in: S, p: Params, traj: U, g: u32, count: u32) -> S {
         var u: S;
 #for c in DIM
         let z$c = a[$c] * DT;
-        u[$c] = exp(z$c) * x[$c] + DT * phi1(z$c) * (f[$c] - a[$c] * x[$c]);
+        u[$c] = exp_r(z$c) * x[$c] + DT * phi1(z$c) * (f[$c] - a[$c] * x[$c]);
 #endfor
 #ifdef ETDRK2
         let fu = drift(t + DT, u, p);

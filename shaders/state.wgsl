@@ -5,7 +5,7 @@
 alias S = array<R, DIM>;
 
 // y + a * x, component by component.
-fn axpy(y: S, a: f32, x: S) -> S {
+fn axpy(y: S, a: F, x: S) -> S {
     var out: S;
 #for c in DIM
     out[$c] = y[$c] + a * x[$c];

@@ -8,6 +8,7 @@ use crate::cpu::normal::{half_open_unit, normals4};
 use crate::cpu::philox::philox4x32_10;
 use crate::error::{Error, Result};
 use crate::method::Method;
+use crate::precision::Precision;
 use crate::system::System;
 
 /// Trajectory indices are u32 in the noise counter; chunks round up to BLOCK.
@@ -78,23 +79,47 @@ pub struct Ensemble {
     x0: Option<Vec<f64>>,
     settings: Vec<(String, Value)>,
     init: Option<Init>,
+    precision: Precision,
 }
 
 /// The f32 step constants, computed once in f64 and rounded, shared by kernels and twins.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct StepConsts {
-    pub t0: f32,
-    pub dt: f32,
-    pub half_dt: f32,
-    pub sixth_dt: f32,
-    pub sqrt_dt: f32,
+pub struct StepConsts<T = f32> {
+    pub t0: T,
+    pub dt: T,
+    pub half_dt: T,
+    pub sixth_dt: T,
+    pub sqrt_dt: T,
+}
+
+impl StepConsts<f64> {
+    fn of(grid: &TimeGrid) -> Self {
+        StepConsts {
+            t0: grid.t0,
+            dt: grid.dt,
+            half_dt: grid.dt / 2.0,
+            sixth_dt: grid.dt / 6.0,
+            sqrt_dt: grid.dt.sqrt(),
+        }
+    }
+
+    /// Each constant rounded once to f32.
+    fn to_f32(self) -> StepConsts<f32> {
+        StepConsts {
+            t0: self.t0 as f32,
+            dt: self.dt as f32,
+            half_dt: self.half_dt as f32,
+            sixth_dt: self.sixth_dt as f32,
+            sqrt_dt: self.sqrt_dt as f32,
+        }
+    }
 }
 
 /// How a kernel obtains one input: a formula it evaluates, or a table the host fills.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Input {
-    /// `base + slope * (i as f32)`.
-    Affine(f32, f32),
+    /// `base + slope * i`, in the run's precision (values already rounded to it).
+    Affine(f64, f64),
     /// Row `k` of the per-chunk input table.
     Table(usize),
 }
@@ -108,7 +133,11 @@ pub struct Job {
     pub seed: u64,
     pub grid: TimeGrid,
     pub steps: u32,
+    pub precision: Precision,
+    /// Step constants rounded to f32 (the f32 kernels and twins use these).
     pub consts: StepConsts,
+    /// The same in f64.
+    pub consts64: StepConsts<f64>,
     /// Initial components then parameters, as the user gave them.
     pub values: Vec<Value>,
     /// Grid strides, parallel to `values` (0 where not a grid axis).
@@ -121,14 +150,21 @@ pub struct Job {
 }
 
 impl Job {
+    /// Values each trajectory leaves in the states buffer: its state, then for an adaptive
+    /// method its accepted and rejected step counts.
+    pub fn rows(&self) -> usize {
+        self.system.dim() + if self.method.is_adaptive() { 2 } else { 0 }
+    }
+
     /// Index of parameter `k` in `values` / `inputs`.
     fn param_slot(&self, k: usize) -> usize {
         self.system.dim() + k
     }
 
-    /// Input `slot` of trajectory i, as the kernel sees it (f32).
-    pub fn value_at(&self, slot: usize, i: u64) -> f32 {
+    /// Input `slot` of trajectory i, as the kernel sees it (in the run's precision).
+    pub fn value_at(&self, slot: usize, i: u64) -> f64 {
         let n = self.paths;
+        let r = |v: f64| self.precision.round(v);
         let frac = |i: u64| {
             if n > 1 {
                 i as f64 / (n - 1) as f64
@@ -136,17 +172,21 @@ impl Job {
                 0.0
             }
         };
+        let affine_at = |b: f64, s: f64| match self.precision {
+            Precision::F32 => (b as f32 + s as f32 * (i as u32 as f32)) as f64,
+            Precision::F64 => b + s * (i as u32 as f64),
+        };
         let base = match &self.values[slot] {
-            Value::Const(v) => *v as f32,
+            Value::Const(v) => r(*v),
             Value::Linspace { .. } => match self.inputs[slot] {
-                Input::Affine(b, s) => b + s * (i as u32 as f32),
+                Input::Affine(b, s) => affine_at(b, s),
                 // A linspace x0 under random init: same formula, then the table.
                 Input::Table(_) => {
-                    let (b, s) = affine(&self.values[slot], n);
-                    b + s * (i as u32 as f32)
+                    let (b, s) = affine(&self.values[slot], n, self.precision);
+                    affine_at(b, s)
                 }
             },
-            Value::Logspace { lo, hi } => (lo * (hi / lo).powf(frac(i))) as f32,
+            Value::Logspace { lo, hi } => r(lo * (hi / lo).powf(frac(i))),
             Value::Grid { lo, hi, n: m } => {
                 let k = (i / self.strides[slot]) % m;
                 let t = if *m > 1 {
@@ -154,19 +194,24 @@ impl Job {
                 } else {
                     0.0
                 };
-                (lo + (hi - lo) * t) as f32
+                r(lo + (hi - lo) * t)
             }
-            Value::Table(v) => v[i as usize] as f32,
+            Value::Table(v) => r(v[i as usize]),
         };
         match &self.init {
             Some(init) if slot < self.system.dim() => {
                 let c = slot;
                 let w = philox4x32_10([(c / 4) as u32, 0, i as u32, STREAM_INIT], self.key());
-                match init {
-                    Init::Normal(scale) => base + scale[c] as f32 * normals4(w)[c % 4],
+                // The random offset is an f32 draw in both precisions.
+                let offset = match init {
+                    Init::Normal(scale) => scale[c] as f32 * normals4(w)[c % 4],
                     Init::Uniform(scale) => {
-                        base + scale[c] as f32 * (2.0 * half_open_unit(w[c % 4]) - 1.0)
+                        scale[c] as f32 * (2.0 * half_open_unit(w[c % 4]) - 1.0)
                     }
+                };
+                match self.precision {
+                    Precision::F32 => (base as f32 + offset) as f64,
+                    Precision::F64 => base + offset as f64,
                 }
             }
             _ => base,
@@ -174,7 +219,7 @@ impl Job {
     }
 
     /// Trajectory i's initial state and parameters, as the kernels compute them.
-    pub fn inputs_at(&self, i: u64) -> (Vec<f32>, Vec<f32>) {
+    pub fn inputs_at(&self, i: u64) -> (Vec<f64>, Vec<f64>) {
         let d = self.system.dim();
         let x0 = (0..d).map(|c| self.value_at(c, i)).collect();
         let p = (0..self.system.params.len())
@@ -184,8 +229,8 @@ impl Job {
     }
 
     /// The table rows for trajectories `first..first + count`, row-major, each row `cap` long.
-    pub fn table_rows(&self, first: u64, count: u64, cap: u64) -> Vec<f32> {
-        let mut out = vec![0f32; self.tables * cap as usize];
+    pub fn table_rows(&self, first: u64, count: u64, cap: u64) -> Vec<f64> {
+        let mut out = vec![0f64; self.tables * cap as usize];
         for (slot, input) in self.inputs.iter().enumerate() {
             if let Input::Table(k) = *input {
                 let row = &mut out[k * cap as usize..][..count as usize];
@@ -203,19 +248,63 @@ impl Job {
     }
 }
 
-fn affine(v: &Value, paths: u64) -> (f32, f32) {
+fn affine(v: &Value, paths: u64, precision: Precision) -> (f64, f64) {
+    let r = |v: f64| precision.round(v);
     match *v {
-        Value::Const(c) => (c as f32, 0.0),
+        Value::Const(c) => (r(c), 0.0),
         Value::Linspace { lo, hi } => {
             let slope = if paths > 1 {
                 (hi - lo) / (paths - 1) as f64
             } else {
                 0.0
             };
-            (lo as f32, slope as f32)
+            (r(lo), r(slope))
         }
         _ => unreachable!("only constants and linear sweeps are affine"),
     }
+}
+
+fn check_controller(ctl: &crate::method::Controller, grid: &TimeGrid, p: Precision) -> Result<()> {
+    let eps = match p {
+        Precision::F32 => f32::EPSILON as f64,
+        Precision::F64 => f64::EPSILON,
+    };
+    let bad = |what: String| Err(Error::Invalid(what));
+    if !(ctl.rtol.is_finite() && ctl.rtol >= 10.0 * eps) {
+        return bad(format!(
+            "rtol must be finite and at least {:.1e} in {} (10 ulps), got {}",
+            10.0 * eps,
+            p.name(),
+            ctl.rtol
+        ));
+    }
+    if !(ctl.atol.is_finite() && ctl.atol > 0.0) {
+        return bad(format!(
+            "atol must be positive and finite, got {}",
+            ctl.atol
+        ));
+    }
+    if !(ctl.dt_min >= 0.0 && ctl.dt_min <= grid.dt) {
+        return bad(format!(
+            "dt_min must be between 0 and the initial step {}, got {}",
+            grid.dt, ctl.dt_min
+        ));
+    }
+    if !(ctl.dt_max == 0.0 || ctl.dt_max >= grid.dt) {
+        return bad(format!(
+            "dt_max must be 0 (no limit) or at least the initial step {}, got {}",
+            grid.dt, ctl.dt_max
+        ));
+    }
+    // Step counts travel as reals: exact up to 2^24 in f32.
+    if ctl.max_steps == 0 || ctl.max_steps > 1 << 24 {
+        return bad(format!(
+            "max_steps must be between 1 and {}, got {}",
+            1u32 << 24,
+            ctl.max_steps
+        ));
+    }
+    Ok(())
 }
 
 fn finite_f32(v: f64) -> bool {
@@ -233,6 +322,7 @@ impl Ensemble {
             x0: None,
             settings: Vec::new(),
             init: None,
+            precision: Precision::F32,
         }
     }
 
@@ -279,6 +369,12 @@ impl Ensemble {
         self
     }
 
+    /// Integrates in f64 (needs SHADER_F64 on the device) or f32 (the default).
+    pub fn precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
+        self
+    }
+
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
@@ -309,6 +405,9 @@ impl Ensemble {
         }
         if !grid.t0.is_finite() || !finite_f32(grid.t1()) {
             return Err(Error::Invalid("the time grid is not finite".into()));
+        }
+        if let Method::Dopri5(ctl) = method {
+            check_controller(&ctl, &grid, self.precision)?;
         }
         let dim = sys.dim();
         let x0 = self
@@ -428,7 +527,7 @@ impl Ensemble {
             .enumerate()
             .map(|(slot, v)| match v {
                 Value::Const(_) | Value::Linspace { .. } if self.init.is_none() || slot >= dim => {
-                    let (b, s) = affine(v, self.paths);
+                    let (b, s) = affine(v, self.paths, self.precision);
                     Input::Affine(b, s)
                 }
                 _ => {
@@ -437,7 +536,7 @@ impl Ensemble {
                 }
             })
             .collect();
-        let dt = grid.dt;
+        let consts64 = StepConsts::of(&grid);
         Ok(Job {
             system: sys.clone(),
             method,
@@ -445,13 +544,9 @@ impl Ensemble {
             seed: self.seed,
             grid,
             steps: grid.steps as u32,
-            consts: StepConsts {
-                t0: grid.t0 as f32,
-                dt: dt as f32,
-                half_dt: (dt / 2.0) as f32,
-                sixth_dt: (dt / 6.0) as f32,
-                sqrt_dt: dt.sqrt() as f32,
-            },
+            precision: self.precision,
+            consts: consts64.to_f32(),
+            consts64,
             values,
             strides,
             init: self.init.clone(),

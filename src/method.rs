@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 use crate::system::{Noise, System};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Method {
     /// Euler–Maruyama, Itô (the explicit Euler method on ODEs). Strong order 0.5, weak 1.
     EulerMaruyama,
@@ -21,6 +21,35 @@ pub enum Method {
     Etdrk2,
     /// Classic fourth-order Runge–Kutta, for ODEs.
     Rk4,
+    /// Dormand–Prince 5(4), adaptive: each trajectory controls its own step, for ODEs.
+    Dopri5(Controller),
+}
+
+/// Step-size control of the adaptive method, per trajectory: a step is accepted when the
+/// RMS over components of err_i / (atol + rtol max(|x_i|, |x_i'|)) is at most 1.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Controller {
+    pub rtol: f64,
+    pub atol: f64,
+    /// Steps are never shorter; a step of dt_min is accepted whatever its error.
+    pub dt_min: f64,
+    /// Steps are never longer (0: no limit but the interval).
+    pub dt_max: f64,
+    /// Accepted plus rejected steps a trajectory may take; one that has not reached t1 by
+    /// then is reported as unfinished and its state as NaN.
+    pub max_steps: u32,
+}
+
+impl Default for Controller {
+    fn default() -> Self {
+        Controller {
+            rtol: 1e-6,
+            atol: 1e-6,
+            dt_min: 0.0,
+            dt_max: 0.0,
+            max_steps: 100_000,
+        }
+    }
 }
 
 /// How the stochastic integral of a method is to be read.
@@ -41,6 +70,7 @@ impl Method {
             "setd1" => Ok(Method::Setd1),
             "etdrk2" => Ok(Method::Etdrk2),
             "rk4" => Ok(Method::Rk4),
+            "dopri5" => Ok(Method::Dopri5(Controller::default())),
             _ => Err(Error::UnknownMethod(name.to_string())),
         }
     }
@@ -54,6 +84,7 @@ impl Method {
             Method::Setd1 => "setd1",
             Method::Etdrk2 => "etdrk2",
             Method::Rk4 => "rk4",
+            Method::Dopri5(_) => "dopri5",
         }
     }
 
@@ -63,16 +94,22 @@ impl Method {
                 Interpretation::Ito
             }
             Method::Heun => Interpretation::Stratonovich,
-            Method::Rk4 => Interpretation::None,
+            Method::Rk4 | Method::Dopri5(_) => Interpretation::None,
         }
+    }
+
+    /// Whether each trajectory chooses its own steps.
+    pub fn is_adaptive(self) -> bool {
+        matches!(self, Method::Dopri5(_))
     }
 
     /// An error if this method cannot integrate `system`.
     pub fn check_fits(self, system: &System) -> Result<()> {
         let name = &system.name;
         match (self, &system.noise) {
-            (Method::Rk4, n) if *n != Noise::None => Err(Error::Invalid(format!(
-                "method rk4 integrates ODEs, but `{name}` is an SDE; use --method em, milstein or heun"
+            (Method::Rk4 | Method::Dopri5(_), n) if *n != Noise::None => Err(Error::Invalid(format!(
+                "method {} integrates ODEs, but `{name}` is an SDE; use --method em, milstein or heun",
+                self.name()
             ))),
             (Method::Milstein | Method::Heun, Noise::None) => Err(Error::Invalid(format!(
                 "method {} integrates SDEs, but `{name}` is an ODE; use --method rk4 or em",
@@ -80,7 +117,7 @@ impl Method {
             ))),
             (Method::Setd1 | Method::Etdrk2, _) if !crate::kernel::defines(&system.wgsl, "linear") => {
                 Err(Error::Invalid(format!(
-                    "method {} needs the linear part: `fn linear(t: f32, p: Params) -> S`, the diagonal of A, in `{name}`",
+                    "method {} needs the linear part: `fn linear(t: F, p: Params) -> S`, the diagonal of A, in `{name}`",
                     self.name()
                 )))
             }

@@ -63,11 +63,31 @@ impl Stats {
         self.count += n;
     }
 
+    /// Components `at..` as statistics of their own (same counts).
+    pub fn split_off(&mut self, at: usize) -> Stats {
+        Stats {
+            count: self.count,
+            nonfinite: self.nonfinite,
+            mean: self.mean.split_off(at),
+            m2: self.m2.split_off(at),
+            min: self.min.split_off(at),
+            max: self.max.split_off(at),
+        }
+    }
+
     /// Merges reduction blocks, in order, from their words (layout in `shaders/reduce.wgsl`):
     /// the scaled f32 moments are unscaled exactly in f64.
     pub fn absorb_blocks(&mut self, words: &[u32]) {
+        self.absorb(words, |w| f32::from_bits(w) as f64, |w| w as u64);
+    }
+
+    /// The same for the f64 kernel, whose words are f64 values (counts too).
+    pub fn absorb_blocks64(&mut self, words: &[f64]) {
+        self.absorb(words, |w| w, |w| w as u64);
+    }
+
+    fn absorb<W: Copy>(&mut self, words: &[W], f: impl Fn(W) -> f64, n: impl Fn(W) -> u64) {
         let dim = self.dim();
-        let f = |w: u32| f32::from_bits(w) as f64;
         let (mut mean, mut m2, mut lo, mut hi) = (
             vec![0.0; dim],
             vec![0.0; dim],
@@ -75,7 +95,7 @@ impl Stats {
             vec![0.0; dim],
         );
         for block in words.chunks_exact(crate::kernel::partial_words(dim)) {
-            self.nonfinite += block[1] as u64;
+            self.nonfinite += n(block[1]);
             for c in 0..dim {
                 let w = &block[2 + 5 * c..];
                 let inv = f(w[4]);
@@ -84,7 +104,7 @@ impl Stats {
                 lo[c] = f(w[2]);
                 hi[c] = f(w[3]);
             }
-            self.merge(block[0] as u64, &mean, &m2, &lo, &hi);
+            self.merge(n(block[0]), &mean, &m2, &lo, &hi);
         }
     }
 }

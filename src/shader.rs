@@ -11,6 +11,7 @@ pub const MODULES: &[(&str, &str)] = &[
     ("philox", include_str!("../shaders/philox.wgsl")),
     ("normal", include_str!("../shaders/normal.wgsl")),
     ("phi", include_str!("../shaders/phi.wgsl")),
+    ("math", include_str!("../shaders/math.wgsl")),
     ("noise", include_str!("../shaders/noise.wgsl")),
     ("state", include_str!("../shaders/state.wgsl")),
     ("chunk", include_str!("../shaders/chunk.wgsl")),
@@ -281,7 +282,7 @@ impl Composed {
         &self,
         module: &naga::Module,
         caps: naga::valid::Capabilities,
-    ) -> Result<(), Error> {
+    ) -> Result<naga::valid::ModuleInfo, Error> {
         let mut validator = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps);
         validator.validate(module).map_err(|e| {
             let mut msg = e.as_inner().to_string();
@@ -305,8 +306,7 @@ impl Composed {
                 }
                 None => Error::Shader(msg),
             }
-        })?;
-        Ok(())
+        })
     }
 
     /// Parses and validates with naga.

@@ -10,6 +10,7 @@ use crate::context::Context;
 use crate::ensemble::Job;
 use crate::error::{Error, Result};
 use crate::kernel::{self, partial_words, Target, BLOCK};
+use crate::precision::Precision;
 use crate::reduce::Stats;
 use crate::schedule;
 use crate::shader::Composed;
@@ -40,10 +41,26 @@ pub struct Timing {
     pub solve_s: f64,
 }
 
+/// What an adaptive method reports besides the states: step counts per trajectory reduced
+/// over the finite trajectories, and the trajectories that ran out of steps.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StepReport {
+    /// Statistics of accepted (component 0) and rejected (component 1) steps.
+    pub steps: Stats,
+    /// Trajectories that reached max_steps before t1 (their states are NaN, so they are
+    /// also counted in `stats.nonfinite`).
+    pub unfinished: u64,
+    /// The lowest index among them, to replay it.
+    pub first_unfinished: Option<u64>,
+}
+
 #[derive(Clone, Debug)]
 pub struct Solution {
     pub stats: Stats,
-    pub states: Option<Vec<f32>>,
+    /// Terminal states if kept, component-major, in the run's precision widened to f64.
+    pub states: Option<Vec<f64>>,
+    /// Adaptive methods only.
+    pub adaptive: Option<StepReport>,
     pub timing: Timing,
     pub adapter: String,
     pub chunks: usize,
@@ -116,6 +133,47 @@ pub(crate) fn bind(
     })
 }
 
+/// Binds buffers at explicit binding numbers.
+pub(crate) fn bind_at(
+    ctx: &Context,
+    p: &wgpu::ComputePipeline,
+    buffers: &[(u32, &wgpu::Buffer)],
+) -> wgpu::BindGroup {
+    let entries: Vec<wgpu::BindGroupEntry> = buffers
+        .iter()
+        .map(|(i, b)| wgpu::BindGroupEntry {
+            binding: *i,
+            resource: b.as_entire_binding(),
+        })
+        .collect();
+    ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: None,
+        layout: &p.get_bind_group_layout(0),
+        entries: &entries,
+    })
+}
+
+/// Splits an adaptive run's statistics into the state's and the step counts'.
+pub(crate) fn split_counts(
+    job: &Job,
+    mut stats: Stats,
+    unfinished: u64,
+    first_unfinished: Option<u64>,
+) -> (Stats, Option<StepReport>) {
+    if !job.method.is_adaptive() {
+        return (stats, None);
+    }
+    let steps = stats.split_off(job.system.dim());
+    (
+        stats,
+        Some(StepReport {
+            steps,
+            unfinished,
+            first_unfinished,
+        }),
+    )
+}
+
 /// Waits for the queue and copies `size` bytes out of a MAP_READ buffer.
 pub(crate) fn read_back(ctx: &Context, buf: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
     let slice = buf.slice(..size);
@@ -160,9 +218,32 @@ pub(crate) struct ChunkUniform {
 pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
     let setup = Instant::now();
     ctx.check_lost()?;
-    let dim = job.system.dim();
-    let plan = schedule::plan(job.paths, dim, (&ctx.limits).into(), opts.chunk)?;
-    let lanes = opts.lanes.unwrap_or_else(|| default_lanes(ctx));
+    if job.precision == Precision::F64 && !ctx.has_f64() {
+        return Err(Error::Invalid(format!(
+            "f64 needs SHADER_F64, which adapter `{}` does not offer; run in f32",
+            ctx.adapter_label()
+        )));
+    }
+    let rows = job.rows();
+    let bytes = job.precision.bytes();
+    // A value of f64 occupies two f32 slots of the chunk plan.
+    let plan = schedule::plan(
+        job.paths,
+        rows * (bytes / 4) as usize,
+        (&ctx.limits).into(),
+        opts.chunk,
+    )?;
+    let lanes = match (job.method.is_adaptive(), opts.lanes) {
+        // The user's drift takes one t, and adaptive trajectories' times differ.
+        (true, None | Some(1)) => 1,
+        (true, Some(l)) => {
+            return Err(Error::Invalid(format!(
+                "method {} runs one trajectory per invocation; lanes {l} is not available",
+                job.method.name()
+            )))
+        }
+        (false, l) => l.unwrap_or_else(|| default_lanes(ctx)),
+    };
     if ![1, 2, 4].contains(&lanes) {
         return Err(Error::Invalid(format!(
             "lanes must be 1, 2 or 4, got {lanes}"
@@ -174,14 +255,14 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
     };
     let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
     let integrate = pipeline(ctx, &kernel::integrate(job, target)?, job.method.name())?;
-    let reduce = pipeline(ctx, &kernel::reduce(dim, lanes)?, "reduce")?;
+    let reduce = pipeline(ctx, &kernel::reduce(rows, lanes, job.precision)?, "reduce")?;
 
     use wgpu::BufferUsages as B;
     let cap = plan.capacity;
     let stride = cap / lanes as u64;
-    let state_bytes = cap * dim as u64 * 4;
+    let state_bytes = cap * rows as u64 * bytes;
     let blocks = cap / BLOCK as u64;
-    let partial_bytes = blocks * partial_words(dim) as u64 * 4;
+    let partial_bytes = blocks * partial_words(rows) as u64 * bytes;
     let uniform = buffer(ctx, "chunk", 16, B::UNIFORM | B::COPY_DST);
     let states = buffer(ctx, "states", state_bytes, B::STORAGE | B::COPY_SRC);
     let partials = buffer(ctx, "partials", partial_bytes, B::STORAGE | B::COPY_SRC);
@@ -196,7 +277,7 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
         .then(|| buffer(ctx, "states read", state_bytes, B::MAP_READ | B::COPY_DST));
     // Inputs the host computes (log sweeps, grids, files, random initial states): one row
     // of `cap` values per table, refilled for each chunk.
-    let table_bytes = job.tables as u64 * cap * 4;
+    let table_bytes = job.tables as u64 * cap * bytes;
     if table_bytes > ctx.limits.max_storage_buffer_binding_size {
         return Err(Error::Invalid(
             "too many per-trajectory input tables for one binding".into(),
@@ -204,10 +285,18 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
     }
     let inputs =
         (job.tables > 0).then(|| buffer(ctx, "inputs", table_bytes, B::STORAGE | B::COPY_DST));
-    let integrate_bind = match &inputs {
-        Some(t) => bind(ctx, &integrate, &[&uniform, &states, t]),
-        None => bind(ctx, &integrate, &[&uniform, &states]),
-    };
+    // Adaptive runs count unfinished trajectories and the lowest index among them.
+    let events = job
+        .method
+        .is_adaptive()
+        .then(|| buffer(ctx, "events", 8, B::STORAGE | B::COPY_DST | B::COPY_SRC));
+    let events_read = events
+        .as_ref()
+        .map(|_| buffer(ctx, "events read", 8, B::MAP_READ | B::COPY_DST));
+    let mut integrate_buffers = vec![(0, &uniform), (1, &states)];
+    integrate_buffers.extend(inputs.as_ref().map(|t| (2, t)));
+    integrate_buffers.extend(events.as_ref().map(|e| (3, e)));
+    let integrate_bind = bind_at(ctx, &integrate, &integrate_buffers);
     let reduce_bind = bind(ctx, &reduce, &[&uniform, &states, &partials]);
     // Some drivers (lavapipe) compile a pipeline at its first dispatch: dispatch both once
     // on an empty chunk (count 0: every invocation returns) so that compilation is setup.
@@ -234,10 +323,11 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
     let setup_s = setup.elapsed().as_secs_f64();
 
     let solve_start = Instant::now();
-    let mut stats = Stats::empty(dim);
+    let mut stats = Stats::empty(rows);
     let mut kept = opts
         .keep_states
-        .then(|| vec![0f32; job.paths as usize * dim]);
+        .then(|| vec![0f64; job.paths as usize * rows]);
+    let (mut unfinished, mut first_unfinished) = (0u64, None);
     for chunk in &plan.chunks {
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let u = ChunkUniform {
@@ -248,8 +338,18 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
         };
         ctx.queue.write_buffer(&uniform, 0, bytemuck::bytes_of(&u));
         if let Some(t) = &inputs {
-            let rows = job.table_rows(chunk.first, chunk.count, cap);
-            ctx.queue.write_buffer(t, 0, bytemuck::cast_slice(&rows));
+            let table = job.table_rows(chunk.first, chunk.count, cap);
+            match job.precision {
+                Precision::F32 => {
+                    let v: Vec<f32> = table.iter().map(|&x| x as f32).collect();
+                    ctx.queue.write_buffer(t, 0, bytemuck::cast_slice(&v));
+                }
+                Precision::F64 => ctx.queue.write_buffer(t, 0, bytemuck::cast_slice(&table)),
+            }
+        }
+        if let Some(e) = &events {
+            ctx.queue
+                .write_buffer(e, 0, bytemuck::cast_slice(&[0u32, u32::MAX]));
         }
         let invocations = chunk.count.div_ceil(lanes as u64);
         let chunk_blocks = chunk.count.div_ceil(BLOCK as u64);
@@ -263,27 +363,48 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
             pass.set_bind_group(0, &reduce_bind, &[]);
             pass.dispatch_workgroups(chunk_blocks.div_ceil(64) as u32, 1, 1);
         }
-        let used = chunk_blocks * partial_words(dim) as u64 * 4;
+        let used = chunk_blocks * partial_words(rows) as u64 * bytes;
         enc.copy_buffer_to_buffer(&partials, 0, &partials_read, 0, used);
+        if let (Some(e), Some(er)) = (&events, &events_read) {
+            enc.copy_buffer_to_buffer(e, 0, er, 0, 8);
+        }
         if let Some(sr) = &states_read {
             enc.copy_buffer_to_buffer(&states, 0, sr, 0, state_bytes);
         }
         ctx.queue.submit([enc.finish()]);
         check_scope(ctx, scope)?;
         let words = read_back(ctx, &partials_read, used)?;
-        stats.absorb_blocks(bytemuck::cast_slice(&words));
+        match job.precision {
+            Precision::F32 => stats.absorb_blocks(bytemuck::cast_slice(&words)),
+            Precision::F64 => stats.absorb_blocks64(bytemuck::cast_slice(&words)),
+        }
+        if let Some(er) = &events_read {
+            let ev: Vec<u32> = bytemuck::cast_slice(&read_back(ctx, er, 8)?).to_vec();
+            unfinished += ev[0] as u64;
+            if ev[0] > 0 && first_unfinished.is_none() {
+                first_unfinished = Some(ev[1] as u64);
+            }
+        }
         if let (Some(sr), Some(out)) = (&states_read, kept.as_mut()) {
-            let bytes = read_back(ctx, sr, state_bytes)?;
-            let vals: &[f32] = bytemuck::cast_slice(&bytes);
+            let raw = read_back(ctx, sr, state_bytes)?;
+            let vals: Vec<f64> = match job.precision {
+                Precision::F32 => bytemuck::cast_slice::<u8, f32>(&raw)
+                    .iter()
+                    .map(|&v| v as f64)
+                    .collect(),
+                Precision::F64 => bytemuck::cast_slice::<u8, f64>(&raw).to_vec(),
+            };
             let n = job.paths as usize;
-            for c in 0..dim {
+            for c in 0..rows {
                 let src = &vals[c * cap as usize..][..chunk.count as usize];
                 out[c * n + chunk.first as usize..][..chunk.count as usize].copy_from_slice(src);
             }
         }
     }
+    let (stats, adaptive) = split_counts(job, stats, unfinished, first_unfinished);
     Ok(Solution {
         stats,
+        adaptive,
         states: kept,
         timing: Timing {
             setup_s,

@@ -30,10 +30,10 @@ fn lorenz(paths: u64) -> Ensemble {
 }
 
 /// Mean and unbiased variance, in f64, of component `c` of component-major states.
-fn moments(states: &[f32], n: usize, c: usize) -> (f64, f64) {
+fn moments(states: &[f64], n: usize, c: usize) -> (f64, f64) {
     let xs = &states[c * n..(c + 1) * n];
-    let m = xs.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
-    let v = xs.iter().map(|&v| (v as f64 - m).powi(2)).sum::<f64>() / (n as f64 - 1.0);
+    let m = xs.iter().sum::<f64>() / n as f64;
+    let v = xs.iter().map(|&v| (v - m).powi(2)).sum::<f64>() / (n as f64 - 1.0);
     (m, v)
 }
 
@@ -244,14 +244,15 @@ fn device_reduction_is_within_1e_5_of_an_f64_reduction() {
         let states = sol.states.unwrap();
         let n = job.paths as usize;
         let mut twin = Stats::empty(job.system.dim());
-        twin.absorb_blocks(&cpu::reduce::block_partials(&states, n, job.system.dim()));
+        let narrow: Vec<f32> = states.iter().map(|&v| v as f32).collect();
+        twin.absorb_blocks(&cpu::reduce::block_partials(&narrow, n, job.system.dim()));
         for c in 0..job.system.dim() {
             let (m, v) = moments(&states, n, c);
             assert!((twin.mean[c] - m).abs() <= 1e-5 * m.abs(), "twin mean");
             assert!((twin.var()[c] - v).abs() <= 1e-5 * v, "twin var");
             let xs = &states[c * n..(c + 1) * n];
-            let lo = xs.iter().cloned().fold(f32::INFINITY, f32::min) as f64;
-            let hi = xs.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
+            let lo = xs.iter().cloned().fold(f64::INFINITY, f64::min);
+            let hi = xs.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let st = &sol.stats;
             assert!(
                 (st.mean[c] - m).abs() <= 1e-5 * m.abs(),
@@ -293,16 +294,16 @@ fn rk4_converges_with_order_four_on_a_linear_ode() {
         let dt = job.consts.dt as f64;
         let (mut err, mut exact_err) = (0.0, 0.0);
         for (i, &x) in xs.iter().enumerate() {
-            let a = job.inputs_at(i as u64).1[0] as f64;
+            let a = job.inputs_at(i as u64).1[0];
             let truth = (a * dt * steps as f64).exp();
             let z = a * dt;
             let rk4 =
                 (1.0 + z + z * z / 2.0 + z.powi(3) / 6.0 + z.powi(4) / 24.0).powi(steps as i32);
             assert!(
-                (x as f64 - rk4).abs() < 1e-6 * rk4,
+                (x - rk4).abs() < 1e-6 * rk4,
                 "{steps} steps, path {i}: {x} vs exact RK4 {rk4}"
             );
-            err += (x as f64 - truth) / truth / n as f64;
+            err += (x - truth) / truth / n as f64;
             exact_err += (rk4 - truth) / truth / n as f64;
         }
         errs.push(err);
@@ -413,7 +414,7 @@ fn euler_maruyama_has_weak_order_one_on_the_gbm_second_moment() {
             .job(Method::EulerMaruyama, TimeGrid::until(0.0, 1.0, steps))
             .unwrap();
         let s = solve(&ctx, &job, &keep()).unwrap().states.unwrap();
-        let sq: Vec<f64> = s.iter().map(|&x| (x as f64).powi(2)).collect();
+        let sq: Vec<f64> = s.iter().map(|&x| x.powi(2)).collect();
         let m2 = sq.iter().sum::<f64>() / n as f64;
         let sd = (sq.iter().map(|v| (v - m2).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt();
         let h = 1.0 / steps as f64;

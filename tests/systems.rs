@@ -84,7 +84,7 @@ fn correlated_noise_has_the_requested_correlation() {
     let col = |c: usize| -> Vec<f64> {
         s[c * n as usize..][..n as usize]
             .iter()
-            .map(|&v| v as f64)
+            .map(|&v| v)
             .collect()
     };
     let cols: Vec<Vec<f64>> = (0..3).map(col).collect();
@@ -279,7 +279,7 @@ fn heston_mean_and_call_match_theory() {
     );
     let s = &sol.states.unwrap()[..n as usize];
     let disc = (-r * t).exp();
-    let pay: Vec<f64> = s.iter().map(|&v| disc * (v as f64 - k).max(0.0)).collect();
+    let pay: Vec<f64> = s.iter().map(|&v| disc * (v - k).max(0.0)).collect();
     let m = pay.iter().sum::<f64>() / n as f64;
     let sd = (pay.iter().map(|p| (p - m).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt();
     let reference = heston_call(&Heston {
@@ -374,7 +374,7 @@ fn grids_sweeps_files_and_random_initial_states_reach_the_kernel() {
     for i in 0..12 {
         assert_eq!(
             (s[i], s[12 + i]),
-            ((i % 3) as f32, 10.0 + 10.0 * (i / 3) as f32),
+            ((i % 3) as f64, 10.0 + 10.0 * (i / 3) as f64),
             "cell {i}"
         );
     }
@@ -412,7 +412,7 @@ fn grids_sweeps_files_and_random_initial_states_reach_the_kernel() {
             );
         }
     }
-    assert_eq!(s[0], 0.01);
+    assert_eq!(s[0], 0.01f32 as f64);
     assert!((s[n - 1] - 100.0).abs() < 1e-4);
     let n = 1usize << 16;
     let job = Ensemble::new(still(2), n as u64)
@@ -428,8 +428,8 @@ fn grids_sweeps_files_and_random_initial_states_reach_the_kernel() {
             .iter()
             .enumerate()
             .all(|(i, &x)| x == job.value_at(c, i as u64)));
-        let m = xs.iter().map(|&x| x as f64).sum::<f64>() / n as f64;
-        let v = xs.iter().map(|&x| (x as f64 - m).powi(2)).sum::<f64>() / (n - 1) as f64;
+        let m = xs.iter().map(|&x| x).sum::<f64>() / n as f64;
+        let v = xs.iter().map(|&x| (x - m).powi(2)).sum::<f64>() / (n - 1) as f64;
         assert!(
             ((m - mu) / (sd / (n as f64).sqrt())).abs() < 4.0,
             "mean {m}"

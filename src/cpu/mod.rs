@@ -1,6 +1,7 @@
 //! Plain-Rust twins of the kernels, same names and same math as `shaders/`: the oracle the
 //! tests compare the device against, and a baseline for benchmarks.
 
+pub mod dopri5;
 pub mod normal;
 pub mod phi;
 pub mod philox;
@@ -12,9 +13,10 @@ pub mod systems;
 use std::ops::{Add, Div, Mul, Neg, Sub};
 use std::time::Instant;
 
-use crate::ensemble::Job;
+use crate::ensemble::{Job, StepConsts};
 use crate::error::Result;
 use crate::method::Method;
+use crate::precision::Precision;
 use crate::reduce::Stats;
 use crate::solve::{Options, Solution, Timing};
 
@@ -33,6 +35,14 @@ pub trait Real:
 {
     fn of(v: f64) -> Self;
     fn to_f64(self) -> f64;
+    fn exp(self) -> Self;
+    fn sqrt(self) -> Self;
+    fn abs(self) -> Self;
+    /// phi1 and phi2 as the kernels of this precision evaluate them.
+    fn phi1(self) -> Self;
+    fn phi2(self) -> Self;
+    /// A job's step constants in this precision.
+    fn consts(job: &Job) -> StepConsts<Self>;
 }
 
 impl Real for f32 {
@@ -41,6 +51,24 @@ impl Real for f32 {
     }
     fn to_f64(self) -> f64 {
         self as f64
+    }
+    fn exp(self) -> Self {
+        f32::exp(self)
+    }
+    fn sqrt(self) -> Self {
+        f32::sqrt(self)
+    }
+    fn abs(self) -> Self {
+        f32::abs(self)
+    }
+    fn phi1(self) -> Self {
+        phi::phi1(self)
+    }
+    fn phi2(self) -> Self {
+        phi::phi2(self)
+    }
+    fn consts(job: &Job) -> StepConsts<Self> {
+        job.consts
     }
 }
 
@@ -51,10 +79,39 @@ impl Real for f64 {
     fn to_f64(self) -> f64 {
         self
     }
+    fn exp(self) -> Self {
+        f64::exp(self)
+    }
+    fn sqrt(self) -> Self {
+        f64::sqrt(self)
+    }
+    fn abs(self) -> Self {
+        f64::abs(self)
+    }
+    fn phi1(self) -> Self {
+        phi::phi1_f64(self)
+    }
+    fn phi2(self) -> Self {
+        phi::phi2_f64(self)
+    }
+    fn consts(job: &Job) -> StepConsts<Self> {
+        job.consts64
+    }
 }
 
-/// Terminal state of trajectory `i`, as the job's kernel computes it.
-pub fn trajectory(job: &Job, i: u64) -> Vec<f32> {
+/// Terminal state of trajectory `i`, as the job's kernel computes it (in the job's
+/// precision, widened to f64).
+pub fn trajectory(job: &Job, i: u64) -> Vec<f64> {
+    match job.precision {
+        Precision::F32 => trajectory_in::<f32>(job, i)
+            .into_iter()
+            .map(|v| v as f64)
+            .collect(),
+        Precision::F64 => trajectory_in::<f64>(job, i),
+    }
+}
+
+fn trajectory_in<T: Real>(job: &Job, i: u64) -> Vec<T> {
     match job.method {
         Method::EulerMaruyama
         | Method::Milstein
@@ -62,19 +119,20 @@ pub fn trajectory(job: &Job, i: u64) -> Vec<f32> {
         | Method::Setd1
         | Method::Etdrk2 => sde::sde_trajectory(job, i),
         Method::Rk4 => rk4::rk4_trajectory(job, i),
+        Method::Dopri5(_) => dopri5::dopri5_trajectory(job, i),
     }
 }
 
 /// Terminal states of trajectories `first..first + count`, component-major, on all cores.
 /// The job's system must have a Rust twin ([`solve`] checks).
-pub fn states(job: &Job, first: u64, count: u64) -> Vec<f32> {
-    let dim = job.system.dim();
+pub fn states(job: &Job, first: u64, count: u64) -> Vec<f64> {
+    let dim = job.rows();
     let n = count as usize;
     let threads = std::thread::available_parallelism()
         .map_or(1, |t| t.get())
         .min(n.max(1));
     let per = n.div_ceil(threads);
-    let mut rows: Vec<Vec<f32>> = Vec::new();
+    let mut rows: Vec<Vec<f64>> = Vec::new();
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
@@ -91,8 +149,8 @@ pub fn states(job: &Job, first: u64, count: u64) -> Vec<f32> {
             .collect();
         rows = handles.into_iter().map(|h| h.join().unwrap()).collect();
     });
-    let flat: Vec<f32> = rows.concat();
-    let mut out = vec![0.0f32; n * dim];
+    let flat: Vec<f64> = rows.concat();
+    let mut out = vec![0.0f64; n * dim];
     for j in 0..n {
         for c in 0..dim {
             out[c * n + j] = flat[j * dim + c];
@@ -115,12 +173,33 @@ pub fn solve(job: &Job, opts: &Options) -> Result<Solution> {
         )));
     }
     let t0 = Instant::now();
-    let dim = job.system.dim();
+    let dim = job.rows();
     let states = states(job, 0, job.paths);
     let mut stats = Stats::empty(dim);
-    stats.absorb_blocks(&reduce::block_partials(&states, job.paths as usize, dim));
+    let n = job.paths as usize;
+    match job.precision {
+        Precision::F32 => {
+            let v: Vec<f32> = states.iter().map(|&x| x as f32).collect();
+            stats.absorb_blocks(&reduce::block_partials(&v, n, dim));
+        }
+        Precision::F64 => stats.absorb_blocks64(&reduce::block_partials64(&states, n, dim)),
+    }
+    // Unfinished adaptive trajectories: NaN state after max_steps steps.
+    let (mut unfinished, mut first_unfinished) = (0u64, None);
+    if let Method::Dopri5(ctl) = job.method {
+        let d = job.system.dim();
+        for i in 0..n {
+            let taken = states[d * n + i] + states[(d + 1) * n + i];
+            if states[i].is_nan() && taken >= ctl.max_steps as f64 {
+                unfinished += 1;
+                first_unfinished.get_or_insert(i as u64);
+            }
+        }
+    }
+    let (stats, adaptive) = crate::solve::split_counts(job, stats, unfinished, first_unfinished);
     Ok(Solution {
         stats,
+        adaptive,
         states: opts.keep_states.then_some(states),
         timing: Timing {
             setup_s: 0.0,

@@ -60,3 +60,59 @@ pub fn block_partials(values: &[f32], n: usize, dim: usize) -> Vec<u32> {
     }
     out
 }
+
+/// The twin of the f64 kernel (flag F64): the same order, f64 throughout, no scaling; the
+/// words are f64 values, counts included.
+pub fn block_partials64(values: &[f64], n: usize, dim: usize) -> Vec<f64> {
+    let b = BLOCK as usize;
+    let mut out = vec![0f64; n.div_ceil(b) * partial_words(dim)];
+    for (block, words) in out.chunks_exact_mut(partial_words(dim)).enumerate() {
+        let first = block * b;
+        let end = (first + b).min(n);
+        let finite: Vec<bool> = (first..end)
+            .map(|j| (0..dim).all(|c| values[c * n + j].is_finite()))
+            .collect();
+        let mut count = 0.0f64;
+        for c in 0..dim {
+            let (mut lo, mut hi) = (f64::MAX, -f64::MAX);
+            for (i, ok) in finite.iter().enumerate() {
+                if *ok {
+                    let v = values[c * n + first + i];
+                    lo = lo.min(v);
+                    hi = hi.max(v);
+                }
+            }
+            let (mut cn, mut mean, mut m2) = (0.0f64, 0.0f64, 0.0f64);
+            for (r, flags) in finite.chunks(RUN).enumerate() {
+                let (mut rn, mut rmean, mut rm2) = (0.0f64, 0.0f64, 0.0f64);
+                for (k, ok) in flags.iter().enumerate() {
+                    if *ok {
+                        let v = values[c * n + first + r * RUN + k];
+                        rn += 1.0;
+                        let d = v - rmean;
+                        rmean += d / rn;
+                        rm2 += d * (v - rmean);
+                    }
+                }
+                if rn > 0.0 {
+                    let nt = cn + rn;
+                    let d = rmean - mean;
+                    let f = rn / nt;
+                    mean += d * f;
+                    m2 = m2 + rm2 + d * d * cn * f;
+                    cn = nt;
+                }
+            }
+            count = cn;
+            let w = &mut words[2 + 5 * c..];
+            w[0] = mean;
+            w[1] = m2;
+            w[2] = lo;
+            w[3] = hi;
+            w[4] = 1.0;
+        }
+        words[0] = count;
+        words[1] = finite.iter().filter(|f| !**f).count() as f64;
+    }
+    out
+}

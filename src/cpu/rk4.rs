@@ -60,10 +60,12 @@ pub fn rk4_solve<T: Real>(sys: Builtin, x: &mut [T], p: &[T], h: &Steps<T>) {
     }
 }
 
-/// Terminal state of trajectory `i` of an RK4 job, in f32 as the kernel computes it.
-pub fn rk4_trajectory(job: &Job, i: u64) -> Vec<f32> {
-    let c = job.consts;
-    let (mut x, p) = job.inputs_at(i);
+/// Terminal state of trajectory `i` of an RK4 job, in precision `T` as the kernel computes it.
+pub fn rk4_trajectory<T: Real>(job: &Job, i: u64) -> Vec<T> {
+    let c = T::consts(job);
+    let (x, p) = job.inputs_at(i);
+    let mut x: Vec<T> = x.into_iter().map(T::of).collect();
+    let p: Vec<T> = p.into_iter().map(T::of).collect();
     let h = Steps {
         t0: c.t0,
         dt: c.dt,

@@ -4,48 +4,57 @@
 //! same step grouping, the same noise and the same operation order.
 
 use super::normal::noise_block;
-use super::phi::{phi1, phi2};
 use super::systems::{diffusion, drift, linear};
+use super::Real;
 use crate::ensemble::Job;
 use crate::method::Method;
 
-pub fn sde_trajectory(job: &Job, i: u64) -> Vec<f32> {
+/// Terminal state of trajectory `i` in precision `T` (the noise is f32 in both, widened).
+pub fn sde_trajectory<T: Real>(job: &Job, i: u64) -> Vec<T> {
     let sys = job.system.twin.expect("checked by cpu::solve");
     let dim = job.system.dim();
     let m = job.system.noise_channels();
-    let c = job.consts;
+    let c = T::consts(job);
     let key = job.key();
-    let (mut x, p) = job.inputs_at(i);
-    let (mut f, mut d) = (vec![0.0f32; dim], vec![0.0f32; dim]);
-    let (mut fb, mut db, mut xb) = (vec![0.0f32; dim], vec![0.0f32; dim], vec![0.0f32; dim]);
-    let mut zs = vec![0.0f32; 4 * m];
+    let (x, p) = job.inputs_at(i);
+    let mut x: Vec<T> = x.into_iter().map(T::of).collect();
+    let p: Vec<T> = p.into_iter().map(T::of).collect();
+    let zero = T::default();
+    let (half, one, two) = (T::of(0.5), T::of(1.0), T::of(2.0));
+    let (mut f, mut d) = (vec![zero; dim], vec![zero; dim]);
+    let (mut fb, mut db, mut xb) = (vec![zero; dim], vec![zero; dim], vec![zero; dim]);
+    let mut zs = vec![zero; 4 * m];
     let steps = job.steps;
     for g in 0..steps.div_ceil(4) {
         let count = (steps - 4 * g).min(4);
         for j in 0..m {
             let n = noise_block(key, g * m as u32 + j as u32, i as u32);
-            zs[4 * j..4 * j + 4].copy_from_slice(&n);
+            for (k, z) in n.into_iter().enumerate() {
+                zs[4 * j + k] = T::of(z as f64);
+            }
         }
         for s in 0..count {
-            let t = c.t0 + (4 * g + s) as f32 * c.dt;
+            let t = c.t0 + T::of((4 * g + s) as f64) * c.dt;
             drift(sys, t, &x, &p, &mut f);
             if matches!(job.method, Method::Setd1 | Method::Etdrk2) {
-                let mut a = vec![0.0f32; dim];
+                let mut a = vec![zero; dim];
                 linear(sys, t, &p, &mut a);
-                let z: Vec<f32> = (0..dim).map(|k| a[k] * c.dt).collect();
-                let mut u: Vec<f32> = (0..dim)
-                    .map(|k| z[k].exp() * x[k] + c.dt * phi1(z[k]) * (f[k] - a[k] * x[k]))
+                let z: Vec<T> = (0..dim).map(|k| a[k] * c.dt).collect();
+                let mut u: Vec<T> = (0..dim)
+                    .map(|k| z[k].exp() * x[k] + c.dt * z[k].phi1() * (f[k] - a[k] * x[k]))
                     .collect();
                 if job.method == Method::Etdrk2 {
                     drift(sys, t + c.dt, &u, &p, &mut fb);
                     for k in 0..dim {
-                        u[k] += c.dt * phi2(z[k]) * ((fb[k] - a[k] * u[k]) - (f[k] - a[k] * x[k]));
+                        u[k] = u[k]
+                            + c.dt * z[k].phi2() * ((fb[k] - a[k] * u[k]) - (f[k] - a[k] * x[k]));
                     }
                 }
                 if m > 0 {
                     diffusion(sys, t, &x, &p, &mut d);
                     for k in 0..dim {
-                        u[k] += d[k] * ((c.dt * phi1(2.0 * z[k])).sqrt() * zs[s as usize * m + k]);
+                        u[k] = u[k]
+                            + d[k] * ((c.dt * (two * z[k]).phi1()).sqrt() * zs[s as usize * m + k]);
                     }
                 }
                 x = u;
@@ -53,7 +62,7 @@ pub fn sde_trajectory(job: &Job, i: u64) -> Vec<f32> {
             }
             if m == 0 {
                 for k in 0..dim {
-                    x[k] += f[k] * c.dt;
+                    x[k] = x[k] + f[k] * c.dt;
                 }
                 continue;
             }
@@ -69,18 +78,19 @@ pub fn sde_trajectory(job: &Job, i: u64) -> Vec<f32> {
                         x[k] = x[k]
                             + f[k] * c.dt
                             + d[k] * (c.sqrt_dt * w[k])
-                            + (db[k] - d[k]) * (c.sqrt_dt * 0.5 * (w[k] * w[k] - 1.0));
+                            + (db[k] - d[k]) * (c.sqrt_dt * half * (w[k] * w[k] - one));
                     }
                 }
                 Method::Heun => {
-                    let dx: Vec<f32> = (0..dim).map(|k| d[k] * (c.sqrt_dt * w[k])).collect();
+                    let dx: Vec<T> = (0..dim).map(|k| d[k] * (c.sqrt_dt * w[k])).collect();
                     for k in 0..dim {
                         xb[k] = x[k] + f[k] * c.dt + dx[k];
                     }
                     drift(sys, t + c.dt, &xb, &p, &mut fb);
                     diffusion(sys, t + c.dt, &xb, &p, &mut db);
                     for k in 0..dim {
-                        x[k] += 0.5 * ((f[k] + fb[k]) * c.dt + dx[k] + db[k] * (c.sqrt_dt * w[k]));
+                        x[k] = x[k]
+                            + half * ((f[k] + fb[k]) * c.dt + dx[k] + db[k] * (c.sqrt_dt * w[k]));
                     }
                 }
                 _ => {

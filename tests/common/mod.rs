@@ -69,9 +69,9 @@ pub fn fitted_order_se(errs: &[f64], se: &[f64]) -> f64 {
 /// Asserts device and CPU-twin terminal states (component-major, `dim` components of `n`
 /// paths) agree within `tol` relative to max(|twin state|, 1): rounding accumulates on the
 /// scale of the terms summed (order 1 here), not on a final value that may cross zero.
-pub fn assert_matches_twin(gpu: &[f32], twin: &[f32], n: usize, dim: usize, tol: f32, label: &str) {
+pub fn assert_matches_twin(gpu: &[f64], twin: &[f64], n: usize, dim: usize, tol: f64, label: &str) {
     for i in 0..n {
-        let scale = (0..dim).fold(1f32, |m, c| m.max(twin[c * n + i].abs()));
+        let scale = (0..dim).fold(1f64, |m, c| m.max(twin[c * n + i].abs()));
         for c in 0..dim {
             let (g, t) = (gpu[c * n + i], twin[c * n + i]);
             assert!(
