@@ -54,7 +54,7 @@ fn main() -> throng::Result<()> {
     println!("{:>6} {:>22}", "beta", "mean final susceptible");
     for b in 0..10 {
         let (lo, hi) = (b * n / 10, (b + 1) * n / 10);
-        let mean = s[lo..hi].iter().map(|&v| v).sum::<f64>() / (hi - lo) as f64;
+        let mean = s[lo..hi].iter().copied().sum::<f64>() / (hi - lo) as f64;
         let beta = 0.05 + 0.45 * (lo + hi) as f64 / 2.0 / (n - 1) as f64;
         println!("{beta:>6.3} {mean:>22.4}");
     }

@@ -270,10 +270,10 @@ fn check_controller(ctl: &crate::method::Controller, grid: &TimeGrid, p: Precisi
         Precision::F64 => f64::EPSILON,
     };
     let bad = |what: String| Err(Error::Invalid(what));
-    if !(ctl.rtol.is_finite() && ctl.rtol >= 10.0 * eps) {
+    if !(ctl.rtol.is_finite() && ctl.rtol >= 4.0 * eps) {
         return bad(format!(
-            "rtol must be finite and at least {:.1e} in {} (10 ulps), got {}",
-            10.0 * eps,
+            "rtol must be finite and at least {:.1e} in {} (4 ulps), got {}",
+            4.0 * eps,
             p.name(),
             ctl.rtol
         ));

@@ -83,8 +83,7 @@ fn correlated_noise_has_the_requested_correlation() {
     let s = solve(&ctx, &job, &keep()).unwrap().states.unwrap();
     let col = |c: usize| -> Vec<f64> {
         s[c * n as usize..][..n as usize]
-            .iter()
-            .map(|&v| v)
+            .iter().copied()
             .collect()
     };
     let cols: Vec<Vec<f64>> = (0..3).map(col).collect();
@@ -428,7 +427,7 @@ fn grids_sweeps_files_and_random_initial_states_reach_the_kernel() {
             .iter()
             .enumerate()
             .all(|(i, &x)| x == job.value_at(c, i as u64)));
-        let m = xs.iter().map(|&x| x).sum::<f64>() / n as f64;
+        let m = xs.iter().copied().sum::<f64>() / n as f64;
         let v = xs.iter().map(|&x| (x - m).powi(2)).sum::<f64>() / (n - 1) as f64;
         assert!(
             ((m - mu) / (sd / (n as f64).sqrt())).abs() < 4.0,

@@ -1,0 +1,203 @@
+//! Dormand–Prince 5(4) with per-trajectory step control: the device against its CPU twin,
+//! error against tolerance, Lorenz at t = 10 in f64 against an f64 reference, and the
+//! reporting of trajectories that run out of steps.
+
+mod common;
+
+use throng::method::Controller;
+use throng::{cpu, solve, Ensemble, Method, Options, Precision, System, TimeGrid};
+
+fn keep() -> Options {
+    Options {
+        keep_states: true,
+        ..Default::default()
+    }
+}
+
+fn dopri5(rtol: f64, atol: f64) -> Method {
+    Method::Dopri5(Controller {
+        rtol,
+        atol,
+        ..Default::default()
+    })
+}
+
+fn lorenz(n: u64, precision: Precision) -> Ensemble {
+    Ensemble::new(System::builtin("lorenz").unwrap(), n)
+        .x0(&[1.0, 1.0, 1.0])
+        .sweep("rho", 20.0, 30.0)
+        .precision(precision)
+}
+
+/// Lorenz at t1 from (1, 1, 1) with rho = 28 by classic RK4 in f64 with `steps` steps.
+fn lorenz_reference(t1: f64, rho: f64, steps: u64) -> [f64; 3] {
+    let job = Ensemble::new(System::builtin("lorenz").unwrap(), 1)
+        .x0(&[1.0, 1.0, 1.0])
+        .set("rho", rho)
+        .precision(Precision::F64)
+        .job(Method::Rk4, TimeGrid::until(0.0, t1, steps))
+        .unwrap();
+    let s = cpu::trajectory(&job, 0);
+    [s[0], s[1], s[2]]
+}
+
+#[test]
+fn dopri5_matches_its_cpu_twin_in_f32_and_f64() {
+    let ctx = common::ctx();
+    for p in [Precision::F32, Precision::F64] {
+        let n = 2000;
+        let job = lorenz(n, p)
+            .job(dopri5(1e-6, 1e-6), TimeGrid::until(0.0, 1.0, 100))
+            .unwrap();
+        let gpu = solve(&ctx, &job, &keep()).unwrap();
+        let twin = cpu::solve(&job, &keep()).unwrap();
+        let (g, t) = (gpu.states.unwrap(), twin.states.unwrap());
+        let n = n as usize;
+        // Each trajectory chose its own steps: counts vary across the rho sweep.
+        let steps = &gpu.adaptive.as_ref().unwrap().steps;
+        assert!(steps.min[0] < steps.max[0], "{steps:?}");
+        assert_eq!(steps.count, n as u64);
+        let differ = (0..n).filter(|&i| g[3 * n + i] != t[3 * n + i]).count();
+        if p == Precision::F64 {
+            // Same arithmetic up to FMA contraction: the same steps, states within 1e-10.
+            assert_eq!(
+                differ, 0,
+                "accepted-step counts differ on {differ} trajectories"
+            );
+            assert_eq!(g[4 * n..], t[4 * n..], "rejected-step counts");
+            common::assert_matches_twin(&g, &t, n, 3, 1e-10, "f64 dopri5");
+        } else {
+            // f32 rounding can tip an error estimate across 1 and so change a step
+            // sequence by a step; the states then differ by about rtol, not more.
+            assert!(
+                differ * 20 < n,
+                "{differ} of {n} trajectories took other steps"
+            );
+            for i in 0..n {
+                assert!((g[3 * n + i] - t[3 * n + i]).abs() <= 2.0, "trajectory {i}");
+            }
+            common::assert_matches_twin(&g, &t, n, 3, 1e-5, "f32 dopri5");
+        }
+        eprintln!(
+            "{p:?}: accepted steps mean {:.2} (twin {:.2}), {differ} of {n} step counts differ",
+            steps.mean[0],
+            twin.adaptive.unwrap().steps.mean[0]
+        );
+    }
+}
+
+#[test]
+fn dopri5_error_is_proportional_to_the_tolerance_over_four_decades() {
+    let ctx = common::ctx();
+    let t1 = 2.0;
+    let reference = lorenz_reference(t1, 28.0, 100_000);
+    let finer = lorenz_reference(t1, 28.0, 200_000);
+    for c in 0..3 {
+        assert!(
+            (reference[c] - finer[c]).abs() < 1e-11,
+            "reference not converged"
+        );
+    }
+    let tols = [1e-5, 1e-6, 1e-7, 1e-8, 1e-9];
+    let mut errs = Vec::new();
+    let mut steps = Vec::new();
+    for tol in tols {
+        let job = Ensemble::new(System::builtin("lorenz").unwrap(), 256)
+            .x0(&[1.0, 1.0, 1.0])
+            .set("rho", 28.0)
+            .precision(Precision::F64)
+            .job(dopri5(tol, tol), TimeGrid::until(0.0, t1, 100))
+            .unwrap();
+        let sol = solve(&ctx, &job, &keep()).unwrap();
+        let s = sol.states.unwrap();
+        let err = (0..3)
+            .map(|c| (s[256 * c] - reference[c]).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        errs.push(err);
+        steps.push(sol.adaptive.unwrap().steps.mean[0]);
+    }
+    let slope = |ys: &[f64]| {
+        // least-squares slope of log10(y) against log10(tol)
+        let xs: Vec<f64> = tols.iter().map(|t| t.log10()).collect();
+        let ys: Vec<f64> = ys.iter().map(|y| y.log10()).collect();
+        let (mx, my) = (xs.iter().sum::<f64>() / 5.0, ys.iter().sum::<f64>() / 5.0);
+        let sxy: f64 = xs.iter().zip(&ys).map(|(x, y)| (x - mx) * (y - my)).sum();
+        let sxx: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
+        sxy / sxx
+    };
+    let (pe, ps) = (slope(&errs), slope(&steps));
+    eprintln!("errors {errs:?}: slope {pe:.3}; accepted steps {steps:?}: slope {ps:.3}");
+    // Error proportional to the tolerance, within a factor 1..100 of it; a fifth-order
+    // method needs tol^(-1/5) steps.
+    assert!((pe - 1.0).abs() < 0.15, "error ~ tol^{pe}");
+    assert!(errs.iter().zip(tols).all(|(e, t)| *e > t && *e < 100.0 * t));
+    assert!((ps + 0.2).abs() < 0.05, "steps ~ tol^{ps}");
+}
+
+#[test]
+fn lorenz_to_t10_at_rtol_1e10_in_f64_is_within_1e6_of_the_reference() {
+    let ctx = common::ctx();
+    let reference = lorenz_reference(10.0, 28.0, 200_000);
+    let finer = lorenz_reference(10.0, 28.0, 400_000);
+    for c in 0..3 {
+        assert!(
+            (reference[c] - finer[c]).abs() < 1e-9,
+            "reference not converged"
+        );
+    }
+    let job = Ensemble::new(System::builtin("lorenz").unwrap(), 256)
+        .x0(&[1.0, 1.0, 1.0])
+        .set("rho", 28.0)
+        .precision(Precision::F64)
+        .job(dopri5(1e-10, 1e-10), TimeGrid::until(0.0, 10.0, 1000))
+        .unwrap();
+    let sol = solve(&ctx, &job, &keep()).unwrap();
+    let s = sol.states.unwrap();
+    let err: Vec<f64> = (0..3).map(|c| (s[256 * c] - reference[c]).abs()).collect();
+    eprintln!(
+        "t = 10: {:?} vs reference {reference:?}: errors {err:?}, steps {:?}",
+        [s[0], s[256], s[512]],
+        sol.adaptive.as_ref().unwrap().steps.mean
+    );
+    assert!(err.iter().all(|e| *e < 1e-6), "errors {err:?}");
+}
+
+#[test]
+fn trajectories_that_run_out_of_steps_are_reported_not_cut() {
+    let ctx = common::ctx();
+    let n = 1000u64;
+    let job = Ensemble::new(System::builtin("lorenz").unwrap(), n)
+        .x0(&[1.0, 1.0, 1.0])
+        .sweep("rho", 0.5, 28.0)
+        .job(
+            Method::Dopri5(Controller {
+                max_steps: 150,
+                ..Default::default()
+            }),
+            TimeGrid::until(0.0, 10.0, 100),
+        )
+        .unwrap();
+    let gpu = solve(&ctx, &job, &keep()).unwrap();
+    let twin = cpu::solve(&job, &keep()).unwrap();
+    let report = gpu.adaptive.clone().unwrap();
+    let s = gpu.states.unwrap();
+    let nan: Vec<usize> = (0..n as usize).filter(|&i| s[i].is_nan()).collect();
+    eprintln!(
+        "unfinished {} (first {:?}) of {n}; twin {}",
+        report.unfinished,
+        report.first_unfinished,
+        twin.adaptive.as_ref().unwrap().unfinished
+    );
+    assert!(report.unfinished > 0 && report.unfinished < n, "{report:?}");
+    assert_eq!(report.unfinished as usize, nan.len());
+    assert_eq!(report.first_unfinished, Some(nan[0] as u64));
+    assert_eq!(gpu.stats.nonfinite, report.unfinished);
+    assert_eq!(gpu.stats.count, n - report.unfinished);
+    for &i in &nan {
+        let taken = s[3 * n as usize + i] + s[4 * n as usize + i];
+        assert_eq!(taken, 150.0, "trajectory {i} stopped after {taken} steps");
+    }
+    let tw = twin.adaptive.unwrap();
+    assert!((tw.unfinished as i64 - report.unfinished as i64).abs() <= 2);
+}
