@@ -72,13 +72,31 @@ struct RunArgs {
     /// A spec file (TOML) with your own system, and optionally a [run] table
     #[arg(long)]
     spec: Option<PathBuf>,
-    /// Method: em (Euler–Maruyama, Itô), milstein (Itô), heun (Stratonovich), setd1, etdrk2 or rk4; default: the system's
+    /// Method: em (Euler–Maruyama, Itô), milstein (Itô), heun (Stratonovich), setd1, etdrk2, rk4 or dopri5 (adaptive, ODEs); default: the system's
     #[arg(long)]
     method: Option<String>,
+    /// Precision of states, parameters and arithmetic: f32 (default) or f64 (needs SHADER_F64)
+    #[arg(long)]
+    precision: Option<String>,
+    /// dopri5: relative tolerance (default 1e-6)
+    #[arg(long, allow_hyphen_values = true)]
+    rtol: Option<String>,
+    /// dopri5: absolute tolerance (default 1e-6)
+    #[arg(long, allow_hyphen_values = true)]
+    atol: Option<String>,
+    /// dopri5: smallest step; a step this short is accepted whatever its error (default 0)
+    #[arg(long, allow_hyphen_values = true)]
+    dt_min: Option<String>,
+    /// dopri5: largest step (default: no limit but the interval)
+    #[arg(long, allow_hyphen_values = true)]
+    dt_max: Option<String>,
+    /// dopri5: steps (accepted + rejected) per trajectory before it is reported unfinished (default 100000)
+    #[arg(long, allow_hyphen_values = true)]
+    max_steps: Option<String>,
     /// Number of trajectories (default: the spec's, or the grid's size)
     #[arg(long, allow_hyphen_values = true)]
     paths: Option<String>,
-    /// Number of steps
+    /// Number of steps (dopri5: the first step is (t1 - t0) / steps; default 100)
     #[arg(long, allow_hyphen_values = true)]
     steps: Option<String>,
     /// Step size (default: --t1, the spec's, or the system's)
@@ -257,7 +275,7 @@ fn run(args: RunArgs) -> Result<(), Error> {
         }
     };
     let r = spec_run.unwrap_or_default();
-    let method = match args.method.as_deref().or(r.method.as_deref()) {
+    let mut method = match args.method.as_deref().or(r.method.as_deref()) {
         Some(m) => Method::parse(m)?,
         None => system
             .defaults
@@ -268,9 +286,50 @@ fn run(args: RunArgs) -> Result<(), Error> {
                 Method::EulerMaruyama
             }),
     };
+    if let Method::Dopri5(ctl) = &mut method {
+        let opt = |flag: &str, v: &Option<String>| -> Result<Option<f64>, Error> {
+            v.as_deref().map(|s| parse_f64(flag, s)).transpose()
+        };
+        if let Some(v) = opt("--rtol", &args.rtol)? {
+            ctl.rtol = v;
+        }
+        if let Some(v) = opt("--atol", &args.atol)? {
+            ctl.atol = v;
+        }
+        if let Some(v) = opt("--dt-min", &args.dt_min)? {
+            ctl.dt_min = v;
+        }
+        if let Some(v) = opt("--dt-max", &args.dt_max)? {
+            ctl.dt_max = v;
+        }
+        if let Some(v) = &args.max_steps {
+            ctl.max_steps = u32::try_from(parse_count("--max-steps", v)?)
+                .map_err(|_| invalid("--max-steps is too large"))?;
+        }
+    } else {
+        for (flag, v) in [
+            ("--rtol", &args.rtol),
+            ("--atol", &args.atol),
+            ("--dt-min", &args.dt_min),
+            ("--dt-max", &args.dt_max),
+            ("--max-steps", &args.max_steps),
+        ] {
+            if v.is_some() {
+                return Err(invalid(format!(
+                    "{flag} applies to the adaptive method dopri5, not {}",
+                    method.name()
+                )));
+            }
+        }
+    }
+    let precision = match args.precision.as_deref().or(r.precision.as_deref()) {
+        Some(p) => throng::Precision::parse(p)?,
+        None => throng::Precision::F32,
+    };
     let steps = match (&args.steps, r.steps) {
         (Some(s), _) => parse_count("--steps", s)?,
         (None, Some(s)) => s,
+        (None, None) if method.is_adaptive() => 100,
         (None, None) => return Err(invalid("give the number of steps with --steps")),
     };
     let t0 = match (&args.t0, r.t0) {
@@ -375,7 +434,9 @@ fn run(args: RunArgs) -> Result<(), Error> {
         (None, None, Some(cells)) => cells,
         (None, None, None) => return Err(invalid("give the number of trajectories with --paths")),
     };
-    let mut ens = Ensemble::new(system.clone(), paths).seed(seed);
+    let mut ens = Ensemble::new(system.clone(), paths)
+        .seed(seed)
+        .precision(precision);
     let x0 = match (&args.x0, &r.x0) {
         (Some(x0), _) => Some(
             x0.split(',')
@@ -448,7 +509,25 @@ fn run(args: RunArgs) -> Result<(), Error> {
         (throng::solve(&ctx, &job, &opts)?, device_s)
     };
     let st = &sol.stats;
-    let rate = paths as f64 * steps as f64 / sol.timing.solve_s;
+    // Adaptive: accepted steps taken by the finite trajectories.
+    let work = match &sol.adaptive {
+        Some(a) => a.steps.mean[0] * a.steps.count as f64,
+        None => paths as f64 * steps as f64,
+    };
+    let rate = work / sol.timing.solve_s;
+    let adaptive_json = sol.adaptive.as_ref().map(|a| {
+        let s = &a.steps;
+        let v = s.var();
+        json!({
+            "rtol": match method { Method::Dopri5(c) => c.rtol, _ => 0.0 },
+            "atol": match method { Method::Dopri5(c) => c.atol, _ => 0.0 },
+            "max_steps": match method { Method::Dopri5(c) => c.max_steps, _ => 0 },
+            "accepted": {"mean": s.mean[0], "var": v[0], "min": s.min[0], "max": s.max[0]},
+            "rejected": {"mean": s.mean[1], "var": v[1], "min": s.min[1], "max": s.max[1]},
+            "unfinished": a.unfinished,
+            "first_unfinished": a.first_unfinished,
+        })
+    });
     if args.json {
         let out = json!({
             "system": system.name,
@@ -459,6 +538,7 @@ fn run(args: RunArgs) -> Result<(), Error> {
                 throng::method::Interpretation::Stratonovich => "stratonovich",
                 throng::method::Interpretation::None => "ode",
             },
+            "precision": precision.name(),
             "paths": paths,
             "steps": steps,
             "dt": grid.dt,
@@ -475,6 +555,7 @@ fn run(args: RunArgs) -> Result<(), Error> {
                 "max": if st.count > 0 { json!(st.max) } else { json!(vec![Json::Null; st.dim()]) },
             },
             "nonfinite": st.nonfinite,
+            "adaptive": adaptive_json,
             "chunks": sol.chunks,
             "chunk_capacity": sol.chunk_capacity,
             "timing": {"solve_s": sol.timing.solve_s, "setup_s": sol.timing.setup_s, "device_s": device_s},
@@ -482,14 +563,27 @@ fn run(args: RunArgs) -> Result<(), Error> {
         });
         println!("{out}");
     } else {
-        println!(
-            "{} with {}: {paths} paths x {steps} steps, dt {}, t {} -> {}, seed {seed}",
-            system.name,
-            method.name(),
-            grid.dt,
-            grid.t0,
-            grid.t1()
-        );
+        if method.is_adaptive() {
+            println!(
+                "{} with {} ({}): {paths} paths, first step {}, t {} -> {}, seed {seed}",
+                system.name,
+                method.name(),
+                precision.name(),
+                grid.dt,
+                grid.t0,
+                grid.t1()
+            );
+        } else {
+            println!(
+                "{} with {} ({}): {paths} paths x {steps} steps, dt {}, t {} -> {}, seed {seed}",
+                system.name,
+                method.name(),
+                precision.name(),
+                grid.dt,
+                grid.t0,
+                grid.t1()
+            );
+        }
         println!("adapter: {}", sol.adapter);
         println!(
             "{:<10} {:>14} {:>14} {:>14} {:>14}",
@@ -506,16 +600,32 @@ fn run(args: RunArgs) -> Result<(), Error> {
             "finite trajectories: {}, non-finite: {}",
             st.count, st.nonfinite
         );
+        if let Some(a) = &sol.adaptive {
+            let s = &a.steps;
+            println!(
+                "steps per trajectory: accepted mean {:.1} (min {}, max {}), rejected mean {:.1} (max {})",
+                s.mean[0], s.min[0], s.max[0], s.mean[1], s.max[1]
+            );
+        }
         println!(
             "setup {:.3} s, solve {:.3} s in {} chunk(s): {:.3e} trajectory-steps/s",
             sol.timing.setup_s, sol.timing.solve_s, sol.chunks, rate
         );
-        if st.nonfinite > 0 {
-            eprintln!(
-                "warning: {} trajectories became non-finite and are excluded from the statistics",
-                st.nonfinite
-            );
-        }
+    }
+    // Warnings go to stderr in both output modes.
+    if let Some(a) = sol.adaptive.as_ref().filter(|a| a.unfinished > 0) {
+        eprintln!(
+            "warning: {} trajectories reached --max-steps before t1 (first: {}); their states are NaN and excluded",
+            a.unfinished,
+            a.first_unfinished.unwrap_or(0)
+        );
+    }
+    let unfinished = sol.adaptive.as_ref().map_or(0, |a| a.unfinished);
+    if st.nonfinite > unfinished {
+        eprintln!(
+            "warning: {} trajectories became non-finite and are excluded from the statistics",
+            st.nonfinite - unfinished
+        );
     }
     Ok(())
 }

@@ -57,6 +57,8 @@ pub struct InitSpec {
 #[serde(deny_unknown_fields)]
 pub struct RunSpec {
     pub method: Option<String>,
+    /// "f32" or "f64".
+    pub precision: Option<String>,
     pub paths: Option<u64>,
     pub steps: Option<u64>,
     pub dt: Option<f64>,

@@ -372,3 +372,97 @@ fn a_closed_pipe_ends_the_output_quietly() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn dopri5_in_f64_from_the_cli_reports_steps_and_unfinished_trajectories() {
+    let o = throng(&[
+        "run",
+        "--system",
+        "lorenz",
+        "--method",
+        "dopri5",
+        "--precision",
+        "f64",
+        "--t1",
+        "10",
+        "--paths",
+        "512",
+        "--x0",
+        "1,1,1",
+        "--sweep",
+        "rho=0.5:28",
+        "--rtol",
+        "1e-8",
+        "--atol",
+        "1e-8",
+        "--max-steps",
+        "400",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).lines().last().unwrap()).unwrap();
+    assert_eq!(v["precision"], "f64");
+    assert_eq!(v["method"], "dopri5");
+    let a = &v["adaptive"];
+    let unfinished = a["unfinished"].as_u64().unwrap();
+    assert!(unfinished > 0 && unfinished < 512, "{a}");
+    assert_eq!(v["nonfinite"].as_u64().unwrap(), unfinished);
+    assert!(a["accepted"]["max"].as_f64().unwrap() <= 400.0);
+    assert!(a["accepted"]["min"].as_f64().unwrap() < a["accepted"]["max"].as_f64().unwrap());
+    assert!(
+        stderr(&o).contains("reached --max-steps before t1"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn adaptive_options_and_precision_are_checked() {
+    let o = throng(&[GBM, &["--rtol", "1e-3"]].concat());
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("--rtol applies to the adaptive method dopri5"),
+        "{}",
+        stderr(&o)
+    );
+    let o = throng(&[GBM, &["--precision", "f16"]].concat());
+    assert!(
+        stderr(&o).contains("unknown precision `f16`"),
+        "{}",
+        stderr(&o)
+    );
+    let o = throng(&[
+        "run", "--system", "lorenz", "--method", "dopri5", "--t1", "1", "--paths", "10", "--rtol",
+        "1e-9",
+    ]);
+    assert!(
+        stderr(&o).contains("rtol must be finite and at least"),
+        "{}",
+        stderr(&o)
+    );
+    let o = throng(&[
+        "run",
+        "--system",
+        "kuramoto",
+        "--method",
+        "rk4",
+        "--precision",
+        "f64",
+        "--steps",
+        "10",
+        "--paths",
+        "256",
+    ]);
+    assert!(
+        stderr(&o).contains("f64 `sin` has no implementation on Vulkan"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        stderr(&o)
+            .lines()
+            .filter(|l| l.starts_with("error"))
+            .count(),
+        1
+    );
+}

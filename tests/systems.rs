@@ -81,11 +81,7 @@ fn correlated_noise_has_the_requested_correlation() {
         .job(Method::EulerMaruyama, TimeGrid::until(0.0, 1.0, 4))
         .unwrap();
     let s = solve(&ctx, &job, &keep()).unwrap().states.unwrap();
-    let col = |c: usize| -> Vec<f64> {
-        s[c * n as usize..][..n as usize]
-            .iter().copied()
-            .collect()
-    };
+    let col = |c: usize| -> Vec<f64> { s[c * n as usize..][..n as usize].to_vec() };
     let cols: Vec<Vec<f64>> = (0..3).map(col).collect();
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     for i in 0..3 {
