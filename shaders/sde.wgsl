@@ -1,9 +1,9 @@
 // One-step SDE methods driven by the per-step Wiener increments: Euler–Maruyama (Itô;
 // with no noise the explicit Euler method), derivative-free Milstein (Itô, strong order 1 for
 // diagonal, scalar or additive noise; flag MILSTEIN) and stochastic Heun (Stratonovich;
-// flag HEUN), and the exponential integrators SETD1 and ETD-RK2 for semilinear systems
-// (flags EXPONENTIAL, ETDRK2). One invocation advances LANES trajectories through all STEPS steps with the
-// state in registers. R is f32 or f64 (flag F64) lanes; the noise is f32 in both.
+// flag HEUN), and the exponential integrators SETD1, ETD-RK2 and ETDRK4 for semilinear
+// systems (flags EXPONENTIAL, ETDRK2, ETDRK4). One invocation advances LANES trajectories
+// through all STEPS steps with the state in registers. R is f32 or f64 (flag F64) lanes; the noise is f32 in both.
 // Noise kinds (flags): DIAGONAL (and additive) x_i += g_i dW_i; SCALAR x_i += g_i dW_0;
 // CORRELATED x_i += g_i (L dZ)_i; GENERAL x_i += sum_j g[i * NOISE + j] dW_j.
 // A system may define `fn project(x: S, p: Params) -> S`, applied after every step (e.g. to
@@ -67,10 +67,45 @@ fn em_group(x_in: S, p: Params, traj: U, g: u32, count: u32) -> S {
         // h phi2(hA) (N(U, t + h) - N(X, t)) at U = the SETD1 drift step.
         let a = linear(t, p);
         var u: S;
+#ifdef ETDRK4
+        // ETDRK4 (Cox–Matthews 2002): stages at t + h/2 (twice) and t + h with e^(hA/2) and
+        // (h/2) phi1(hA/2); weights phi1 - 3 phi2 + 4 phi3, 2 phi2 - 4 phi3 (twice) and
+        // 4 phi3 - phi2.
+        var ua: S;
+#for c in DIM
+        let z$c = a[$c] * DT;
+        let eh$c = exp_r(0.5 * z$c);
+        let ph$c = HALF_DT * phi1(0.5 * z$c);
+        let n0$c = f[$c] - a[$c] * x[$c];
+        ua[$c] = eh$c * x[$c] + ph$c * n0$c;
+#endfor
+        let fa = drift(t + HALF_DT, ua, p);
+        var ub: S;
+#for c in DIM
+        let na$c = fa[$c] - a[$c] * ua[$c];
+        ub[$c] = eh$c * x[$c] + ph$c * na$c;
+#endfor
+        let fb = drift(t + HALF_DT, ub, p);
+        var uc: S;
+#for c in DIM
+        let nb$c = fb[$c] - a[$c] * ub[$c];
+        uc[$c] = eh$c * ua[$c] + ph$c * (2.0 * nb$c - n0$c);
+#endfor
+        let fc = drift(t + DT, uc, p);
+#for c in DIM
+        let nc$c = fc[$c] - a[$c] * uc[$c];
+        let p1$c = phi1(z$c);
+        let p2$c = phi2(z$c);
+        let p3$c = phi3(z$c);
+        u[$c] = exp_r(z$c) * x[$c] + DT * ((p1$c - 3.0 * p2$c + 4.0 * p3$c) * n0$c
+            + (2.0 * p2$c - 4.0 * p3$c) * (na$c + nb$c) + (4.0 * p3$c - p2$c) * nc$c);
+#endfor
+#else
 #for c in DIM
         let z$c = a[$c] * DT;
         u[$c] = exp_r(z$c) * x[$c] + DT * phi1(z$c) * (f[$c] - a[$c] * x[$c]);
 #endfor
+#endif
 #ifdef ETDRK2
         let fu = drift(t + DT, u, p);
 #for c in DIM

@@ -224,7 +224,8 @@ pub fn integrate(job: &Job, target: Target) -> Result<Composed> {
         | Method::Milstein
         | Method::Heun
         | Method::Setd1
-        | Method::Etdrk2 => ("sde", include_str!("../shaders/sde.wgsl")),
+        | Method::Etdrk2
+        | Method::Etdrk4 => ("sde", include_str!("../shaders/sde.wgsl")),
         Method::Rk4 => ("rk4", include_str!("../shaders/rk4.wgsl")),
         Method::Dopri5(_) => ("dopri5", include_str!("../shaders/dopri5.wgsl")),
     };
@@ -233,6 +234,7 @@ pub fn integrate(job: &Job, target: Target) -> Result<Composed> {
         Method::Heun => vec!["HEUN"],
         Method::Setd1 => vec!["EXPONENTIAL"],
         Method::Etdrk2 => vec!["EXPONENTIAL", "ETDRK2"],
+        Method::Etdrk4 => vec!["EXPONENTIAL", "ETDRK4"],
         _ => vec!["EM"],
     };
     if target.int64 {
@@ -504,6 +506,7 @@ mod tests {
                     Method::Rk4,
                     Method::Setd1,
                     Method::Etdrk2,
+                    Method::Etdrk4,
                     Method::Dopri5(Default::default()),
                 ] {
                     for precision in [Precision::F32, Precision::F64] {

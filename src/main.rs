@@ -72,7 +72,7 @@ struct RunArgs {
     /// A spec file (TOML) with your own system, and optionally a [run] table
     #[arg(long)]
     spec: Option<PathBuf>,
-    /// Method: em (Euler–Maruyama, Itô), milstein (Itô), heun (Stratonovich), setd1, etdrk2, rk4 or dopri5 (adaptive, ODEs); default: the system's
+    /// Method: em (Euler–Maruyama, Itô), milstein (Itô), heun (Stratonovich), setd1, etdrk2, etdrk4, rk4 or dopri5 (adaptive, ODEs); default: the system's
     #[arg(long)]
     method: Option<String>,
     /// Precision of states, parameters and arithmetic: f32 (default) or f64 (needs SHADER_F64)

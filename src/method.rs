@@ -19,6 +19,9 @@ pub enum Method {
     /// Second-order exponential Runge–Kutta (Cox–Matthews ETD2RK) for the deterministic part,
     /// the noise as in SETD1.
     Etdrk2,
+    /// Fourth-order exponential Runge–Kutta (Cox–Matthews ETDRK4) for the deterministic
+    /// part, the noise as in SETD1.
+    Etdrk4,
     /// Classic fourth-order Runge–Kutta, for ODEs.
     Rk4,
     /// Dormand–Prince 5(4), adaptive: each trajectory controls its own step, for ODEs.
@@ -69,6 +72,7 @@ impl Method {
             "heun" => Ok(Method::Heun),
             "setd1" => Ok(Method::Setd1),
             "etdrk2" => Ok(Method::Etdrk2),
+            "etdrk4" => Ok(Method::Etdrk4),
             "rk4" => Ok(Method::Rk4),
             "dopri5" => Ok(Method::Dopri5(Controller::default())),
             _ => Err(Error::UnknownMethod(name.to_string())),
@@ -83,6 +87,7 @@ impl Method {
             Method::Heun => "heun",
             Method::Setd1 => "setd1",
             Method::Etdrk2 => "etdrk2",
+            Method::Etdrk4 => "etdrk4",
             Method::Rk4 => "rk4",
             Method::Dopri5(_) => "dopri5",
         }
@@ -90,9 +95,11 @@ impl Method {
 
     pub fn interpretation(self) -> Interpretation {
         match self {
-            Method::EulerMaruyama | Method::Milstein | Method::Setd1 | Method::Etdrk2 => {
-                Interpretation::Ito
-            }
+            Method::EulerMaruyama
+            | Method::Milstein
+            | Method::Setd1
+            | Method::Etdrk2
+            | Method::Etdrk4 => Interpretation::Ito,
             Method::Heun => Interpretation::Stratonovich,
             Method::Rk4 | Method::Dopri5(_) => Interpretation::None,
         }
@@ -115,13 +122,13 @@ impl Method {
                 "method {} integrates SDEs, but `{name}` is an ODE; use --method rk4 or em",
                 self.name()
             ))),
-            (Method::Setd1 | Method::Etdrk2, _) if !crate::kernel::defines(&system.wgsl, "linear") => {
+            (Method::Setd1 | Method::Etdrk2 | Method::Etdrk4, _) if !crate::kernel::defines(&system.wgsl, "linear") => {
                 Err(Error::Invalid(format!(
                     "method {} needs the linear part: `fn linear(t: F, p: Params) -> S`, the diagonal of A, in `{name}`",
                     self.name()
                 )))
             }
-            (Method::Setd1 | Method::Etdrk2, Noise::General { .. } | Noise::Correlated { .. } | Noise::Scalar) => {
+            (Method::Setd1 | Method::Etdrk2 | Method::Etdrk4, Noise::General { .. } | Noise::Correlated { .. } | Noise::Scalar) => {
                 Err(Error::Invalid(format!(
                     "method {} needs diagonal or additive noise; `{name}` has {} noise",
                     self.name(),

@@ -156,6 +156,21 @@ fn exponential_methods_match_their_cpu_twins() {
             Method::Etdrk2,
             1e-4,
         ),
+        (
+            Ensemble::new(System::builtin("ou").unwrap(), 3000)
+                .x0(&[1.0])
+                .sweep("theta", 0.1, 50.0)
+                .seed(8),
+            Method::Etdrk4,
+            1e-5,
+        ),
+        (
+            Ensemble::new(System::builtin("lorenz").unwrap(), 3000)
+                .x0(&[1.0, 0.0, 0.0])
+                .sweep("rho", 0.0, 50.0),
+            Method::Etdrk4,
+            1e-4,
+        ),
     ];
     for (ens, method, tol) in cases {
         let job = ens.job(method, TimeGrid::new(0.0, 0.01, 100)).unwrap();
@@ -230,31 +245,35 @@ fn stiff_ou_stays_exact_under_setd1_and_blows_up_under_euler_maruyama() {
 }
 
 #[test]
-fn exponential_methods_converge_with_orders_one_and_two() {
-    // x' = a x + cos t (A = a, N = cos t), x(0) = 1: x(t) = (1 - xp(0)) e^(a t) + xp(t) with
-    // xp(t) = (sin t - a cos t) / (a^2 + 1).
+fn exponential_methods_converge_with_orders_one_two_and_four() {
+    // Bernoulli x' = a x + b x^2 (A = a, N = b x^2), x(0) = 1: 1/x = (1 + b/a) e^(-a t) - b/a.
+    // In f64, so that rounding stays far below the smallest error fitted.
     let ctx = common::ctx();
-    let a = -2.0f64;
+    let (a, b) = (-2.0f64, 1.0f64);
     let sys = System::wgsl(
-        "forced",
+        "bernoulli",
         &["x"],
-        &[("a", a)],
+        &[("a", a), ("b", b)],
         Noise::None,
-        "fn drift(t: f32, x: S, p: Params) -> S {\n    return S(p.a * x[0] + cos(t));\n}\n\nfn linear(t: f32, p: Params) -> S {\n    return S(p.a);\n}\n",
+        "fn drift(t: F, x: S, p: Params) -> S {\n    return S(p.a * x[0] + p.b * x[0] * x[0]);\n}\n\nfn linear(t: F, p: Params) -> S {\n    return S(p.a);\n}\n",
     )
     .unwrap();
     let t_end = 2.0;
-    let xp = |t: f64| (t.sin() - a * t.cos()) / (a * a + 1.0);
-    let exact = (1.0 - xp(0.0)) * (a * t_end).exp() + xp(t_end);
-    for (method, want, tol) in [(Method::Setd1, 1.0, 0.1), (Method::Etdrk2, 2.0, 0.2)] {
-        let errs: Vec<f64> = [10u64, 20, 40, 80]
+    let exact = 1.0 / ((1.0 + b / a) * (-a * t_end).exp() - b / a);
+    for (method, want, tol) in [
+        (Method::Setd1, 1.0, 0.1),
+        (Method::Etdrk2, 2.0, 0.1),
+        (Method::Etdrk4, 4.0, 0.2),
+    ] {
+        let errs: Vec<f64> = [20u64, 40, 80, 160]
             .iter()
             .map(|&steps| {
                 let job = Ensemble::new(sys.clone(), 256)
                     .x0(&[1.0])
+                    .precision(throng::Precision::F64)
                     .job(method, TimeGrid::until(0.0, t_end, steps))
                     .unwrap();
-                (solve(&ctx, &job, &keep()).unwrap().states.unwrap()[0] as f64 - exact).abs()
+                (solve(&ctx, &job, &keep()).unwrap().states.unwrap()[0] - exact).abs()
             })
             .collect();
         let p = common::fitted_order(&errs);

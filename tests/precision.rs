@@ -41,6 +41,8 @@ fn every_method_matches_its_f64_twin() {
         (ou(), Method::Etdrk2),
         (lorenz(), Method::Rk4),
         (lorenz(), Method::Etdrk2),
+        (ou(), Method::Etdrk4),
+        (lorenz(), Method::Etdrk4),
     ];
     for (ens, method) in cases {
         let job = ens

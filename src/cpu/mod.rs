@@ -41,6 +41,7 @@ pub trait Real:
     /// phi1 and phi2 as the kernels of this precision evaluate them.
     fn phi1(self) -> Self;
     fn phi2(self) -> Self;
+    fn phi3(self) -> Self;
     /// A job's step constants in this precision.
     fn consts(job: &Job) -> StepConsts<Self>;
 }
@@ -66,6 +67,9 @@ impl Real for f32 {
     }
     fn phi2(self) -> Self {
         phi::phi2(self)
+    }
+    fn phi3(self) -> Self {
+        phi::phi3(self)
     }
     fn consts(job: &Job) -> StepConsts<Self> {
         job.consts
@@ -94,6 +98,9 @@ impl Real for f64 {
     fn phi2(self) -> Self {
         phi::phi2_f64(self)
     }
+    fn phi3(self) -> Self {
+        phi::phi3_f64(self)
+    }
     fn consts(job: &Job) -> StepConsts<Self> {
         job.consts64
     }
@@ -117,7 +124,8 @@ fn trajectory_in<T: Real>(job: &Job, i: u64) -> Vec<T> {
         | Method::Milstein
         | Method::Heun
         | Method::Setd1
-        | Method::Etdrk2 => sde::sde_trajectory(job, i),
+        | Method::Etdrk2
+        | Method::Etdrk4 => sde::sde_trajectory(job, i),
         Method::Rk4 => rk4::rk4_trajectory(job, i),
         Method::Dopri5(_) => dopri5::dopri5_trajectory(job, i),
     }

@@ -36,13 +36,17 @@ pub fn sde_trajectory<T: Real>(job: &Job, i: u64) -> Vec<T> {
         for s in 0..count {
             let t = c.t0 + T::of((4 * g + s) as f64) * c.dt;
             drift(sys, t, &x, &p, &mut f);
-            if matches!(job.method, Method::Setd1 | Method::Etdrk2) {
+            if matches!(job.method, Method::Setd1 | Method::Etdrk2 | Method::Etdrk4) {
                 let mut a = vec![zero; dim];
                 linear(sys, t, &p, &mut a);
                 let z: Vec<T> = (0..dim).map(|k| a[k] * c.dt).collect();
-                let mut u: Vec<T> = (0..dim)
-                    .map(|k| z[k].exp() * x[k] + c.dt * z[k].phi1() * (f[k] - a[k] * x[k]))
-                    .collect();
+                let mut u: Vec<T> = if job.method == Method::Etdrk4 {
+                    etdrk4_step(sys, t, &x, &f, &a, &z, &p, &c)
+                } else {
+                    (0..dim)
+                        .map(|k| z[k].exp() * x[k] + c.dt * z[k].phi1() * (f[k] - a[k] * x[k]))
+                        .collect()
+                };
                 if job.method == Method::Etdrk2 {
                     drift(sys, t + c.dt, &u, &p, &mut fb);
                     for k in 0..dim {
@@ -102,4 +106,48 @@ pub fn sde_trajectory<T: Real>(job: &Job, i: u64) -> Vec<T> {
         }
     }
     x
+}
+
+/// The deterministic part of one ETDRK4 step (Cox–Matthews), as `shaders/sde.wgsl` has it.
+#[allow(clippy::too_many_arguments)]
+fn etdrk4_step<T: Real>(
+    sys: crate::system::Builtin,
+    t: T,
+    x: &[T],
+    f: &[T],
+    a: &[T],
+    z: &[T],
+    p: &[T],
+    c: &crate::ensemble::StepConsts<T>,
+) -> Vec<T> {
+    let dim = x.len();
+    let half = T::of(0.5);
+    let eh: Vec<T> = z.iter().map(|&z| (half * z).exp()).collect();
+    let ph: Vec<T> = z.iter().map(|&z| c.half_dt * (half * z).phi1()).collect();
+    let n0: Vec<T> = (0..dim).map(|k| f[k] - a[k] * x[k]).collect();
+    let ua: Vec<T> = (0..dim).map(|k| eh[k] * x[k] + ph[k] * n0[k]).collect();
+    let mut fa = vec![T::default(); dim];
+    drift(sys, t + c.half_dt, &ua, p, &mut fa);
+    let na: Vec<T> = (0..dim).map(|k| fa[k] - a[k] * ua[k]).collect();
+    let ub: Vec<T> = (0..dim).map(|k| eh[k] * x[k] + ph[k] * na[k]).collect();
+    let mut fb = vec![T::default(); dim];
+    drift(sys, t + c.half_dt, &ub, p, &mut fb);
+    let nb: Vec<T> = (0..dim).map(|k| fb[k] - a[k] * ub[k]).collect();
+    let uc: Vec<T> = (0..dim)
+        .map(|k| eh[k] * ua[k] + ph[k] * (T::of(2.0) * nb[k] - n0[k]))
+        .collect();
+    let mut fc = vec![T::default(); dim];
+    drift(sys, t + c.dt, &uc, p, &mut fc);
+    let (two, three, four) = (T::of(2.0), T::of(3.0), T::of(4.0));
+    (0..dim)
+        .map(|k| {
+            let nc = fc[k] - a[k] * uc[k];
+            let (p1, p2, p3) = (z[k].phi1(), z[k].phi2(), z[k].phi3());
+            z[k].exp() * x[k]
+                + c.dt
+                    * ((p1 - three * p2 + four * p3) * n0[k]
+                        + (two * p2 - four * p3) * (na[k] + nb[k])
+                        + (four * p3 - p2) * nc)
+        })
+        .collect()
 }
