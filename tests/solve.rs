@@ -324,6 +324,29 @@ fn rk4_converges_with_order_four_on_a_linear_ode() {
 }
 
 #[test]
+fn rk4_in_f64_has_order_four_over_five_step_sizes() {
+    // The same linear ODE in f64, where rounding (1e-16) stays far below the truncation
+    // error at every size: x' = a x, a = -1, to T = 4, 10 to 160 steps.
+    let ctx = common::ctx();
+    let errs: Vec<f64> = [10u64, 20, 40, 80, 160]
+        .iter()
+        .map(|&steps| {
+            let job = Ensemble::new(System::builtin("linear").unwrap(), 256)
+                .x0(&[1.0])
+                .set("a", -1.0)
+                .precision(throng::Precision::F64)
+                .job(Method::Rk4, TimeGrid::until(0.0, 4.0, steps))
+                .unwrap();
+            let x = solve(&ctx, &job, &keep()).unwrap().states.unwrap()[0];
+            (x - (-4.0f64).exp()).abs()
+        })
+        .collect();
+    let order = common::fitted_order(&errs);
+    eprintln!("rk4 f64 errors {errs:?}, order {order:.3}");
+    assert!((order - 4.0).abs() < 0.2, "order {order}, errors {errs:?}");
+}
+
+#[test]
 fn euler_maruyama_has_weak_order_one_on_the_gbm_mean() {
     let ctx = common::ctx();
     let (mu, sigma, n) = (0.5f64, 0.2, 1u64 << 20);
