@@ -28,6 +28,41 @@ fn every_catalog_system_runs_from_its_defaults_without_nonfinite_states() {
         let st = solve(&ctx, &job, &Options::default()).unwrap().stats;
         assert_eq!(st.nonfinite, 0, "{name}");
         assert_eq!(st.count, 10_000, "{name}");
+        // f64: the same, except for systems that call built-ins Vulkan lacks in f64, which
+        // are refused with that reason (README, Limits).
+        let job64 = Ensemble::new(job.system.clone(), 2048)
+            .seed(1)
+            .precision(throng::Precision::F64)
+            .job(method, TimeGrid::new(0.0, dt, 1000))
+            .unwrap();
+        let refused = [
+            "double_pendulum",
+            "duffing",
+            "kuramoto",
+            "kuramoto_noisy",
+            "thomas",
+            "van_der_pol",
+        ];
+        match solve(&ctx, &job64, &Options::default()) {
+            Ok(sol) => {
+                assert!(!refused.contains(&name.as_str()), "{name} ran in f64");
+                assert_eq!(
+                    (sol.stats.count, sol.stats.nonfinite),
+                    (2048, 0),
+                    "{name} f64"
+                );
+                for c in 0..job.system.dim() {
+                    assert!(sol.stats.mean[c].is_finite(), "{name} f64");
+                }
+            }
+            Err(e) => {
+                assert!(refused.contains(&name.as_str()), "{name} f64: {e}");
+                assert!(
+                    e.to_string().contains("has no implementation on Vulkan"),
+                    "{e}"
+                );
+            }
+        }
     }
 }
 
