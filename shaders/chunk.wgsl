@@ -7,6 +7,14 @@ struct Chunk {
     count: u32,
     // invocations the states buffer holds per component
     stride: u32,
+    // the segment this dispatch integrates: global steps step0 .. step0 + steps (a run that
+    // saves statistics at several times is integrated one segment per save time)
+    step0: u32,
+    steps: u32,
+    // which save time the segment ends at (where the reduction writes its partials)
+    save: u32,
+    // reduction blocks per chunk buffer (partials of save s start at block s * blocks)
+    blocks: u32,
     pad: u32,
 }
 

@@ -1,6 +1,7 @@
 // The entry point shared by every integration method: each invocation takes LANES
-// trajectories of the chunk, builds their parameters and initial states, lets the method
-// file's `advance` carry them through all STEPS steps, and stores the result.
+// trajectories of the chunk, builds their parameters and initial states (or loads the state
+// the previous segment stored), lets the method file's `advance` carry them through the
+// segment's steps, and stores the result.
 #import store
 
 @compute @workgroup_size(WORKGROUP)
@@ -12,7 +13,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let traj = U(chunk.first + inv * LANES) + LANE_OFFSETS;
     let fi = R(traj);
     let p = params_at(fi, inv);
-    store_state(inv, advance(x0_at(fi, inv), p, traj));
+    var x: S;
+    if (chunk.step0 == 0u) {
+        x = x0_at(fi, inv);
+    } else {
+        x = load_state(inv);
+    }
+    store_state(inv, advance(x, p, traj));
 #ifdef ADAPTIVE
     store_counts(inv);
 #endif

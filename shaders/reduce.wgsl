@@ -10,8 +10,10 @@ const RUN: u32 = 16u;
 
 #import chunk
 
-// Per block: [finite count, non-finite count, then per component the mean and m2 of the
-// scaled values, min, max, and the scale inv]. f32 runs store u32 words (counts, and the
+// Per block: [finite count, non-finite count, global index of the block's first non-finite
+// trajectory (all ones if none), then per component the mean and m2 of the scaled values,
+// min, max, and the scale inv]. A run that saves at several times keeps the partials of
+// each save in its own slot: block b of slot s is at (s * chunk.blocks + b) * words. f32 runs store u32 words (counts, and the
 // bits of f32 values); f64 runs (flag F64) store f64 values, counts included, unscaled.
 #ifdef F64
 alias V = f64;
@@ -30,6 +32,10 @@ fn word(v: f64) -> f64 {
 
 fn count_word(n: u32) -> f64 {
     return f64(n);
+}
+
+fn index_word(i: u32) -> f64 {
+    return select(f64(i), -1.0lf, i == 0xFFFFFFFFu);
 }
 
 // Squares of f64 values up to 1e154 cannot overflow; no scaling.
@@ -54,6 +60,10 @@ fn count_word(n: u32) -> u32 {
     return n;
 }
 
+fn index_word(i: u32) -> u32 {
+    return i;
+}
+
 // An exact power of two bringing max |v| near 1, so squares cannot overflow; the host
 // divides it out in f64.
 fn scale_for(big: f32) -> f32 {
@@ -74,6 +84,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     // Which trajectories are finite in every component: one bit each.
     var finite: array<u32, 8>;
     var bad = 0u;
+    var first_bad = 0xFFFFFFFFu;
     for (var j = first; j < end; j++) {
         var ok = true;
 #for c in DIM
@@ -82,10 +93,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         if (ok) {
             finite[(j - first) / 32u] |= 1u << ((j - first) % 32u);
         } else {
+            if (bad == 0u) {
+                first_bad = chunk.first + j;
+            }
             bad += 1u;
         }
     }
-    let base = block * (2u + 5u * DIM);
+    let base = (chunk.save * chunk.blocks + block) * (3u + 5u * DIM);
     var count = 0u;
     for (var c = 0u; c < DIM; c++) {
         var lo = BIG;
@@ -126,12 +140,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             }
         }
         count = u32(n);
-        partials[base + 2u + 5u * c] = word(mean);
-        partials[base + 3u + 5u * c] = word(m2);
-        partials[base + 4u + 5u * c] = word(lo);
-        partials[base + 5u + 5u * c] = word(hi);
-        partials[base + 6u + 5u * c] = word(inv);
+        partials[base + 3u + 5u * c] = word(mean);
+        partials[base + 4u + 5u * c] = word(m2);
+        partials[base + 5u + 5u * c] = word(lo);
+        partials[base + 6u + 5u * c] = word(hi);
+        partials[base + 7u + 5u * c] = word(inv);
     }
     partials[base] = count_word(count);
     partials[base + 1u] = count_word(bad);
+    partials[base + 2u] = index_word(first_bad);
 }

@@ -1,5 +1,5 @@
 // Classic fourth-order Runge–Kutta for ODE systems, f32 or f64. One invocation advances LANES
-// trajectories through all STEPS steps with the state in registers. CPU twin: src/cpu/rk4.rs.
+// trajectories through a segment of steps with the state in registers. CPU twin: src/cpu/rk4.rs.
 #import state
 #import integrate
 
@@ -18,19 +18,20 @@ fn rk4_step(x: S, p: Params, t: F) -> S {
     return out;
 }
 
-// All STEPS steps of LANES trajectories (entry point: integrate.wgsl).
+// Steps chunk.step0 .. chunk.step0 + chunk.steps of LANES trajectories (entry point:
+// integrate.wgsl).
 fn advance(x0: S, p: Params, traj: U) -> S {
     var x = x0;
+    let end = chunk.step0 + chunk.steps;
     // Four steps per iteration: independent work for the compiler to schedule.
-    let groups = STEPS / 4u;
-    for (var g = 0u; g < groups; g++) {
-        let n = 4u * g;
+    var n = chunk.step0;
+    for (; n + 4u <= end; n += 4u) {
         x = rk4_step(x, p, T0 + F(n) * DT);
         x = rk4_step(x, p, T0 + F(n + 1u) * DT);
         x = rk4_step(x, p, T0 + F(n + 2u) * DT);
         x = rk4_step(x, p, T0 + F(n + 3u) * DT);
     }
-    for (var n = 4u * groups; n < STEPS; n++) {
+    for (; n < end; n++) {
         x = rk4_step(x, p, T0 + F(n) * DT);
     }
     return x;

@@ -3,7 +3,7 @@
 // diagonal, scalar or additive noise; flag MILSTEIN) and stochastic Heun (Stratonovich;
 // flag HEUN), and the exponential integrators SETD1, ETD-RK2 and ETDRK4 for semilinear
 // systems (flags EXPONENTIAL, ETDRK2, ETDRK4). One invocation advances LANES trajectories
-// through all STEPS steps with the state in registers. R is f32 or f64 (flag F64) lanes; the noise is f32 in both.
+// through a segment of steps with the state in registers. R is f32 or f64 (flag F64) lanes; the noise is f32 in both.
 // Noise kinds (flags): DIAGONAL (and additive) x_i += g_i dW_i; SCALAR x_i += g_i dW_0;
 // CORRELATED x_i += g_i (L dZ)_i; GENERAL x_i += sum_j g[i * NOISE + j] dW_j.
 // A system may define `fn project(x: S, p: Params) -> S`, applied after every step (e.g. to
@@ -41,10 +41,11 @@ fn noise_term_$c(d: G, w: array<R, NOISE>) -> R {
 #endfor
 #endif
 
-// Steps 4g .. 4g + count - 1 (count <= 4). For a stochastic system the group's 4 * NOISE
-// normals are exactly Philox blocks g * NOISE .. g * NOISE + NOISE - 1 of the trajectory, so
-// every word is used; normal s * NOISE + j drives channel j of step 4g + s.
-fn em_group(x_in: S, p: Params, traj: U, g: u32, count: u32) -> S {
+// Steps 4g + lo .. 4g + hi - 1 (0 <= lo < hi <= 4). For a stochastic system the group's
+// 4 * NOISE normals are exactly Philox blocks g * NOISE .. g * NOISE + NOISE - 1 of the
+// trajectory, so every word is used; normal s * NOISE + j drives channel j of step 4g + s,
+// whichever segment the step falls in.
+fn em_group(x_in: S, p: Params, traj: U, g: u32, lo: u32, hi: u32) -> S {
     var x = x_in;
 #ifdef STOCHASTIC
     var z: array<R, 4u * NOISE>;
@@ -57,7 +58,7 @@ fn em_group(x_in: S, p: Params, traj: U, g: u32, count: u32) -> S {
 #endfor
 #endif
 #for s in 4
-    if ($su < count) {
+    if ($su >= lo && $su < hi) {
         let t = T0 + F(4u * g + $su) * DT;
         let f = drift(t, x, p);
 #ifdef EXPONENTIAL
@@ -193,15 +194,22 @@ fn em_group(x_in: S, p: Params, traj: U, g: u32, count: u32) -> S {
     return x;
 }
 
-// All STEPS steps of LANES trajectories (entry point: integrate.wgsl).
+// Steps chunk.step0 .. chunk.step0 + chunk.steps of LANES trajectories (entry point:
+// integrate.wgsl): whole groups of 4 in the loop, partial groups at either end.
 fn advance(x0: S, p: Params, traj: U) -> S {
     var x = x0;
-    let groups = STEPS / 4u;
-    for (var g = 0u; g < groups; g++) {
-        x = em_group(x, p, traj, g, 4u);
-    }
-    if (STEPS % 4u != 0u) {
-        x = em_group(x, p, traj, groups, STEPS % 4u);
+    let a = chunk.step0;
+    let b = chunk.step0 + chunk.steps;
+    let first = a / 4u;
+    let last = (b + 3u) / 4u;
+    for (var g = first; g < last; g++) {
+        let lo = max(a, 4u * g) - 4u * g;
+        let hi = min(b, 4u * g + 4u) - 4u * g;
+        if (lo == 0u && hi == 4u) {
+            x = em_group(x, p, traj, g, 0u, 4u);
+        } else {
+            x = em_group(x, p, traj, g, lo, hi);
+        }
     }
     return x;
 }

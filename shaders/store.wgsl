@@ -10,3 +10,12 @@ fn store_state(inv: u32, x: S) {
     states[$c * chunk.stride + inv] = x[$c];
 #endfor
 }
+
+// The state left by the previous segment.
+fn load_state(inv: u32) -> S {
+    var x: S;
+#for c in DIM
+    x[$c] = states[$c * chunk.stride + inv];
+#endfor
+    return x;
+}

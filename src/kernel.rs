@@ -15,7 +15,7 @@ use crate::system::{cholesky, Noise, System};
 pub const BLOCK: u32 = 256;
 /// Words per reduction block for a system of dimension `dim`.
 pub fn partial_words(dim: usize) -> usize {
-    2 + 5 * dim
+    3 + 5 * dim
 }
 
 /// How kernels are shaped for a device.
@@ -119,7 +119,6 @@ pub fn prelude(job: &Job, target: Target) -> String {
     s += &format!("const DIM: u32 = {d}u;\n");
     s += &format!("const NOISE: u32 = {}u;\n", sys.noise_channels().max(1));
     s += &format!("alias G = array<R, {}u>;\n", sys.diffusion_len().max(1));
-    s += &format!("const STEPS: u32 = {}u;\n", job.steps);
     s += &format!("const T0: F = {};\n", lit(c.t0));
     s += &format!("const DT: F = {};\n", lit(c.dt));
     s += &format!("const HALF_DT: F = {};\n", lit(c.half_dt));

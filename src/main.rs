@@ -499,6 +499,7 @@ fn run(args: RunArgs) -> Result<(), Error> {
         chunk,
         keep_states: false,
         lanes: args.lanes,
+        ..Default::default()
     };
     let device_start = Instant::now();
     let (sol, device_s) = if args.cpu {

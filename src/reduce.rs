@@ -3,12 +3,19 @@
 
 use serde::Serialize;
 
+/// How many non-finite trajectory indices statistics keep.
+pub const MAX_REPORTED: usize = 8;
+
 /// Count, mean, sum of squared deviations, min and max per component, over finite
 /// trajectories; `nonfinite` trajectories (any component NaN or infinite) are excluded.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Stats {
     pub count: u64,
     pub nonfinite: u64,
+    /// Indices of non-finite trajectories, to replay them with the same seed: the first of
+    /// each of the first `MAX_REPORTED` reduction blocks that have any (so the first entry
+    /// is the lowest index overall).
+    pub first_nonfinite: Vec<u64>,
     pub mean: Vec<f64>,
     pub m2: Vec<f64>,
     pub min: Vec<f64>,
@@ -20,6 +27,7 @@ impl Stats {
         Stats {
             count: 0,
             nonfinite: 0,
+            first_nonfinite: Vec::new(),
             mean: vec![0.0; dim],
             m2: vec![0.0; dim],
             min: vec![f64::INFINITY; dim],
@@ -68,6 +76,7 @@ impl Stats {
         Stats {
             count: self.count,
             nonfinite: self.nonfinite,
+            first_nonfinite: self.first_nonfinite.clone(),
             mean: self.mean.split_off(at),
             m2: self.m2.split_off(at),
             min: self.min.split_off(at),
@@ -78,15 +87,31 @@ impl Stats {
     /// Merges reduction blocks, in order, from their words (layout in `shaders/reduce.wgsl`):
     /// the scaled f32 moments are unscaled exactly in f64.
     pub fn absorb_blocks(&mut self, words: &[u32]) {
-        self.absorb(words, |w| f32::from_bits(w) as f64, |w| w as u64);
+        self.absorb(
+            words,
+            |w| f32::from_bits(w) as f64,
+            |w| w as u64,
+            |w| (w != u32::MAX).then_some(w as u64),
+        );
     }
 
     /// The same for the f64 kernel, whose words are f64 values (counts too).
     pub fn absorb_blocks64(&mut self, words: &[f64]) {
-        self.absorb(words, |w| w, |w| w as u64);
+        self.absorb(
+            words,
+            |w| w,
+            |w| w as u64,
+            |w| (w >= 0.0).then_some(w as u64),
+        );
     }
 
-    fn absorb<W: Copy>(&mut self, words: &[W], f: impl Fn(W) -> f64, n: impl Fn(W) -> u64) {
+    fn absorb<W: Copy>(
+        &mut self,
+        words: &[W],
+        f: impl Fn(W) -> f64,
+        n: impl Fn(W) -> u64,
+        index: impl Fn(W) -> Option<u64>,
+    ) {
         let dim = self.dim();
         let (mut mean, mut m2, mut lo, mut hi) = (
             vec![0.0; dim],
@@ -96,8 +121,13 @@ impl Stats {
         );
         for block in words.chunks_exact(crate::kernel::partial_words(dim)) {
             self.nonfinite += n(block[1]);
+            if let Some(i) = index(block[2]) {
+                if self.first_nonfinite.len() < MAX_REPORTED {
+                    self.first_nonfinite.push(i);
+                }
+            }
             for c in 0..dim {
-                let w = &block[2 + 5 * c..];
+                let w = &block[3 + 5 * c..];
                 let inv = f(w[4]);
                 mean[c] = f(w[0]) / inv;
                 m2[c] = f(w[1]) / (inv * inv);

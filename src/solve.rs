@@ -10,6 +10,7 @@ use crate::context::Context;
 use crate::ensemble::Job;
 use crate::error::{Error, Result};
 use crate::kernel::{self, partial_words, Target, BLOCK};
+use crate::observe::{Save, SaveAt};
 use crate::precision::Precision;
 use crate::reduce::Stats;
 use crate::schedule;
@@ -24,6 +25,11 @@ pub struct Options {
     pub keep_states: bool,
     /// Trajectories per invocation (1, 2 or 4); default [`default_lanes`].
     pub lanes: Option<u32>,
+    /// Statistics at save times besides the end ([`crate::observe::SaveAt`]).
+    pub save_at: SaveAt,
+    /// At most this many steps per dispatch, so that no dispatch runs long on a display GPU
+    /// (None: a whole segment between save times). Results do not depend on it.
+    pub dispatch_steps: Option<u64>,
 }
 
 /// Trajectories per invocation unless the caller chose. Four measured fastest on lavapipe
@@ -56,7 +62,11 @@ pub struct StepReport {
 
 #[derive(Clone, Debug)]
 pub struct Solution {
+    /// Statistics of the terminal states.
     pub stats: Stats,
+    /// Statistics at every save time, the last being the end (empty unless
+    /// `Options::save_at` asked for save times).
+    pub saves: Vec<Save>,
     /// Terminal states if kept, component-major, in the run's precision widened to f64.
     pub states: Option<Vec<f64>>,
     /// Adaptive methods only.
@@ -153,6 +163,22 @@ pub(crate) fn bind_at(
     })
 }
 
+/// The save times a caller asked for (none unless `save_at.every` is set).
+pub(crate) fn saves_of(job: &Job, opts: &Options, steps: &[u64], stats: Vec<Stats>) -> Vec<Save> {
+    if opts.save_at.every.is_none() {
+        return Vec::new();
+    }
+    steps
+        .iter()
+        .zip(stats)
+        .map(|(&step, stats)| Save {
+            step,
+            t: job.grid.t0 + job.grid.dt * step as f64,
+            stats,
+        })
+        .collect()
+}
+
 /// Splits an adaptive run's statistics into the state's and the step counts'.
 pub(crate) fn split_counts(
     job: &Job,
@@ -211,6 +237,10 @@ pub(crate) struct ChunkUniform {
     first: u32,
     count: u32,
     stride: u32,
+    step0: u32,
+    steps: u32,
+    save: u32,
+    blocks: u32,
     pad: u32,
 }
 
@@ -262,8 +292,24 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
     let stride = cap / lanes as u64;
     let state_bytes = cap * rows as u64 * bytes;
     let blocks = cap / BLOCK as u64;
-    let partial_bytes = blocks * partial_words(rows) as u64 * bytes;
-    let uniform = buffer(ctx, "chunk", 16, B::UNIFORM | B::COPY_DST);
+    let save_steps = opts.save_at.steps(job)?;
+    if let Some(0) = opts.dispatch_steps {
+        return Err(Error::Invalid(
+            "at most 0 steps per dispatch: give at least 1".into(),
+        ));
+    }
+    // Partials of several save times wait on the device in slots (up to 64 MiB) and are read
+    // back together: one readback per batch of saves, not per save.
+    let slot_bytes = blocks * partial_words(rows) as u64 * bytes;
+    let budget = (64u64 << 20).min(ctx.limits.max_storage_buffer_binding_size);
+    let slots = (budget / slot_bytes).clamp(1, save_steps.len() as u64);
+    let partial_bytes = slots * slot_bytes;
+    let uniform = buffer(
+        ctx,
+        "chunk",
+        std::mem::size_of::<ChunkUniform>() as u64,
+        B::UNIFORM | B::COPY_DST,
+    );
     let states = buffer(ctx, "states", state_bytes, B::STORAGE | B::COPY_SRC);
     let partials = buffer(ctx, "partials", partial_bytes, B::STORAGE | B::COPY_SRC);
     let partials_read = buffer(
@@ -323,20 +369,12 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
     let setup_s = setup.elapsed().as_secs_f64();
 
     let solve_start = Instant::now();
-    let mut stats = Stats::empty(rows);
+    let mut saved = vec![Stats::empty(rows); save_steps.len()];
     let mut kept = opts
         .keep_states
         .then(|| vec![0f64; job.paths as usize * rows]);
     let (mut unfinished, mut first_unfinished) = (0u64, None);
     for chunk in &plan.chunks {
-        let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let u = ChunkUniform {
-            first: chunk.first as u32,
-            count: chunk.count as u32,
-            stride: stride as u32,
-            pad: 0,
-        };
-        ctx.queue.write_buffer(&uniform, 0, bytemuck::bytes_of(&u));
         if let Some(t) = &inputs {
             let table = job.table_rows(chunk.first, chunk.count, cap);
             match job.precision {
@@ -353,18 +391,73 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
         }
         let invocations = chunk.count.div_ceil(lanes as u64);
         let chunk_blocks = chunk.count.div_ceil(BLOCK as u64);
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        {
-            let mut pass = enc.begin_compute_pass(&Default::default());
-            pass.set_pipeline(&integrate);
-            pass.set_bind_group(0, &integrate_bind, &[]);
-            pass.dispatch_workgroups(invocations.div_ceil(target.workgroup() as u64) as u32, 1, 1);
-            pass.set_pipeline(&reduce);
-            pass.set_bind_group(0, &reduce_bind, &[]);
-            pass.dispatch_workgroups(chunk_blocks.div_ceil(64) as u32, 1, 1);
+        let mut step0 = 0u64;
+        let mut slot = 0u64;
+        let mut batch_first = 0usize;
+        for (s, &save_step) in save_steps.iter().enumerate() {
+            // The segment step0 .. save_step, in dispatches of at most dispatch_steps steps.
+            while step0 < save_step {
+                let steps = (save_step - step0).min(opts.dispatch_steps.unwrap_or(u64::MAX));
+                let ends_segment = step0 + steps == save_step;
+                let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+                let u = ChunkUniform {
+                    first: chunk.first as u32,
+                    count: chunk.count as u32,
+                    stride: stride as u32,
+                    step0: step0 as u32,
+                    steps: steps as u32,
+                    save: slot as u32,
+                    blocks: blocks as u32,
+                    pad: 0,
+                };
+                ctx.queue.write_buffer(&uniform, 0, bytemuck::bytes_of(&u));
+                let mut enc = ctx.device.create_command_encoder(&Default::default());
+                {
+                    let mut pass = enc.begin_compute_pass(&Default::default());
+                    pass.set_pipeline(&integrate);
+                    pass.set_bind_group(0, &integrate_bind, &[]);
+                    pass.dispatch_workgroups(
+                        invocations.div_ceil(target.workgroup() as u64) as u32,
+                        1,
+                        1,
+                    );
+                    if ends_segment {
+                        pass.set_pipeline(&reduce);
+                        pass.set_bind_group(0, &reduce_bind, &[]);
+                        pass.dispatch_workgroups(chunk_blocks.div_ceil(64) as u32, 1, 1);
+                    }
+                }
+                ctx.queue.submit([enc.finish()]);
+                check_scope(ctx, scope)?;
+                step0 += steps;
+            }
+            slot += 1;
+            if slot == slots || s + 1 == save_steps.len() {
+                let used = slot * slot_bytes;
+                let mut enc = ctx.device.create_command_encoder(&Default::default());
+                enc.copy_buffer_to_buffer(&partials, 0, &partials_read, 0, used);
+                ctx.queue.submit([enc.finish()]);
+                let raw = read_back(ctx, &partials_read, used)?;
+                let words_per_slot = (slot_bytes / bytes) as usize;
+                let chunk_words = chunk_blocks as usize * partial_words(rows);
+                for k in 0..slot as usize {
+                    let stats = &mut saved[batch_first + k];
+                    match job.precision {
+                        Precision::F32 => {
+                            let w: &[u32] = bytemuck::cast_slice(&raw);
+                            stats.absorb_blocks(&w[k * words_per_slot..][..chunk_words]);
+                        }
+                        Precision::F64 => {
+                            let w: &[f64] = bytemuck::cast_slice(&raw);
+                            stats.absorb_blocks64(&w[k * words_per_slot..][..chunk_words]);
+                        }
+                    }
+                }
+                batch_first = s + 1;
+                slot = 0;
+            }
         }
-        let used = chunk_blocks * partial_words(rows) as u64 * bytes;
-        enc.copy_buffer_to_buffer(&partials, 0, &partials_read, 0, used);
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
         if let (Some(e), Some(er)) = (&events, &events_read) {
             enc.copy_buffer_to_buffer(e, 0, er, 0, 8);
         }
@@ -372,12 +465,6 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
             enc.copy_buffer_to_buffer(&states, 0, sr, 0, state_bytes);
         }
         ctx.queue.submit([enc.finish()]);
-        check_scope(ctx, scope)?;
-        let words = read_back(ctx, &partials_read, used)?;
-        match job.precision {
-            Precision::F32 => stats.absorb_blocks(bytemuck::cast_slice(&words)),
-            Precision::F64 => stats.absorb_blocks64(bytemuck::cast_slice(&words)),
-        }
         if let Some(er) = &events_read {
             let ev: Vec<u32> = bytemuck::cast_slice(&read_back(ctx, er, 8)?).to_vec();
             unfinished += ev[0] as u64;
@@ -401,9 +488,12 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
             }
         }
     }
+    let stats = saved.last().cloned().expect("at least one save: the end");
+    let saves = saves_of(job, opts, &save_steps, saved);
     let (stats, adaptive) = split_counts(job, stats, unfinished, first_unfinished);
     Ok(Solution {
         stats,
+        saves,
         adaptive,
         states: kept,
         timing: Timing {
@@ -441,6 +531,6 @@ mod tests {
         };
         assert_eq!(*span as usize, std::mem::size_of::<ChunkUniform>());
         let offsets: Vec<u32> = members.iter().map(|m| m.offset).collect();
-        assert_eq!(offsets, [0, 4, 8, 12]);
+        assert_eq!(offsets, [0, 4, 8, 12, 16, 20, 24, 28]);
     }
 }

@@ -182,16 +182,33 @@ pub fn solve(job: &Job, opts: &Options) -> Result<Solution> {
     }
     let t0 = Instant::now();
     let dim = job.rows();
-    let states = states(job, 0, job.paths);
-    let mut stats = Stats::empty(dim);
     let n = job.paths as usize;
-    match job.precision {
-        Precision::F32 => {
-            let v: Vec<f32> = states.iter().map(|&x| x as f32).collect();
-            stats.absorb_blocks(&reduce::block_partials(&v, n, dim));
+    let reduce_states = |states: &[f64]| {
+        let mut stats = Stats::empty(dim);
+        match job.precision {
+            Precision::F32 => {
+                let v: Vec<f32> = states.iter().map(|&x| x as f32).collect();
+                stats.absorb_blocks(&reduce::block_partials(&v, n, dim));
+            }
+            Precision::F64 => stats.absorb_blocks64(&reduce::block_partials64(states, n, dim)),
         }
-        Precision::F64 => stats.absorb_blocks64(&reduce::block_partials64(&states, n, dim)),
-    }
+        stats
+    };
+    // Each save time: the same job cut at that step (the noise is keyed by step, so the
+    // shorter run passes through the same states).
+    let save_steps = opts.save_at.steps(job)?;
+    let mut saved: Vec<Stats> = save_steps[..save_steps.len() - 1]
+        .iter()
+        .map(|&m| {
+            let mut part = job.clone();
+            part.steps = m as u32;
+            reduce_states(&states(&part, 0, job.paths))
+        })
+        .collect();
+    let states = states(job, 0, job.paths);
+    let stats = reduce_states(&states);
+    saved.push(stats.clone());
+    let saves = crate::solve::saves_of(job, opts, &save_steps, saved);
     // Unfinished adaptive trajectories: NaN state after max_steps steps.
     let (mut unfinished, mut first_unfinished) = (0u64, None);
     if let Method::Dopri5(ctl) = job.method {
@@ -207,6 +224,7 @@ pub fn solve(job: &Job, opts: &Options) -> Result<Solution> {
     let (stats, adaptive) = crate::solve::split_counts(job, stats, unfinished, first_unfinished);
     Ok(Solution {
         stats,
+        saves,
         adaptive,
         states: opts.keep_states.then_some(states),
         timing: Timing {

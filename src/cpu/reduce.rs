@@ -6,6 +6,11 @@ const RUN: usize = 16;
 
 /// Per-block partial words for `n` trajectories stored component-major (`values[c * n + j]`).
 pub fn block_partials(values: &[f32], n: usize, dim: usize) -> Vec<u32> {
+    block_partials_from(values, n, dim, 0)
+}
+
+/// The same for trajectories numbered from `first_index` (for the first-non-finite word).
+pub fn block_partials_from(values: &[f32], n: usize, dim: usize, first_index: u64) -> Vec<u32> {
     let b = BLOCK as usize;
     let mut out = vec![0u32; n.div_ceil(b) * partial_words(dim)];
     for (block, words) in out.chunks_exact_mut(partial_words(dim)).enumerate() {
@@ -48,7 +53,7 @@ pub fn block_partials(values: &[f32], n: usize, dim: usize) -> Vec<u32> {
                 }
             }
             count = cn;
-            let w = &mut words[2 + 5 * c..];
+            let w = &mut words[3 + 5 * c..];
             w[0] = mean.to_bits();
             w[1] = m2.to_bits();
             w[2] = lo.to_bits();
@@ -57,6 +62,10 @@ pub fn block_partials(values: &[f32], n: usize, dim: usize) -> Vec<u32> {
         }
         words[0] = count as u32;
         words[1] = finite.iter().filter(|f| !**f).count() as u32;
+        words[2] = finite
+            .iter()
+            .position(|f| !*f)
+            .map_or(u32::MAX, |k| (first_index + (first + k) as u64) as u32);
     }
     out
 }
@@ -64,6 +73,11 @@ pub fn block_partials(values: &[f32], n: usize, dim: usize) -> Vec<u32> {
 /// The twin of the f64 kernel (flag F64): the same order, f64 throughout, no scaling; the
 /// words are f64 values, counts included.
 pub fn block_partials64(values: &[f64], n: usize, dim: usize) -> Vec<f64> {
+    block_partials64_from(values, n, dim, 0)
+}
+
+/// The same for trajectories numbered from `first_index`.
+pub fn block_partials64_from(values: &[f64], n: usize, dim: usize, first_index: u64) -> Vec<f64> {
     let b = BLOCK as usize;
     let mut out = vec![0f64; n.div_ceil(b) * partial_words(dim)];
     for (block, words) in out.chunks_exact_mut(partial_words(dim)).enumerate() {
@@ -104,7 +118,7 @@ pub fn block_partials64(values: &[f64], n: usize, dim: usize) -> Vec<f64> {
                 }
             }
             count = cn;
-            let w = &mut words[2 + 5 * c..];
+            let w = &mut words[3 + 5 * c..];
             w[0] = mean;
             w[1] = m2;
             w[2] = lo;
@@ -113,6 +127,10 @@ pub fn block_partials64(values: &[f64], n: usize, dim: usize) -> Vec<f64> {
         }
         words[0] = count;
         words[1] = finite.iter().filter(|f| !**f).count() as f64;
+        words[2] = finite
+            .iter()
+            .position(|f| !*f)
+            .map_or(-1.0, |k| (first_index + (first + k) as u64) as f64);
     }
     out
 }
