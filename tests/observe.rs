@@ -1,0 +1,144 @@
+//! Observers: statistics at save times, bit-identical for any chunking and dispatch bound,
+//! and non-finite trajectories counted per save time.
+
+mod common;
+
+use throng::{cpu, solve, Ensemble, Method, Options, SaveAt, System, TimeGrid};
+
+fn gbm(n: u64, seed: u64) -> Ensemble {
+    Ensemble::new(System::builtin("gbm").unwrap(), n)
+        .x0(&[1.0])
+        .set("mu", 0.05)
+        .set("sigma", 0.2)
+        .seed(seed)
+}
+
+fn saving(every: u64) -> Options {
+    Options {
+        save_at: SaveAt { every: Some(every) },
+        ..Default::default()
+    }
+}
+
+#[test]
+fn gbm_moments_at_64_save_times_match_the_exact_law_of_the_em_chain() {
+    let ctx = common::ctx();
+    let (mu, sigma, steps, n) = (0.05f64, 0.2f64, 256u64, 1u64 << 17);
+    let job = gbm(n, 17)
+        .job(Method::EulerMaruyama, TimeGrid::until(0.0, 1.0, steps))
+        .unwrap();
+    let sol = solve(&ctx, &job, &saving(4)).unwrap();
+    assert_eq!(sol.saves.len(), 64);
+    assert_eq!(sol.saves.last().unwrap().stats, sol.stats);
+    let h = 1.0 / steps as f64;
+    let (a, b) = (1.0 + mu * h, sigma * h.sqrt());
+    let mut worst = 0f64;
+    for (k, save) in sol.saves.iter().enumerate() {
+        // After m steps X_m = prod (a + b Z): exact raw moments (as for the terminal test).
+        let m = 4 * (k as i32 + 1);
+        assert_eq!(save.step, m as u64);
+        assert!((save.t - m as f64 * h).abs() < 1e-12);
+        let e1 = a.powi(m);
+        let e2 = (a * a + b * b).powi(m);
+        let e3 = (a.powi(3) + 3.0 * a * b * b).powi(m);
+        let e4 = (a.powi(4) + 6.0 * a * a * b * b + 3.0 * b.powi(4)).powi(m);
+        let var = e2 - e1 * e1;
+        let mu4 = e4 - 4.0 * e3 * e1 + 6.0 * e2 * e1 * e1 - 3.0 * e1.powi(4);
+        let nf = n as f64;
+        let st = &save.stats;
+        assert_eq!(st.count, n);
+        let z_mean = (st.mean[0] - e1) / (var / nf).sqrt();
+        let z_var = (st.var()[0] - var) / ((mu4 - var * var * (nf - 3.0) / (nf - 1.0)) / nf).sqrt();
+        worst = worst.max(z_mean.abs()).max(z_var.abs());
+        assert!(
+            z_mean.abs() < 4.0 && z_var.abs() < 4.0,
+            "save {k} (step {m}): mean z {z_mean}, var z {z_var}"
+        );
+    }
+    eprintln!("64 save times: largest |z| {worst:.2}");
+}
+
+#[test]
+fn saves_are_bit_identical_for_any_chunk_size_and_dispatch_bound() {
+    let ctx = common::ctx();
+    for (ens, method) in [
+        (gbm(5000, 3), Method::EulerMaruyama),
+        (
+            Ensemble::new(System::builtin("lorenz").unwrap(), 5000).sweep("rho", 0.0, 50.0),
+            Method::Rk4,
+        ),
+    ] {
+        // 70 steps, saves every 8: segments start mid-group of 4 noise steps.
+        let job = ens.job(method, TimeGrid::new(0.0, 0.01, 70)).unwrap();
+        let reference = solve(&ctx, &job, &saving(8)).unwrap();
+        assert_eq!(reference.saves.len(), 9);
+        assert_eq!(reference.saves.last().unwrap().step, 70);
+        for chunk in [Some(256), Some(1000), None] {
+            for dispatch_steps in [None, Some(3)] {
+                let opts = Options {
+                    chunk,
+                    dispatch_steps,
+                    ..saving(8)
+                };
+                let sol = solve(&ctx, &job, &opts).unwrap();
+                assert_eq!(
+                    sol.saves, reference.saves,
+                    "{method:?} chunk {chunk:?} dispatch {dispatch_steps:?}"
+                );
+            }
+        }
+        // Each save equals a run that simply stops there, and the end equals a plain run.
+        for save in &reference.saves[..3] {
+            let cut = ens
+                .job(method, TimeGrid::new(0.0, 0.01, save.step))
+                .unwrap();
+            assert_eq!(
+                solve(&ctx, &cut, &Options::default()).unwrap().stats,
+                save.stats
+            );
+        }
+        let plain = solve(&ctx, &job, &Options::default()).unwrap();
+        assert_eq!(plain.stats, reference.stats);
+        assert!(plain.saves.is_empty());
+        // And the CPU twin saves at the same times, to f32 rounding.
+        let twin = cpu::solve(&job, &saving(8)).unwrap();
+        for (g, t) in reference.saves.iter().zip(&twin.saves) {
+            assert_eq!((g.step, g.stats.count), (t.step, t.stats.count));
+            for c in 0..g.stats.dim() {
+                let (a, b) = (g.stats.mean[c], t.stats.mean[c]);
+                assert!(
+                    (a - b).abs() <= 1e-4 * b.abs().max(1.0),
+                    "{method:?} {a} vs {b}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn non_finite_trajectories_are_counted_per_save_time_with_indices_to_replay() {
+    // OU with theta = 1e4, dt = 0.01 under Euler–Maruyama multiplies by -99 per step: finite
+    // in f32 up to step 19, overflowed by step 20 (99^20 > 3.4e38).
+    let ctx = common::ctx();
+    let n = 4096u64;
+    let job = Ensemble::new(System::builtin("ou").unwrap(), n)
+        .x0(&[1.0])
+        .set("theta", 1e4)
+        .seed(2)
+        .job(Method::EulerMaruyama, TimeGrid::new(0.0, 0.01, 40))
+        .unwrap();
+    let sol = solve(&ctx, &job, &saving(10)).unwrap();
+    let counts: Vec<(u64, u64)> = sol
+        .saves
+        .iter()
+        .map(|s| (s.stats.count, s.stats.nonfinite))
+        .collect();
+    assert_eq!(counts, [(n, 0), (0, n), (0, n), (0, n)]);
+    assert!(sol.saves[0].stats.first_nonfinite.is_empty());
+    let first = &sol.saves[1].stats.first_nonfinite;
+    // The first non-finite trajectory of each of the first 8 blocks of 256.
+    assert_eq!(first, &(0..8).map(|b| 256 * b).collect::<Vec<u64>>());
+    // Replaying trajectory first[1] alone (its own seed and index) reproduces the blow-up.
+    let replay = cpu::trajectory(&job, first[1]);
+    assert!(!replay[0].is_finite());
+}
