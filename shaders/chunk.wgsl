@@ -15,7 +15,8 @@ struct Chunk {
     save: u32,
     // reduction blocks per chunk buffer (partials of save s start at block s * blocks)
     blocks: u32,
-    pad: u32,
+    // the save time's index in the run (observers write there)
+    save_index: u32,
 }
 
 @group(0) @binding(0) var<uniform> chunk: Chunk;

@@ -446,6 +446,57 @@ pub fn reduce(dim: usize, lanes: u32, precision: Precision) -> Result<Composed> 
     )
 }
 
+/// The observer kernel (observe.wgsl): histograms `(component, bins, offset)` with
+/// `hist_words` counters per save time, and the first `keep` trajectories' states.
+pub fn observe(
+    dim: usize,
+    lanes: u32,
+    precision: Precision,
+    hists: &[(usize, u32, u32)],
+    hist_words: u32,
+    keep: u64,
+) -> Result<Composed> {
+    let list = |f: &dyn Fn(&(usize, u32, u32)) -> u32| {
+        if hists.is_empty() {
+            "0u".to_string()
+        } else {
+            hists
+                .iter()
+                .map(|h| format!("{}u", f(h)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    let n = hists.len().max(1);
+    let big = match precision {
+        Precision::F32 => "3.4028234663852886e38f",
+        Precision::F64 => "1.7976931348623157e308lf",
+    };
+    let pre = format!(
+        "const LANES: u32 = {lanes}u;\nconst DIM: u32 = {dim}u;\nconst NHIST: u32 = {}u;\n\
+         const HIST_WORDS: u32 = {hist_words}u;\nconst KEEP: u32 = {keep}u;\nconst BIG = {big};\n\
+         const HIST_COMPONENT = array<u32, {n}>({});\nconst HIST_BINS = array<u32, {n}>({});\n\
+         const HIST_OFFSET = array<u32, {n}>({});\n",
+        hists.len(),
+        list(&|h| h.0 as u32),
+        list(&|h| h.1),
+        list(&|h| h.2),
+    );
+    let flags: &[&str] = match precision {
+        Precision::F32 => &[],
+        Precision::F64 => &["F64"],
+    };
+    compose(
+        &[
+            Source::new("prelude", &pre),
+            Source::new("observe", include_str!("../shaders/observe.wgsl")),
+        ],
+        &[],
+        flags,
+        &[],
+    )
+}
+
 /// The RNG audit kernel (one Philox block and its four normals per invocation).
 pub fn rng(target: Target) -> Result<Composed> {
     let pre = lane_types(1, Target { lanes: 1, ..target }, Precision::F32);
@@ -544,6 +595,12 @@ mod tests {
                         .unwrap()
                         .validate(caps(t) | Capabilities::FLOAT64)
                         .unwrap();
+                    for hists in [&[][..], &[(0, 10, 0), (sys.dim() - 1, 4096, 12)][..]] {
+                        observe(sys.dim(), t.lanes, precision, hists, 4110, 7)
+                            .unwrap()
+                            .validate(caps(t) | Capabilities::FLOAT64)
+                            .unwrap();
+                    }
                 }
             }
             rng(t).unwrap().validate(caps(t)).unwrap();

@@ -13,9 +13,65 @@ use crate::reduce::Stats;
 pub struct SaveAt {
     /// Save every this many steps (None: the end only).
     pub every: Option<u64>,
+    /// Histograms at every save time.
+    pub hist: Vec<Histogram>,
+    /// Quantile levels in (0, 1), of every state component at every save time.
+    pub quantiles: Vec<f64>,
+    /// Keep the states of the first this many trajectories at every save time.
+    pub keep_paths: u64,
 }
 
 impl SaveAt {
+    /// Whether anything beyond terminal statistics is asked for.
+    pub fn any(&self) -> bool {
+        self.every.is_some()
+            || !self.hist.is_empty()
+            || !self.quantiles.is_empty()
+            || self.keep_paths > 0
+    }
+
+    /// Checks the observers against a job.
+    pub fn check(&self, job: &Job) -> Result<()> {
+        let dim = job.system.dim();
+        for h in &self.hist {
+            if h.component >= dim {
+                return Err(Error::Invalid(format!(
+                    "histogram of component {}: the system has {dim}",
+                    h.component
+                )));
+            }
+            if !(h.lo.is_finite() && h.hi.is_finite() && h.lo < h.hi) {
+                return Err(Error::Invalid(format!(
+                    "histogram range {}..{} must be finite with lo < hi",
+                    h.lo, h.hi
+                )));
+            }
+            if h.bins == 0 || h.bins > 1 << 20 {
+                return Err(Error::Invalid(format!(
+                    "a histogram needs 1 to {} bins, got {}",
+                    1 << 20,
+                    h.bins
+                )));
+            }
+        }
+        if let Some(q) = self.quantiles.iter().find(|q| !(**q > 0.0 && **q < 1.0)) {
+            return Err(Error::Invalid(format!("quantile {q} is not in (0, 1)")));
+        }
+        if self.keep_paths > job.paths {
+            return Err(Error::Invalid(format!(
+                "keep {} paths of {}: there are not that many",
+                self.keep_paths, job.paths
+            )));
+        }
+        if (self.any()) && job.method.is_adaptive() && self.every.is_some() {
+            return Err(Error::Invalid(format!(
+                "saving at several times needs a fixed-step method; {} chooses its own steps",
+                job.method.name()
+            )));
+        }
+        Ok(())
+    }
+
     /// The steps at which the run saves, in order, ending with the job's last step.
     pub fn steps(&self, job: &Job) -> Result<Vec<u64>> {
         let n = job.steps as u64;
@@ -56,4 +112,79 @@ pub struct Save {
     pub step: u64,
     pub t: f64,
     pub stats: Stats,
+    /// One per requested histogram.
+    pub hist: Vec<HistCounts>,
+    /// One per state component when quantiles were requested.
+    pub quantiles: Vec<Quantiles>,
+    /// States of the first `keep_paths` trajectories, trajectory-major (`[i * dim + c]`).
+    pub paths: Vec<f64>,
+}
+
+/// A histogram of one state component at every save time: `bins` bins over [lo, hi), with
+/// values below lo and at or above hi counted apart.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Histogram {
+    pub component: usize,
+    pub lo: f64,
+    pub hi: f64,
+    pub bins: u32,
+}
+
+/// Bins of the histograms quantiles are read from (per component and save time).
+pub const QUANTILE_BINS: u32 = 4096;
+/// Trajectories of the pilot run that sets the quantile histograms' ranges: the first ones
+/// of the ensemble, whatever the chunking, so results do not depend on it.
+pub const PILOT: u64 = 4096;
+
+/// Counts of one histogram at one save time: `[below lo, bin 0, ..., bin B-1, at or above hi]`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HistCounts {
+    pub component: usize,
+    pub lo: f64,
+    pub hi: f64,
+    pub counts: Vec<u64>,
+}
+
+/// Quantiles of one component at one save time, read from a histogram of QUANTILE_BINS bins
+/// by linear interpolation within the bin: each is within `resolution` (one bin) of the
+/// sample quantile. NaN where the quantile falls outside the histogram's range.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Quantiles {
+    pub component: usize,
+    pub values: Vec<f64>,
+    pub resolution: f64,
+}
+
+/// The range a quantile histogram covers, from the pilot's min and max: 5 % margin each side.
+pub fn quantile_range(min: f64, max: f64) -> (f64, f64) {
+    if !(min.is_finite() && max.is_finite()) {
+        return (-1.0, 1.0);
+    }
+    let span = (max - min).max(1e-6 * max.abs().max(min.abs()).max(1e-30));
+    (min - 0.05 * span, max + 0.05 * span)
+}
+
+/// Reads quantiles `qs` from counts over [lo, hi) (layout of [`HistCounts`]).
+pub fn quantiles_from(counts: &[u64], lo: f64, hi: f64, qs: &[f64]) -> Vec<f64> {
+    let bins = counts.len() - 2;
+    let width = (hi - lo) / bins as f64;
+    let total: u64 = counts.iter().sum();
+    qs.iter()
+        .map(|&q| {
+            let target = q * total as f64;
+            let mut cum = 0.0;
+            for (idx, &c) in counts.iter().enumerate() {
+                let c = c as f64;
+                if c > 0.0 && cum + c >= target {
+                    if idx == 0 || idx == bins + 1 {
+                        return f64::NAN;
+                    }
+                    let frac = ((target - cum) / c).clamp(0.0, 1.0);
+                    return lo + ((idx - 1) as f64 + frac) * width;
+                }
+                cum += c;
+            }
+            f64::NAN
+        })
+        .collect()
 }

@@ -84,10 +84,21 @@ impl Stats {
         }
     }
 
+    /// Merges another set of statistics (the next trajectories) into this one.
+    pub fn absorb(&mut self, other: &Stats) {
+        self.nonfinite += other.nonfinite;
+        for &i in &other.first_nonfinite {
+            if self.first_nonfinite.len() < MAX_REPORTED {
+                self.first_nonfinite.push(i);
+            }
+        }
+        self.merge(other.count, &other.mean, &other.m2, &other.min, &other.max);
+    }
+
     /// Merges reduction blocks, in order, from their words (layout in `shaders/reduce.wgsl`):
     /// the scaled f32 moments are unscaled exactly in f64.
     pub fn absorb_blocks(&mut self, words: &[u32]) {
-        self.absorb(
+        self.absorb_words(
             words,
             |w| f32::from_bits(w) as f64,
             |w| w as u64,
@@ -97,7 +108,7 @@ impl Stats {
 
     /// The same for the f64 kernel, whose words are f64 values (counts too).
     pub fn absorb_blocks64(&mut self, words: &[f64]) {
-        self.absorb(
+        self.absorb_words(
             words,
             |w| w,
             |w| w as u64,
@@ -105,7 +116,7 @@ impl Stats {
         );
     }
 
-    fn absorb<W: Copy>(
+    fn absorb_words<W: Copy>(
         &mut self,
         words: &[W],
         f: impl Fn(W) -> f64,

@@ -20,6 +20,7 @@ pub const MODULES: &[(&str, &str)] = &[
     ("sde", include_str!("../shaders/sde.wgsl")),
     ("rk4", include_str!("../shaders/rk4.wgsl")),
     ("reduce", include_str!("../shaders/reduce.wgsl")),
+    ("observe", include_str!("../shaders/observe.wgsl")),
     ("rng", include_str!("../shaders/rng.wgsl")),
 ];
 

@@ -10,7 +10,8 @@ use crate::context::Context;
 use crate::ensemble::Job;
 use crate::error::{Error, Result};
 use crate::kernel::{self, partial_words, Target, BLOCK};
-use crate::observe::{Save, SaveAt};
+use crate::observe::{quantile_range, quantiles_from, HistCounts, Quantiles, Save, SaveAt};
+use crate::observe::{PILOT, QUANTILE_BINS};
 use crate::precision::Precision;
 use crate::reduce::Stats;
 use crate::schedule;
@@ -30,6 +31,33 @@ pub struct Options {
     /// At most this many steps per dispatch, so that no dispatch runs long on a display GPU
     /// (None: a whole segment between save times). Results do not depend on it.
     pub dispatch_steps: Option<u64>,
+    /// Called after every chunk.
+    pub progress: Option<Progress>,
+    /// Checked between dispatches: once set, the run stops and returns the chunks it
+    /// completed, marked partial.
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+/// Where a run stands, for [`Progress`].
+#[derive(Clone, Copy, Debug)]
+pub struct ProgressInfo {
+    pub trajectories: u64,
+    pub of: u64,
+    /// Fixed-step methods: trajectory-steps done.
+    pub trajectory_steps: u64,
+    pub elapsed_s: f64,
+    /// At the rate so far.
+    pub eta_s: f64,
+}
+
+/// A progress callback.
+#[derive(Clone)]
+pub struct Progress(pub std::sync::Arc<dyn Fn(&ProgressInfo) + Send + Sync>);
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress(..)")
+    }
 }
 
 /// Trajectories per invocation unless the caller chose. Four measured fastest on lavapipe
@@ -71,6 +99,9 @@ pub struct Solution {
     pub states: Option<Vec<f64>>,
     /// Adaptive methods only.
     pub adaptive: Option<StepReport>,
+    /// Cancelled: the statistics cover the first `completed` trajectories only.
+    pub partial: bool,
+    pub completed: u64,
     pub timing: Timing,
     pub adapter: String,
     pub chunks: usize,
@@ -163,18 +194,117 @@ pub(crate) fn bind_at(
     })
 }
 
-/// The save times a caller asked for (none unless `save_at.every` is set).
-pub(crate) fn saves_of(job: &Job, opts: &Options, steps: &[u64], stats: Vec<Stats>) -> Vec<Save> {
-    if opts.save_at.every.is_none() {
+/// Where the observers' results sit (histograms: the user's, then one per component for
+/// quantiles).
+pub(crate) struct ObserverLayout {
+    /// (component, bins, offset) per histogram.
+    pub specs: Vec<(usize, u32, u32)>,
+    /// Counters per save time.
+    pub words: u32,
+    pub quantile_first: usize,
+    pub keep: u64,
+}
+
+impl ObserverLayout {
+    pub fn new(sa: &SaveAt, dim: usize) -> ObserverLayout {
+        let mut specs = Vec::new();
+        let mut words = 0u32;
+        for h in &sa.hist {
+            specs.push((h.component, h.bins, words));
+            words += h.bins + 2;
+        }
+        let quantile_first = specs.len();
+        if !sa.quantiles.is_empty() {
+            for c in 0..dim {
+                specs.push((c, QUANTILE_BINS, words));
+                words += QUANTILE_BINS + 2;
+            }
+        }
+        ObserverLayout {
+            specs,
+            words,
+            quantile_first,
+            keep: sa.keep_paths,
+        }
+    }
+
+    pub fn active(&self) -> bool {
+        !self.specs.is_empty() || self.keep > 0
+    }
+}
+
+/// The observers' raw results: per save time, the histogram ranges and counters, and the
+/// kept states.
+pub(crate) struct Observed<'a> {
+    pub layout: &'a ObserverLayout,
+    pub ranges: &'a [(f64, f64)],
+    pub hist: &'a [u64],
+    pub kept: &'a [f64],
+}
+
+/// The save times a caller asked for (none unless `save_at` asks for more than the end).
+pub(crate) fn saves_of(
+    job: &Job,
+    opts: &Options,
+    steps: &[u64],
+    stats: Vec<Stats>,
+    observed: &Observed,
+) -> Vec<Save> {
+    let sa = &opts.save_at;
+    if !sa.any() {
         return Vec::new();
     }
+    let dim = job.system.dim();
+    let lay = observed.layout;
+    let nh = lay.specs.len();
     steps
         .iter()
         .zip(stats)
-        .map(|(&step, stats)| Save {
-            step,
-            t: job.grid.t0 + job.grid.dt * step as f64,
-            stats,
+        .enumerate()
+        .map(|(s, (&step, mut stats))| {
+            if job.method.is_adaptive() {
+                stats.split_off(dim);
+            }
+            let counts = |h: usize| {
+                let (_, bins, off) = lay.specs[h];
+                let base = s * lay.words as usize + off as usize;
+                observed.hist[base..base + bins as usize + 2].to_vec()
+            };
+            let hist = (0..sa.hist.len())
+                .map(|h| {
+                    let (lo, hi) = observed.ranges[s * nh + h];
+                    HistCounts {
+                        component: lay.specs[h].0,
+                        lo,
+                        hi,
+                        counts: counts(h),
+                    }
+                })
+                .collect();
+            let quantiles = if sa.quantiles.is_empty() {
+                Vec::new()
+            } else {
+                (0..dim)
+                    .map(|c| {
+                        let h = lay.quantile_first + c;
+                        let (lo, hi) = observed.ranges[s * nh + h];
+                        Quantiles {
+                            component: c,
+                            values: quantiles_from(&counts(h), lo, hi, &sa.quantiles),
+                            resolution: (hi - lo) / QUANTILE_BINS as f64,
+                        }
+                    })
+                    .collect()
+            };
+            let k = (lay.keep as usize) * dim;
+            Save {
+                step,
+                t: job.grid.t0 + job.grid.dt * step as f64,
+                stats,
+                hist,
+                quantiles,
+                paths: observed.kept[s * k..(s + 1) * k].to_vec(),
+            }
         })
         .collect()
 }
@@ -241,7 +371,7 @@ pub(crate) struct ChunkUniform {
     steps: u32,
     save: u32,
     blocks: u32,
-    pad: u32,
+    save_index: u32,
 }
 
 /// Integrates a job on the device and reduces its terminal states there.
@@ -286,6 +416,26 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
     let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
     let integrate = pipeline(ctx, &kernel::integrate(job, target)?, job.method.name())?;
     let reduce = pipeline(ctx, &kernel::reduce(rows, lanes, job.precision)?, "reduce")?;
+    let sa = &opts.save_at;
+    sa.check(job)?;
+    let dim = job.system.dim();
+    let obs = ObserverLayout::new(sa, dim);
+    let observe = if obs.active() {
+        Some(pipeline(
+            ctx,
+            &kernel::observe(
+                dim,
+                lanes,
+                job.precision,
+                &obs.specs,
+                obs.words,
+                sa.keep_paths,
+            )?,
+            "observe",
+        )?)
+    } else {
+        None
+    };
 
     use wgpu::BufferUsages as B;
     let cap = plan.capacity;
@@ -293,6 +443,7 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
     let state_bytes = cap * rows as u64 * bytes;
     let blocks = cap / BLOCK as u64;
     let save_steps = opts.save_at.steps(job)?;
+    let nsaves = save_steps.len() as u64;
     if let Some(0) = opts.dispatch_steps {
         return Err(Error::Invalid(
             "at most 0 steps per dispatch: give at least 1".into(),
@@ -344,6 +495,30 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
     integrate_buffers.extend(events.as_ref().map(|e| (3, e)));
     let integrate_bind = bind_at(ctx, &integrate, &integrate_buffers);
     let reduce_bind = bind(ctx, &reduce, &[&uniform, &states, &partials]);
+    // Observers: histogram counters and kept paths for every save time, on the device until
+    // the end (integer counts, so the order chunks arrive in does not matter).
+    let hist_bytes = nsaves * obs.words as u64 * 4;
+    let kept_bytes = nsaves * sa.keep_paths * dim as u64 * bytes;
+    for (what, b) in [("histograms", hist_bytes), ("kept paths", kept_bytes)] {
+        if b > ctx.limits.max_storage_buffer_binding_size {
+            return Err(Error::Invalid(format!(
+                "{what} at {nsaves} save times need {b} bytes, more than one binding holds \
+                 ({}); save less often or ask for less",
+                ctx.limits.max_storage_buffer_binding_size
+            )));
+        }
+    }
+    let hist = buffer(ctx, "hist", hist_bytes, B::STORAGE | B::COPY_SRC);
+    let ranges = buffer(
+        ctx,
+        "ranges",
+        nsaves * obs.specs.len() as u64 * 2 * bytes,
+        B::STORAGE | B::COPY_DST,
+    );
+    let kept_paths = buffer(ctx, "kept", kept_bytes, B::STORAGE | B::COPY_SRC);
+    let observe_bind = observe
+        .as_ref()
+        .map(|o| bind(ctx, o, &[&uniform, &states, &hist, &ranges, &kept_paths]));
     // Some drivers (lavapipe) compile a pipeline at its first dispatch: dispatch both once
     // on an empty chunk (count 0: every invocation returns) so that compilation is setup.
     let mut enc = ctx.device.create_command_encoder(&Default::default());
@@ -355,6 +530,11 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
         pass.set_pipeline(&reduce);
         pass.set_bind_group(0, &reduce_bind, &[]);
         pass.dispatch_workgroups(1, 1, 1);
+        if let (Some(o), Some(b)) = (&observe, &observe_bind) {
+            pass.set_pipeline(o);
+            pass.set_bind_group(0, b, &[]);
+            pass.dispatch_workgroups(1, 1, 1);
+        }
     }
     ctx.queue
         .write_buffer(&uniform, 0, bytemuck::bytes_of(&ChunkUniform::zeroed()));
@@ -369,93 +549,184 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
     let setup_s = setup.elapsed().as_secs_f64();
 
     let solve_start = Instant::now();
+    let cancelled = || {
+        opts.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+    };
+    // One chunk through every segment: integrate, and at each save time reduce (and observe).
+    // Returns false if cancelled before the chunk was complete (its statistics are dropped).
+    let run_chunk =
+        |chunk: &schedule::Chunk, observing: bool, saved: &mut [Stats]| -> Result<bool> {
+            if let Some(t) = &inputs {
+                let table = job.table_rows(chunk.first, chunk.count, cap);
+                match job.precision {
+                    Precision::F32 => {
+                        let v: Vec<f32> = table.iter().map(|&x| x as f32).collect();
+                        ctx.queue.write_buffer(t, 0, bytemuck::cast_slice(&v));
+                    }
+                    Precision::F64 => ctx.queue.write_buffer(t, 0, bytemuck::cast_slice(&table)),
+                }
+            }
+            if let Some(e) = &events {
+                ctx.queue
+                    .write_buffer(e, 0, bytemuck::cast_slice(&[0u32, u32::MAX]));
+            }
+            let invocations = chunk.count.div_ceil(lanes as u64);
+            let chunk_blocks = chunk.count.div_ceil(BLOCK as u64);
+            let mut pending: Vec<Stats> = Vec::with_capacity(saved.len());
+            let mut step0 = 0u64;
+            let mut slot = 0u64;
+            for (s, &save_step) in save_steps.iter().enumerate() {
+                // The segment step0 .. save_step, in dispatches of at most dispatch_steps steps.
+                while step0 < save_step {
+                    if cancelled() {
+                        return Ok(false);
+                    }
+                    let steps = (save_step - step0).min(opts.dispatch_steps.unwrap_or(u64::MAX));
+                    let ends_segment = step0 + steps == save_step;
+                    let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+                    let u = ChunkUniform {
+                        first: chunk.first as u32,
+                        count: chunk.count as u32,
+                        stride: stride as u32,
+                        step0: step0 as u32,
+                        steps: steps as u32,
+                        save: slot as u32,
+                        blocks: blocks as u32,
+                        save_index: s as u32,
+                    };
+                    ctx.queue.write_buffer(&uniform, 0, bytemuck::bytes_of(&u));
+                    let mut enc = ctx.device.create_command_encoder(&Default::default());
+                    {
+                        let mut pass = enc.begin_compute_pass(&Default::default());
+                        pass.set_pipeline(&integrate);
+                        pass.set_bind_group(0, &integrate_bind, &[]);
+                        pass.dispatch_workgroups(
+                            invocations.div_ceil(target.workgroup() as u64) as u32,
+                            1,
+                            1,
+                        );
+                        if ends_segment {
+                            pass.set_pipeline(&reduce);
+                            pass.set_bind_group(0, &reduce_bind, &[]);
+                            pass.dispatch_workgroups(chunk_blocks.div_ceil(64) as u32, 1, 1);
+                            if let (true, Some(o), Some(b)) = (observing, &observe, &observe_bind) {
+                                pass.set_pipeline(o);
+                                pass.set_bind_group(0, b, &[]);
+                                pass.dispatch_workgroups(chunk.count.div_ceil(64) as u32, 1, 1);
+                            }
+                        }
+                    }
+                    ctx.queue.submit([enc.finish()]);
+                    check_scope(ctx, scope)?;
+                    step0 += steps;
+                }
+                slot += 1;
+                if slot == slots || s + 1 == save_steps.len() {
+                    let used = slot * slot_bytes;
+                    let mut enc = ctx.device.create_command_encoder(&Default::default());
+                    enc.copy_buffer_to_buffer(&partials, 0, &partials_read, 0, used);
+                    ctx.queue.submit([enc.finish()]);
+                    let raw = read_back(ctx, &partials_read, used)?;
+                    let words_per_slot = (slot_bytes / bytes) as usize;
+                    let chunk_words = chunk_blocks as usize * partial_words(rows);
+                    for k in 0..slot as usize {
+                        let mut stats = Stats::empty(rows);
+                        match job.precision {
+                            Precision::F32 => {
+                                let w: &[u32] = bytemuck::cast_slice(&raw);
+                                stats.absorb_blocks(&w[k * words_per_slot..][..chunk_words]);
+                            }
+                            Precision::F64 => {
+                                let w: &[f64] = bytemuck::cast_slice(&raw);
+                                stats.absorb_blocks64(&w[k * words_per_slot..][..chunk_words]);
+                            }
+                        }
+                        pending.push(stats);
+                    }
+                    slot = 0;
+                }
+            }
+            for (total, part) in saved.iter_mut().zip(&pending) {
+                total.absorb(part);
+            }
+            Ok(true)
+        };
+
+    // Quantile histograms need a range per save time before the run: the min and max of a
+    // pilot over the first PILOT trajectories (fixed, so independent of the chunking).
+    let mut obs_ranges = vec![(0.0f64, 1.0f64); save_steps.len() * obs.specs.len()];
+    for (s, row) in obs_ranges.chunks_mut(obs.specs.len().max(1)).enumerate() {
+        for (h, spec) in sa.hist.iter().enumerate() {
+            row[h] = (spec.lo, spec.hi);
+        }
+        let _ = s;
+    }
+    if !sa.quantiles.is_empty() {
+        let pilot_n = job.paths.min(PILOT);
+        let mut pilot = vec![Stats::empty(rows); save_steps.len()];
+        let mut first = 0;
+        while first < pilot_n {
+            let chunk = schedule::Chunk {
+                first,
+                count: (pilot_n - first).min(cap),
+            };
+            if !run_chunk(&chunk, false, &mut pilot)? {
+                break;
+            }
+            first += chunk.count;
+        }
+        for (s, st) in pilot.iter().enumerate() {
+            for c in 0..dim {
+                obs_ranges[s * obs.specs.len() + obs.quantile_first + c] =
+                    quantile_range(st.min[c], st.max[c]);
+            }
+        }
+    }
+    if obs.active() {
+        let packed: Vec<f64> = obs_ranges
+            .iter()
+            .enumerate()
+            .flat_map(|(k, &(lo, hi))| {
+                let bins = obs.specs[k % obs.specs.len().max(1)].1 as f64;
+                [lo, bins / (hi - lo)]
+            })
+            .collect();
+        match job.precision {
+            Precision::F32 => {
+                let v: Vec<f32> = packed.iter().map(|&x| x as f32).collect();
+                ctx.queue.write_buffer(&ranges, 0, bytemuck::cast_slice(&v));
+            }
+            Precision::F64 => ctx
+                .queue
+                .write_buffer(&ranges, 0, bytemuck::cast_slice(&packed)),
+        }
+    }
+
     let mut saved = vec![Stats::empty(rows); save_steps.len()];
     let mut kept = opts
         .keep_states
         .then(|| vec![0f64; job.paths as usize * rows]);
     let (mut unfinished, mut first_unfinished) = (0u64, None);
+    let mut done = 0u64;
+    let mut partial = false;
     for chunk in &plan.chunks {
-        if let Some(t) = &inputs {
-            let table = job.table_rows(chunk.first, chunk.count, cap);
-            match job.precision {
-                Precision::F32 => {
-                    let v: Vec<f32> = table.iter().map(|&x| x as f32).collect();
-                    ctx.queue.write_buffer(t, 0, bytemuck::cast_slice(&v));
-                }
-                Precision::F64 => ctx.queue.write_buffer(t, 0, bytemuck::cast_slice(&table)),
-            }
+        if !run_chunk(chunk, true, &mut saved)? {
+            partial = true;
+            break;
         }
-        if let Some(e) = &events {
-            ctx.queue
-                .write_buffer(e, 0, bytemuck::cast_slice(&[0u32, u32::MAX]));
-        }
-        let invocations = chunk.count.div_ceil(lanes as u64);
-        let chunk_blocks = chunk.count.div_ceil(BLOCK as u64);
-        let mut step0 = 0u64;
-        let mut slot = 0u64;
-        let mut batch_first = 0usize;
-        for (s, &save_step) in save_steps.iter().enumerate() {
-            // The segment step0 .. save_step, in dispatches of at most dispatch_steps steps.
-            while step0 < save_step {
-                let steps = (save_step - step0).min(opts.dispatch_steps.unwrap_or(u64::MAX));
-                let ends_segment = step0 + steps == save_step;
-                let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
-                let u = ChunkUniform {
-                    first: chunk.first as u32,
-                    count: chunk.count as u32,
-                    stride: stride as u32,
-                    step0: step0 as u32,
-                    steps: steps as u32,
-                    save: slot as u32,
-                    blocks: blocks as u32,
-                    pad: 0,
-                };
-                ctx.queue.write_buffer(&uniform, 0, bytemuck::bytes_of(&u));
-                let mut enc = ctx.device.create_command_encoder(&Default::default());
-                {
-                    let mut pass = enc.begin_compute_pass(&Default::default());
-                    pass.set_pipeline(&integrate);
-                    pass.set_bind_group(0, &integrate_bind, &[]);
-                    pass.dispatch_workgroups(
-                        invocations.div_ceil(target.workgroup() as u64) as u32,
-                        1,
-                        1,
-                    );
-                    if ends_segment {
-                        pass.set_pipeline(&reduce);
-                        pass.set_bind_group(0, &reduce_bind, &[]);
-                        pass.dispatch_workgroups(chunk_blocks.div_ceil(64) as u32, 1, 1);
-                    }
-                }
-                ctx.queue.submit([enc.finish()]);
-                check_scope(ctx, scope)?;
-                step0 += steps;
-            }
-            slot += 1;
-            if slot == slots || s + 1 == save_steps.len() {
-                let used = slot * slot_bytes;
-                let mut enc = ctx.device.create_command_encoder(&Default::default());
-                enc.copy_buffer_to_buffer(&partials, 0, &partials_read, 0, used);
-                ctx.queue.submit([enc.finish()]);
-                let raw = read_back(ctx, &partials_read, used)?;
-                let words_per_slot = (slot_bytes / bytes) as usize;
-                let chunk_words = chunk_blocks as usize * partial_words(rows);
-                for k in 0..slot as usize {
-                    let stats = &mut saved[batch_first + k];
-                    match job.precision {
-                        Precision::F32 => {
-                            let w: &[u32] = bytemuck::cast_slice(&raw);
-                            stats.absorb_blocks(&w[k * words_per_slot..][..chunk_words]);
-                        }
-                        Precision::F64 => {
-                            let w: &[f64] = bytemuck::cast_slice(&raw);
-                            stats.absorb_blocks64(&w[k * words_per_slot..][..chunk_words]);
-                        }
-                    }
-                }
-                batch_first = s + 1;
-                slot = 0;
-            }
+        done += chunk.count;
+        if let Some(p) = &opts.progress {
+            let elapsed = solve_start.elapsed().as_secs_f64();
+            let rate = done as f64 / elapsed;
+            (p.0)(&ProgressInfo {
+                trajectories: done,
+                of: job.paths,
+                trajectory_steps: done * job.steps as u64,
+                elapsed_s: elapsed,
+                eta_s: (job.paths - done) as f64 / rate,
+            });
         }
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         if let (Some(e), Some(er)) = (&events, &events_read) {
@@ -488,13 +759,57 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
             }
         }
     }
+    // Observers' results, read once at the end.
+    let mut hist_counts = vec![0u64; (nsaves * obs.words as u64) as usize];
+    let mut kept_values = vec![0f64; (nsaves * sa.keep_paths * dim as u64) as usize];
+    if obs.active() {
+        let hist_read = buffer(ctx, "hist read", hist_bytes, B::MAP_READ | B::COPY_DST);
+        let kept_read = buffer(ctx, "kept read", kept_bytes, B::MAP_READ | B::COPY_DST);
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(&hist, 0, &hist_read, 0, hist_bytes.max(16).min(hist.size()));
+        enc.copy_buffer_to_buffer(
+            &kept_paths,
+            0,
+            &kept_read,
+            0,
+            kept_bytes.max(16).min(kept_paths.size()),
+        );
+        ctx.queue.submit([enc.finish()]);
+        if hist_bytes > 0 {
+            let raw = read_back(ctx, &hist_read, hist_bytes)?;
+            for (o, w) in hist_counts
+                .iter_mut()
+                .zip(bytemuck::cast_slice::<u8, u32>(&raw))
+            {
+                *o = *w as u64;
+            }
+        }
+        if kept_bytes > 0 {
+            let raw = read_back(ctx, &kept_read, kept_bytes)?;
+            kept_values = match job.precision {
+                Precision::F32 => bytemuck::cast_slice::<u8, f32>(&raw)
+                    .iter()
+                    .map(|&v| v as f64)
+                    .collect(),
+                Precision::F64 => bytemuck::cast_slice::<u8, f64>(&raw).to_vec(),
+            };
+        }
+    }
+    let observed = Observed {
+        layout: &obs,
+        ranges: &obs_ranges,
+        hist: &hist_counts,
+        kept: &kept_values,
+    };
     let stats = saved.last().cloned().expect("at least one save: the end");
-    let saves = saves_of(job, opts, &save_steps, saved);
+    let saves = saves_of(job, opts, &save_steps, saved, &observed);
     let (stats, adaptive) = split_counts(job, stats, unfinished, first_unfinished);
     Ok(Solution {
         stats,
         saves,
         adaptive,
+        partial,
+        completed: done,
         states: kept,
         timing: Timing {
             setup_s,

@@ -15,7 +15,10 @@ fn gbm(n: u64, seed: u64) -> Ensemble {
 
 fn saving(every: u64) -> Options {
     Options {
-        save_at: SaveAt { every: Some(every) },
+        save_at: SaveAt {
+            every: Some(every),
+            ..Default::default()
+        },
         ..Default::default()
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod dopri5;
 pub mod normal;
+pub mod observe;
 pub mod phi;
 pub mod philox;
 pub mod reduce;
@@ -196,19 +197,32 @@ pub fn solve(job: &Job, opts: &Options) -> Result<Solution> {
     };
     // Each save time: the same job cut at that step (the noise is keyed by step, so the
     // shorter run passes through the same states).
+    opts.save_at.check(job)?;
     let save_steps = opts.save_at.steps(job)?;
-    let mut saved: Vec<Stats> = save_steps[..save_steps.len() - 1]
+    let per_save: Vec<Vec<f64>> = save_steps[..save_steps.len() - 1]
         .iter()
         .map(|&m| {
             let mut part = job.clone();
             part.steps = m as u32;
-            reduce_states(&states(&part, 0, job.paths))
+            states(&part, 0, job.paths)
         })
         .collect();
     let states = states(job, 0, job.paths);
-    let stats = reduce_states(&states);
-    saved.push(stats.clone());
-    let saves = crate::solve::saves_of(job, opts, &save_steps, saved);
+    let all: Vec<&[f64]> = per_save
+        .iter()
+        .map(|v| v.as_slice())
+        .chain([states.as_slice()])
+        .collect();
+    let saved: Vec<Stats> = all.iter().map(|s| reduce_states(s)).collect();
+    let stats = saved.last().cloned().expect("the end is a save");
+    let (layout, ranges, hist, kept) = observe::observers(job, &opts.save_at, &all);
+    let observed = crate::solve::Observed {
+        layout: &layout,
+        ranges: &ranges,
+        hist: &hist,
+        kept: &kept,
+    };
+    let saves = crate::solve::saves_of(job, opts, &save_steps, saved, &observed);
     // Unfinished adaptive trajectories: NaN state after max_steps steps.
     let (mut unfinished, mut first_unfinished) = (0u64, None);
     if let Method::Dopri5(ctl) = job.method {
@@ -226,6 +240,8 @@ pub fn solve(job: &Job, opts: &Options) -> Result<Solution> {
         stats,
         saves,
         adaptive,
+        partial: false,
+        completed: job.paths,
         states: opts.keep_states.then_some(states),
         timing: Timing {
             setup_s: 0.0,

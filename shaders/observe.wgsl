@@ -1,0 +1,56 @@
+// Observers at a save time, one invocation per trajectory of the chunk, after the reduction:
+// histograms (bins counted with integer atomics, so the totals do not depend on order or
+// chunking) and the states of the first KEEP trajectories. Histogram h counts component
+// HIST_COMPONENT[h] into HIST_BINS[h] bins over [lo, hi) of its range at this save time,
+// with index 0 for v < lo and HIST_BINS[h] + 1 for v >= hi; non-finite values are not
+// counted (the reduction counts them). CPU twin: src/cpu/observe.rs.
+#import chunk
+
+#ifdef F64
+alias V = f64;
+#else
+alias V = f32;
+#endif
+
+@group(0) @binding(1) var<storage, read> values: array<V>;
+// Per save time, HIST_WORDS counters: histogram h's at HIST_OFFSET[h].
+@group(0) @binding(2) var<storage, read_write> hist: array<atomic<u32>>;
+// Per save time and histogram: (lo, bins / (hi - lo)).
+@group(0) @binding(3) var<storage, read> ranges: array<V>;
+// Per save time, KEEP trajectories x DIM components.
+@group(0) @binding(4) var<storage, read_write> kept: array<V>;
+
+fn finite(v: V) -> bool {
+    // false for NaN and both infinities
+    return abs(v) <= V(BIG);
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let j = gid.x;
+    if (j >= chunk.count) {
+        return;
+    }
+    let cap = chunk.stride * LANES;
+    let s = chunk.save_index;
+    for (var h = 0u; h < NHIST; h++) {
+        let v = values[HIST_COMPONENT[h] * cap + j];
+        if (!finite(v)) {
+            continue;
+        }
+        let r = 2u * (s * NHIST + h);
+        let lo = ranges[r];
+        let x = (v - lo) * ranges[r + 1u];
+        var idx = 0u;
+        if (x >= V(0.0)) {
+            idx = u32(min(x, V(HIST_BINS[h]))) + 1u;
+        }
+        atomicAdd(&hist[s * HIST_WORDS + HIST_OFFSET[h] + idx], 1u);
+    }
+    let g = chunk.first + j;
+    if (g < KEEP) {
+        for (var c = 0u; c < DIM; c++) {
+            kept[(s * KEEP + g) * DIM + c] = values[c * cap + j];
+        }
+    }
+}
