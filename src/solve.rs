@@ -574,7 +574,9 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
             }
             let invocations = chunk.count.div_ceil(lanes as u64);
             let chunk_blocks = chunk.count.div_ceil(BLOCK as u64);
-            let mut pending: Vec<Stats> = Vec::with_capacity(saved.len());
+            // Block partials per save time, merged into the totals block by block once the
+            // chunk is complete: the same merge order for any chunking.
+            let mut pending: Vec<Vec<u8>> = Vec::with_capacity(saved.len());
             let mut step0 = 0u64;
             let mut slot = 0u64;
             for (s, &save_step) in save_steps.iter().enumerate() {
@@ -629,27 +631,18 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
                     enc.copy_buffer_to_buffer(&partials, 0, &partials_read, 0, used);
                     ctx.queue.submit([enc.finish()]);
                     let raw = read_back(ctx, &partials_read, used)?;
-                    let words_per_slot = (slot_bytes / bytes) as usize;
-                    let chunk_words = chunk_blocks as usize * partial_words(rows);
+                    let chunk_bytes = (chunk_blocks * partial_words(rows) as u64 * bytes) as usize;
                     for k in 0..slot as usize {
-                        let mut stats = Stats::empty(rows);
-                        match job.precision {
-                            Precision::F32 => {
-                                let w: &[u32] = bytemuck::cast_slice(&raw);
-                                stats.absorb_blocks(&w[k * words_per_slot..][..chunk_words]);
-                            }
-                            Precision::F64 => {
-                                let w: &[f64] = bytemuck::cast_slice(&raw);
-                                stats.absorb_blocks64(&w[k * words_per_slot..][..chunk_words]);
-                            }
-                        }
-                        pending.push(stats);
+                        pending.push(raw[k * slot_bytes as usize..][..chunk_bytes].to_vec());
                     }
                     slot = 0;
                 }
             }
-            for (total, part) in saved.iter_mut().zip(&pending) {
-                total.absorb(part);
+            for (total, raw) in saved.iter_mut().zip(&pending) {
+                match job.precision {
+                    Precision::F32 => total.absorb_blocks(bytemuck::cast_slice(raw)),
+                    Precision::F64 => total.absorb_blocks64(bytemuck::cast_slice(raw)),
+                }
             }
             Ok(true)
         };
@@ -657,11 +650,10 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
     // Quantile histograms need a range per save time before the run: the min and max of a
     // pilot over the first PILOT trajectories (fixed, so independent of the chunking).
     let mut obs_ranges = vec![(0.0f64, 1.0f64); save_steps.len() * obs.specs.len()];
-    for (s, row) in obs_ranges.chunks_mut(obs.specs.len().max(1)).enumerate() {
+    for row in obs_ranges.chunks_mut(obs.specs.len().max(1)) {
         for (h, spec) in sa.hist.iter().enumerate() {
             row[h] = (spec.lo, spec.hi);
         }
-        let _ = s;
     }
     if !sa.quantiles.is_empty() {
         let pilot_n = job.paths.min(PILOT);
