@@ -145,3 +145,179 @@ fn non_finite_trajectories_are_counted_per_save_time_with_indices_to_replay() {
     let replay = cpu::trajectory(&job, first[1]);
     assert!(!replay[0].is_finite());
 }
+
+/// OU under Euler–Maruyama from x0: the chain is Gaussian with this mean and variance.
+fn ou_chain(theta: f64, mu: f64, sigma: f64, x0: f64, h: f64, steps: i32) -> (f64, f64) {
+    let (aa, bb, s) = (1.0 - theta * h, theta * mu * h, sigma * h.sqrt());
+    let an = aa.powi(steps);
+    (
+        an * x0 + bb * (1.0 - an) / (1.0 - aa),
+        s * s * (1.0 - an * an) / (1.0 - aa * aa),
+    )
+}
+
+#[test]
+fn ou_histograms_and_quantiles_follow_the_exact_normal_law() {
+    let ctx = common::ctx();
+    let (theta, mu, sigma, x0, n) = (2.0, 0.5, 0.3, 2.0, 1u64 << 18);
+    let steps = 64u64;
+    let h = 1.0 / steps as f64;
+    let job = Ensemble::new(System::builtin("ou").unwrap(), n)
+        .x0(&[x0])
+        .set("theta", theta)
+        .set("mu", mu)
+        .set("sigma", sigma)
+        .seed(23)
+        .job(Method::EulerMaruyama, TimeGrid::new(0.0, h, steps))
+        .unwrap();
+    let (m_end, v_end) = ou_chain(theta, mu, sigma, x0, h, steps as i32);
+    let sd_end = v_end.sqrt();
+    let bins = 40u32;
+    let qs = [0.01, 0.05, 0.5, 0.95, 0.99];
+    let opts = Options {
+        save_at: SaveAt {
+            every: Some(16),
+            hist: vec![throng::observe::Histogram {
+                component: 0,
+                lo: m_end - 4.0 * sd_end,
+                hi: m_end + 4.0 * sd_end,
+                bins,
+            }],
+            quantiles: qs.to_vec(),
+            keep_paths: 0,
+        },
+        ..Default::default()
+    };
+    let sol = solve(&ctx, &job, &opts).unwrap();
+    assert_eq!(sol.saves.len(), 4);
+    for save in &sol.saves {
+        let (m, v) = ou_chain(theta, mu, sigma, x0, h, save.step as i32);
+        let sd = v.sqrt();
+        // Quantiles: sampling standard error sqrt(q (1 - q) / n) / pdf(x_q), plus one bin of
+        // the quantile histogram (the stated resolution).
+        let qv = &save.quantiles[0];
+        for (k, &q) in qs.iter().enumerate() {
+            let z = common::norm_quantile(q);
+            let exact = m + sd * z;
+            let pdf = (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt() / sd;
+            let se = (q * (1.0 - q) / n as f64).sqrt() / pdf;
+            let err = qv.values[k] - exact;
+            assert!(
+                err.abs() < 4.0 * se + qv.resolution,
+                "step {} q {q}: {} vs {exact} (se {se}, resolution {})",
+                save.step,
+                qv.values[k],
+                qv.resolution
+            );
+        }
+        assert!(qv.resolution < 0.01 * sd, "resolution {}", qv.resolution);
+    }
+    // Chi-square of the terminal histogram (40 bins and the two tails) against the exact law:
+    // 41 degrees of freedom; the 0.1 % critical value is 74.7.
+    let hc = &sol.saves.last().unwrap().hist[0];
+    let edge = |k: u32| hc.lo + (hc.hi - hc.lo) * k as f64 / bins as f64;
+    let cdf = |x: f64| common::norm_cdf((x - m_end) / sd_end);
+    let mut chi2 = 0.0;
+    for (k, &obs) in hc.counts.iter().enumerate() {
+        let p = match k {
+            0 => cdf(hc.lo),
+            k if k == bins as usize + 1 => 1.0 - cdf(hc.hi),
+            k => cdf(edge(k as u32)) - cdf(edge(k as u32 - 1)),
+        };
+        let expected = p * n as f64;
+        chi2 += (obs as f64 - expected).powi(2) / expected;
+    }
+    assert_eq!(hc.counts.iter().sum::<u64>(), n);
+    eprintln!("OU terminal histogram: chi-square {chi2:.1} on 41 degrees of freedom");
+    assert!(chi2 < 74.7, "chi-square {chi2}");
+}
+
+#[test]
+fn histograms_and_kept_paths_are_exactly_what_the_states_say() {
+    // The device's histogram of every save equals one computed on the host from the states
+    // it kept, and kept paths equal runs cut at each save; all bit-identical across chunking.
+    let ctx = common::ctx();
+    let n = 3000u64;
+    let job = gbm(n, 31)
+        .job(Method::EulerMaruyama, TimeGrid::new(0.0, 0.01, 30))
+        .unwrap();
+    let sa = SaveAt {
+        every: Some(10),
+        hist: vec![throng::observe::Histogram {
+            component: 0,
+            lo: 0.9,
+            hi: 1.1,
+            bins: 17,
+        }],
+        quantiles: vec![0.25, 0.75],
+        keep_paths: 700,
+    };
+    let reference = solve(
+        &ctx,
+        &job,
+        &Options {
+            save_at: sa.clone(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    for chunk in [Some(256), Some(1024)] {
+        let sol = solve(
+            &ctx,
+            &job,
+            &Options {
+                save_at: sa.clone(),
+                chunk,
+                dispatch_steps: Some(7),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(sol.saves, reference.saves, "chunk {chunk:?}");
+    }
+    for save in &reference.saves {
+        let cut = gbm(n, 31)
+            .job(Method::EulerMaruyama, TimeGrid::new(0.0, 0.01, save.step))
+            .unwrap();
+        let states = solve(
+            &ctx,
+            &cut,
+            &Options {
+                keep_states: true,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .states
+        .unwrap();
+        assert_eq!(
+            save.paths,
+            states[..700].to_vec(),
+            "kept paths at {}",
+            save.step
+        );
+        let mut counts = vec![0u64; 19];
+        let scale = (17.0 / (1.1 - 0.9)) as f32;
+        for &v in &states {
+            let x = (v as f32 - 0.9f32) * scale;
+            counts[if x >= 0.0 {
+                x.min(17.0) as usize + 1
+            } else {
+                0
+            }] += 1;
+        }
+        assert_eq!(save.hist[0].counts, counts, "histogram at {}", save.step);
+        // Quantiles from the 4096-bin histogram agree with the sorted states to a bin.
+        let mut sorted = states.clone();
+        sorted.sort_by(f64::total_cmp);
+        let q = &save.quantiles[0];
+        for (k, &p) in [0.25, 0.75].iter().enumerate() {
+            let exact = sorted[(p * n as f64) as usize];
+            assert!(
+                (q.values[k] - exact).abs() <= 2.0 * q.resolution,
+                "q {p}: {} vs {exact}",
+                q.values[k]
+            );
+        }
+    }
+}
