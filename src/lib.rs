@@ -13,6 +13,7 @@ pub mod error;
 pub mod kernel;
 pub mod method;
 pub mod observe;
+pub mod output;
 pub mod precision;
 pub mod reduce;
 pub mod rng;

@@ -138,6 +138,27 @@ struct RunArgs {
     /// Trajectories per invocation: 1, 2 or 4 (default 4)
     #[arg(long)]
     lanes: Option<u32>,
+    /// Statistics every K steps (and at the end), computed on the device
+    #[arg(long, allow_hyphen_values = true)]
+    save_every: Option<String>,
+    /// Histogram NAME=LO:HI:BINS of a state component at every save time (repeatable)
+    #[arg(long = "hist", allow_hyphen_values = true)]
+    hists: Vec<String>,
+    /// Quantile levels, comma-separated (e.g. 0.01,0.5,0.99), of every component at every save time
+    #[arg(long, allow_hyphen_values = true)]
+    quantiles: Option<String>,
+    /// Keep the states of the first K trajectories at every save time (for plotting)
+    #[arg(long, allow_hyphen_values = true)]
+    keep_paths: Option<String>,
+    /// At most N steps per dispatch (keeps each dispatch short on a display GPU)
+    #[arg(long, allow_hyphen_values = true)]
+    dispatch_steps: Option<String>,
+    /// Write NPY arrays and summary.json into DIR
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Report progress on stderr after every chunk
+    #[arg(long)]
+    progress: bool,
     /// Run on the CPU twin instead of the device
     #[arg(long)]
     cpu: bool,
@@ -495,10 +516,65 @@ fn run(args: RunArgs) -> Result<(), Error> {
         .map(|c| parse_count("--chunk", c))
         .transpose()?;
     let job = ens.job(method, grid)?;
+    let mut save_at = throng::SaveAt {
+        every: args
+            .save_every
+            .as_deref()
+            .map(|k| parse_count("--save-every", k))
+            .transpose()?,
+        ..Default::default()
+    };
+    for h in &args.hists {
+        let (name, v) = split_range::<3>("--hist", h)?;
+        let component = system
+            .state
+            .iter()
+            .position(|s| *s == name)
+            .or_else(|| name.parse::<usize>().ok())
+            .ok_or_else(|| {
+                invalid(format!(
+                    "--hist {name}: not a state component ({})",
+                    system.state.join(", ")
+                ))
+            })?;
+        if v[2] < 1.0 || v[2].fract() != 0.0 {
+            return Err(invalid(format!("--hist {h}: BINS must be a whole number")));
+        }
+        save_at.hist.push(throng::observe::Histogram {
+            component,
+            lo: v[0],
+            hi: v[1],
+            bins: v[2] as u32,
+        });
+    }
+    if let Some(q) = &args.quantiles {
+        save_at.quantiles = q
+            .split(',')
+            .map(|v| parse_f64("--quantiles", v))
+            .collect::<Result<_, _>>()?;
+    }
+    if let Some(k) = &args.keep_paths {
+        save_at.keep_paths = parse_count("--keep-paths", k)?;
+    }
+    let progress = args.progress.then(|| {
+        throng::solve::Progress(std::sync::Arc::new(|p: &throng::solve::ProgressInfo| {
+            eprintln!(
+                "progress: {} / {} trajectories, {:.1} s, eta {:.1} s",
+                p.trajectories, p.of, p.elapsed_s, p.eta_s
+            );
+        }))
+    });
     let opts = Options {
         chunk,
         keep_states: false,
         lanes: args.lanes,
+        save_at,
+        dispatch_steps: args
+            .dispatch_steps
+            .as_deref()
+            .map(|k| parse_count("--dispatch-steps", k))
+            .transpose()?,
+        progress,
         ..Default::default()
     };
     let device_start = Instant::now();
@@ -529,8 +605,7 @@ fn run(args: RunArgs) -> Result<(), Error> {
             "first_unfinished": a.first_unfinished,
         })
     });
-    if args.json {
-        let out = json!({
+    let out = json!({
             "system": system.name,
             "noise": system.noise.name(),
             "method": method.name(),
@@ -557,11 +632,31 @@ fn run(args: RunArgs) -> Result<(), Error> {
             },
             "nonfinite": st.nonfinite,
             "adaptive": adaptive_json,
+            "first_nonfinite": st.first_nonfinite,
+            "partial": sol.partial,
+            "save_times": sol.saves.len(),
             "chunks": sol.chunks,
             "chunk_capacity": sol.chunk_capacity,
             "timing": {"solve_s": sol.timing.solve_s, "setup_s": sol.timing.setup_s, "device_s": device_s},
             "trajectory_steps_per_s": rate,
-        });
+    });
+    if let Some(dir) = &args.out {
+        let mut summary = out.clone();
+        summary["files"] = throng::output::write(dir, &sol, grid.t1(), steps)?;
+        summary["saves"] = json!(sol
+            .saves
+            .iter()
+            .map(|s| json!({"step": s.step, "t": s.t, "count": s.stats.count,
+                "nonfinite": s.stats.nonfinite, "first_nonfinite": s.stats.first_nonfinite}))
+            .collect::<Vec<_>>());
+        let path = dir.join("summary.json");
+        std::fs::write(
+            &path,
+            serde_json::to_string_pretty(&summary).unwrap() + "\n",
+        )
+        .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+    }
+    if args.json {
         println!("{out}");
     } else {
         if method.is_adaptive() {
@@ -601,6 +696,44 @@ fn run(args: RunArgs) -> Result<(), Error> {
             "finite trajectories: {}, non-finite: {}",
             st.count, st.nonfinite
         );
+        if !sol.saves.is_empty() {
+            let n = sol.saves.len();
+            let shown: Vec<usize> = if n <= 12 {
+                (0..n).collect()
+            } else {
+                (0..12).map(|k| k * (n - 1) / 11).collect()
+            };
+            println!("save times: {n}{}", if n > 12 { " (12 shown)" } else { "" });
+            print!("{:>12} {:>10} {:>9}", "t", "count", "nonfinite");
+            for name in system.state.iter().take(3) {
+                print!(
+                    " {:>13} {:>13}",
+                    format!("mean {name}"),
+                    format!("var {name}")
+                );
+            }
+            println!();
+            for k in shown {
+                let sv = &sol.saves[k];
+                print!(
+                    "{:>12.6} {:>10} {:>9}",
+                    sv.t, sv.stats.count, sv.stats.nonfinite
+                );
+                let v = sv.stats.var();
+                for c in 0..system.dim().min(3) {
+                    print!(" {:>13.6e} {:>13.6e}", sv.stats.mean[c], v[c]);
+                }
+                println!();
+            }
+            if let Some(last) = sol.saves.last() {
+                for q in &last.quantiles {
+                    println!(
+                        "quantiles of {} at t1 {:?} (within {:.2e}): {:?}",
+                        system.state[q.component], opts.save_at.quantiles, q.resolution, q.values
+                    );
+                }
+            }
+        }
         if let Some(a) = &sol.adaptive {
             let s = &a.steps;
             println!(

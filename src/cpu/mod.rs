@@ -215,12 +215,12 @@ pub fn solve(job: &Job, opts: &Options) -> Result<Solution> {
         .collect();
     let saved: Vec<Stats> = all.iter().map(|s| reduce_states(s)).collect();
     let stats = saved.last().cloned().expect("the end is a save");
-    let (layout, ranges, hist, kept) = observe::observers(job, &opts.save_at, &all);
+    let host = observe::observers(job, &opts.save_at, &all);
     let observed = crate::solve::Observed {
-        layout: &layout,
-        ranges: &ranges,
-        hist: &hist,
-        kept: &kept,
+        layout: &host.layout,
+        ranges: &host.ranges,
+        hist: &host.hist,
+        kept: &host.kept,
     };
     let saves = crate::solve::saves_of(job, opts, &save_steps, saved, &observed);
     // Unfinished adaptive trajectories: NaN state after max_steps steps.

@@ -25,11 +25,14 @@ pub fn bin(v: f64, lo: f64, scale: f64, bins: u32, precision: Precision) -> Opti
 
 /// Observers over the states at each save time (`states[s]`, component-major): layout,
 /// ranges, histogram counters and kept paths, laid out as the device leaves them.
-pub(crate) fn observers(
-    job: &Job,
-    sa: &SaveAt,
-    states: &[&[f64]],
-) -> (ObserverLayout, Vec<(f64, f64)>, Vec<u64>, Vec<f64>) {
+pub(crate) struct HostObservers {
+    pub layout: ObserverLayout,
+    pub ranges: Vec<(f64, f64)>,
+    pub hist: Vec<u64>,
+    pub kept: Vec<f64>,
+}
+
+pub(crate) fn observers(job: &Job, sa: &SaveAt, states: &[&[f64]]) -> HostObservers {
     let dim = job.system.dim();
     let n = job.paths as usize;
     let lay = ObserverLayout::new(sa, dim);
@@ -67,5 +70,10 @@ pub(crate) fn observers(
             }
         }
     }
-    (lay, ranges, hist, kept)
+    HostObservers {
+        layout: lay,
+        ranges,
+        hist,
+        kept,
+    }
 }
