@@ -466,3 +466,70 @@ fn adaptive_options_and_precision_are_checked() {
         1
     );
 }
+
+/// Reads an NPY file's shape and values (as f64) the way numpy would.
+fn load_npy(path: &std::path::Path) -> (Vec<u64>, Vec<f64>) {
+    let bytes = std::fs::read(path).unwrap();
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let shape = npy.shape().to_vec();
+    let values = match npy.dtype() {
+        npyz::DType::Plain(t) if t.to_string() == "<u8" => npy
+            .into_vec::<u64>()
+            .unwrap()
+            .into_iter()
+            .map(|v| v as f64)
+            .collect(),
+        _ => npy.into_vec::<f64>().unwrap(),
+    };
+    (shape, values)
+}
+
+#[test]
+fn out_dir_holds_npy_arrays_over_save_times_and_a_summary() {
+    let dir = std::env::temp_dir().join(format!("throng-out-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let o = throng(
+        &[
+            GBM,
+            &[
+                "--save-every",
+                "16",
+                "--hist",
+                "x=0.5:2:30",
+                "--quantiles",
+                "0.05,0.5,0.95",
+                "--keep-paths",
+                "10",
+                "--out",
+                dir.to_str().unwrap(),
+                "--json",
+            ],
+        ]
+        .concat(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).lines().last().unwrap()).unwrap();
+    assert_eq!(v["save_times"], 4);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    for (name, file) in summary["files"].as_object().unwrap() {
+        let (shape, values) = load_npy(&dir.join(file["file"].as_str().unwrap()));
+        let want: Vec<u64> = serde_json::from_value(file["shape"].clone()).unwrap();
+        assert_eq!(shape, want, "{name}");
+        assert_eq!(values.len() as u64, want.iter().product::<u64>(), "{name}");
+    }
+    let (_, t) = load_npy(&dir.join("t.npy"));
+    assert_eq!(t, [0.25, 0.5, 0.75, 1.0]);
+    let (_, mean) = load_npy(&dir.join("mean.npy"));
+    assert_eq!(mean[3], v["terminal"]["mean"][0].as_f64().unwrap());
+    let (shape, hist) = load_npy(&dir.join("hist0.npy"));
+    assert_eq!(shape, [4, 32]);
+    for s in 0..4 {
+        assert_eq!(hist[s * 32..(s + 1) * 32].iter().sum::<f64>(), 5000.0);
+    }
+    let (shape, _) = load_npy(&dir.join("quantiles.npy"));
+    assert_eq!(shape, [4, 1, 3]);
+    let (shape, _) = load_npy(&dir.join("paths.npy"));
+    assert_eq!(shape, [4, 10, 1]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
