@@ -3,6 +3,9 @@
 // the previous segment stored), lets the method file's `advance` carry them through the
 // segment's steps, and stores the result.
 #import store
+#ifdef FUNCTIONALS
+#import functionals
+#endif
 
 @compute @workgroup_size(WORKGROUP)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -19,7 +22,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     } else {
         x = load_state(inv);
     }
-    store_state(inv, advance(x, p, traj));
+#ifdef FUNCTIONALS
+    start_functionals(inv, x, p);
+#endif
+    let x_end = advance(x, p, traj);
+    store_state(inv, x_end);
+#ifdef FUNCTIONALS
+    store_functionals(inv, x_end, p);
+#endif
 #ifdef ADAPTIVE
     store_counts(inv);
 #endif

@@ -15,6 +15,9 @@ fn rk4_step(x: S, p: Params, t: F) -> S {
 #ifdef PROJECT
     out = project(out, p);
 #endif
+#ifdef FUNCTIONALS
+    out = after_step(t + DT, x, out, p);
+#endif
     return out;
 }
 

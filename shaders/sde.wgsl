@@ -60,6 +60,9 @@ fn em_group(x_in: S, p: Params, traj: U, g: u32, lo: u32, hi: u32) -> S {
 #for s in 4
     if ($su >= lo && $su < hi) {
         let t = T0 + F(4u * g + $su) * DT;
+#ifdef FUNCTIONALS
+        let x_before = x;
+#endif
         let f = drift(t, x, p);
 #ifdef EXPONENTIAL
         // Semilinear dX = (A X + N(t, X)) dt + g dW with A = diag(linear(t, p)) and
@@ -188,6 +191,9 @@ fn em_group(x_in: S, p: Params, traj: U, g: u32, lo: u32, hi: u32) -> S {
 #endif
 #ifdef PROJECT
         x = project(x, p);
+#endif
+#ifdef FUNCTIONALS
+        x = after_step(t + DT, x_before, x, p);
 #endif
     }
 #endfor

@@ -153,7 +153,24 @@ impl Job {
     /// Values each trajectory leaves in the states buffer: its state, then for an adaptive
     /// method its accepted and rejected step counts.
     pub fn rows(&self) -> usize {
-        self.system.dim() + if self.method.is_adaptive() { 2 } else { 0 }
+        self.row_names().len()
+    }
+
+    /// Names of the rows: the state components, the functionals' rows (`tau`, `hit`,
+    /// `events`, `payoff`, if the system defines them), then `accepted`, `rejected` for an
+    /// adaptive method.
+    pub fn row_names(&self) -> Vec<String> {
+        let mut r: Vec<String> = self.system.state.clone();
+        r.extend(
+            crate::kernel::Functionals::of(&self.system)
+                .rows()
+                .into_iter()
+                .map(String::from),
+        );
+        if self.method.is_adaptive() {
+            r.extend(["accepted".to_string(), "rejected".to_string()]);
+        }
+        r
     }
 
     /// Index of parameter `k` in `values` / `inputs`.

@@ -88,6 +88,11 @@ fn lane_types(lanes: u32, target: Target, precision: Precision) -> String {
     }
     s += &format!("const LANES: u32 = {lanes}u;\n");
     s += &if lanes == 1 {
+        "alias B = bool;\n".to_string()
+    } else {
+        format!("alias B = vec{lanes}<bool>;\n")
+    };
+    s += &if lanes == 1 {
         "fn lane_u(v: U, l: u32) -> u32 {\n    return v;\n}\n".to_string()
     } else {
         "fn lane_u(v: U, l: u32) -> u32 {\n    return v[l];\n}\n".to_string()
@@ -125,6 +130,7 @@ pub fn prelude(job: &Job, target: Target) -> String {
     s += &format!("const SIXTH_DT: F = {};\n", lit(c.sixth_dt));
     s += &format!("const SQRT_DT: F = {};\n", lit(c.sqrt_dt));
     s += &format!("const SEED: vec2<u32> = vec2<u32>({k0}u, {k1}u);\n");
+    s += &format!("const T_END: F = {};\n", lit(job.grid.t1()));
     if let Method::Dopri5(ctl) = job.method {
         let span = job.grid.t1() - job.grid.t0;
         let dt_max = if ctl.dt_max > 0.0 { ctl.dt_max } else { span };
@@ -255,6 +261,25 @@ pub fn integrate(job: &Job, target: Target) -> Result<Composed> {
     if defines_project(&sys.wgsl) {
         flags.push("PROJECT");
     }
+    let f = Functionals::of(sys);
+    if f.any() {
+        if job.method.is_adaptive() {
+            return Err(Error::Invalid(format!(
+                "`stop`, `event` and `payoff` need a fixed-step method; {} chooses its own steps",
+                job.method.name()
+            )));
+        }
+        flags.push("FUNCTIONALS");
+    }
+    if f.stop {
+        flags.push("STOP");
+    }
+    if f.event {
+        flags.push("EVENT");
+    }
+    if f.payoff {
+        flags.push("PAYOFF");
+    }
     let composed = compose(
         &[
             Source::new("prelude", &pre),
@@ -314,6 +339,43 @@ pub fn defines(code: &str, name: &str) -> bool {
     let t: Vec<&str> = code.split_whitespace().collect();
     t.windows(2)
         .any(|w| w[0] == "fn" && (w[1] == name || w[1].starts_with(&format!("{name}("))))
+}
+
+/// Which per-trajectory functionals a system defines (shaders/functionals.wgsl).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Functionals {
+    pub stop: bool,
+    pub event: bool,
+    pub payoff: bool,
+}
+
+impl Functionals {
+    pub fn of(sys: &System) -> Functionals {
+        Functionals {
+            stop: defines(&sys.wgsl, "stop"),
+            event: defines(&sys.wgsl, "event"),
+            payoff: defines(&sys.wgsl, "payoff"),
+        }
+    }
+
+    pub fn any(&self) -> bool {
+        self.stop || self.event || self.payoff
+    }
+
+    /// Names of the rows they add after the state, in order.
+    pub fn rows(&self) -> Vec<&'static str> {
+        let mut r = Vec::new();
+        if self.stop {
+            r.extend(["tau", "hit"]);
+        }
+        if self.event {
+            r.push("events");
+        }
+        if self.payoff {
+            r.push("payoff");
+        }
+        r
+    }
 }
 
 /// Whether the system's WGSL defines `fn project`, applied after every step.
@@ -410,6 +472,39 @@ fn check_user_functions(
             return Err(composed.error_at(
                 module.functions.get_span(handle),
                 "`linear` must be `fn linear(t: F, p: Params) -> S` (the diagonal of A; F is the run's f32 or f64)",
+            ));
+        }
+    }
+    for name in ["stop", "event"] {
+        if let Some((handle, f)) = find(name) {
+            let ok = f.arguments.len() == 3
+                && matches!(module.types[f.arguments[0].ty].inner, naga::TypeInner::Scalar(s) if s == scalar)
+                && f.arguments[1].ty == s_ty
+                && f.arguments[2].ty == params_ty
+                && f.result.as_ref().is_some_and(|r| {
+                    matches!(module.types[r.ty].inner,
+                        naga::TypeInner::Scalar(s) | naga::TypeInner::Vector { scalar: s, .. }
+                            if s.kind == naga::ScalarKind::Bool)
+                });
+            if !ok {
+                return Err(composed.error_at(
+                    module.functions.get_span(handle),
+                    &format!("`{name}` must be `fn {name}(t: F, x: S, p: Params) -> B` (B: one bool per trajectory)"),
+                ));
+            }
+        }
+    }
+    if let Some((handle, f)) = find("payoff") {
+        let ok = f.arguments.len() == 2
+            && f.arguments[0].ty == s_ty
+            && f.arguments[1].ty == params_ty
+            && f.result
+                .as_ref()
+                .is_some_and(|r| module.types[r.ty].inner == module.types[r_ty].inner);
+        if !ok {
+            return Err(composed.error_at(
+                module.functions.get_span(handle),
+                "`payoff` must be `fn payoff(x: S, p: Params) -> R`",
             ));
         }
     }

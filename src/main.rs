@@ -526,15 +526,15 @@ fn run(args: RunArgs) -> Result<(), Error> {
     };
     for h in &args.hists {
         let (name, v) = split_range::<3>("--hist", h)?;
-        let component = system
-            .state
+        let component = job
+            .row_names()
             .iter()
             .position(|s| *s == name)
             .or_else(|| name.parse::<usize>().ok())
             .ok_or_else(|| {
                 invalid(format!(
-                    "--hist {name}: not a state component ({})",
-                    system.state.join(", ")
+                    "--hist {name}: not a state component or functional ({})",
+                    job.row_names().join(", ")
                 ))
             })?;
         if v[2] < 1.0 || v[2].fract() != 0.0 {
@@ -627,6 +627,7 @@ fn run(args: RunArgs) -> Result<(), Error> {
                 "count": st.count,
                 "mean": st.mean,
                 "var": st.var(),
+                "se": st.var().iter().map(|v| (v / st.count as f64).sqrt()).collect::<Vec<f64>>(),
                 "min": if st.count > 0 { json!(st.min) } else { json!(vec![Json::Null; st.dim()]) },
                 "max": if st.count > 0 { json!(st.max) } else { json!(vec![Json::Null; st.dim()]) },
             },
@@ -686,10 +687,15 @@ fn run(args: RunArgs) -> Result<(), Error> {
             "component", "mean", "var", "min", "max"
         );
         let var = st.var();
-        for (c, name) in system.state.iter().enumerate() {
+        for (c, name) in job.row_names().iter().enumerate().take(st.dim()) {
             println!(
-                "{:<10} {:>14.6e} {:>14.6e} {:>14.6e} {:>14.6e}",
-                name, st.mean[c], var[c], st.min[c], st.max[c]
+                "{:<10} {:>14.6e} {:>14.6e} {:>14.6e} {:>14.6e}   (se of mean {:.2e})",
+                name,
+                st.mean[c],
+                var[c],
+                st.min[c],
+                st.max[c],
+                (var[c] / st.count as f64).sqrt()
             );
         }
         println!(
@@ -705,7 +711,8 @@ fn run(args: RunArgs) -> Result<(), Error> {
             };
             println!("save times: {n}{}", if n > 12 { " (12 shown)" } else { "" });
             print!("{:>12} {:>10} {:>9}", "t", "count", "nonfinite");
-            for name in system.state.iter().take(3) {
+            let names = job.row_names();
+            for name in names.iter().take(3) {
                 print!(
                     " {:>13} {:>13}",
                     format!("mean {name}"),
@@ -719,9 +726,8 @@ fn run(args: RunArgs) -> Result<(), Error> {
                     "{:>12.6} {:>10} {:>9}",
                     sv.t, sv.stats.count, sv.stats.nonfinite
                 );
-                let v = sv.stats.var();
-                for c in 0..system.dim().min(3) {
-                    print!(" {:>13.6e} {:>13.6e}", sv.stats.mean[c], v[c]);
+                for (m, v) in sv.stats.mean.iter().zip(sv.stats.var()).take(3) {
+                    print!(" {m:>13.6e} {v:>13.6e}");
                 }
                 println!();
             }
@@ -729,7 +735,10 @@ fn run(args: RunArgs) -> Result<(), Error> {
                 for q in &last.quantiles {
                     println!(
                         "quantiles of {} at t1 {:?} (within {:.2e}): {:?}",
-                        system.state[q.component], opts.save_at.quantiles, q.resolution, q.values
+                        job.row_names()[q.component],
+                        opts.save_at.quantiles,
+                        q.resolution,
+                        q.values
                     );
                 }
             }

@@ -32,12 +32,13 @@ impl SaveAt {
 
     /// Checks the observers against a job.
     pub fn check(&self, job: &Job) -> Result<()> {
-        let dim = job.system.dim();
+        let rows = job.rows();
         for h in &self.hist {
-            if h.component >= dim {
+            if h.component >= rows {
                 return Err(Error::Invalid(format!(
-                    "histogram of component {}: the system has {dim}",
-                    h.component
+                    "histogram of row {}: trajectories have {rows} ({})",
+                    h.component,
+                    job.row_names().join(", ")
                 )));
             }
             if !(h.lo.is_finite() && h.hi.is_finite() && h.lo < h.hi) {

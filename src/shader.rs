@@ -21,6 +21,7 @@ pub const MODULES: &[(&str, &str)] = &[
     ("rk4", include_str!("../shaders/rk4.wgsl")),
     ("reduce", include_str!("../shaders/reduce.wgsl")),
     ("observe", include_str!("../shaders/observe.wgsl")),
+    ("functionals", include_str!("../shaders/functionals.wgsl")),
     ("rng", include_str!("../shaders/rng.wgsl")),
 ];
 

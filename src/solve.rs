@@ -206,7 +206,8 @@ pub(crate) struct ObserverLayout {
 }
 
 impl ObserverLayout {
-    pub fn new(sa: &SaveAt, dim: usize) -> ObserverLayout {
+    /// `rows`: values per trajectory (state, functionals, step counts); quantiles cover all.
+    pub fn new(sa: &SaveAt, rows: usize) -> ObserverLayout {
         let mut specs = Vec::new();
         let mut words = 0u32;
         for h in &sa.hist {
@@ -215,7 +216,7 @@ impl ObserverLayout {
         }
         let quantile_first = specs.len();
         if !sa.quantiles.is_empty() {
-            for c in 0..dim {
+            for c in 0..rows {
                 specs.push((c, QUANTILE_BINS, words));
                 words += QUANTILE_BINS + 2;
             }
@@ -284,7 +285,7 @@ pub(crate) fn saves_of(
             let quantiles = if sa.quantiles.is_empty() {
                 Vec::new()
             } else {
-                (0..dim)
+                (0..job.rows())
                     .map(|c| {
                         let h = lay.quantile_first + c;
                         let (lo, hi) = observed.ranges[s * nh + h];
@@ -419,7 +420,7 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
     let sa = &opts.save_at;
     sa.check(job)?;
     let dim = job.system.dim();
-    let obs = ObserverLayout::new(sa, dim);
+    let obs = ObserverLayout::new(sa, rows);
     let observe = if obs.active() {
         Some(pipeline(
             ctx,
@@ -670,7 +671,7 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
             first += chunk.count;
         }
         for (s, st) in pilot.iter().enumerate() {
-            for c in 0..dim {
+            for c in 0..rows {
                 obs_ranges[s * obs.specs.len() + obs.quantile_first + c] =
                     quantile_range(st.min[c], st.max[c]);
             }

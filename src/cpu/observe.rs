@@ -35,7 +35,8 @@ pub(crate) struct HostObservers {
 pub(crate) fn observers(job: &Job, sa: &SaveAt, states: &[&[f64]]) -> HostObservers {
     let dim = job.system.dim();
     let n = job.paths as usize;
-    let lay = ObserverLayout::new(sa, dim);
+    let rows = job.rows();
+    let lay = ObserverLayout::new(sa, rows);
     let nh = lay.specs.len();
     let mut ranges = vec![(0.0, 1.0); states.len() * nh];
     let mut hist = vec![0u64; states.len() * lay.words as usize];
@@ -45,7 +46,7 @@ pub(crate) fn observers(job: &Job, sa: &SaveAt, states: &[&[f64]]) -> HostObserv
         for (h, spec) in sa.hist.iter().enumerate() {
             ranges[s * nh + h] = (spec.lo, spec.hi);
         }
-        for c in 0..dim {
+        for c in 0..rows {
             if sa.quantiles.is_empty() {
                 break;
             }
