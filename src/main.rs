@@ -637,6 +637,8 @@ fn run(args: RunArgs) -> Result<(), Error> {
             "partial": sol.partial,
             "save_times": sol.saves.len(),
             "chunks": sol.chunks,
+            "device_bytes": sol.device_bytes,
+            "host_peak_bytes": host_peak_bytes(),
             "chunk_capacity": sol.chunk_capacity,
             "timing": {"solve_s": sol.timing.solve_s, "setup_s": sol.timing.setup_s, "device_s": device_s},
             "trajectory_steps_per_s": rate,
@@ -771,6 +773,14 @@ fn run(args: RunArgs) -> Result<(), Error> {
         );
     }
     Ok(())
+}
+
+/// The process's peak resident memory (Linux: VmHWM), None elsewhere.
+fn host_peak_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 fn grid_value(v: &[f64]) -> Result<Value, Error> {

@@ -106,6 +106,9 @@ pub struct Solution {
     pub adapter: String,
     pub chunks: usize,
     pub chunk_capacity: u64,
+    /// Bytes of device buffers the run allocated (its device memory, bounded by the chunk
+    /// and the observers, not by the number of trajectories).
+    pub device_bytes: u64,
 }
 
 /// Creates a compute pipeline from validated WGSL, with the layout naga derives from it.
@@ -517,6 +520,24 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
         B::STORAGE | B::COPY_DST,
     );
     let kept_paths = buffer(ctx, "kept", kept_bytes, B::STORAGE | B::COPY_SRC);
+    let device_bytes = [
+        &uniform,
+        &states,
+        &partials,
+        &partials_read,
+        &hist,
+        &ranges,
+        &kept_paths,
+    ]
+    .iter()
+    .map(|b| b.size())
+    .sum::<u64>()
+        + [&states_read, &inputs, &events, &events_read]
+            .iter()
+            .filter_map(|b| b.as_ref().map(|b| b.size()))
+            .sum::<u64>()
+        // read-back copies of the observers, made at the end
+        + if obs.active() { hist_bytes + kept_bytes } else { 0 };
     let observe_bind = observe
         .as_ref()
         .map(|o| bind(ctx, o, &[&uniform, &states, &hist, &ranges, &kept_paths]));
@@ -811,6 +832,7 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
         adapter: ctx.adapter_label(),
         chunks: plan.chunks.len(),
         chunk_capacity: cap,
+        device_bytes,
     })
 }
 

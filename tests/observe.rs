@@ -321,3 +321,52 @@ fn histograms_and_kept_paths_are_exactly_what_the_states_say() {
         }
     }
 }
+
+#[test]
+fn progress_is_reported_and_a_cancelled_run_returns_what_it_has_marked_partial() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    let ctx = common::ctx();
+    let job = gbm(5000, 5)
+        .job(Method::EulerMaruyama, TimeGrid::new(0.0, 0.01, 40))
+        .unwrap();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(AtomicU64::new(0));
+    let (c, s) = (cancel.clone(), seen.clone());
+    let opts = Options {
+        chunk: Some(1024),
+        progress: Some(throng::solve::Progress(Arc::new(move |p| {
+            assert_eq!(p.of, 5000);
+            assert!(p.elapsed_s >= 0.0 && p.eta_s >= 0.0);
+            s.store(p.trajectories, Ordering::SeqCst);
+            c.store(true, Ordering::SeqCst); // stop after the first chunk
+        }))),
+        cancel: Some(cancel),
+        keep_states: true,
+        ..saving(10)
+    };
+    let sol = solve(&ctx, &job, &opts).unwrap();
+    assert_eq!(seen.load(Ordering::SeqCst), 1024);
+    assert!(sol.partial);
+    assert_eq!(sol.completed, 1024);
+    assert_eq!(sol.stats.count, 1024);
+    assert!(sol.saves.iter().all(|s| s.stats.count == 1024));
+    // The statistics are those of the first 1024 trajectories of the full run.
+    let full = solve(
+        &ctx,
+        &job,
+        &Options {
+            keep_states: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let first = &full.states.unwrap()[..1024];
+    let mean = first.iter().sum::<f64>() / 1024.0;
+    // (to the f32 block reduction's rounding, as everywhere)
+    assert!((sol.stats.mean[0] - mean).abs() < 1e-6 * mean.abs());
+    // Without cancellation the whole run completes.
+    let whole = solve(&ctx, &job, &saving(10)).unwrap();
+    assert!(!whole.partial && whole.completed == 5000);
+    assert!(whole.device_bytes > 0);
+}

@@ -250,5 +250,6 @@ pub fn solve(job: &Job, opts: &Options) -> Result<Solution> {
         adapter: "cpu twin".into(),
         chunks: 1,
         chunk_capacity: job.paths,
+        device_bytes: 0,
     })
 }
