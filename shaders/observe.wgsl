@@ -25,7 +25,9 @@ fn finite(v: V) -> bool {
     return abs(v) <= V(BIG);
 }
 
-@compute @workgroup_size(64)
+// BLOCK invocations per workgroup, so a chunk needs no more workgroups than the integration
+// kernels (the scheduler sizes chunks by those).
+@compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let j = gid.x;
     if (j >= chunk.count) {

@@ -638,7 +638,11 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
                             if let (true, Some(o), Some(b)) = (observing, &observe, &observe_bind) {
                                 pass.set_pipeline(o);
                                 pass.set_bind_group(0, b, &[]);
-                                pass.dispatch_workgroups(chunk.count.div_ceil(64) as u32, 1, 1);
+                                pass.dispatch_workgroups(
+                                    chunk.count.div_ceil(BLOCK as u64) as u32,
+                                    1,
+                                    1,
+                                );
                             }
                         }
                     }

@@ -370,3 +370,34 @@ fn progress_is_reported_and_a_cancelled_run_returns_what_it_has_marked_partial()
     assert!(!whole.partial && whole.completed == 5000);
     assert!(whole.device_bytes > 0);
 }
+
+#[test]
+fn observers_work_on_chunks_at_the_adapters_dispatch_limit() {
+    // Enough trajectories that a chunk is as large as one dispatch of the integration kernels
+    // allows (65535 workgroups of 256 here); every observer dispatch must fit too.
+    let ctx = common::ctx();
+    let n = (ctx.limits.max_compute_workgroups_per_dimension as u64) * 256 + 512;
+    let job = gbm(n, 9)
+        .job(Method::EulerMaruyama, TimeGrid::new(0.0, 0.01, 4))
+        .unwrap();
+    let opts = Options {
+        save_at: SaveAt {
+            every: Some(2),
+            hist: vec![throng::observe::Histogram {
+                component: 0,
+                lo: 0.5,
+                hi: 1.5,
+                bins: 8,
+            }],
+            quantiles: vec![],
+            keep_paths: 3,
+        },
+        ..Default::default()
+    };
+    let sol = solve(&ctx, &job, &opts).unwrap();
+    assert!(sol.chunks >= 2, "{} chunk(s)", sol.chunks);
+    for s in &sol.saves {
+        assert_eq!(s.stats.count, n);
+        assert_eq!(s.hist[0].counts.iter().sum::<u64>(), n);
+    }
+}
