@@ -197,6 +197,15 @@ pub(crate) fn bind_at(
     })
 }
 
+/// A chunk's partials: batches already read, and the last batch still on the device
+/// (parity of the read buffer, bytes, save times in it, the submission that copied it).
+pub(crate) struct ChunkParts {
+    /// (a batch read back, offset of one save time's partials in it)
+    read: Vec<(std::rc::Rc<Vec<u8>>, usize)>,
+    tail: Option<(usize, u64, usize, wgpu::SubmissionIndex)>,
+    chunk_bytes: usize,
+}
+
 /// Where the observers' results sit (histograms: the user's, then one per component for
 /// quantiles).
 pub(crate) struct ObserverLayout {
@@ -336,13 +345,31 @@ pub(crate) fn split_counts(
 
 /// Waits for the queue and copies `size` bytes out of a MAP_READ buffer.
 pub(crate) fn read_back(ctx: &Context, buf: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
+    read_back_after(ctx, buf, size, None)
+}
+
+/// The same, waiting only for submission `after` (the one that filled `buf`), not for work
+/// submitted since: the device keeps computing while the host reads.
+pub(crate) fn read_back_after(
+    ctx: &Context,
+    buf: &wgpu::Buffer,
+    size: u64,
+    after: Option<wgpu::SubmissionIndex>,
+) -> Result<Vec<u8>> {
     let slice = buf.slice(..size);
     let (tx, rx) = std::sync::mpsc::channel();
     slice.map_async(wgpu::MapMode::Read, move |r| {
         let _ = tx.send(r);
     });
+    let wait = match after {
+        Some(idx) => wgpu::PollType::Wait {
+            submission_index: Some(idx),
+            timeout: None,
+        },
+        None => wgpu::PollType::wait_indefinitely(),
+    };
     ctx.device
-        .poll(wgpu::PollType::wait_indefinitely())
+        .poll(wait)
         .map_err(|e| Error::DeviceLost(e.to_string()))?;
     ctx.check_lost()?;
     rx.recv()
@@ -467,12 +494,15 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
     );
     let states = buffer(ctx, "states", state_bytes, B::STORAGE | B::COPY_SRC);
     let partials = buffer(ctx, "partials", partial_bytes, B::STORAGE | B::COPY_SRC);
-    let partials_read = buffer(
-        ctx,
-        "partials read",
-        partial_bytes,
-        B::MAP_READ | B::COPY_DST,
-    );
+    // Two, so that one chunk's partials can be read while the next chunk computes.
+    let partials_read = [0, 1].map(|_| {
+        buffer(
+            ctx,
+            "partials read",
+            partial_bytes,
+            B::MAP_READ | B::COPY_DST,
+        )
+    });
     let states_read = opts
         .keep_states
         .then(|| buffer(ctx, "states read", state_bytes, B::MAP_READ | B::COPY_DST));
@@ -524,7 +554,8 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
         &uniform,
         &states,
         &partials,
-        &partials_read,
+        &partials_read[0],
+        &partials_read[1],
         &hist,
         &ranges,
         &kept_paths,
@@ -578,8 +609,11 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
     };
     // One chunk through every segment: integrate, and at each save time reduce (and observe).
     // Returns false if cancelled before the chunk was complete (its statistics are dropped).
+    // Returns None if cancelled before the chunk was complete (its statistics are dropped).
+    // The last batch of partials is copied into partials_read[parity] but not read: the
+    // caller reads it with `finish` after submitting the next chunk.
     let run_chunk =
-        |chunk: &schedule::Chunk, observing: bool, saved: &mut [Stats]| -> Result<bool> {
+        |chunk: &schedule::Chunk, observing: bool, parity: usize| -> Result<Option<ChunkParts>> {
             if let Some(t) = &inputs {
                 let table = job.table_rows(chunk.first, chunk.count, cap);
                 match job.precision {
@@ -598,14 +632,19 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
             let chunk_blocks = chunk.count.div_ceil(BLOCK as u64);
             // Block partials per save time, merged into the totals block by block once the
             // chunk is complete: the same merge order for any chunking.
-            let mut pending: Vec<Vec<u8>> = Vec::with_capacity(saved.len());
+            let mut parts = ChunkParts {
+                read: Vec::new(),
+                tail: None,
+                chunk_bytes: 0,
+            };
+            let chunk_bytes = (chunk_blocks * partial_words(rows) as u64 * bytes) as usize;
             let mut step0 = 0u64;
             let mut slot = 0u64;
             for (s, &save_step) in save_steps.iter().enumerate() {
                 // The segment step0 .. save_step, in dispatches of at most dispatch_steps steps.
                 while step0 < save_step {
                     if cancelled() {
-                        return Ok(false);
+                        return Ok(None);
                     }
                     let steps = (save_step - step0).min(opts.dispatch_steps.unwrap_or(u64::MAX));
                     let ends_segment = step0 + steps == save_step;
@@ -654,24 +693,50 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
                 if slot == slots || s + 1 == save_steps.len() {
                     let used = slot * slot_bytes;
                     let mut enc = ctx.device.create_command_encoder(&Default::default());
-                    enc.copy_buffer_to_buffer(&partials, 0, &partials_read, 0, used);
-                    ctx.queue.submit([enc.finish()]);
-                    let raw = read_back(ctx, &partials_read, used)?;
-                    let chunk_bytes = (chunk_blocks * partial_words(rows) as u64 * bytes) as usize;
-                    for k in 0..slot as usize {
-                        pending.push(raw[k * slot_bytes as usize..][..chunk_bytes].to_vec());
+                    enc.copy_buffer_to_buffer(&partials, 0, &partials_read[parity], 0, used);
+                    let idx = ctx.queue.submit([enc.finish()]);
+                    if s + 1 == save_steps.len() {
+                        parts.tail = Some((parity, used, slot as usize, idx));
+                    } else {
+                        let raw = std::rc::Rc::new(read_back_after(
+                            ctx,
+                            &partials_read[parity],
+                            used,
+                            Some(idx),
+                        )?);
+                        for k in 0..slot as usize {
+                            parts.read.push((raw.clone(), k * slot_bytes as usize));
+                        }
                     }
                     slot = 0;
                 }
             }
-            for (total, raw) in saved.iter_mut().zip(&pending) {
-                match job.precision {
-                    Precision::F32 => total.absorb_blocks(bytemuck::cast_slice(raw)),
-                    Precision::F64 => total.absorb_blocks64(bytemuck::cast_slice(raw)),
-                }
-            }
-            Ok(true)
+            parts.chunk_bytes = chunk_bytes;
+            Ok(Some(parts))
         };
+    // Reads a chunk's last batch and merges all its partials into the totals, in block order.
+    let finish = |parts: ChunkParts, saved: &mut [Stats]| -> Result<()> {
+        let mut all = parts.read;
+        if let Some((parity, used, n, idx)) = parts.tail {
+            let raw = std::rc::Rc::new(read_back_after(
+                ctx,
+                &partials_read[parity],
+                used,
+                Some(idx),
+            )?);
+            for k in 0..n {
+                all.push((raw.clone(), k * slot_bytes as usize));
+            }
+        }
+        for (total, (raw, at)) in saved.iter_mut().zip(&all) {
+            let raw = &raw[*at..][..parts.chunk_bytes];
+            match job.precision {
+                Precision::F32 => total.absorb_blocks(bytemuck::cast_slice(raw)),
+                Precision::F64 => total.absorb_blocks64(bytemuck::cast_slice(raw)),
+            }
+        }
+        Ok(())
+    };
 
     // Quantile histograms need a range per save time before the run: the min and max of a
     // pilot over the first PILOT trajectories (fixed, so independent of the chunking).
@@ -690,8 +755,9 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
                 first,
                 count: (pilot_n - first).min(cap),
             };
-            if !run_chunk(&chunk, false, &mut pilot)? {
-                break;
+            match run_chunk(&chunk, false, 0)? {
+                Some(parts) => finish(parts, &mut pilot)?,
+                None => break,
             }
             first += chunk.count;
         }
@@ -729,11 +795,19 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
     let (mut unfinished, mut first_unfinished) = (0u64, None);
     let mut done = 0u64;
     let mut partial = false;
-    for chunk in &plan.chunks {
-        if !run_chunk(chunk, true, &mut saved)? {
+    // Chunk i + 1 is submitted before chunk i's partials are read and merged, so the device
+    // computes while the host reads (unless states or step counts are read back per chunk).
+    let mut previous: Option<ChunkParts> = None;
+    for (i, chunk) in plan.chunks.iter().enumerate() {
+        let parts = run_chunk(chunk, true, i % 2)?;
+        if let Some(p) = previous.take() {
+            finish(p, &mut saved)?;
+        }
+        let Some(parts) = parts else {
             partial = true;
             break;
-        }
+        };
+        previous = Some(parts);
         done += chunk.count;
         if let Some(p) = &opts.progress {
             let elapsed = solve_start.elapsed().as_secs_f64();
@@ -776,6 +850,9 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
                 out[c * n + chunk.first as usize..][..chunk.count as usize].copy_from_slice(src);
             }
         }
+    }
+    if let Some(p) = previous.take() {
+        finish(p, &mut saved)?;
     }
     // Observers' results, read once at the end.
     let mut hist_counts = vec![0u64; (nsaves * obs.words as u64) as usize];

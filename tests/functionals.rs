@@ -171,3 +171,80 @@ fn events_count_steps_where_the_condition_holds() {
     assert!(z.abs() < 4.0, "z {z}");
     assert!(st.min[1] == 0.0 && st.max[1] == steps as f64);
 }
+
+#[test]
+fn path_accumulators_are_state_components_running_max_and_time_average() {
+    // x: Brownian motion; m: running maximum of x (updated by `project` after every step);
+    // a: integral of x dt (drift x, no noise), so a / T is the time average. Kept paths at
+    // every step let the host recompute both from the path the device took.
+    let ctx = common::ctx();
+    let sys = System::wgsl(
+        "accumulators",
+        &["x", "m", "a"],
+        &[("sigma", 1.0)],
+        Noise::General { channels: 1 },
+        "fn drift(t: F, x: S, p: Params) -> S {\n    return S(R(0.0), R(0.0), x[0]);\n}\n\
+         fn diffusion(t: F, x: S, p: Params) -> G {\n    return G(p.sigma, R(0.0), R(0.0));\n}\n\
+         fn project(x: S, p: Params) -> S {\n    return S(x[0], max(x[1], x[0]), x[2]);\n}\n",
+    )
+    .unwrap();
+    let (steps, k) = (100u64, 50u64);
+    let job = Ensemble::new(sys, 4096)
+        .seed(59)
+        .job(Method::EulerMaruyama, TimeGrid::new(0.0, 0.01, steps))
+        .unwrap();
+    let opts = Options {
+        save_at: throng::SaveAt {
+            every: Some(1),
+            keep_paths: k,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let sol = solve(&ctx, &job, &opts).unwrap();
+    for i in 0..k as usize {
+        let path: Vec<f64> = sol.saves.iter().map(|s| s.paths[i * 3]).collect();
+        let last = &sol.saves.last().unwrap().paths[i * 3..i * 3 + 3];
+        let max = path.iter().cloned().fold(0.0f64, f64::max);
+        assert_eq!(last[1], max, "trajectory {i}: running max");
+        // a_n = sum of x_j dt over steps j < n (x_0 = 0), summed in f32 like the kernel.
+        let mut a = 0.0f32;
+        for x in &path[..path.len() - 1] {
+            a += *x as f32 * 0.01f32;
+        }
+        assert!(
+            (last[2] - a as f64).abs() < 1e-5,
+            "trajectory {i}: integral {} vs {a}",
+            last[2]
+        );
+    }
+    // E[max_{t<=1} W_t] = sqrt(2 / pi) for continuous monitoring; 100 steps fall short by
+    // about 0.5826 sqrt(dt) (Broadie–Glasserman): the mean lies between.
+    let st = &sol.stats;
+    let cont = (2.0 / std::f64::consts::PI).sqrt();
+    assert!(
+        st.mean[1] < cont && st.mean[1] > cont - 0.5826 * 0.1 - 0.03,
+        "{}",
+        st.mean[1]
+    );
+    // a = dt sum_{j<100} W(j dt) is Gaussian with variance dt^3 sum_{i,j<100} min(i, j)
+    // (about 1/3); the sample variance of a Gaussian has standard error v sqrt(2 / (n - 1)).
+    let mut mins = 0.0;
+    for i in 0..100u64 {
+        for j in 0..100u64 {
+            mins += i.min(j) as f64;
+        }
+    }
+    let v = 1e-6 * mins;
+    let z = (st.var()[2] - v) / (v * (2.0f64 / 4095.0).sqrt());
+    eprintln!(
+        "integral of W: var {} vs {v} (z {z:.2}); mean running max {}",
+        st.var()[2],
+        st.mean[1]
+    );
+    assert!(
+        z.abs() < 4.0,
+        "var of the integral {} vs {v} (z {z})",
+        st.var()[2]
+    );
+}
