@@ -444,6 +444,7 @@ fn grids_sweeps_files_and_random_initial_states_reach_the_kernel() {
     }
     assert_eq!(s[0], 0.01f32 as f64);
     assert!((s[n - 1] - 100.0).abs() < 1e-4);
+    let _ = std::fs::remove_dir_all(&dir);
     let n = 1usize << 16;
     let job = Ensemble::new(still(2), n as u64)
         .x0(&[1.0, -2.0])
