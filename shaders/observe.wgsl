@@ -1,6 +1,6 @@
 // Observers at a save time, one invocation per trajectory of the chunk, after the reduction:
 // histograms (bins counted with integer atomics, so the totals do not depend on order or
-// chunking) and the states of the first KEEP trajectories. Histogram h counts component
+// chunking) and the states of KEEP trajectories, every KEEP_EVERY-th. Histogram h counts component
 // HIST_COMPONENT[h] into HIST_BINS[h] bins over [lo, hi) of its range at this save time,
 // with index 0 for v < lo and HIST_BINS[h] + 1 for v >= hi; non-finite values are not
 // counted (the reduction counts them). CPU twin: src/cpu/observe.rs.
@@ -50,9 +50,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         atomicAdd(&hist[s * HIST_WORDS + HIST_OFFSET[h] + idx], 1u);
     }
     let g = chunk.first + j;
-    if (g < KEEP) {
+    let k = g / KEEP_EVERY;
+    if (g % KEEP_EVERY == 0u && k < KEEP) {
         for (var c = 0u; c < DIM; c++) {
-            kept[(s * KEEP + g) * DIM + c] = values[c * cap + j];
+            kept[(s * KEEP + k) * DIM + c] = values[c * cap + j];
         }
     }
 }

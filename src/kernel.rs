@@ -550,6 +550,7 @@ pub fn observe(
     hists: &[(usize, u32, u32)],
     hist_words: u32,
     keep: u64,
+    keep_every: u64,
 ) -> Result<Composed> {
     let list = |f: &dyn Fn(&(usize, u32, u32)) -> u32| {
         if hists.is_empty() {
@@ -569,10 +570,11 @@ pub fn observe(
     };
     let pre = format!(
         "const LANES: u32 = {lanes}u;\nconst DIM: u32 = {dim}u;\nconst NHIST: u32 = {}u;\n\
-         const HIST_WORDS: u32 = {hist_words}u;\nconst KEEP: u32 = {keep}u;\nconst BIG = {big};\n\
+         const HIST_WORDS: u32 = {hist_words}u;\nconst KEEP: u32 = {keep}u;\nconst KEEP_EVERY: u32 = {}u;\nconst BIG = {big};\n\
          const HIST_COMPONENT = array<u32, {n}>({});\nconst HIST_BINS = array<u32, {n}>({});\n\
          const HIST_OFFSET = array<u32, {n}>({});\n",
         hists.len(),
+        keep_every.max(1),
         list(&|h| h.0 as u32),
         list(&|h| h.1),
         list(&|h| h.2),
@@ -691,7 +693,7 @@ mod tests {
                         .validate(caps(t) | Capabilities::FLOAT64)
                         .unwrap();
                     for hists in [&[][..], &[(0, 10, 0), (sys.dim() - 1, 4096, 12)][..]] {
-                        observe(sys.dim(), t.lanes, precision, hists, 4110, 7)
+                        observe(sys.dim(), t.lanes, precision, hists, 4110, 7, 3)
                             .unwrap()
                             .validate(caps(t) | Capabilities::FLOAT64)
                             .unwrap();

@@ -141,6 +141,12 @@ struct RunArgs {
     /// Statistics every K steps (and at the end), computed on the device
     #[arg(long, allow_hyphen_values = true)]
     save_every: Option<String>,
+    /// Also save at these times (comma-separated; each on the step grid)
+    #[arg(long, allow_hyphen_values = true)]
+    save_at: Option<String>,
+    /// Kept paths are trajectories 0, J, 2J, … (default 1)
+    #[arg(long, allow_hyphen_values = true)]
+    keep_every: Option<String>,
     /// Histogram NAME=LO:HI:BINS of a state component at every save time (repeatable)
     #[arg(long = "hist", allow_hyphen_values = true)]
     hists: Vec<String>,
@@ -555,6 +561,15 @@ fn run(args: RunArgs) -> Result<(), Error> {
     }
     if let Some(k) = &args.keep_paths {
         save_at.keep_paths = parse_count("--keep-paths", k)?;
+    }
+    if let Some(j) = &args.keep_every {
+        save_at.keep_every = parse_count("--keep-every", j)?;
+    }
+    if let Some(t) = &args.save_at {
+        save_at.times = t
+            .split(',')
+            .map(|v| parse_f64("--save-at", v))
+            .collect::<Result<_, _>>()?;
     }
     let progress = args.progress.then(|| {
         throng::solve::Progress(std::sync::Arc::new(|p: &throng::solve::ProgressInfo| {

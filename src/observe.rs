@@ -13,18 +13,23 @@ use crate::reduce::Stats;
 pub struct SaveAt {
     /// Save every this many steps (None: the end only).
     pub every: Option<u64>,
+    /// Also save at these times, which must lie on the step grid t0 + k dt.
+    pub times: Vec<f64>,
     /// Histograms at every save time.
     pub hist: Vec<Histogram>,
     /// Quantile levels in (0, 1), of every state component at every save time.
     pub quantiles: Vec<f64>,
-    /// Keep the states of the first this many trajectories at every save time.
+    /// Keep the states of this many trajectories at every save time: 0, j, 2j, … with
+    /// j = `keep_every` (0 or 1: the first `keep_paths`).
     pub keep_paths: u64,
+    pub keep_every: u64,
 }
 
 impl SaveAt {
     /// Whether anything beyond terminal statistics is asked for.
     pub fn any(&self) -> bool {
         self.every.is_some()
+            || !self.times.is_empty()
             || !self.hist.is_empty()
             || !self.quantiles.is_empty()
             || self.keep_paths > 0
@@ -58,9 +63,10 @@ impl SaveAt {
         if let Some(q) = self.quantiles.iter().find(|q| !(**q > 0.0 && **q < 1.0)) {
             return Err(Error::Invalid(format!("quantile {q} is not in (0, 1)")));
         }
-        if self.keep_paths > job.paths {
+        let every = self.keep_every.max(1);
+        if self.keep_paths > 0 && (self.keep_paths - 1).saturating_mul(every) >= job.paths {
             return Err(Error::Invalid(format!(
-                "keep {} paths of {}: there are not that many",
+                "keep {} paths every {every} of {}: there are not that many",
                 self.keep_paths, job.paths
             )));
         }
@@ -76,11 +82,8 @@ impl SaveAt {
     /// The steps at which the run saves, in order, ending with the job's last step.
     pub fn steps(&self, job: &Job) -> Result<Vec<u64>> {
         let n = job.steps as u64;
-        let Some(k) = self.every else {
+        if self.every.is_none() && self.times.is_empty() {
             return Ok(vec![n]);
-        };
-        if k == 0 {
-            return Err(Error::Invalid("save every 0 steps: give at least 1".into()));
         }
         if job.method.is_adaptive() {
             return Err(Error::Invalid(format!(
@@ -89,10 +92,27 @@ impl SaveAt {
                 job.method.name()
             )));
         }
-        let mut out: Vec<u64> = (1..=n / k).map(|j| j * k).collect();
-        if out.last() != Some(&n) {
-            out.push(n);
+        let mut out: Vec<u64> = Vec::new();
+        if let Some(k) = self.every {
+            if k == 0 {
+                return Err(Error::Invalid("save every 0 steps: give at least 1".into()));
+            }
+            out.extend((1..=n / k).map(|j| j * k));
         }
+        for &t in &self.times {
+            let k = (t - job.grid.t0) / job.grid.dt;
+            let step = k.round();
+            if !(step >= 1.0 && step <= n as f64 && (k - step).abs() <= 1e-6 * step.max(1.0)) {
+                return Err(Error::Invalid(format!(
+                    "save time {t} is not a step of the grid t0 {} + k dt (dt {}, k 1..{n})",
+                    job.grid.t0, job.grid.dt
+                )));
+            }
+            out.push(step as u64);
+        }
+        out.push(n);
+        out.sort_unstable();
+        out.dedup();
         if out.len() > MAX_SAVES {
             return Err(Error::Invalid(format!(
                 "{} save times; at most {MAX_SAVES} (save less often)",

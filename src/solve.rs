@@ -461,6 +461,7 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
                 &obs.specs,
                 obs.words,
                 sa.keep_paths,
+                sa.keep_every,
             )?,
             "observe",
         )?)

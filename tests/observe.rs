@@ -185,6 +185,7 @@ fn ou_histograms_and_quantiles_follow_the_exact_normal_law() {
             }],
             quantiles: qs.to_vec(),
             keep_paths: 0,
+            ..Default::default()
         },
         ..Default::default()
     };
@@ -251,6 +252,7 @@ fn histograms_and_kept_paths_are_exactly_what_the_states_say() {
         }],
         quantiles: vec![0.25, 0.75],
         keep_paths: 700,
+        ..Default::default()
     };
     let reference = solve(
         &ctx,
@@ -391,6 +393,7 @@ fn observers_work_on_chunks_at_the_adapters_dispatch_limit() {
             }],
             quantiles: vec![],
             keep_paths: 3,
+            ..Default::default()
         },
         ..Default::default()
     };
@@ -400,4 +403,80 @@ fn observers_work_on_chunks_at_the_adapters_dispatch_limit() {
         assert_eq!(s.stats.count, n);
         assert_eq!(s.hist[0].counts.iter().sum::<u64>(), n);
     }
+}
+
+#[test]
+fn save_times_from_a_list_and_every_jth_kept_path() {
+    let ctx = common::ctx();
+    let job = gbm(3000, 37)
+        .job(Method::EulerMaruyama, TimeGrid::new(0.0, 0.01, 30))
+        .unwrap();
+    let sa = SaveAt {
+        every: Some(10),
+        times: vec![0.05, 0.13, 0.2],
+        keep_paths: 5,
+        keep_every: 100,
+        ..Default::default()
+    };
+    let sol = solve(
+        &ctx,
+        &job,
+        &Options {
+            save_at: sa.clone(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let steps: Vec<u64> = sol.saves.iter().map(|s| s.step).collect();
+    assert_eq!(steps, [5, 10, 13, 20, 30]);
+    for save in &sol.saves {
+        let cut = gbm(3000, 37)
+            .job(Method::EulerMaruyama, TimeGrid::new(0.0, 0.01, save.step))
+            .unwrap();
+        let plain = solve(
+            &ctx,
+            &cut,
+            &Options {
+                keep_states: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(plain.stats, save.stats);
+        let states = plain.states.unwrap();
+        let want: Vec<f64> = (0..5).map(|k| states[100 * k]).collect();
+        assert_eq!(save.paths, want, "step {}", save.step);
+    }
+    // The CPU twin keeps the same trajectories.
+    let twin = throng::cpu::solve(
+        &job,
+        &Options {
+            save_at: sa,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    for (g, t) in sol.saves.iter().zip(&twin.saves) {
+        for (a, b) in g.paths.iter().zip(&t.paths) {
+            assert!((a - b).abs() <= 1e-5 * b.abs());
+        }
+    }
+    // A time off the grid is refused.
+    let err = solve(
+        &ctx,
+        &job,
+        &Options {
+            save_at: SaveAt {
+                times: vec![0.055],
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("save time 0.055 is not a step of the grid"),
+        "{err}"
+    );
 }

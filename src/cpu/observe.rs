@@ -65,9 +65,10 @@ pub(crate) fn observers(job: &Job, sa: &SaveAt, states: &[&[f64]]) -> HostObserv
                 }
             }
         }
+        let every = sa.keep_every.max(1) as usize;
         for i in 0..keep {
             for c in 0..dim {
-                kept[(s * keep + i) * dim + c] = st[c * n + i];
+                kept[(s * keep + i) * dim + c] = st[c * n + i * every];
             }
         }
     }
