@@ -10,9 +10,28 @@
 
 @group(0) @binding(3) var<storage, read_write> events: array<atomic<u32>, 2>;
 
-// Step counts of this invocation's lanes, stored beside the state by `store_counts`.
+// Controller state of this invocation's lanes: loaded from the rows after the state by
+// `load_counts` (a segment after the first continues where the last one stopped), stored
+// back by `store_counts`. Rows: accepted, rejected, the next step h, and the last accepted
+// error norm (negative if the last step was rejected).
 var<private> accepted_out: U;
 var<private> rejected_out: U;
+var<private> h_out: R;
+var<private> prev_out: R;
+
+fn load_counts(inv: u32) {
+    if (chunk.step0 == 0u) {
+        accepted_out = U(0u);
+        rejected_out = U(0u);
+        h_out = R(DT);
+        prev_out = R(1e-8);
+        return;
+    }
+    accepted_out = U(states[DIM * chunk.stride + inv]);
+    rejected_out = U(states[(DIM + 1u) * chunk.stride + inv]);
+    h_out = states[(DIM + 2u) * chunk.stride + inv];
+    prev_out = states[(DIM + 3u) * chunk.stride + inv];
+}
 
 fn pw(v: R, e: f32) -> R {
     return R(pow(R32(max(v, R(1e-12))), R32(e)));
@@ -22,16 +41,22 @@ fn nan_r() -> R {
     return R(R32(bitcast<f32>(0x7fc00000u)));
 }
 
+// From the segment's start to its end: a save time on the grid t0 + k dt (steps are cut
+// there), or T1 for the last segment.
 fn advance(x0: S, p: Params, traj: U) -> S {
     var x = x0;
-    var t = R(T0);
-    var h = R(DT);
-    var k1 = drift(T0, x, p);
-    var prev2 = R(1e-8);
-    var accepted = U(0u);
-    var rejected = U(0u);
-    var last_rejected = U(0u) == U(1u);
-    var running = t < R(T1);
+    let end_step = chunk.step0 + chunk.steps;
+    let final_segment = end_step >= TOTAL_STEPS;
+    let te = R(select(T0 + F(end_step) * DT, T1, final_segment));
+    let t0 = select(T0 + F(chunk.step0) * DT, T0, chunk.step0 == 0u);
+    var t = R(t0);
+    var h = h_out;
+    var k1 = drift(t0, x, p);
+    var prev2 = abs(prev_out);
+    var accepted = accepted_out;
+    var rejected = rejected_out;
+    var last_rejected = prev_out < R(0.0);
+    var running = t < te;
     var unfinished = U(0u) == U(1u);
     loop {
         let over = (accepted + rejected) >= U(MAX_STEPS);
@@ -40,8 +65,8 @@ fn advance(x0: S, p: Params, traj: U) -> S {
         if (!any(running)) {
             break;
         }
-        let last = h >= R(T1) - t;
-        let hs = select(R(0.0), select(h, R(T1) - t, last), running);
+        let last = h >= te - t;
+        let hs = select(R(0.0), select(h, te - t, last), running);
         var y: S;
 #for c in DIM
         y[$c] = x[$c] + hs * (0.2 * k1[$c]);
@@ -70,7 +95,7 @@ fn advance(x0: S, p: Params, traj: U) -> S {
         x5[$c] = x[$c] + hs * ((35.0 / 384.0) * k1[$c] + (500.0 / 1113.0) * k3[$c]
             + (125.0 / 192.0) * k4[$c] + (-2187.0 / 6784.0) * k5[$c] + (11.0 / 84.0) * k6[$c]);
 #endfor
-        let t_new = select(t + hs, R(T1), last);
+        let t_new = select(t + hs, te, last);
         let k7 = drift(t_new, x5, p);
         var err2 = R(0.0);
 #for c in DIM
@@ -96,14 +121,17 @@ fn advance(x0: S, p: Params, traj: U) -> S {
         prev2 = select(prev2, max(err2, R(1e-8)), ok);
         last_rejected = select(last_rejected, rej, running);
         h = select(h, clamp(select(h_rej, h_ok, ok), R(DT_MIN), R(DT_MAX)), running);
-        running = running & (t < R(T1));
+        running = running & (t < te);
     }
 #for c in DIM
     x[$c] = select(x[$c], nan_r(), unfinished);
 #endfor
     accepted_out = accepted;
     rejected_out = rejected;
-    let flagged = select(U(0u), U(1u), unfinished);
+    h_out = h;
+    prev_out = select(prev2, -prev2, last_rejected);
+    // Counted once, at the end: a trajectory out of steps stays out in later segments.
+    let flagged = select(U(0u), U(1u), unfinished & final_segment);
     for (var l = 0u; l < LANES; l++) {
         if (lane_u(flagged, l) == 1u) {
             atomicAdd(&events[0], 1u);
@@ -116,4 +144,6 @@ fn advance(x0: S, p: Params, traj: U) -> S {
 fn store_counts(inv: u32) {
     states[DIM * chunk.stride + inv] = R(accepted_out);
     states[(DIM + 1u) * chunk.stride + inv] = R(rejected_out);
+    states[(DIM + 2u) * chunk.stride + inv] = h_out;
+    states[(DIM + 3u) * chunk.stride + inv] = prev_out;
 }

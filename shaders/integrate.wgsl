@@ -25,6 +25,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 #ifdef FUNCTIONALS
     start_functionals(inv, x, p);
 #endif
+#ifdef ADAPTIVE
+    load_counts(inv);
+#endif
     let x_end = advance(x, p, traj);
     store_state(inv, x_end);
 #ifdef FUNCTIONALS

@@ -157,8 +157,9 @@ impl Job {
     }
 
     /// Names of the rows: the state components, the functionals' rows (`tau`, `hit`,
-    /// `events`, `payoff`, if the system defines them), then `accepted`, `rejected` for an
-    /// adaptive method.
+    /// `events`, `payoff`, if the system defines them), then for an adaptive method the
+    /// controller's rows: `accepted`, `rejected` (step counts), `dt_next` (the next step) and
+    /// `err_prev` (its memory of the last error norm, negative after a rejection).
     pub fn row_names(&self) -> Vec<String> {
         let mut r: Vec<String> = self.system.state.clone();
         r.extend(
@@ -168,7 +169,7 @@ impl Job {
                 .map(String::from),
         );
         if self.method.is_adaptive() {
-            r.extend(["accepted".to_string(), "rejected".to_string()]);
+            r.extend(["accepted", "rejected", "dt_next", "err_prev"].map(String::from));
         }
         r
     }

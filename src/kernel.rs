@@ -135,6 +135,7 @@ pub fn prelude(job: &Job, target: Target) -> String {
         let span = job.grid.t1() - job.grid.t0;
         let dt_max = if ctl.dt_max > 0.0 { ctl.dt_max } else { span };
         s += &format!("const T1: F = {};\n", lit(job.grid.t1()));
+        s += &format!("const TOTAL_STEPS: u32 = {}u;\n", job.steps);
         s += &format!("const RTOL: F = {};\n", lit(ctl.rtol));
         s += &format!("const ATOL: F = {};\n", lit(ctl.atol));
         s += &format!("const DT_MIN: F = {};\n", lit(ctl.dt_min));

@@ -70,12 +70,7 @@ impl SaveAt {
                 self.keep_paths, job.paths
             )));
         }
-        if (self.any()) && job.method.is_adaptive() && self.every.is_some() {
-            return Err(Error::Invalid(format!(
-                "saving at several times needs a fixed-step method; {} chooses its own steps",
-                job.method.name()
-            )));
-        }
+
         Ok(())
     }
 
@@ -84,13 +79,6 @@ impl SaveAt {
         let n = job.steps as u64;
         if self.every.is_none() && self.times.is_empty() {
             return Ok(vec![n]);
-        }
-        if job.method.is_adaptive() {
-            return Err(Error::Invalid(format!(
-                "saving at several times needs a fixed-step method; {} chooses its own steps \
-                 (dense output for it is not implemented)",
-                job.method.name()
-            )));
         }
         let mut out: Vec<u64> = Vec::new();
         if let Some(k) = self.every {

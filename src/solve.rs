@@ -79,7 +79,8 @@ pub struct Timing {
 /// over the finite trajectories, and the trajectories that ran out of steps.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct StepReport {
-    /// Statistics of accepted (component 0) and rejected (component 1) steps.
+    /// Statistics of accepted (component 0) and rejected (component 1) steps, the next step
+    /// size (2) and the controller's last error norm (3; negative after a rejection).
     pub steps: Stats,
     /// Trajectories that reached max_steps before t1 (their states are NaN, so they are
     /// also counted in `stats.nonfinite`).
@@ -476,6 +477,13 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
     let blocks = cap / BLOCK as u64;
     let save_steps = opts.save_at.steps(job)?;
     let nsaves = save_steps.len() as u64;
+    if opts.dispatch_steps.is_some() && job.method.is_adaptive() {
+        return Err(Error::Invalid(format!(
+            "--dispatch-steps does not apply to {}: its dispatches end at save times, where it \
+             cuts its steps (use --save-every to shorten them)",
+            job.method.name()
+        )));
+    }
     if let Some(0) = opts.dispatch_steps {
         return Err(Error::Invalid(
             "at most 0 steps per dispatch: give at least 1".into(),

@@ -199,15 +199,37 @@ pub fn solve(job: &Job, opts: &Options) -> Result<Solution> {
     // shorter run passes through the same states).
     opts.save_at.check(job)?;
     let save_steps = opts.save_at.steps(job)?;
-    let per_save: Vec<Vec<f64>> = save_steps[..save_steps.len() - 1]
-        .iter()
-        .map(|&m| {
-            let mut part = job.clone();
-            part.steps = m as u32;
-            states(&part, 0, job.paths)
-        })
-        .collect();
-    let states = states(job, 0, job.paths);
+    let (per_save, states) = if job.method.is_adaptive() && save_steps.len() > 1 {
+        // dopri5 cuts its steps at save times: integrate each trajectory segment by segment.
+        let rows = job.rows();
+        let mut all = vec![vec![0.0f64; n * rows]; save_steps.len()];
+        for i in 0..n {
+            let segs: Vec<Vec<f64>> = match job.precision {
+                Precision::F32 => dopri5::dopri5_segments::<f32>(job, i as u64, &save_steps)
+                    .into_iter()
+                    .map(|r| r.into_iter().map(|v| v as f64).collect())
+                    .collect(),
+                Precision::F64 => dopri5::dopri5_segments::<f64>(job, i as u64, &save_steps),
+            };
+            for (s, row) in segs.iter().enumerate() {
+                for c in 0..rows {
+                    all[s][c * n + i] = row[c];
+                }
+            }
+        }
+        let last = all.pop().unwrap();
+        (all, last)
+    } else {
+        let per_save: Vec<Vec<f64>> = save_steps[..save_steps.len() - 1]
+            .iter()
+            .map(|&m| {
+                let mut part = job.clone();
+                part.steps = m as u32;
+                states(&part, 0, job.paths)
+            })
+            .collect();
+        (per_save, states(job, 0, job.paths))
+    };
     let all: Vec<&[f64]> = per_save
         .iter()
         .map(|v| v.as_slice())
