@@ -248,3 +248,47 @@ fn path_accumulators_are_state_components_running_max_and_time_average() {
         st.var()[2]
     );
 }
+
+#[test]
+fn functionals_carry_across_segments_and_chunks_bit_for_bit() {
+    // tau, hit, events and payoff live in rows that are stored after each segment and
+    // loaded by the next: cutting the run anywhere must not change them.
+    let ctx = common::ctx();
+    let sys = drifted_bm(
+        "fn stop(t: F, x: S, p: Params) -> B {\n    return x[0] >= p.a;\n}\n\
+         fn event(t: F, x: S, p: Params) -> B {\n    return x[0] < R(0.0);\n}\n\
+         fn payoff(x: S, p: Params) -> R {\n    return x[0] * x[0];\n}\n",
+    );
+    for precision in [throng::Precision::F32, throng::Precision::F64] {
+        let job = Ensemble::new(sys.clone(), 3000)
+            .x0(&[0.0])
+            .sweep("mu", -1.0, 2.0)
+            .seed(61)
+            .precision(precision)
+            .job(Method::EulerMaruyama, TimeGrid::until(0.0, 2.0, 203))
+            .unwrap();
+        assert_eq!(job.row_names(), ["x", "tau", "hit", "events", "payoff"]);
+        let plain = solve(&ctx, &job, &Options::default()).unwrap();
+        assert!(plain.stats.mean[2] > 0.1 && plain.stats.mean[2] < 0.9);
+        for (every, dispatch, chunk) in [(Some(50), None, None), (Some(7), Some(3), Some(1024))] {
+            let sol = solve(
+                &ctx,
+                &job,
+                &Options {
+                    save_at: throng::SaveAt {
+                        every,
+                        ..Default::default()
+                    },
+                    dispatch_steps: dispatch,
+                    chunk,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            assert_eq!(
+                sol.stats, plain.stats,
+                "{precision:?} every {every:?} dispatch {dispatch:?}"
+            );
+        }
+    }
+}
