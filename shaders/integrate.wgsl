@@ -16,12 +16,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let traj = U(chunk.first + inv * LANES) + LANE_OFFSETS;
     let fi = R(traj);
     let p = params_at(fi, inv);
+#ifdef ONE_SEGMENT
+    var x = x0_at(fi, inv);
+#else
     var x: S;
     if (chunk.step0 == 0u) {
         x = x0_at(fi, inv);
     } else {
         x = load_state(inv);
     }
+#endif
 #ifdef FUNCTIONALS
     start_functionals(inv, x, p);
 #endif

@@ -25,9 +25,14 @@ fn rk4_step(x: S, p: Params, t: F) -> S {
 // integrate.wgsl).
 fn advance(x0: S, p: Params, traj: U) -> S {
     var x = x0;
+#ifdef ONE_SEGMENT
+    let end = STEPS;
+    var n = 0u;
+#else
     let end = chunk.step0 + chunk.steps;
-    // Four steps per iteration: independent work for the compiler to schedule.
     var n = chunk.step0;
+#endif
+    // Four steps per iteration: independent work for the compiler to schedule.
     for (; n + 4u <= end; n += 4u) {
         x = rk4_step(x, p, T0 + F(n) * DT);
         x = rk4_step(x, p, T0 + F(n + 1u) * DT);

@@ -201,21 +201,28 @@ fn em_group(x_in: S, p: Params, traj: U, g: u32, lo: u32, hi: u32) -> S {
 }
 
 // Steps chunk.step0 .. chunk.step0 + chunk.steps of LANES trajectories (entry point:
-// integrate.wgsl): whole groups of 4 in the loop, partial groups at either end.
+// integrate.wgsl): a partial group of 4 at either end, whole groups in the loop (whose body
+// is the only copy in the hot path, with constant bounds).
 fn advance(x0: S, p: Params, traj: U) -> S {
     var x = x0;
+#ifdef ONE_SEGMENT
+    let a = 0u;
+    let b = STEPS;
+#else
     let a = chunk.step0;
     let b = chunk.step0 + chunk.steps;
-    let first = a / 4u;
-    let last = (b + 3u) / 4u;
-    for (var g = first; g < last; g++) {
-        let lo = max(a, 4u * g) - 4u * g;
-        let hi = min(b, 4u * g + 4u) - 4u * g;
-        if (lo == 0u && hi == 4u) {
-            x = em_group(x, p, traj, g, 0u, 4u);
-        } else {
-            x = em_group(x, p, traj, g, lo, hi);
-        }
+#endif
+    var g = a / 4u;
+    if (a % 4u != 0u) {
+        x = em_group(x, p, traj, g, a % 4u, min(b - 4u * g, 4u));
+        g += 1u;
+    }
+    let full = b / 4u;
+    for (; g < full; g++) {
+        x = em_group(x, p, traj, g, 0u, 4u);
+    }
+    if (4u * g < b) {
+        x = em_group(x, p, traj, g, 0u, b - 4u * g);
     }
     return x;
 }

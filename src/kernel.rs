@@ -26,6 +26,9 @@ pub struct Target {
     /// Trajectories per invocation, 1, 2 or 4 (vector lanes). Independent work per
     /// invocation is what pays on SIMD CPUs (lavapipe: 4).
     pub lanes: u32,
+    /// Whether the run is cut into segments (save times, a dispatch bound). A run in one
+    /// piece gets a kernel whose step loop has constant bounds, which compiles to faster code.
+    pub segmented: bool,
 }
 
 /// f64 built-ins with no Vulkan implementation: SPIR-V's GLSL.std.450 defines them for
@@ -131,6 +134,7 @@ pub fn prelude(job: &Job, target: Target) -> String {
     s += &format!("const SQRT_DT: F = {};\n", lit(c.sqrt_dt));
     s += &format!("const SEED: vec2<u32> = vec2<u32>({k0}u, {k1}u);\n");
     s += &format!("const T_END: F = {};\n", lit(job.grid.t1()));
+    s += &format!("const STEPS: u32 = {}u;\n", job.steps);
     if let Method::Dopri5(ctl) = job.method {
         let span = job.grid.t1() - job.grid.t0;
         let dt_max = if ctl.dt_max > 0.0 { ctl.dt_max } else { span };
@@ -248,6 +252,9 @@ pub fn integrate(job: &Job, target: Target) -> Result<Composed> {
     }
     if job.precision == Precision::F64 {
         flags.push("F64");
+    }
+    if !target.segmented {
+        flags.push("ONE_SEGMENT");
     }
     if job.method.is_adaptive() {
         flags.push("ADAPTIVE");
@@ -628,18 +635,22 @@ mod tests {
         Target {
             int64: false,
             lanes: 4,
+            segmented: false,
         },
         Target {
             int64: true,
             lanes: 4,
+            segmented: true,
         },
         Target {
             int64: true,
             lanes: 2,
+            segmented: false,
         },
         Target {
             int64: false,
             lanes: 1,
+            segmented: true,
         },
     ];
 

@@ -39,6 +39,7 @@ pub fn gpu_blocks(
     let target = target.unwrap_or(Target {
         int64: ctx.has_int64(),
         lanes: 1,
+        segmented: false,
     });
     if target.int64 && !ctx.has_int64() {
         return Err(Error::Invalid("the adapter lacks SHADER_INT64".into()));

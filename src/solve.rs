@@ -444,6 +444,7 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
     let target = Target {
         int64: ctx.has_int64(),
         lanes,
+        segmented: opts.save_at.steps(job)?.len() > 1 || opts.dispatch_steps.is_some(),
     };
     let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
     let integrate = pipeline(ctx, &kernel::integrate(job, target)?, job.method.name())?;

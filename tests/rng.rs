@@ -20,11 +20,13 @@ fn targets(ctx: &throng::Context) -> Vec<Target> {
     let mut t = vec![Target {
         int64: false,
         lanes: 1,
+        segmented: false,
     }];
     if ctx.has_int64() {
         t.push(Target {
             int64: true,
             lanes: 1,
+            segmented: false,
         });
     }
     t
