@@ -50,7 +50,37 @@ fn european_call_by_payoff_matches_black_scholes() {
         .job(Method::EulerMaruyama, TimeGrid::until(0.0, 1.0, 16))
         .unwrap();
     assert_eq!(job.row_names(), ["y", "payoff"]);
-    let st = solve(&ctx, &job, &Options::default()).unwrap().stats;
+    // With a histogram of the payoff row on request (its distribution, 0 for half the paths).
+    let sol = solve(
+        &ctx,
+        &job,
+        &Options {
+            save_at: throng::SaveAt {
+                hist: vec![throng::observe::Histogram {
+                    component: 1,
+                    lo: 0.0,
+                    hi: 100.0,
+                    bins: 50,
+                }],
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let st = sol.stats;
+    let counts = &sol.saves[0].hist[0].counts;
+    assert_eq!(counts.iter().sum::<u64>(), n);
+    assert_eq!(counts[0], 0, "no payoff is negative");
+    // P(S_T <= K) under the risk-neutral law: payoffs of exactly 0 fall in the first bin.
+    let d2 = ((100f64 / 100.0).ln() + (0.05 - 0.02) * 1.0) / 0.2;
+    let p0 = 1.0 - norm_cdf(d2);
+    let z0 = (counts[1] as f64 / n as f64 - p0) / (p0 * (1.0 - p0) / n as f64).sqrt();
+    assert!(
+        z0 > -4.0,
+        "first bin {} vs at least {p0} (z {z0})",
+        counts[1]
+    );
     let (price, se) = (st.mean[1], (st.var()[1] / n as f64).sqrt());
     let exact = bs_call(100.0, 100.0, 0.05, 0.2, 1.0);
     let z = (price - exact) / se;
