@@ -35,25 +35,40 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let cap = chunk.stride * LANES;
     let s = chunk.save_index;
-    for (var h = 0u; h < NHIST; h++) {
-        let v = values[HIST_COMPONENT[h] * cap + j];
-        if (!finite(v)) {
-            continue;
+    // Every binding stays in the layout whichever observers this run has.
+    _ = &hist;
+    _ = &ranges;
+    _ = &kept;
+    // Unrolled at composition: every histogram's component, bins and offset are constants
+    // (a loop indexing the constant arrays spills them to memory on CPU drivers).
+#for h in NHIST
+    {
+        let v = values[HIST_COMPONENT[$h] * cap + j];
+        if (finite(v)) {
+            let r = 2u * (s * NHIST + $hu);
+            let x = (v - ranges[r]) * ranges[r + 1u];
+            var idx = 0u;
+            if (x >= V(0.0)) {
+                idx = u32(min(x, V(HIST_BINS[$h]))) + 1u;
+            }
+            atomicAdd(&hist[s * HIST_WORDS + HIST_OFFSET[$h] + idx], 1u);
         }
-        let r = 2u * (s * NHIST + h);
-        let lo = ranges[r];
-        let x = (v - lo) * ranges[r + 1u];
-        var idx = 0u;
-        if (x >= V(0.0)) {
-            idx = u32(min(x, V(HIST_BINS[h]))) + 1u;
-        }
-        atomicAdd(&hist[s * HIST_WORDS + HIST_OFFSET[h] + idx], 1u);
     }
+#endfor
+#ifdef KEEP_PATHS
     let g = chunk.first + j;
+#ifdef KEEP_STRIDED
+    // (an integer division per trajectory only when a stride was asked for)
     let k = g / KEEP_EVERY;
-    if (g % KEEP_EVERY == 0u && k < KEEP) {
-        for (var c = 0u; c < DIM; c++) {
-            kept[(s * KEEP + k) * DIM + c] = values[c * cap + j];
-        }
+    let keep = g % KEEP_EVERY == 0u && k < KEEP;
+#else
+    let k = g;
+    let keep = g < KEEP;
+#endif
+    if (keep) {
+#for c in DIM
+        kept[(s * KEEP + k) * DIM + $cu] = values[$cu * cap + j];
+#endfor
     }
+#endif
 }

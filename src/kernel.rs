@@ -587,18 +587,24 @@ pub fn observe(
         list(&|h| h.1),
         list(&|h| h.2),
     );
-    let flags: &[&str] = match precision {
-        Precision::F32 => &[],
-        Precision::F64 => &["F64"],
-    };
+    let mut flags: Vec<&str> = Vec::new();
+    if precision == Precision::F64 {
+        flags.push("F64");
+    }
+    if keep > 0 {
+        flags.push("KEEP_PATHS");
+    }
+    if keep_every > 1 {
+        flags.push("KEEP_STRIDED");
+    }
     compose(
         &[
             Source::new("prelude", &pre),
             Source::new("observe", include_str!("../shaders/observe.wgsl")),
         ],
         &[],
-        flags,
-        &[],
+        &flags,
+        &[("NHIST", hists.len() as u32), ("DIM", dim as u32)],
     )
 }
 

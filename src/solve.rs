@@ -602,13 +602,15 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
     ctx.queue
         .write_buffer(&uniform, 0, bytemuck::bytes_of(&ChunkUniform::zeroed()));
     let idx = ctx.queue.submit([enc.finish()]);
+    // A validation error (reported by the scope) makes the submission fail, and waiting on
+    // it then fails too: report the cause, not the wait.
+    check_scope(ctx, scope)?;
     ctx.device
         .poll(wgpu::PollType::Wait {
             submission_index: Some(idx),
             timeout: None,
         })
         .map_err(|e| Error::DeviceLost(e.to_string()))?;
-    check_scope(ctx, scope)?;
     let setup_s = setup.elapsed().as_secs_f64();
 
     let solve_start = Instant::now();
