@@ -677,27 +677,19 @@ fn run(args: RunArgs) -> Result<(), Error> {
     if args.json {
         println!("{out}");
     } else {
-        if method.is_adaptive() {
-            println!(
-                "{} with {} ({}): {paths} paths, first step {}, t {} -> {}, seed {seed}",
-                system.name,
-                method.name(),
-                precision.name(),
-                grid.dt,
-                grid.t0,
-                grid.t1()
-            );
+        let grid_text = if method.is_adaptive() {
+            format!(", first step {}", grid.dt)
         } else {
-            println!(
-                "{} with {} ({}): {paths} paths x {steps} steps, dt {}, t {} -> {}, seed {seed}",
-                system.name,
-                method.name(),
-                precision.name(),
-                grid.dt,
-                grid.t0,
-                grid.t1()
-            );
-        }
+            format!(" x {steps} steps, dt {}", grid.dt)
+        };
+        println!(
+            "{} with {} ({}): {paths} paths{grid_text}, t {} -> {}, seed {seed}",
+            system.name,
+            method.name(),
+            precision.name(),
+            grid.t0,
+            grid.t1()
+        );
         println!("adapter: {}", sol.adapter);
         println!(
             "{:<10} {:>14} {:>14} {:>14} {:>14}",

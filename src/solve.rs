@@ -163,19 +163,12 @@ pub(crate) fn bind(
     p: &wgpu::ComputePipeline,
     buffers: &[&wgpu::Buffer],
 ) -> wgpu::BindGroup {
-    let entries: Vec<wgpu::BindGroupEntry> = buffers
+    let numbered: Vec<(u32, &wgpu::Buffer)> = buffers
         .iter()
         .enumerate()
-        .map(|(i, b)| wgpu::BindGroupEntry {
-            binding: i as u32,
-            resource: b.as_entire_binding(),
-        })
+        .map(|(i, b)| (i as u32, *b))
         .collect();
-    ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: None,
-        layout: &p.get_bind_group_layout(0),
-        entries: &entries,
-    })
+    bind_at(ctx, p, &numbered)
 }
 
 /// Binds buffers at explicit binding numbers.

@@ -4,15 +4,10 @@
 
 mod common;
 
+use common::keep;
+
 use throng::method::Controller;
 use throng::{cpu, solve, Ensemble, Method, Options, Precision, System, TimeGrid};
-
-fn keep() -> Options {
-    Options {
-        keep_states: true,
-        ..Default::default()
-    }
-}
 
 fn dopri5(rtol: f64, atol: f64) -> Method {
     Method::Dopri5(Controller {

@@ -6,14 +6,9 @@
 
 mod common;
 
-use throng::{cpu, solve, Ensemble, Method, Noise, Options, System, TimeGrid};
+use common::keep;
 
-fn keep() -> Options {
-    Options {
-        keep_states: true,
-        ..Default::default()
-    }
-}
+use throng::{cpu, solve, Ensemble, Method, Noise, Options, System, TimeGrid};
 
 #[test]
 fn milstein_and_heun_match_their_cpu_twins() {

@@ -4,14 +4,9 @@
 
 mod common;
 
-use throng::{cpu, solve, Context, Ensemble, Method, Options, Precision, System, TimeGrid};
+use common::keep;
 
-fn keep() -> Options {
-    Options {
-        keep_states: true,
-        ..Default::default()
-    }
-}
+use throng::{cpu, solve, Context, Ensemble, Method, Options, Precision, System, TimeGrid};
 
 #[test]
 fn every_method_matches_its_f64_twin() {

@@ -3,17 +3,11 @@
 
 mod common;
 
+use common::keep;
+
 use throng::cpu::rk4::{rk4_solve, Steps};
 use throng::system::Builtin;
 use throng::{cpu, solve, Ensemble, Method, Options, Stats, System, TimeGrid};
-
-fn keep() -> Options {
-    Options {
-        chunk: None,
-        keep_states: true,
-        ..Default::default()
-    }
-}
 
 fn gbm(paths: u64, mu: f64, sigma: f64, seed: u64) -> Ensemble {
     Ensemble::new(System::builtin("gbm").unwrap(), paths)

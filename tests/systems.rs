@@ -3,16 +3,11 @@
 
 mod common;
 
+use common::keep;
+
 use std::path::Path;
 
 use throng::{solve, Ensemble, Init, Method, Noise, Options, System, TimeGrid, Value};
-
-fn keep() -> Options {
-    Options {
-        keep_states: true,
-        ..Default::default()
-    }
-}
 
 #[test]
 fn every_catalog_system_runs_from_its_defaults_without_nonfinite_states() {

@@ -36,6 +36,8 @@ pub trait Real:
 {
     fn of(v: f64) -> Self;
     fn to_f64(self) -> f64;
+    /// The largest finite value.
+    fn max_finite() -> Self;
     fn exp(self) -> Self;
     fn sqrt(self) -> Self;
     fn abs(self) -> Self;
@@ -50,6 +52,9 @@ pub trait Real:
 impl Real for f32 {
     fn of(v: f64) -> Self {
         v as f32
+    }
+    fn max_finite() -> Self {
+        f32::MAX
     }
     fn to_f64(self) -> f64 {
         self as f64
@@ -80,6 +85,9 @@ impl Real for f32 {
 impl Real for f64 {
     fn of(v: f64) -> Self {
         v
+    }
+    fn max_finite() -> Self {
+        f64::MAX
     }
     fn to_f64(self) -> f64 {
         self

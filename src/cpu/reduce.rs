@@ -1,8 +1,105 @@
-//! The CPU twin of `shaders/reduce.wgsl`: per-block f32 statistics in the same fixed order.
+//! The CPU twin of `shaders/reduce.wgsl`: per-block statistics in the same fixed order, in
+//! f32 (moments of values scaled by an exact power of two, u32 words) or in f64 (unscaled,
+//! f64 words), as the two kernel variants compute them.
 
+use super::Real;
 use crate::kernel::{partial_words, BLOCK};
 
 const RUN: usize = 16;
+
+/// One block's statistics for one component, before encoding.
+struct Moments<T> {
+    mean: T,
+    m2: T,
+    lo: T,
+    hi: T,
+    inv: T,
+}
+
+/// One block: finite count, non-finite count, first non-finite index, per-component moments.
+struct Block<T> {
+    count: u64,
+    bad: u64,
+    first_bad: Option<u64>,
+    comps: Vec<Moments<T>>,
+}
+
+/// Per block (indices numbered from `first_index`), the moments of `v * scale(max |v|)`.
+fn blocks<T: Real>(
+    values: &[T],
+    n: usize,
+    dim: usize,
+    first_index: u64,
+    scale: impl Fn(T) -> T,
+) -> Vec<Block<T>> {
+    let b = BLOCK as usize;
+    let max = |a: T, b: T| if b > a { b } else { a };
+    let min = |a: T, b: T| if b < a { b } else { a };
+    (0..n.div_ceil(b))
+        .map(|block| {
+            let first = block * b;
+            let end = (first + b).min(n);
+            let finite: Vec<bool> = (first..end)
+                .map(|j| (0..dim).all(|c| values[c * n + j].to_f64().is_finite()))
+                .collect();
+            let mut count = 0u64;
+            let comps = (0..dim)
+                .map(|c| {
+                    let (mut lo, mut hi) = (T::max_finite(), -T::max_finite());
+                    for (i, ok) in finite.iter().enumerate() {
+                        if *ok {
+                            let v = values[c * n + first + i];
+                            lo = min(lo, v);
+                            hi = max(hi, v);
+                        }
+                    }
+                    let inv = scale(max(lo.abs(), hi.abs()));
+                    let (mut cn, mut mean, mut m2) = (T::default(), T::default(), T::default());
+                    for (r, flags) in finite.chunks(RUN).enumerate() {
+                        let (mut rn, mut rmean, mut rm2) =
+                            (T::default(), T::default(), T::default());
+                        for (k, ok) in flags.iter().enumerate() {
+                            if *ok {
+                                let v = values[c * n + first + r * RUN + k] * inv;
+                                rn = rn + T::of(1.0);
+                                let d = v - rmean;
+                                rmean = rmean + d / rn;
+                                rm2 = rm2 + d * (v - rmean);
+                            }
+                        }
+                        if rn > T::default() {
+                            let nt = cn + rn;
+                            let d = rmean - mean;
+                            let f = rn / nt;
+                            mean = mean + d * f;
+                            m2 = m2 + rm2 + d * d * cn * f;
+                            cn = nt;
+                        }
+                    }
+                    count = cn.to_f64() as u64;
+                    Moments {
+                        mean,
+                        m2,
+                        lo,
+                        hi,
+                        inv,
+                    }
+                })
+                .collect();
+            let bad = finite.iter().filter(|f| !**f).count() as u64;
+            let first_bad = finite
+                .iter()
+                .position(|f| !*f)
+                .map(|k| first_index + (first + k) as u64);
+            Block {
+                count,
+                bad,
+                first_bad,
+                comps,
+            }
+        })
+        .collect()
+}
 
 /// Per-block partial words for `n` trajectories stored component-major (`values[c * n + j]`).
 pub fn block_partials(values: &[f32], n: usize, dim: usize) -> Vec<u32> {
@@ -11,61 +108,21 @@ pub fn block_partials(values: &[f32], n: usize, dim: usize) -> Vec<u32> {
 
 /// The same for trajectories numbered from `first_index` (for the first-non-finite word).
 pub fn block_partials_from(values: &[f32], n: usize, dim: usize, first_index: u64) -> Vec<u32> {
-    let b = BLOCK as usize;
-    let mut out = vec![0u32; n.div_ceil(b) * partial_words(dim)];
-    for (block, words) in out.chunks_exact_mut(partial_words(dim)).enumerate() {
-        let first = block * b;
-        let end = (first + b).min(n);
-        let finite: Vec<bool> = (first..end)
-            .map(|j| (0..dim).all(|c| values[c * n + j].is_finite()))
-            .collect();
-        let mut count = 0.0f32;
-        for c in 0..dim {
-            let (mut lo, mut hi) = (f32::MAX, -f32::MAX);
-            for (i, ok) in finite.iter().enumerate() {
-                if *ok {
-                    let v = values[c * n + first + i];
-                    lo = lo.min(v);
-                    hi = hi.max(v);
-                }
-            }
-            let e = ((lo.abs().max(hi.abs()).to_bits() >> 23) & 0xFF) as i32;
-            let inv = f32::from_bits(((254 - e).clamp(1, 254) as u32) << 23);
-            let (mut cn, mut mean, mut m2) = (0.0f32, 0.0f32, 0.0f32);
-            for (r, flags) in finite.chunks(RUN).enumerate() {
-                let (mut rn, mut rmean, mut rm2) = (0.0f32, 0.0f32, 0.0f32);
-                for (k, ok) in flags.iter().enumerate() {
-                    if *ok {
-                        let v = values[c * n + first + r * RUN + k] * inv;
-                        rn += 1.0;
-                        let d = v - rmean;
-                        rmean += d / rn;
-                        rm2 += d * (v - rmean);
-                    }
-                }
-                if rn > 0.0 {
-                    let nt = cn + rn;
-                    let d = rmean - mean;
-                    let f = rn / nt;
-                    mean += d * f;
-                    m2 = m2 + rm2 + d * d * cn * f;
-                    cn = nt;
-                }
-            }
-            count = cn;
-            let w = &mut words[3 + 5 * c..];
-            w[0] = mean.to_bits();
-            w[1] = m2.to_bits();
-            w[2] = lo.to_bits();
-            w[3] = hi.to_bits();
-            w[4] = inv.to_bits();
+    // An exact power of two bringing max |v| near 1, so squares cannot overflow.
+    let scale = |big: f32| {
+        let e = ((big.to_bits() >> 23) & 0xFF) as i32;
+        f32::from_bits(((254 - e).clamp(1, 254) as u32) << 23)
+    };
+    let mut out = Vec::with_capacity(n.div_ceil(BLOCK as usize) * partial_words(dim));
+    for b in blocks(values, n, dim, first_index, scale) {
+        out.extend([
+            b.count as u32,
+            b.bad as u32,
+            b.first_bad.map_or(u32::MAX, |i| i as u32),
+        ]);
+        for m in b.comps {
+            out.extend([m.mean, m.m2, m.lo, m.hi, m.inv].map(f32::to_bits));
         }
-        words[0] = count as u32;
-        words[1] = finite.iter().filter(|f| !**f).count() as u32;
-        words[2] = finite
-            .iter()
-            .position(|f| !*f)
-            .map_or(u32::MAX, |k| (first_index + (first + k) as u64) as u32);
     }
     out
 }
@@ -78,59 +135,16 @@ pub fn block_partials64(values: &[f64], n: usize, dim: usize) -> Vec<f64> {
 
 /// The same for trajectories numbered from `first_index`.
 pub fn block_partials64_from(values: &[f64], n: usize, dim: usize, first_index: u64) -> Vec<f64> {
-    let b = BLOCK as usize;
-    let mut out = vec![0f64; n.div_ceil(b) * partial_words(dim)];
-    for (block, words) in out.chunks_exact_mut(partial_words(dim)).enumerate() {
-        let first = block * b;
-        let end = (first + b).min(n);
-        let finite: Vec<bool> = (first..end)
-            .map(|j| (0..dim).all(|c| values[c * n + j].is_finite()))
-            .collect();
-        let mut count = 0.0f64;
-        for c in 0..dim {
-            let (mut lo, mut hi) = (f64::MAX, -f64::MAX);
-            for (i, ok) in finite.iter().enumerate() {
-                if *ok {
-                    let v = values[c * n + first + i];
-                    lo = lo.min(v);
-                    hi = hi.max(v);
-                }
-            }
-            let (mut cn, mut mean, mut m2) = (0.0f64, 0.0f64, 0.0f64);
-            for (r, flags) in finite.chunks(RUN).enumerate() {
-                let (mut rn, mut rmean, mut rm2) = (0.0f64, 0.0f64, 0.0f64);
-                for (k, ok) in flags.iter().enumerate() {
-                    if *ok {
-                        let v = values[c * n + first + r * RUN + k];
-                        rn += 1.0;
-                        let d = v - rmean;
-                        rmean += d / rn;
-                        rm2 += d * (v - rmean);
-                    }
-                }
-                if rn > 0.0 {
-                    let nt = cn + rn;
-                    let d = rmean - mean;
-                    let f = rn / nt;
-                    mean += d * f;
-                    m2 = m2 + rm2 + d * d * cn * f;
-                    cn = nt;
-                }
-            }
-            count = cn;
-            let w = &mut words[3 + 5 * c..];
-            w[0] = mean;
-            w[1] = m2;
-            w[2] = lo;
-            w[3] = hi;
-            w[4] = 1.0;
+    let mut out = Vec::with_capacity(n.div_ceil(BLOCK as usize) * partial_words(dim));
+    for b in blocks(values, n, dim, first_index, |_| 1.0) {
+        out.extend([
+            b.count as f64,
+            b.bad as f64,
+            b.first_bad.map_or(-1.0, |i| i as f64),
+        ]);
+        for m in b.comps {
+            out.extend([m.mean, m.m2, m.lo, m.hi, m.inv]);
         }
-        words[0] = count;
-        words[1] = finite.iter().filter(|f| !**f).count() as f64;
-        words[2] = finite
-            .iter()
-            .position(|f| !*f)
-            .map_or(-1.0, |k| (first_index + (first + k) as u64) as f64);
     }
     out
 }

@@ -2,7 +2,15 @@
 //! fail with throng's own message (`.ci/run` installs lavapipe where there is no GPU).
 #![allow(dead_code)]
 
-use throng::{AdapterChoice, Context};
+use throng::{AdapterChoice, Context, Options};
+
+/// Options that keep every terminal state.
+pub fn keep() -> Options {
+    Options {
+        keep_states: true,
+        ..Default::default()
+    }
+}
 
 pub fn ctx() -> Context {
     std::env::set_var(
