@@ -84,17 +84,6 @@ impl Stats {
         }
     }
 
-    /// Merges another set of statistics (the next trajectories) into this one.
-    pub fn absorb(&mut self, other: &Stats) {
-        self.nonfinite += other.nonfinite;
-        for &i in &other.first_nonfinite {
-            if self.first_nonfinite.len() < MAX_REPORTED {
-                self.first_nonfinite.push(i);
-            }
-        }
-        self.merge(other.count, &other.mean, &other.m2, &other.min, &other.max);
-    }
-
     /// Merges reduction blocks, in order, from their words (layout in `shaders/reduce.wgsl`):
     /// the scaled f32 moments are unscaled exactly in f64.
     pub fn absorb_blocks(&mut self, words: &[u32]) {

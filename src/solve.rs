@@ -377,6 +377,28 @@ pub(crate) fn read_back_after(
     Ok(data)
 }
 
+/// Uploads reals in the run's precision.
+fn write_reals(ctx: &Context, buf: &wgpu::Buffer, values: &[f64], precision: Precision) {
+    match precision {
+        Precision::F32 => {
+            let v: Vec<f32> = values.iter().map(|&x| x as f32).collect();
+            ctx.queue.write_buffer(buf, 0, bytemuck::cast_slice(&v));
+        }
+        Precision::F64 => ctx.queue.write_buffer(buf, 0, bytemuck::cast_slice(values)),
+    }
+}
+
+/// Reals read back in the run's precision, widened to f64.
+fn reals(raw: &[u8], precision: Precision) -> Vec<f64> {
+    match precision {
+        Precision::F32 => bytemuck::cast_slice::<u8, f32>(raw)
+            .iter()
+            .map(|&v| v as f64)
+            .collect(),
+        Precision::F64 => bytemuck::cast_slice::<u8, f64>(raw).to_vec(),
+    }
+}
+
 /// Fails with the first validation error raised since `scope` was pushed.
 pub(crate) fn check_scope(ctx: &Context, scope: wgpu::ErrorScopeGuard) -> Result<()> {
     if let Some(e) = pollster::block_on(scope.pop()) {
@@ -434,10 +456,11 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
             "lanes must be 1, 2 or 4, got {lanes}"
         )));
     }
+    let save_steps = opts.save_at.steps(job)?;
     let target = Target {
         int64: ctx.has_int64(),
         lanes,
-        segmented: opts.save_at.steps(job)?.len() > 1 || opts.dispatch_steps.is_some(),
+        segmented: save_steps.len() > 1 || opts.dispatch_steps.is_some(),
     };
     let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
     let integrate = pipeline(ctx, &kernel::integrate(job, target)?, job.method.name())?;
@@ -469,7 +492,6 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
     let stride = cap / lanes as u64;
     let state_bytes = cap * rows as u64 * bytes;
     let blocks = cap / BLOCK as u64;
-    let save_steps = opts.save_at.steps(job)?;
     let nsaves = save_steps.len() as u64;
     if opts.dispatch_steps.is_some() && job.method.is_adaptive() {
         return Err(Error::Invalid(format!(
@@ -613,7 +635,6 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
             .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
     };
     // One chunk through every segment: integrate, and at each save time reduce (and observe).
-    // Returns false if cancelled before the chunk was complete (its statistics are dropped).
     // Returns None if cancelled before the chunk was complete (its statistics are dropped).
     // The last batch of partials is copied into partials_read[parity] but not read: the
     // caller reads it with `finish` after submitting the next chunk.
@@ -621,13 +642,7 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
         |chunk: &schedule::Chunk, observing: bool, parity: usize| -> Result<Option<ChunkParts>> {
             if let Some(t) = &inputs {
                 let table = job.table_rows(chunk.first, chunk.count, cap);
-                match job.precision {
-                    Precision::F32 => {
-                        let v: Vec<f32> = table.iter().map(|&x| x as f32).collect();
-                        ctx.queue.write_buffer(t, 0, bytemuck::cast_slice(&v));
-                    }
-                    Precision::F64 => ctx.queue.write_buffer(t, 0, bytemuck::cast_slice(&table)),
-                }
+                write_reals(ctx, t, &table, job.precision);
             }
             if let Some(e) = &events {
                 ctx.queue
@@ -782,15 +797,7 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
                 [lo, bins / (hi - lo)]
             })
             .collect();
-        match job.precision {
-            Precision::F32 => {
-                let v: Vec<f32> = packed.iter().map(|&x| x as f32).collect();
-                ctx.queue.write_buffer(&ranges, 0, bytemuck::cast_slice(&v));
-            }
-            Precision::F64 => ctx
-                .queue
-                .write_buffer(&ranges, 0, bytemuck::cast_slice(&packed)),
-        }
+        write_reals(ctx, &ranges, &packed, job.precision);
     }
 
     let mut saved = vec![Stats::empty(rows); save_steps.len()];
@@ -841,14 +848,7 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
             }
         }
         if let (Some(sr), Some(out)) = (&states_read, kept.as_mut()) {
-            let raw = read_back(ctx, sr, state_bytes)?;
-            let vals: Vec<f64> = match job.precision {
-                Precision::F32 => bytemuck::cast_slice::<u8, f32>(&raw)
-                    .iter()
-                    .map(|&v| v as f64)
-                    .collect(),
-                Precision::F64 => bytemuck::cast_slice::<u8, f64>(&raw).to_vec(),
-            };
+            let vals = reals(&read_back(ctx, sr, state_bytes)?, job.precision);
             let n = job.paths as usize;
             for c in 0..rows {
                 let src = &vals[c * cap as usize..][..chunk.count as usize];
@@ -885,14 +885,7 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
             }
         }
         if kept_bytes > 0 {
-            let raw = read_back(ctx, &kept_read, kept_bytes)?;
-            kept_values = match job.precision {
-                Precision::F32 => bytemuck::cast_slice::<u8, f32>(&raw)
-                    .iter()
-                    .map(|&v| v as f64)
-                    .collect(),
-                Precision::F64 => bytemuck::cast_slice::<u8, f64>(&raw).to_vec(),
-            };
+            kept_values = reals(&read_back(ctx, &kept_read, kept_bytes)?, job.precision);
         }
     }
     let observed = Observed {

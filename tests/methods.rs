@@ -8,7 +8,7 @@ mod common;
 
 use common::keep;
 
-use throng::{cpu, solve, Ensemble, Method, Noise, Options, System, TimeGrid};
+use throng::{cpu, solve, Ensemble, Method, Noise, System, TimeGrid};
 
 #[test]
 fn milstein_and_heun_match_their_cpu_twins() {
@@ -183,38 +183,9 @@ fn exponential_methods_match_their_cpu_twins() {
     }
 }
 
-/// OU terminal mean and variance under `method` against the exact law, |z| < 4.
+/// OU in f32 on 2^18 paths against the exact law (tests/common).
 fn ou_law(method: Method, theta: f64, steps: u64) -> throng::Stats {
-    let ctx = common::ctx();
-    let (mu, sigma, x0, t) = (0.5, 0.8, 2.0, 1.0);
-    let n = 1u64 << 18;
-    let job = Ensemble::new(System::builtin("ou").unwrap(), n)
-        .x0(&[x0])
-        .set("theta", theta)
-        .set("mu", mu)
-        .set("sigma", sigma)
-        .seed(13)
-        .job(method, TimeGrid::until(0.0, t, steps))
-        .unwrap();
-    let st = solve(&ctx, &job, &Options::default()).unwrap().stats;
-    if st.count == n {
-        let e = (-theta * t).exp();
-        let mean = mu + (x0 - mu) * e;
-        let var = sigma * sigma * (1.0 - e * e) / (2.0 * theta);
-        let zm = (st.mean[0] - mean) / (var / n as f64).sqrt();
-        let zv = (st.var()[0] - var) / (var * (2.0 / (n - 1) as f64).sqrt());
-        eprintln!(
-            "{method:?} theta {theta} dt {}: mean z {zm:.2}, var z {zv:.2}",
-            t / steps as f64
-        );
-        assert!(
-            zm.abs() < 4.0 && zv.abs() < 4.0,
-            "{method:?} theta {theta} steps {steps}: mean {} var {}",
-            st.mean[0],
-            st.var()[0]
-        );
-    }
-    st
+    common::ou_law(method, throng::Precision::F32, theta, steps, 1 << 18, 13)
 }
 
 #[test]

@@ -13,6 +13,14 @@ fn gbm(n: u64, seed: u64) -> Ensemble {
         .seed(seed)
 }
 
+/// The GBM run of `gbm(n, seed)` with dt 0.01 stopped after `steps` steps, states kept.
+fn gbm_cut(ctx: &throng::Context, n: u64, seed: u64, steps: u64) -> throng::Solution {
+    let job = gbm(n, seed)
+        .job(Method::EulerMaruyama, TimeGrid::new(0.0, 0.01, steps))
+        .unwrap();
+    solve(ctx, &job, &common::keep()).unwrap()
+}
+
 fn saving(every: u64) -> Options {
     Options {
         save_at: SaveAt {
@@ -278,20 +286,7 @@ fn histograms_and_kept_paths_are_exactly_what_the_states_say() {
         assert_eq!(sol.saves, reference.saves, "chunk {chunk:?}");
     }
     for save in &reference.saves {
-        let cut = gbm(n, 31)
-            .job(Method::EulerMaruyama, TimeGrid::new(0.0, 0.01, save.step))
-            .unwrap();
-        let states = solve(
-            &ctx,
-            &cut,
-            &Options {
-                keep_states: true,
-                ..Default::default()
-            },
-        )
-        .unwrap()
-        .states
-        .unwrap();
+        let states = gbm_cut(&ctx, n, 31, save.step).states.unwrap();
         assert_eq!(
             save.paths,
             states[..700].to_vec(),
@@ -354,15 +349,7 @@ fn progress_is_reported_and_a_cancelled_run_returns_what_it_has_marked_partial()
     assert_eq!(sol.stats.count, 1024);
     assert!(sol.saves.iter().all(|s| s.stats.count == 1024));
     // The statistics are those of the first 1024 trajectories of the full run.
-    let full = solve(
-        &ctx,
-        &job,
-        &Options {
-            keep_states: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let full = solve(&ctx, &job, &common::keep()).unwrap();
     let first = &full.states.unwrap()[..1024];
     let mean = first.iter().sum::<f64>() / 1024.0;
     // (to the f32 block reduction's rounding, as everywhere)
@@ -430,18 +417,7 @@ fn save_times_from_a_list_and_every_jth_kept_path() {
     let steps: Vec<u64> = sol.saves.iter().map(|s| s.step).collect();
     assert_eq!(steps, [5, 10, 13, 20, 30]);
     for save in &sol.saves {
-        let cut = gbm(3000, 37)
-            .job(Method::EulerMaruyama, TimeGrid::new(0.0, 0.01, save.step))
-            .unwrap();
-        let plain = solve(
-            &ctx,
-            &cut,
-            &Options {
-                keep_states: true,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let plain = gbm_cut(&ctx, 3000, 37, save.step);
         assert_eq!(plain.stats, save.stats);
         let states = plain.states.unwrap();
         let want: Vec<f64> = (0..5).map(|k| states[100 * k]).collect();

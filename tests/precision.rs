@@ -74,31 +74,9 @@ fn every_method_matches_its_f64_twin() {
     }
 }
 
-/// OU terminal mean and variance in f64 against the exact law, |z| < 4.
+/// OU in f64 on 2^16 paths against the exact law (tests/common).
 fn ou_f64(method: Method, theta: f64, steps: u64) -> throng::Stats {
-    let ctx = common::ctx();
-    let (mu, sigma, x0, t) = (0.5, 0.8, 2.0, 1.0);
-    let n = 1u64 << 16;
-    let job = Ensemble::new(System::builtin("ou").unwrap(), n)
-        .x0(&[x0])
-        .set("theta", theta)
-        .set("mu", mu)
-        .set("sigma", sigma)
-        .seed(21)
-        .precision(Precision::F64)
-        .job(method, TimeGrid::until(0.0, t, steps))
-        .unwrap();
-    let st = solve(&ctx, &job, &Options::default()).unwrap().stats;
-    if st.count == n {
-        let e = (-theta * t).exp();
-        let mean = mu + (x0 - mu) * e;
-        let var = sigma * sigma * (1.0 - e * e) / (2.0 * theta);
-        let zm = (st.mean[0] - mean) / (var / n as f64).sqrt();
-        let zv = (st.var()[0] - var) / (var * (2.0 / (n - 1) as f64).sqrt());
-        eprintln!("f64 {method:?} theta {theta} steps {steps}: mean z {zm:.2}, var z {zv:.2}");
-        assert!(zm.abs() < 4.0 && zv.abs() < 4.0, "mean z {zm}, var z {zv}");
-    }
-    st
+    common::ou_law(method, Precision::F64, theta, steps, 1 << 16, 21)
 }
 
 #[test]

@@ -2,7 +2,9 @@
 //! fail with throng's own message (`.ci/run` installs lavapipe where there is no GPU).
 #![allow(dead_code)]
 
-use throng::{AdapterChoice, Context, Options};
+use throng::{
+    solve, AdapterChoice, Context, Ensemble, Method, Options, Precision, System, TimeGrid,
+};
 
 /// Options that keep every terminal state.
 pub fn keep() -> Options {
@@ -117,4 +119,47 @@ pub fn norm_quantile(p: f64) -> f64 {
         }
     }
     0.5 * (lo + hi)
+}
+
+/// OU (mu 0.5, sigma 0.8, x0 2, T 1) under `method`: when every path stays finite, the
+/// terminal mean and variance must match the exact law, |z| < 4 (the mean's standard error
+/// sqrt(v / n); the Gaussian sample variance's v sqrt(2 / (n - 1))). Returns the statistics.
+pub fn ou_law(
+    method: Method,
+    precision: Precision,
+    theta: f64,
+    steps: u64,
+    n: u64,
+    seed: u64,
+) -> throng::Stats {
+    let ctx = ctx();
+    let (mu, sigma, x0, t) = (0.5, 0.8, 2.0, 1.0);
+    let job = Ensemble::new(System::builtin("ou").unwrap(), n)
+        .x0(&[x0])
+        .set("theta", theta)
+        .set("mu", mu)
+        .set("sigma", sigma)
+        .seed(seed)
+        .precision(precision)
+        .job(method, TimeGrid::until(0.0, t, steps))
+        .unwrap();
+    let st = solve(&ctx, &job, &Options::default()).unwrap().stats;
+    if st.count == n {
+        let e = (-theta * t).exp();
+        let mean = mu + (x0 - mu) * e;
+        let var = sigma * sigma * (1.0 - e * e) / (2.0 * theta);
+        let zm = (st.mean[0] - mean) / (var / n as f64).sqrt();
+        let zv = (st.var()[0] - var) / (var * (2.0 / (n - 1) as f64).sqrt());
+        eprintln!(
+            "{precision:?} {method:?} theta {theta} dt {}: mean z {zm:.2}, var z {zv:.2}",
+            t / steps as f64
+        );
+        assert!(
+            zm.abs() < 4.0 && zv.abs() < 4.0,
+            "{method:?} theta {theta} steps {steps}: mean {} var {}",
+            st.mean[0],
+            st.var()[0]
+        );
+    }
+    st
 }
