@@ -166,6 +166,17 @@ impl Context {
         }
     }
 
+    /// The device as the planner sees it.
+    pub fn device_info(&self) -> crate::plan::DeviceInfo {
+        crate::plan::DeviceInfo {
+            adapter: self.adapter_label(),
+            limits: (&self.limits).into(),
+            uniform_align: self.limits.min_uniform_buffer_offset_alignment as u64,
+            f64: self.has_f64(),
+            int64: self.has_int64(),
+        }
+    }
+
     /// naga capabilities matching the device's features.
     pub fn capabilities(&self) -> naga::valid::Capabilities {
         let mut caps = naga::valid::Capabilities::empty();

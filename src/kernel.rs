@@ -18,6 +18,20 @@ pub fn partial_words(dim: usize) -> usize {
     3 + 5 * dim
 }
 
+/// Mirror of `Chunk` in shaders/chunk.wgsl: the uniform of one dispatch.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct ChunkUniform {
+    pub first: u32,
+    pub count: u32,
+    pub stride: u32,
+    pub step0: u32,
+    pub steps: u32,
+    pub save: u32,
+    pub blocks: u32,
+    pub save_index: u32,
+}
+
 /// How kernels are shaped for a device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Target {
@@ -625,6 +639,29 @@ pub fn rng(target: Target) -> Result<Composed> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn chunk_uniform_matches_the_wgsl_layout() {
+        let root = Source::new(
+            "root",
+            "#import chunk\n@compute @workgroup_size(1) fn main() { _ = chunk.first; }\n",
+        );
+        let module = compose(&[root], &[], &[], &[])
+            .unwrap()
+            .validate(naga::valid::Capabilities::empty())
+            .unwrap();
+        let (_, ty) = module
+            .types
+            .iter()
+            .find(|(_, t)| t.name.as_deref() == Some("Chunk"))
+            .unwrap();
+        let naga::TypeInner::Struct { members, span } = &ty.inner else {
+            panic!("Chunk is not a struct");
+        };
+        assert_eq!(*span as usize, std::mem::size_of::<super::ChunkUniform>());
+        let offsets: Vec<u32> = members.iter().map(|m| m.offset).collect();
+        assert_eq!(offsets, [0, 4, 8, 12, 16, 20, 24, 28]);
+    }
     use super::*;
     use crate::ensemble::{Ensemble, TimeGrid};
     use naga::valid::Capabilities;

@@ -197,3 +197,47 @@ pub fn quantiles_from(counts: &[u64], lo: f64, hi: f64, qs: &[f64]) -> Vec<f64> 
         })
         .collect()
 }
+
+/// Where the observers' results sit (histograms: the user's, then one per component for
+/// quantiles).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObserverLayout {
+    /// (component, bins, offset) per histogram.
+    pub specs: Vec<(usize, u32, u32)>,
+    /// Counters per save time.
+    pub words: u32,
+    pub quantile_first: usize,
+    pub keep: u64,
+    /// Kept trajectories are 0, keep_every, 2 keep_every, …
+    pub keep_every: u64,
+}
+
+impl ObserverLayout {
+    /// `rows`: values per trajectory (state, functionals, step counts); quantiles cover all.
+    pub fn new(sa: &SaveAt, rows: usize) -> ObserverLayout {
+        let mut specs = Vec::new();
+        let mut words = 0u32;
+        for h in &sa.hist {
+            specs.push((h.component, h.bins, words));
+            words += h.bins + 2;
+        }
+        let quantile_first = specs.len();
+        if !sa.quantiles.is_empty() {
+            for c in 0..rows {
+                specs.push((c, QUANTILE_BINS, words));
+                words += QUANTILE_BINS + 2;
+            }
+        }
+        ObserverLayout {
+            specs,
+            words,
+            quantile_first,
+            keep: sa.keep_paths,
+            keep_every: sa.keep_every.max(1),
+        }
+    }
+
+    pub fn active(&self) -> bool {
+        !self.specs.is_empty() || self.keep > 0
+    }
+}

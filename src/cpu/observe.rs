@@ -1,10 +1,9 @@
 //! The CPU twin of `shaders/observe.wgsl` and of the pilot that sets quantile ranges:
 //! histogram bins computed in the run's precision with the same formula, kept paths.
 
-use crate::ensemble::Job;
-use crate::observe::{quantile_range, SaveAt, PILOT};
+use crate::kernel::ChunkUniform;
+use crate::plan::Plan;
 use crate::precision::Precision;
-use crate::solve::ObserverLayout;
 
 /// Bin index of `v` (0: below, bins + 1: at or above the top), None if not finite, as the
 /// kernel computes it in the run's precision.
@@ -23,59 +22,53 @@ pub fn bin(v: f64, lo: f64, scale: f64, bins: u32, precision: Precision) -> Opti
     })
 }
 
-/// Observers over the states at each save time (`states[s]`, component-major): layout,
-/// ranges, histogram counters and kept paths, laid out as the device leaves them.
-pub(crate) struct HostObservers {
-    pub layout: ObserverLayout,
-    pub ranges: Vec<(f64, f64)>,
-    pub hist: Vec<u64>,
-    pub kept: Vec<f64>,
-}
-
-pub(crate) fn observers(job: &Job, sa: &SaveAt, states: &[&[f64]]) -> HostObservers {
-    let dim = job.system.dim();
-    let n = job.paths as usize;
-    let rows = job.rows();
-    let lay = ObserverLayout::new(sa, rows);
-    let nh = lay.specs.len();
-    let mut ranges = vec![(0.0, 1.0); states.len() * nh];
-    let mut hist = vec![0u64; states.len() * lay.words as usize];
-    let keep = sa.keep_paths as usize;
-    let mut kept = vec![0.0; states.len() * keep * dim];
-    for (s, st) in states.iter().enumerate() {
-        for (h, spec) in sa.hist.iter().enumerate() {
-            ranges[s * nh + h] = (spec.lo, spec.hi);
+/// One dispatch of the observers over a chunk at save time `u.save_index`: histogram counts
+/// (ranges as the kernel reads them: lo and bins / (hi - lo) in the run's precision) and the
+/// states of kept trajectories.
+pub fn dispatch(
+    plan: &Plan,
+    u: &ChunkUniform,
+    states: &[u64],
+    ranges: &[u64],
+    hist: &mut [u32],
+    kept: &mut [u64],
+) {
+    let (n, cap, dim) = (u.count as usize, plan.capacity as usize, plan.dim);
+    let vals = |raw: &[u64], len: usize| -> Vec<f64> {
+        match plan.precision {
+            Precision::F32 => bytemuck::cast_slice::<u64, f32>(raw)[..len]
+                .iter()
+                .map(|&v| v as f64)
+                .collect(),
+            Precision::F64 => bytemuck::cast_slice::<u64, f64>(raw)[..len].to_vec(),
         }
-        for c in 0..rows {
-            if sa.quantiles.is_empty() {
-                break;
-            }
-            let pilot = &st[c * n..c * n + (job.paths.min(PILOT) as usize)];
-            let finite = pilot.iter().filter(|v| v.is_finite());
-            let lo = finite.clone().cloned().fold(f64::INFINITY, f64::min);
-            let hi = finite.cloned().fold(f64::NEG_INFINITY, f64::max);
-            ranges[s * nh + lay.quantile_first + c] = quantile_range(lo, hi);
-        }
-        for (h, &(c, bins, off)) in lay.specs.iter().enumerate() {
-            let (lo, hi) = ranges[s * nh + h];
-            let scale = job.precision.round(bins as f64 / (hi - lo));
-            for &v in &st[c * n..(c + 1) * n] {
-                if let Some(b) = bin(v, lo, scale, bins, job.precision) {
-                    hist[s * lay.words as usize + off as usize + b] += 1;
-                }
-            }
-        }
-        let every = sa.keep_every.max(1) as usize;
-        for i in 0..keep {
-            for c in 0..dim {
-                kept[(s * keep + i) * dim + c] = st[c * n + i * every];
+    };
+    let v = vals(states, plan.rows * cap);
+    let obs = &plan.observers;
+    let s = u.save_index as usize;
+    let nh = obs.specs.len();
+    let r = vals(ranges, plan.nsaves() * nh * 2);
+    for j in 0..n {
+        for (h, &(c, bins, off)) in obs.specs.iter().enumerate() {
+            let k = 2 * (s * nh + h);
+            if let Some(b) = bin(v[c * cap + j], r[k], r[k + 1], bins, plan.precision) {
+                hist[s * obs.words as usize + off as usize + b] += 1;
             }
         }
     }
-    HostObservers {
-        layout: lay,
-        ranges,
-        hist,
-        kept,
+    let (keep, every) = (obs.keep, obs.keep_every);
+    let mut out = vals(kept, plan.nsaves() * keep as usize * dim);
+    for j in 0..n {
+        let g = u.first as u64 + j as u64;
+        let k = g / every;
+        if g % every == 0 && k < keep {
+            for c in 0..dim {
+                out[(s * keep as usize + k as usize) * dim + c] = v[c * cap + j];
+            }
+        }
+    }
+    if keep > 0 {
+        let bytes = crate::exec::real_bytes(&out, plan.precision);
+        bytemuck::cast_slice_mut::<u64, u8>(kept)[..bytes.len()].copy_from_slice(&bytes);
     }
 }

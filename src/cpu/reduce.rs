@@ -148,3 +148,37 @@ pub fn block_partials64_from(values: &[f64], n: usize, dim: usize, first_index: 
     }
     out
 }
+
+/// One dispatch of the reduction: block partials of the chunk's rows (`states`, the chunk
+/// buffer in the run's precision) into slot `u.save` of `partials`.
+pub fn dispatch(
+    plan: &crate::plan::Plan,
+    u: &crate::kernel::ChunkUniform,
+    states: &[u64],
+    partials: &mut [u64],
+) {
+    let (n, rows, cap) = (u.count as usize, plan.rows, plan.capacity as usize);
+    let at = u.save as usize * u.blocks as usize * partial_words(rows);
+    match plan.precision {
+        crate::precision::Precision::F32 => {
+            let v: &[f32] = &bytemuck::cast_slice(states)[..rows * cap];
+            let compact: Vec<f32> = (0..rows)
+                .flat_map(|c| &v[c * cap..c * cap + n])
+                .copied()
+                .collect();
+            let words = block_partials_from(&compact, n, rows, u.first as u64);
+            bytemuck::cast_slice_mut::<u64, u32>(partials)[at..][..words.len()]
+                .copy_from_slice(&words);
+        }
+        crate::precision::Precision::F64 => {
+            let v: &[f64] = &bytemuck::cast_slice(states)[..rows * cap];
+            let compact: Vec<f64> = (0..rows)
+                .flat_map(|c| &v[c * cap..c * cap + n])
+                .copied()
+                .collect();
+            let words = block_partials64_from(&compact, n, rows, u.first as u64);
+            bytemuck::cast_slice_mut::<u64, f64>(partials)[at..][..words.len()]
+                .copy_from_slice(&words);
+        }
+    }
+}

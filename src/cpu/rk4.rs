@@ -40,9 +40,15 @@ pub fn rk4_step<T: Real, const D: usize>(
     *x = std::array::from_fn(|c| x[c] + h.sixth_dt * (k1[c] + two * (k2[c] + k3[c]) + k4[c]));
 }
 
-fn solve_fixed<T: Real, const D: usize>(sys: Builtin, x: &mut [T], p: &[T], h: &Steps<T>) {
+fn solve_fixed<T: Real, const D: usize>(
+    sys: Builtin,
+    x: &mut [T],
+    p: &[T],
+    h: &Steps<T>,
+    step0: u64,
+) {
     let mut s: [T; D] = x.try_into().expect("state dimension");
-    for n in 0..h.steps {
+    for n in step0..step0 + h.steps {
         let t = h.t0 + T::of(n as f64) * h.dt;
         rk4_step(sys, &mut s, p, t, h);
     }
@@ -51,33 +57,31 @@ fn solve_fixed<T: Real, const D: usize>(sys: Builtin, x: &mut [T], p: &[T], h: &
 
 /// Integrates one trajectory from `x` with parameters `p`.
 pub fn rk4_solve<T: Real>(sys: Builtin, x: &mut [T], p: &[T], h: &Steps<T>) {
+    rk4_advance(sys, x, p, h, 0)
+}
+
+/// Steps step0 .. step0 + h.steps from `x` (the state after step0 steps), at the grid times
+/// t0 + n dt as the kernel computes them.
+pub fn rk4_advance<T: Real>(sys: Builtin, x: &mut [T], p: &[T], h: &Steps<T>, step0: u64) {
     match x.len() {
-        1 => solve_fixed::<T, 1>(sys, x, p, h),
-        2 => solve_fixed::<T, 2>(sys, x, p, h),
-        3 => solve_fixed::<T, 3>(sys, x, p, h),
-        4 => solve_fixed::<T, 4>(sys, x, p, h),
+        1 => solve_fixed::<T, 1>(sys, x, p, h, step0),
+        2 => solve_fixed::<T, 2>(sys, x, p, h, step0),
+        3 => solve_fixed::<T, 3>(sys, x, p, h, step0),
+        4 => solve_fixed::<T, 4>(sys, x, p, h, step0),
         n => panic!("no CPU RK4 twin for dimension {n}"),
     }
 }
 
-/// Terminal state of trajectory `i` of an RK4 job, in precision `T` as the kernel computes it.
-pub fn rk4_trajectory<T: Real>(job: &Job, i: u64) -> Vec<T> {
-    let c = T::consts(job);
-    let (x, p) = job.inputs_at(i);
-    let mut x: Vec<T> = x.into_iter().map(T::of).collect();
-    let p: Vec<T> = p.into_iter().map(T::of).collect();
-    let h = Steps {
-        t0: c.t0,
-        dt: c.dt,
-        half_dt: c.half_dt,
-        sixth_dt: c.sixth_dt,
-        steps: job.steps as u64,
-    };
-    rk4_solve(
-        job.system.twin.expect("checked by cpu::solve"),
-        &mut x,
-        &p,
-        &h,
-    );
-    x
+impl<T: Real> Steps<T> {
+    /// A job's step sizes in precision `T`, for `steps` steps.
+    pub fn of(job: &Job, steps: u64) -> Steps<T> {
+        let c = T::consts(job);
+        Steps {
+            t0: c.t0,
+            dt: c.dt,
+            half_dt: c.half_dt,
+            sixth_dt: c.sixth_dt,
+            steps,
+        }
+    }
 }

@@ -1,0 +1,323 @@
+//! The third stage: one interpreter of a [`Recording`] over a [`Backend`]. The device's
+//! backend ([`crate::gpu`]) and the CPU twin's ([`crate::cpu::exec`]) implement the same few
+//! operations, so both run the same segments, chunks, slots, read-backs and merges; what the
+//! host does between them (input tables, ranges, merging partials in block order, progress,
+//! cancellation) lives here once.
+
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use crate::ensemble::Job;
+use crate::error::Result;
+use crate::kernel::{partial_words, BLOCK};
+use crate::observe::quantile_range;
+use crate::plan::{Buf, Options, Plan, ProgressInfo};
+use crate::precision::Precision;
+use crate::record::{Command, Kernel, Recording};
+use crate::reduce::Stats;
+use crate::schedule::Chunk;
+
+/// What an executor does with the buffers of a [`Plan`].
+pub trait Backend {
+    /// Identifies a submission to wait for.
+    type Ticket;
+    /// Writes host data at the start of `buf`, ordered after every command before it.
+    fn write(&mut self, buf: Buf, data: &[u8]) -> Result<()>;
+    /// Runs `kernel` on `workgroups` workgroups with the uniform in `slot`.
+    fn dispatch(&mut self, kernel: Kernel, slot: u32, workgroups: u32) -> Result<()>;
+    fn copy(&mut self, from: Buf, to: Buf, bytes: u64) -> Result<()>;
+    /// Sends the commands so far to run.
+    fn submit(&mut self) -> Result<Self::Ticket>;
+    /// Waits for submission `after` (not for later ones) and reads `bytes` of `buf`.
+    fn read(&mut self, buf: Buf, bytes: u64, after: Self::Ticket) -> Result<Vec<u8>>;
+}
+
+/// The raw results of a run, before assembly into a [`crate::Solution`].
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// Statistics of every row at every save time, the last being the end.
+    pub saved: Vec<Stats>,
+    /// Histogram ranges per save time and histogram (the user's, then the quantiles').
+    pub ranges: Vec<(f64, f64)>,
+    /// Histogram counters per save time.
+    pub hist: Vec<u64>,
+    /// Kept paths per save time.
+    pub kept: Vec<f64>,
+    /// Every terminal row if kept, component-major.
+    pub states: Option<Vec<f64>>,
+    pub unfinished: u64,
+    pub first_unfinished: Option<u64>,
+    /// Trajectories of the completed chunks.
+    pub completed: u64,
+    /// Cancelled before the end.
+    pub partial: bool,
+}
+
+/// Reals in the run's precision, as bytes.
+pub fn real_bytes(values: &[f64], precision: Precision) -> Vec<u8> {
+    match precision {
+        Precision::F32 => {
+            let v: Vec<f32> = values.iter().map(|&x| x as f32).collect();
+            bytemuck::cast_slice(&v).to_vec()
+        }
+        Precision::F64 => bytemuck::cast_slice(values).to_vec(),
+    }
+}
+
+/// Reals read back in the run's precision, widened to f64.
+pub fn reals(raw: &[u8], precision: Precision) -> Vec<f64> {
+    match precision {
+        Precision::F32 => bytemuck::pod_collect_to_vec::<u8, f32>(raw)
+            .into_iter()
+            .map(|v| v as f64)
+            .collect(),
+        Precision::F64 => bytemuck::pod_collect_to_vec(raw),
+    }
+}
+
+/// A chunk's partials: batches already read (a batch, and the offset of one save time's
+/// partials in it), and the last batch, copied but maybe not read yet.
+struct Parts<T> {
+    chunk: Chunk,
+    pilot: bool,
+    read: Vec<(Rc<Vec<u8>>, usize)>,
+    /// (read buffer parity, bytes, save times in it, the submission that copied it)
+    tail: Option<(u8, u64, usize, T)>,
+}
+
+/// Runs a recording on a backend.
+pub fn execute<B: Backend>(
+    job: &Job,
+    plan: &Plan,
+    rec: &Recording,
+    opts: &Options,
+    backend: &mut B,
+) -> Result<Outcome> {
+    let start = Instant::now();
+    let nsaves = plan.nsaves();
+    let obs = &plan.observers;
+    let sa = &opts.save_at;
+    let mut out = Outcome {
+        saved: vec![Stats::empty(plan.rows); nsaves],
+        ranges: user_ranges(plan, sa),
+        hist: vec![0; nsaves * obs.words as usize],
+        kept: vec![0.0; nsaves * (obs.keep as usize) * plan.dim],
+        states: plan
+            .keep_states
+            .then(|| vec![0.0; plan.paths as usize * plan.rows]),
+        unfinished: 0,
+        first_unfinished: None,
+        completed: 0,
+        partial: false,
+    };
+    let mut pilot = vec![Stats::empty(plan.rows); nsaves];
+    let mut current: Option<Parts<B::Ticket>> = None;
+    let mut previous: Option<Parts<B::Ticket>> = None;
+    let cancelled = || {
+        opts.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+    };
+    for cmd in &rec.commands {
+        if out.partial && *cmd != Command::ReadObservers {
+            continue;
+        }
+        match cmd {
+            Command::BeginChunk { chunk, pilot, .. } => {
+                current = Some(Parts {
+                    chunk: *chunk,
+                    pilot: *pilot,
+                    read: Vec::new(),
+                    tail: None,
+                });
+            }
+            Command::UploadTables(chunk) => {
+                let table = job.table_rows(chunk.first, chunk.count, plan.capacity);
+                backend.write(Buf::Inputs, &real_bytes(&table, plan.precision))?;
+            }
+            Command::ResetEvents => {
+                backend.write(Buf::Events, bytemuck::cast_slice(&[0u32, u32::MAX]))?;
+            }
+            Command::Uniforms(us) => {
+                let align = plan.uniform_align as usize;
+                let mut bytes = vec![0u8; us.len() * align];
+                for (k, u) in us.iter().enumerate() {
+                    let b = bytemuck::bytes_of(u);
+                    bytes[k * align..][..b.len()].copy_from_slice(b);
+                }
+                backend.write(Buf::Uniform, &bytes)?;
+            }
+            Command::Dispatch {
+                kernel,
+                slot,
+                workgroups,
+            } => {
+                // Cancellation is checked before each segment of integration.
+                if *kernel == Kernel::Integrate && cancelled() {
+                    // The chunk in progress is dropped; the completed ones stand.
+                    current = None;
+                    out.partial = true;
+                    continue;
+                }
+                backend.dispatch(*kernel, *slot, *workgroups)?;
+            }
+            Command::ReadPartials {
+                parity,
+                saves,
+                last,
+            } => {
+                let parts = current.as_mut().expect("a chunk is open");
+                let used = *saves as u64 * plan.slot_bytes;
+                backend.copy(Buf::Partials, Buf::PartialsRead(*parity), used)?;
+                let ticket = backend.submit()?;
+                if *last {
+                    parts.tail = Some((*parity, used, *saves, ticket));
+                } else {
+                    let raw = Rc::new(backend.read(Buf::PartialsRead(*parity), used, ticket)?);
+                    for k in 0..*saves {
+                        parts.read.push((raw.clone(), k * plan.slot_bytes as usize));
+                    }
+                }
+            }
+            Command::EndChunk => {
+                let parts = current.take().expect("a chunk is open");
+                if parts.pilot {
+                    finish(plan, backend, parts, &mut pilot)?;
+                    continue;
+                }
+                // The previous chunk is read and merged only now, after this one has been
+                // submitted: the device computes while the host reads.
+                if let Some(p) = previous.take() {
+                    finish(plan, backend, p, &mut out.saved)?;
+                }
+                out.completed += parts.chunk.count;
+                previous = Some(parts);
+                if let Some(p) = &opts.progress {
+                    let elapsed = start.elapsed().as_secs_f64();
+                    let done = out.completed;
+                    (p.0)(&ProgressInfo {
+                        trajectories: done,
+                        of: plan.paths,
+                        trajectory_steps: done * job.steps as u64,
+                        elapsed_s: elapsed,
+                        eta_s: (plan.paths - done) as f64 / (done as f64 / elapsed),
+                    });
+                }
+            }
+            Command::UploadRanges => {
+                if plan.pilot.is_some() {
+                    for (s, st) in pilot.iter().enumerate() {
+                        for c in 0..plan.rows {
+                            out.ranges[s * obs.specs.len() + obs.quantile_first + c] =
+                                quantile_range(st.min[c], st.max[c]);
+                        }
+                    }
+                }
+                let nh = obs.specs.len().max(1);
+                let packed: Vec<f64> = out
+                    .ranges
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(k, &(lo, hi))| {
+                        let bins = obs.specs[k % nh].1 as f64;
+                        [lo, bins / (hi - lo)]
+                    })
+                    .collect();
+                backend.write(Buf::Ranges, &real_bytes(&packed, plan.precision))?;
+            }
+            Command::ReadEvents => {
+                backend.copy(Buf::Events, Buf::EventsRead, 8)?;
+                let ticket = backend.submit()?;
+                let raw = backend.read(Buf::EventsRead, 8, ticket)?;
+                let ev: Vec<u32> = bytemuck::pod_collect_to_vec(&raw);
+                out.unfinished += ev[0] as u64;
+                if ev[0] > 0 && out.first_unfinished.is_none() {
+                    out.first_unfinished = Some(ev[1] as u64);
+                }
+            }
+            Command::ReadStates(chunk) => {
+                let bytes = plan.buffer_bytes(Buf::States);
+                backend.copy(Buf::States, Buf::StatesRead, bytes)?;
+                let ticket = backend.submit()?;
+                let vals = reals(
+                    &backend.read(Buf::StatesRead, bytes, ticket)?,
+                    plan.precision,
+                );
+                let all = out.states.as_mut().expect("states are kept");
+                let (n, cap) = (plan.paths as usize, plan.capacity as usize);
+                for c in 0..plan.rows {
+                    let src = &vals[c * cap..][..chunk.count as usize];
+                    all[c * n + chunk.first as usize..][..chunk.count as usize]
+                        .copy_from_slice(src);
+                }
+            }
+            Command::ReadObservers => {
+                if let Some(p) = previous.take() {
+                    finish(plan, backend, p, &mut out.saved)?;
+                }
+                let hist = plan.buffer_bytes(Buf::Hist);
+                let kept = plan.buffer_bytes(Buf::Kept);
+                if hist > 0 {
+                    backend.copy(Buf::Hist, Buf::HistRead, hist)?;
+                    let ticket = backend.submit()?;
+                    let raw = backend.read(Buf::HistRead, hist, ticket)?;
+                    for (o, w) in out
+                        .hist
+                        .iter_mut()
+                        .zip(bytemuck::pod_collect_to_vec::<u8, u32>(&raw))
+                    {
+                        *o = w as u64;
+                    }
+                }
+                if kept > 0 {
+                    backend.copy(Buf::Kept, Buf::KeptRead, kept)?;
+                    let ticket = backend.submit()?;
+                    out.kept = reals(&backend.read(Buf::KeptRead, kept, ticket)?, plan.precision);
+                }
+            }
+        }
+    }
+    if let Some(p) = previous.take() {
+        finish(plan, backend, p, &mut out.saved)?;
+    }
+    Ok(out)
+}
+
+/// Histogram ranges before the pilot: the user's; the quantiles' are set from the pilot.
+fn user_ranges(plan: &Plan, sa: &crate::observe::SaveAt) -> Vec<(f64, f64)> {
+    let nh = plan.observers.specs.len();
+    let mut ranges = vec![(0.0f64, 1.0f64); plan.nsaves() * nh];
+    for row in ranges.chunks_mut(nh.max(1)) {
+        for (h, spec) in sa.hist.iter().enumerate() {
+            row[h] = (spec.lo, spec.hi);
+        }
+    }
+    ranges
+}
+
+/// Reads a chunk's last batch and merges all its partials into `totals`, in block order.
+fn finish<B: Backend>(
+    plan: &Plan,
+    backend: &mut B,
+    parts: Parts<B::Ticket>,
+    totals: &mut [Stats],
+) -> Result<()> {
+    let mut all = parts.read;
+    if let Some((parity, used, n, ticket)) = parts.tail {
+        let raw = Rc::new(backend.read(Buf::PartialsRead(parity), used, ticket)?);
+        for k in 0..n {
+            all.push((raw.clone(), k * plan.slot_bytes as usize));
+        }
+    }
+    let blocks = parts.chunk.count.div_ceil(BLOCK as u64);
+    let chunk_bytes = (blocks * partial_words(plan.rows) as u64 * plan.real_bytes) as usize;
+    for (total, (raw, at)) in totals.iter_mut().zip(&all) {
+        let raw = &raw[*at..][..chunk_bytes];
+        match plan.precision {
+            Precision::F32 => total.absorb_blocks(&bytemuck::pod_collect_to_vec::<u8, u32>(raw)),
+            Precision::F64 => total.absorb_blocks64(&bytemuck::pod_collect_to_vec::<u8, f64>(raw)),
+        }
+    }
+    Ok(())
+}

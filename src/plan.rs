@@ -1,0 +1,394 @@
+//! The first stage of a run: every check and every size, computed from the job, the options
+//! and a description of the device, with no device call. Chunks, save segments, lanes, the
+//! partial slots read back per batch, each buffer's size and the run's device memory are all
+//! decided here, so they can be unit-tested without a GPU.
+
+use crate::ensemble::Job;
+use crate::error::{Error, Result};
+use crate::kernel::{partial_words, Target, BLOCK};
+use crate::observe::{ObserverLayout, SaveAt, PILOT};
+use crate::precision::Precision;
+use crate::schedule::{self, Chunk, DeviceLimits};
+
+/// How to run (not what to run).
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// At most this many trajectories per chunk (rounded down to a multiple of 256).
+    pub chunk: Option<u64>,
+    /// Read every terminal state back (component-major: `states[c * paths + i]`).
+    pub keep_states: bool,
+    /// Trajectories per invocation (1, 2 or 4); default [`DEFAULT_LANES`].
+    pub lanes: Option<u32>,
+    /// Statistics at save times besides the end ([`SaveAt`]).
+    pub save_at: SaveAt,
+    /// At most this many steps per dispatch, so that no dispatch runs long on a display GPU
+    /// (None: a whole segment between save times). Results do not depend on it.
+    pub dispatch_steps: Option<u64>,
+    /// Called after every chunk.
+    pub progress: Option<Progress>,
+    /// Checked between dispatches: once set, the run stops and returns the chunks it
+    /// completed, marked partial.
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+/// Where a run stands, for [`Progress`].
+#[derive(Clone, Copy, Debug)]
+pub struct ProgressInfo {
+    pub trajectories: u64,
+    pub of: u64,
+    /// Fixed-step methods: trajectory-steps done.
+    pub trajectory_steps: u64,
+    pub elapsed_s: f64,
+    /// At the rate so far.
+    pub eta_s: f64,
+}
+
+/// A progress callback.
+#[derive(Clone)]
+pub struct Progress(pub std::sync::Arc<dyn Fn(&ProgressInfo) + Send + Sync>);
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress(..)")
+    }
+}
+
+/// Trajectories per invocation unless the caller chose. Four measured fastest on lavapipe
+/// (SIMD across invocations wants independent work in each) and on an H100 at scale
+/// (BENCHMARKS.md); `--lanes` exists to measure other devices.
+pub const DEFAULT_LANES: u32 = 4;
+
+/// Partials of several save times wait on the device in slots and are read back together,
+/// one readback per batch of saves: at most this many bytes of them.
+const PARTIAL_BUDGET: u64 = 64 << 20;
+
+/// Dispatches whose uniforms one upload holds (each in its own aligned slot, chosen by a
+/// dynamic offset); a chunk with more dispatches uploads them in several batches.
+pub const UNIFORM_SLOTS: u64 = 1024;
+
+/// What the plan needs to know of a device: its limits and features. [`crate::Context`]
+/// describes itself this way; the CPU twin describes a device with the same shape.
+#[derive(Clone, Debug)]
+pub struct DeviceInfo {
+    /// The adapter's name, for messages.
+    pub adapter: String,
+    pub limits: DeviceLimits,
+    /// Alignment of dynamic uniform offsets.
+    pub uniform_align: u64,
+    pub f64: bool,
+    pub int64: bool,
+}
+
+impl DeviceInfo {
+    /// The device the CPU twin pretends to be: llvmpipe's limits, every feature.
+    pub fn cpu() -> DeviceInfo {
+        DeviceInfo {
+            adapter: "cpu twin".into(),
+            limits: DeviceLimits {
+                max_storage_binding: 128 << 20,
+                max_buffer: (1 << 31) - 1,
+                max_workgroups_per_dim: 65535,
+            },
+            uniform_align: 256,
+            f64: true,
+            int64: true,
+        }
+    }
+}
+
+/// The buffers of a run and their sizes in bytes (before rounding up to 16, which the
+/// executor does). Zero-sized buffers of absent features are still created small, so bind
+/// group layouts stay fixed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Buf {
+    /// [`crate::kernel::ChunkUniform`]s, one per aligned slot.
+    Uniform,
+    /// One chunk's rows, component-major.
+    States,
+    /// Block partials of the reductions, one slot per save time of a batch.
+    Partials,
+    /// Two read-back copies of the partials, so one chunk's can be read while the next runs.
+    PartialsRead(u8),
+    /// Read-back copy of the states (kept states).
+    StatesRead,
+    /// Per-trajectory input tables the host fills per chunk.
+    Inputs,
+    /// Adaptive runs: unfinished count and lowest unfinished index.
+    Events,
+    EventsRead,
+    /// Histogram counters of every save time.
+    Hist,
+    /// Per save time and histogram: (lo, bins / (hi - lo)).
+    Ranges,
+    /// Kept paths of every save time.
+    Kept,
+    HistRead,
+    KeptRead,
+}
+
+impl Buf {
+    pub const ALL: [Buf; 14] = [
+        Buf::Uniform,
+        Buf::States,
+        Buf::Partials,
+        Buf::PartialsRead(0),
+        Buf::PartialsRead(1),
+        Buf::StatesRead,
+        Buf::Inputs,
+        Buf::Events,
+        Buf::EventsRead,
+        Buf::Hist,
+        Buf::Ranges,
+        Buf::Kept,
+        Buf::HistRead,
+        Buf::KeptRead,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Buf::Uniform => "chunk",
+            Buf::States => "states",
+            Buf::Partials => "partials",
+            Buf::PartialsRead(_) => "partials read",
+            Buf::StatesRead => "states read",
+            Buf::Inputs => "inputs",
+            Buf::Events => "events",
+            Buf::EventsRead => "events read",
+            Buf::Hist => "hist",
+            Buf::Ranges => "ranges",
+            Buf::Kept => "kept",
+            Buf::HistRead => "hist read",
+            Buf::KeptRead => "kept read",
+        }
+    }
+
+    /// Whether the host maps it to read results.
+    pub fn is_readback(self) -> bool {
+        matches!(
+            self,
+            Buf::PartialsRead(_)
+                | Buf::StatesRead
+                | Buf::EventsRead
+                | Buf::HistRead
+                | Buf::KeptRead
+        )
+    }
+}
+
+/// Every check and size of a run.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub paths: u64,
+    /// Values per trajectory in the states buffer (state, functionals, controller rows).
+    pub rows: usize,
+    pub dim: usize,
+    pub precision: Precision,
+    /// Bytes of one real in the run's precision.
+    pub real_bytes: u64,
+    /// How the kernels are shaped (lanes, 64-bit integers, segmented).
+    pub target: Target,
+    /// Trajectories a chunk's buffers hold (a multiple of BLOCK).
+    pub capacity: u64,
+    pub chunks: Vec<Chunk>,
+    /// Invocations per component in the states buffer (capacity / lanes).
+    pub stride: u64,
+    /// Reduction blocks per chunk buffer.
+    pub blocks: u64,
+    /// The steps the run saves at, ending with the last.
+    pub save_steps: Vec<u64>,
+    /// At most this many steps per dispatch.
+    pub dispatch_steps: Option<u64>,
+    /// Save times whose partials one batch holds.
+    pub slots: u64,
+    /// Bytes of one save time's partials.
+    pub slot_bytes: u64,
+    /// Where the observers' counters and kept paths sit.
+    pub observers: ObserverLayout,
+    /// Trajectories the quantile pilot runs first (None: no quantiles).
+    pub pilot: Option<u64>,
+    pub keep_states: bool,
+    pub adaptive: bool,
+    /// Per-trajectory input tables the host fills for each chunk.
+    pub tables: usize,
+    /// Alignment of the uniform slots.
+    pub uniform_align: u64,
+    /// Uniform slots per upload.
+    pub uniform_slots: u64,
+    /// Bytes of the run's device buffers (each at least 16), read-back copies included.
+    pub device_bytes: u64,
+}
+
+impl Plan {
+    /// Plans `job` under `opts` for a device described by `dev`: every refusal a run can
+    /// meet before its kernels are composed.
+    pub fn new(job: &Job, opts: &Options, dev: &DeviceInfo) -> Result<Plan> {
+        if job.precision == Precision::F64 && !dev.f64 {
+            return Err(Error::Invalid(format!(
+                "f64 needs SHADER_F64, which adapter `{}` does not offer; run in f32",
+                dev.adapter
+            )));
+        }
+        let rows = job.rows();
+        let real_bytes = job.precision.bytes();
+        // A value of f64 occupies two f32 slots of the chunk plan.
+        let chunking = schedule::plan(
+            job.paths,
+            rows * (real_bytes / 4) as usize,
+            dev.limits,
+            opts.chunk,
+        )?;
+        let adaptive = job.method.is_adaptive();
+        let lanes = match (adaptive, opts.lanes) {
+            // The user's drift takes one t, and adaptive trajectories' times differ.
+            (true, None | Some(1)) => 1,
+            (true, Some(l)) => {
+                return Err(Error::Invalid(format!(
+                    "method {} runs one trajectory per invocation; lanes {l} is not available",
+                    job.method.name()
+                )))
+            }
+            (false, l) => l.unwrap_or(DEFAULT_LANES),
+        };
+        if ![1, 2, 4].contains(&lanes) {
+            return Err(Error::Invalid(format!(
+                "lanes must be 1, 2 or 4, got {lanes}"
+            )));
+        }
+        let save_steps = opts.save_at.steps(job)?;
+        let target = Target {
+            int64: dev.int64,
+            lanes,
+            segmented: save_steps.len() > 1 || opts.dispatch_steps.is_some(),
+        };
+        let sa = &opts.save_at;
+        sa.check(job)?;
+        if opts.dispatch_steps.is_some() && adaptive {
+            return Err(Error::Invalid(format!(
+                "--dispatch-steps does not apply to {}: its dispatches end at save times, where it \
+                 cuts its steps (use --save-every to shorten them)",
+                job.method.name()
+            )));
+        }
+        if let Some(0) = opts.dispatch_steps {
+            return Err(Error::Invalid(
+                "at most 0 steps per dispatch: give at least 1".into(),
+            ));
+        }
+        let cap = chunking.capacity;
+        let blocks = cap / BLOCK as u64;
+        let nsaves = save_steps.len() as u64;
+        let slot_bytes = blocks * partial_words(rows) as u64 * real_bytes;
+        let budget = PARTIAL_BUDGET.min(dev.limits.max_storage_binding);
+        let slots = (budget / slot_bytes).clamp(1, nsaves);
+        let dim = job.system.dim();
+        let observers = ObserverLayout::new(sa, rows);
+        let binding = dev.limits.max_storage_binding;
+        if job.tables as u64 * cap * real_bytes > binding {
+            return Err(Error::Invalid(
+                "too many per-trajectory input tables for one binding".into(),
+            ));
+        }
+        let hist_bytes = nsaves * observers.words as u64 * 4;
+        let kept_bytes = nsaves * sa.keep_paths * dim as u64 * real_bytes;
+        for (what, b) in [("histograms", hist_bytes), ("kept paths", kept_bytes)] {
+            if b > binding {
+                return Err(Error::Invalid(format!(
+                    "{what} at {nsaves} save times need {b} bytes, more than one binding holds \
+                     ({binding}); save less often or ask for less"
+                )));
+            }
+        }
+        let mut plan = Plan {
+            paths: job.paths,
+            rows,
+            dim,
+            precision: job.precision,
+            real_bytes,
+            target,
+            capacity: cap,
+            chunks: chunking.chunks,
+            stride: cap / lanes as u64,
+            blocks,
+            save_steps,
+            dispatch_steps: opts.dispatch_steps,
+            slots,
+            slot_bytes,
+            pilot: (!sa.quantiles.is_empty()).then(|| job.paths.min(PILOT)),
+            observers,
+            keep_states: opts.keep_states,
+            adaptive,
+            uniform_align: dev.uniform_align,
+            uniform_slots: 1,
+            device_bytes: 0,
+            tables: job.tables,
+        };
+        plan.uniform_slots = plan.dispatches_per_chunk().clamp(1, UNIFORM_SLOTS);
+        plan.device_bytes = Buf::ALL.iter().map(|&b| plan.buffer_bytes(b).max(16)).sum();
+        Ok(plan)
+    }
+
+    /// Bytes of buffer `b` (0 for a buffer this run does not use).
+    pub fn buffer_bytes(&self, b: Buf) -> u64 {
+        let nsaves = self.save_steps.len() as u64;
+        let obs = &self.observers;
+        let hist = nsaves * obs.words as u64 * 4;
+        let kept = nsaves * obs.keep * self.dim as u64 * self.real_bytes;
+        let states = self.capacity * self.rows as u64 * self.real_bytes;
+        match b {
+            Buf::Uniform => self.uniform_slots * self.uniform_align,
+            Buf::States => states,
+            Buf::Partials | Buf::PartialsRead(_) => self.slots * self.slot_bytes,
+            Buf::StatesRead => self.keep_states as u64 * states,
+            Buf::Inputs => self.tables as u64 * self.capacity * self.real_bytes,
+            Buf::Events | Buf::EventsRead => self.adaptive as u64 * 8,
+            Buf::Hist => hist,
+            Buf::HistRead => obs.active() as u64 * hist,
+            Buf::Ranges => nsaves * obs.specs.len() as u64 * 2 * self.real_bytes,
+            Buf::Kept => kept,
+            Buf::KeptRead => obs.active() as u64 * kept,
+        }
+    }
+
+    /// The dispatches of the integration kernel in one chunk: each segment between save
+    /// times, cut at `dispatch_steps`.
+    pub fn segments(&self) -> Vec<Segment> {
+        let mut out = Vec::new();
+        let mut step0 = 0u64;
+        for (s, &save_step) in self.save_steps.iter().enumerate() {
+            while step0 < save_step {
+                let steps = (save_step - step0).min(self.dispatch_steps.unwrap_or(u64::MAX));
+                out.push(Segment {
+                    save_index: s,
+                    step0,
+                    steps,
+                    ends_segment: step0 + steps == save_step,
+                });
+                step0 += steps;
+            }
+        }
+        out
+    }
+
+    fn dispatches_per_chunk(&self) -> u64 {
+        self.segments().len() as u64
+    }
+
+    /// Invocations of the integration kernel for `count` trajectories.
+    pub fn invocations(&self, count: u64) -> u64 {
+        count.div_ceil(self.target.lanes as u64)
+    }
+
+    pub fn nsaves(&self) -> usize {
+        self.save_steps.len()
+    }
+}
+
+/// One dispatch of the integration kernel: global steps step0 .. step0 + steps, ending at
+/// save time `save_index` if `ends_segment`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment {
+    pub save_index: usize,
+    pub step0: u64,
+    pub steps: u64,
+    pub ends_segment: bool,
+}

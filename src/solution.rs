@@ -1,0 +1,190 @@
+//! The last stage of a run: its raw outcome, from either executor, assembled into a
+//! [`Solution`] by one function.
+
+use serde::Serialize;
+
+use crate::ensemble::Job;
+use crate::exec::Outcome;
+use crate::observe::QUANTILE_BINS;
+use crate::observe::{quantiles_from, HistCounts, ObserverLayout, Quantiles, Save, SaveAt};
+use crate::plan::Plan;
+use crate::reduce::Stats;
+
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Timing {
+    /// Kernel composition, validation, pipelines and buffers.
+    pub setup_s: f64,
+    /// From the first dispatch to statistics on the host.
+    pub solve_s: f64,
+}
+
+/// What an adaptive method reports besides the states: step counts per trajectory reduced
+/// over the finite trajectories, and the trajectories that ran out of steps.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StepReport {
+    /// Statistics of accepted (component 0) and rejected (component 1) steps, the next step
+    /// size (2) and the controller's last error norm (3; negative after a rejection).
+    pub steps: Stats,
+    /// Trajectories that reached max_steps before t1 (their states are NaN, so they are
+    /// also counted in `stats.nonfinite`).
+    pub unfinished: u64,
+    /// The lowest index among them, to replay it.
+    pub first_unfinished: Option<u64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Solution {
+    /// Statistics of the terminal states.
+    pub stats: Stats,
+    /// Statistics at every save time, the last being the end (empty unless
+    /// `Options::save_at` asked for save times).
+    pub saves: Vec<Save>,
+    /// Terminal states if kept, component-major, in the run's precision widened to f64.
+    pub states: Option<Vec<f64>>,
+    /// Adaptive methods only.
+    pub adaptive: Option<StepReport>,
+    /// Cancelled: the statistics cover the first `completed` trajectories only.
+    pub partial: bool,
+    pub completed: u64,
+    pub timing: Timing,
+    pub adapter: String,
+    pub chunks: usize,
+    pub chunk_capacity: u64,
+    /// Bytes of device buffers the run allocated (its device memory, bounded by the chunk
+    /// and the observers, not by the number of trajectories).
+    pub device_bytes: u64,
+}
+
+/// The observers' raw results: per save time, the histogram ranges and counters, and the
+/// kept states.
+struct Observed<'a> {
+    pub layout: &'a ObserverLayout,
+    pub ranges: &'a [(f64, f64)],
+    pub hist: &'a [u64],
+    pub kept: &'a [f64],
+}
+
+/// The save times a caller asked for (none unless `save_at` asks for more than the end).
+fn saves_of(
+    job: &Job,
+    sa: &SaveAt,
+    steps: &[u64],
+    stats: Vec<Stats>,
+    observed: &Observed,
+) -> Vec<Save> {
+    if !sa.any() {
+        return Vec::new();
+    }
+    let dim = job.system.dim();
+    let lay = observed.layout;
+    let nh = lay.specs.len();
+    steps
+        .iter()
+        .zip(stats)
+        .enumerate()
+        .map(|(s, (&step, mut stats))| {
+            if job.method.is_adaptive() {
+                stats.split_off(dim);
+            }
+            let counts = |h: usize| {
+                let (_, bins, off) = lay.specs[h];
+                let base = s * lay.words as usize + off as usize;
+                observed.hist[base..base + bins as usize + 2].to_vec()
+            };
+            let hist = (0..sa.hist.len())
+                .map(|h| {
+                    let (lo, hi) = observed.ranges[s * nh + h];
+                    HistCounts {
+                        component: lay.specs[h].0,
+                        lo,
+                        hi,
+                        counts: counts(h),
+                    }
+                })
+                .collect();
+            let quantiles = if sa.quantiles.is_empty() {
+                Vec::new()
+            } else {
+                (0..job.rows())
+                    .map(|c| {
+                        let h = lay.quantile_first + c;
+                        let (lo, hi) = observed.ranges[s * nh + h];
+                        Quantiles {
+                            component: c,
+                            values: quantiles_from(&counts(h), lo, hi, &sa.quantiles),
+                            resolution: (hi - lo) / QUANTILE_BINS as f64,
+                        }
+                    })
+                    .collect()
+            };
+            let k = (lay.keep as usize) * dim;
+            Save {
+                step,
+                t: job.grid.t0 + job.grid.dt * step as f64,
+                stats,
+                hist,
+                quantiles,
+                paths: observed.kept[s * k..(s + 1) * k].to_vec(),
+            }
+        })
+        .collect()
+}
+
+/// Splits an adaptive run's statistics into the state's and the step counts'.
+fn split_counts(
+    job: &Job,
+    mut stats: Stats,
+    unfinished: u64,
+    first_unfinished: Option<u64>,
+) -> (Stats, Option<StepReport>) {
+    if !job.method.is_adaptive() {
+        return (stats, None);
+    }
+    let steps = stats.split_off(job.system.dim());
+    (
+        stats,
+        Some(StepReport {
+            steps,
+            unfinished,
+            first_unfinished,
+        }),
+    )
+}
+
+/// Assembles what an executor read into a solution: statistics at each save time, the
+/// observers' results, and an adaptive run's step counts split from the state's rows.
+pub fn assemble(
+    job: &Job,
+    plan: &Plan,
+    sa: &SaveAt,
+    out: Outcome,
+    timing: Timing,
+    adapter: String,
+) -> Solution {
+    let observed = Observed {
+        layout: &plan.observers,
+        ranges: &out.ranges,
+        hist: &out.hist,
+        kept: &out.kept,
+    };
+    let stats = out
+        .saved
+        .last()
+        .cloned()
+        .expect("at least one save: the end");
+    let saves = saves_of(job, sa, &plan.save_steps, out.saved.clone(), &observed);
+    let (stats, adaptive) = split_counts(job, stats, out.unfinished, out.first_unfinished);
+    Solution {
+        stats,
+        saves,
+        adaptive,
+        partial: out.partial,
+        completed: out.completed,
+        states: out.states,
+        timing,
+        adapter,
+        chunks: plan.chunks.len(),
+        chunk_capacity: plan.capacity,
+        device_bytes: plan.device_bytes,
+    }
+}
