@@ -5,7 +5,7 @@ use super::systems::{diffusion, drift};
 use super::Real;
 
 /// One step from time `t`; `w` holds the step's normals, one per channel.
-pub fn step<T: Real>(s: &mut Sde<T>, t: T, x: &mut Vec<T>, w: &[T]) {
+pub fn step<T: Real>(s: &mut Sde<T>, t: T, x: &mut [T], w: &[T]) {
     let c = s.c;
     drift(s.sys, t, x, &s.p, &mut s.f);
     if s.m == 0 {

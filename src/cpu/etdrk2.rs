@@ -7,7 +7,7 @@ use super::systems::drift;
 use super::Real;
 
 /// One step from time `t`; `w` holds the step's normals, one per channel.
-pub fn step<T: Real>(s: &mut Sde<T>, t: T, x: &mut Vec<T>, w: &[T]) {
+pub fn step<T: Real>(s: &mut Sde<T>, t: T, x: &mut [T], w: &[T]) {
     start(s, t, x);
     let (a, z) = linear_part(s, t);
     let c = s.c;
@@ -19,5 +19,5 @@ pub fn step<T: Real>(s: &mut Sde<T>, t: T, x: &mut Vec<T>, w: &[T]) {
         u[k] = u[k] + c.dt * z[k].phi2() * ((s.fb[k] - a[k] * u[k]) - (s.f[k] - a[k] * x[k]));
     }
     add_noise(s, t, x, &z, &mut u, w);
-    *x = u;
+    x.copy_from_slice(&u);
 }

@@ -8,12 +8,12 @@ use super::systems::drift;
 use super::Real;
 
 /// One step from time `t`; `w` holds the step's normals, one per channel.
-pub fn step<T: Real>(s: &mut Sde<T>, t: T, x: &mut Vec<T>, w: &[T]) {
+pub fn step<T: Real>(s: &mut Sde<T>, t: T, x: &mut [T], w: &[T]) {
     start(s, t, x);
     let (a, z) = linear_part(s, t);
     let mut u = deterministic(s, t, x, &a, &z);
     add_noise(s, t, x, &z, &mut u, w);
-    *x = u;
+    x.copy_from_slice(&u);
 }
 
 fn deterministic<T: Real>(s: &Sde<T>, t: T, x: &[T], a: &[T], z: &[T]) -> Vec<T> {

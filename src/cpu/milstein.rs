@@ -6,7 +6,7 @@ use super::systems::{diffusion, drift};
 use super::Real;
 
 /// One step from time `t`; `w` holds the step's normals, one per channel.
-pub fn step<T: Real>(s: &mut Sde<T>, t: T, x: &mut Vec<T>, w: &[T]) {
+pub fn step<T: Real>(s: &mut Sde<T>, t: T, x: &mut [T], w: &[T]) {
     let c = s.c;
     let (half, one) = (T::of(0.5), T::of(1.0));
     drift(s.sys, t, x, &s.p, &mut s.f);

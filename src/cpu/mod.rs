@@ -1,6 +1,9 @@
 //! Plain-Rust twins of the kernels, same names and same math as `shaders/`: the oracle the
 //! tests compare the device against, and a baseline for benchmarks.
 
+// Component loops index several arrays at once, as `#for c in DIM` does in the kernels.
+#![allow(clippy::needless_range_loop)]
+
 pub mod dopri5;
 pub mod em;
 pub mod etdrk2;

@@ -61,7 +61,7 @@ pub fn dispatch(
     for j in 0..n {
         let g = u.first as u64 + j as u64;
         let k = g / every;
-        if g % every == 0 && k < keep {
+        if g.is_multiple_of(every) && k < keep {
             for c in 0..dim {
                 out[(s * keep as usize + k as usize) * dim + c] = v[c * cap + j];
             }

@@ -45,14 +45,7 @@ impl<T: Real> Sde<T> {
 
 /// Steps step0 .. step0 + steps of trajectory `traj` from `x`, as `advance` in the kernels:
 /// a partial group of 4 at either end, whole groups between.
-pub fn advance<T: Real>(
-    job: &Job,
-    traj: u64,
-    s: &mut Sde<T>,
-    x: &mut Vec<T>,
-    step0: u64,
-    steps: u64,
-) {
+pub fn advance<T: Real>(job: &Job, traj: u64, s: &mut Sde<T>, x: &mut [T], step0: u64, steps: u64) {
     let step = match job.method {
         Method::EulerMaruyama => super::em::step::<T>,
         Method::Milstein => super::milstein::step::<T>,

@@ -7,7 +7,7 @@ use super::systems::{diffusion, drift, linear};
 use super::Real;
 
 /// One step from time `t`; `w` holds the step's normals, one per channel.
-pub fn step<T: Real>(s: &mut Sde<T>, t: T, x: &mut Vec<T>, w: &[T]) {
+pub fn step<T: Real>(s: &mut Sde<T>, t: T, x: &mut [T], w: &[T]) {
     start(s, t, x);
     let (a, z) = linear_part(s, t);
     let c = s.c;
@@ -15,7 +15,7 @@ pub fn step<T: Real>(s: &mut Sde<T>, t: T, x: &mut Vec<T>, w: &[T]) {
         .map(|k| z[k].exp() * x[k] + c.dt * z[k].phi1() * (s.f[k] - a[k] * x[k]))
         .collect();
     add_noise(s, t, x, &z, &mut u, w);
-    *x = u;
+    x.copy_from_slice(&u);
 }
 
 /// The drift at (t, x) into `s.f` must come first: A = diag(linear(t, p)) and z = h A.
