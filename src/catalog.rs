@@ -165,3 +165,10 @@ mod tests {
         assert!(get("kuramoto:17").is_err());
     }
 }
+
+impl System {
+    /// A built-in or catalog system by name.
+    pub fn builtin(name: &str) -> Result<System> {
+        get(name)
+    }
+}

@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
-use crate::cpu::normal::{half_open_unit, normals4};
-use crate::cpu::philox::philox4x32_10;
 use crate::error::{Error, Result};
 use crate::method::Method;
 use crate::precision::Precision;
+use crate::rng::normal::{half_open_unit, normals4};
+use crate::rng::philox::philox4x32_10;
 use crate::system::System;
 
 /// Trajectory indices are u32 in the noise counter; chunks round up to BLOCK.
@@ -163,7 +163,7 @@ impl Job {
     pub fn row_names(&self) -> Vec<String> {
         let mut r: Vec<String> = self.system.state.clone();
         r.extend(
-            crate::kernel::Functionals::of(&self.system)
+            crate::system::Functionals::of(&self.system)
                 .rows()
                 .into_iter()
                 .map(String::from),

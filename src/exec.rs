@@ -10,12 +10,12 @@ use std::time::Instant;
 
 use crate::ensemble::Job;
 use crate::error::Result;
-use crate::kernel::{partial_words, BLOCK};
 use crate::observe::quantile_range;
 use crate::plan::{Buf, Options, Plan, ProgressInfo};
 use crate::precision::Precision;
 use crate::record::{Command, Kernel, Recording};
 use crate::reduce::Stats;
+use crate::reduce::{partial_words, BLOCK};
 use crate::schedule::Chunk;
 
 /// What an executor does with the buffers of a [`Plan`].

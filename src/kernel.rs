@@ -10,13 +10,7 @@ use crate::precision::Precision;
 use crate::shader::{compose, Composed, Source};
 use crate::system::{cholesky, Noise, System};
 
-/// Trajectories per reduction block; a chunk is a whole number of blocks, and a workgroup of
-/// the integration kernels covers exactly one block.
-pub const BLOCK: u32 = 256;
-/// Words per reduction block for a system of dimension `dim`.
-pub fn partial_words(dim: usize) -> usize {
-    3 + 5 * dim
-}
+pub use crate::reduce::{partial_words, BLOCK};
 
 /// Mirror of `Chunk` in shaders/chunk.wgsl: the uniform of one dispatch.
 #[repr(C)]
@@ -356,54 +350,7 @@ fn check_f64_builtins(composed: &Composed, module: &naga::Module) -> Result<()> 
     Ok(())
 }
 
-/// Whether WGSL code defines `fn NAME`.
-pub fn defines(code: &str, name: &str) -> bool {
-    let t: Vec<&str> = code.split_whitespace().collect();
-    t.windows(2)
-        .any(|w| w[0] == "fn" && (w[1] == name || w[1].starts_with(&format!("{name}("))))
-}
-
-/// Which per-trajectory functionals a system defines (shaders/functionals.wgsl).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Functionals {
-    pub stop: bool,
-    pub event: bool,
-    pub payoff: bool,
-}
-
-impl Functionals {
-    pub fn of(sys: &System) -> Functionals {
-        Functionals {
-            stop: defines(&sys.wgsl, "stop"),
-            event: defines(&sys.wgsl, "event"),
-            payoff: defines(&sys.wgsl, "payoff"),
-        }
-    }
-
-    pub fn any(&self) -> bool {
-        self.stop || self.event || self.payoff
-    }
-
-    /// Names of the rows they add after the state, in order.
-    pub fn rows(&self) -> Vec<&'static str> {
-        let mut r = Vec::new();
-        if self.stop {
-            r.extend(["tau", "hit"]);
-        }
-        if self.event {
-            r.push("events");
-        }
-        if self.payoff {
-            r.push("payoff");
-        }
-        r
-    }
-}
-
-/// Whether the system's WGSL defines `fn project`, applied after every step.
-pub fn defines_project(code: &str) -> bool {
-    defines(code, "project")
-}
+pub use crate::system::{defines, defines_project, Functionals};
 
 /// Checks that the user's `drift` (and `diffusion`) have the signatures the kernels call,
 /// so that a mistake is reported at the user's function, not inside a kernel.

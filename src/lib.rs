@@ -14,6 +14,7 @@ pub mod exec;
 pub mod gpu;
 pub mod kernel;
 pub mod method;
+pub mod noise;
 pub mod observe;
 pub mod output;
 pub mod plan;

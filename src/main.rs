@@ -822,7 +822,7 @@ fn rng_cmd(args: RngArgs) -> Result<(), Error> {
         while done < n {
             let count = per.min(n - done) as u32;
             let (blocks, _) =
-                rng::gpu_blocks(&ctx, rng::counter_add(counter, done), key, count, None)?;
+                throng::gpu::rng_blocks(&ctx, rng::counter_add(counter, done), key, count, None)?;
             for b in blocks {
                 if emit(b).is_err() {
                     return Ok(()); // the reader closed the pipe

@@ -10,7 +10,7 @@ use serde_json::{json, Value as Json};
 
 use crate::error::{Error, Result};
 use crate::observe::Save;
-use crate::solve::Solution;
+use crate::solution::Solution;
 
 fn io(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Invalid(format!("{}: {e}", path.display()))

@@ -5,9 +5,10 @@
 
 use crate::ensemble::Job;
 use crate::error::{Error, Result};
-use crate::kernel::{partial_words, Target, BLOCK};
+use crate::kernel::Target;
 use crate::observe::{ObserverLayout, SaveAt, PILOT};
 use crate::precision::Precision;
+use crate::reduce::{partial_words, BLOCK};
 use crate::schedule::{self, Chunk, DeviceLimits};
 
 /// How to run (not what to run).

@@ -3,8 +3,9 @@
 //! talks to a device: [`crate::exec`] walks the list with a backend — the device's, or the CPU
 //! twin's, which runs the same segments, chunks and slots as the device.
 
-use crate::kernel::{ChunkUniform, BLOCK};
+use crate::kernel::ChunkUniform;
 use crate::plan::{Plan, UNIFORM_SLOTS};
+use crate::reduce::BLOCK;
 use crate::schedule::Chunk;
 
 /// The kernels of a run.

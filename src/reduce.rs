@@ -3,6 +3,15 @@
 
 use serde::Serialize;
 
+/// Trajectories per reduction block; a chunk is a whole number of blocks, and a workgroup of
+/// the integration kernels covers exactly one block.
+pub const BLOCK: u32 = 256;
+
+/// Words per reduction block for a system of dimension `dim`.
+pub fn partial_words(dim: usize) -> usize {
+    3 + 5 * dim
+}
+
 /// How many non-finite trajectory indices statistics keep.
 pub const MAX_REPORTED: usize = 8;
 
@@ -119,7 +128,7 @@ impl Stats {
             vec![0.0; dim],
             vec![0.0; dim],
         );
-        for block in words.chunks_exact(crate::kernel::partial_words(dim)) {
+        for block in words.chunks_exact(partial_words(dim)) {
             self.nonfinite += n(block[1]);
             if let Some(i) = index(block[2]) {
                 if self.first_nonfinite.len() < MAX_REPORTED {

@@ -3,7 +3,7 @@
 //! Chunks are whole reduction blocks, so statistics combine the same way for any chunking.
 
 use crate::error::{Error, Result};
-use crate::kernel::BLOCK;
+use crate::reduce::BLOCK;
 
 /// The device limits that shape chunks.
 #[derive(Clone, Copy, Debug)]

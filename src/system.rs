@@ -6,41 +6,10 @@
 
 use crate::error::{Error, Result};
 use crate::method::Method;
+pub use crate::noise::Noise;
 
 /// Largest state dimension (and number of noise channels) kept in registers.
 pub const MAX_DIM: usize = 16;
-
-/// How a system is driven by noise.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Noise {
-    /// An ODE: no `diffusion`.
-    None,
-    /// One independent Wiener process per component; `diffusion` returns g_i (type `S`).
-    Diagonal,
-    /// One Wiener process shared by all components; `diffusion` returns g_i (type `S`).
-    Scalar,
-    /// Diagonal noise whose g does not depend on x (type `S`).
-    Additive,
-    /// `channels` independent Wiener processes; `diffusion` returns the d x m matrix g
-    /// row-major as `G = array<R, DIM * NOISE>`: g[i * NOISE + j] multiplies dW_j in dx_i.
-    General { channels: usize },
-    /// One Wiener process per component with correlation matrix `corr` (d x d, row-major):
-    /// dW = L dZ with L L^T = corr (Cholesky on the host); `diffusion` returns g_i (type `S`).
-    Correlated { corr: Vec<f64> },
-}
-
-impl Noise {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Noise::None => "none",
-            Noise::Diagonal => "diagonal",
-            Noise::Scalar => "scalar",
-            Noise::Additive => "additive",
-            Noise::General { .. } => "general",
-            Noise::Correlated { .. } => "correlated",
-        }
-    }
-}
 
 /// The four systems with Rust twins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,11 +106,6 @@ impl System {
         };
         sys.check()?;
         Ok(sys)
-    }
-
-    /// A built-in or catalog system by name.
-    pub fn builtin(name: &str) -> Result<System> {
-        crate::catalog::get(name)
     }
 
     /// Structural checks that need no compiler: names, dimensions, noise shapes.
@@ -273,6 +237,55 @@ pub fn cholesky(a: &[f64], n: usize) -> std::result::Result<Vec<f64>, String> {
         }
     }
     Ok(l)
+}
+
+/// Whether WGSL code defines `fn NAME`.
+pub fn defines(code: &str, name: &str) -> bool {
+    let t: Vec<&str> = code.split_whitespace().collect();
+    t.windows(2)
+        .any(|w| w[0] == "fn" && (w[1] == name || w[1].starts_with(&format!("{name}("))))
+}
+
+/// Which per-trajectory functionals a system defines (shaders/functionals.wgsl).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Functionals {
+    pub stop: bool,
+    pub event: bool,
+    pub payoff: bool,
+}
+
+impl Functionals {
+    pub fn of(sys: &System) -> Functionals {
+        Functionals {
+            stop: defines(&sys.wgsl, "stop"),
+            event: defines(&sys.wgsl, "event"),
+            payoff: defines(&sys.wgsl, "payoff"),
+        }
+    }
+
+    pub fn any(&self) -> bool {
+        self.stop || self.event || self.payoff
+    }
+
+    /// Names of the rows they add after the state, in order.
+    pub fn rows(&self) -> Vec<&'static str> {
+        let mut r = Vec::new();
+        if self.stop {
+            r.extend(["tau", "hit"]);
+        }
+        if self.event {
+            r.push("events");
+        }
+        if self.payoff {
+            r.push("payoff");
+        }
+        r
+    }
+}
+
+/// Whether the system's WGSL defines `fn project`, applied after every step.
+pub fn defines_project(code: &str) -> bool {
+    defines(code, "project")
 }
 
 #[cfg(test)]

@@ -3,8 +3,9 @@
 mod common;
 
 use throng::cpu::normal::{noise, normals4};
+use throng::gpu::rng_blocks as gpu_blocks;
 use throng::kernel::Target;
-use throng::rng::{counter_add, gpu_blocks, philox4x32_10};
+use throng::rng::{counter_add, philox4x32_10};
 
 #[test]
 fn philox_matches_random123_vectors_on_cpu() {

@@ -12,15 +12,16 @@ pub mod exec;
 pub mod heun;
 pub mod integrate;
 pub mod milstein;
-pub mod normal;
 pub mod observe;
 pub mod phi;
-pub mod philox;
 pub mod reduce;
 pub mod rk4;
 pub mod sde;
 pub mod setd1;
 pub mod systems;
+
+// The noise is defined once, in `rng`; the twins draw it from there.
+pub use crate::rng::{normal, philox};
 
 use std::ops::{Add, Div, Mul, Neg, Sub};
 use std::time::Instant;

@@ -3,7 +3,7 @@
 //! f64 words), as the two kernel variants compute them.
 
 use super::Real;
-use crate::kernel::{partial_words, BLOCK};
+use crate::reduce::{partial_words, BLOCK};
 
 const RUN: usize = 16;
 
