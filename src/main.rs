@@ -78,38 +78,129 @@ fn fail(message: &str) -> ExitCode {
     ExitCode::from(1)
 }
 
-/// Help and version go to stdout. A value that does not parse is bad input like any other
-/// (status 1), named by its flag; anything else clap refuses (an unknown flag, a missing
-/// one) is a usage error: clap's first line, without the usage block, and status 2.
+/// Help and version go to stdout; any other refusal is one line on stderr.
 fn usage_error(e: clap::Error) -> ExitCode {
-    match e.kind() {
-        ErrorKind::DisplayHelp
-        | ErrorKind::DisplayVersion
-        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+    match usage_line(&e) {
+        None => {
             let _ = e.print();
             ExitCode::SUCCESS
         }
+        Some((line, code)) => {
+            eprintln!("{line}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// The line and status for what clap refused (None: help or version, not an error). A value
+/// that does not parse is bad input like any other (status 1), named by its flag; anything
+/// else (an unknown flag, a missing one) is a usage error: clap's first line, without the
+/// usage block, and status 2.
+fn usage_line(e: &clap::Error) -> Option<(String, u8)> {
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => None,
         ErrorKind::ValueValidation => {
             let flag = match e.get(ContextKind::InvalidArg) {
                 // "--t1 <T1>": the flag without its value name.
                 Some(ContextValue::String(a)) => a.split(' ').next().unwrap_or(a).to_string(),
                 _ => String::new(),
             };
-            let why =
-                std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string());
-            if flag.is_empty() || why.starts_with(&flag) {
-                fail(&why)
+            let why = std::error::Error::source(e).map_or_else(|| e.to_string(), |s| s.to_string());
+            let message = if flag.is_empty() || why.starts_with(&flag) {
+                why
             } else {
-                fail(&format!("{flag}: {why}"))
-            }
+                format!("{flag}: {why}")
+            };
+            Some((format!("error: {}", message.replace('\n', " ")), 1))
         }
         _ => {
             let text = e.render().to_string();
-            eprintln!(
-                "{}",
-                text.lines().next().unwrap_or("error: invalid arguments")
-            );
-            ExitCode::from(2)
+            let first = text.lines().next().unwrap_or("error: invalid arguments");
+            Some((first.to_string(), 2))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from([&["throng"], args].concat())
+    }
+
+    /// The error line and status `main` gives for these arguments.
+    fn refused(args: &[&str]) -> (String, u8) {
+        usage_line(&parse(args).err().expect("refused")).expect("an error")
+    }
+
+    #[test]
+    fn flags_parse_into_typed_values() {
+        let Command::Run(a) = parse(&[
+            "run",
+            "--system",
+            "gbm",
+            "--paths",
+            "1e6",
+            "--x0",
+            "1,2",
+            "--sweep",
+            "mu=0:1",
+            "--grid",
+            "sigma=0:1:4",
+            "--t1",
+            "-1",
+            "--init",
+            "uniform:0.5",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("not run")
+        };
+        let r = a.request.into_request();
+        assert_eq!(r.paths, Some(1_000_000));
+        assert_eq!(r.x0, Some(vec![1.0, 2.0]));
+        assert_eq!(r.t1, Some(-1.0));
+        assert_eq!(r.sweep[0].name, "mu");
+        assert_eq!(r.grid[0].value.n, 4);
+        assert_eq!(r.init, Some(throng::Init::Uniform(vec![0.5])));
+    }
+
+    #[test]
+    fn a_bad_value_is_one_line_naming_the_flag_with_status_1() {
+        assert_eq!(
+            refused(&["run", "--t1", "abc"]),
+            ("error: --t1: `abc` is not a number".into(), 1)
+        );
+        assert_eq!(
+            refused(&["run", "--paths", "12.5"]),
+            ("error: --paths: `12.5` is not a whole number".into(), 1)
+        );
+        assert_eq!(
+            refused(&["run", "--sweep", "mu=0"]),
+            ("error: --sweep: expected NAME=LO:HI, got `mu=0`".into(), 1)
+        );
+        // A message that already starts with the flag does not repeat it.
+        assert_eq!(
+            refused(&["rng", "--key", "1", "--counter", "0,0,0,0"]),
+            (
+                "error: --key takes 2 comma-separated words, got 1".into(),
+                1
+            )
+        );
+    }
+
+    #[test]
+    fn unknown_flags_are_usage_errors_with_status_2() {
+        let (line, code) = refused(&["run", "--frobnicate"]);
+        assert!(
+            line.starts_with("error:") && line.contains("--frobnicate"),
+            "{line}"
+        );
+        assert!(!line.contains('\n'));
+        assert_eq!(code, 2);
     }
 }

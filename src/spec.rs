@@ -193,13 +193,21 @@ pub fn parse(text: &str, file: &str, dir: &Path) -> Result<(System, Option<RunRe
         resizable: spec.resizable,
     };
     sys.check()?;
-    // Value files are named relative to the spec, wherever it is run from.
-    let run = spec.run.map(|mut r| {
-        for v in &mut r.values {
-            v.value.file = dir.join(&v.value.file);
+    let run = match spec.run {
+        Some(r) if r.dt.is_some() && r.t1.is_some() => {
+            return Err(Error::Invalid(format!(
+                "{file}: [run] takes `dt` or `t1`, not both"
+            )))
         }
-        r
-    });
+        // Value files are named relative to the spec, wherever it is run from.
+        Some(mut r) => {
+            for v in &mut r.values {
+                v.value.file = dir.join(&v.value.file);
+            }
+            Some(r)
+        }
+        None => None,
+    };
     Ok((sys, run))
 }
 

@@ -25,7 +25,7 @@ pub struct RunArgs {
     #[arg(long)]
     spec: Option<PathBuf>,
     #[command(flatten)]
-    request: RequestArgs,
+    pub request: RequestArgs,
     /// Write NPY arrays and summary.json into DIR
     #[arg(long)]
     out: Option<PathBuf>,

@@ -151,3 +151,55 @@ fn layer<T>(under: Vec<Setting<T>>, over: Vec<Setting<T>>, named: &[String]) -> 
         .chain(over)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(text: &str) -> RunRequest {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn a_run_table_takes_numbers_lists_and_the_flags_text() {
+        let a = run(
+            "paths = 1000000\nsteps = 100\ngrid = { delta = [0.05, 0.5, 64] }\n\
+                     sweep = { rho = [0, 50] }\nx0 = [1, 0]",
+        );
+        let b = run(
+            "paths = \"1e6\"\nsteps = 1e2\ngrid = { delta = \"0.05:0.5:64\" }\n\
+                     sweep = { rho = \"0:50\" }\nx0 = \"1,0\"",
+        );
+        assert_eq!(a, b);
+        assert_eq!(a.paths, Some(1_000_000));
+        assert_eq!(a.grid[0].value.n, 64);
+        let e = toml::from_str::<RunRequest>("paths = 12.5").unwrap_err();
+        assert!(e.message().contains("`12.5` is not a whole number"), "{e}");
+        let e = toml::from_str::<RunRequest>("grid = { delta = [0, 1] }").unwrap_err();
+        assert!(e.message().contains("delta: expected \"LO:HI:N\""), "{e}");
+        assert!(toml::from_str::<RunRequest>("pathz = 1").is_err());
+    }
+
+    #[test]
+    fn settings_keep_the_order_written() {
+        let r = run("grid = { b = [0, 1, 2], a = [0, 1, 3] }");
+        let names: Vec<&str> = r.grid.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["b", "a"]);
+    }
+
+    #[test]
+    fn flags_win_and_replace_what_they_name() {
+        let spec = run("paths = 10\nsteps = 5\nt1 = 2\nseed = 7\n\
+                        grid = { delta = [0, 1, 8], sigma = [0, 1, 8] }\nhist = { x = \"0:1:4\" }");
+        let flags = run("steps = 9\ndt = 0.1\nparams = { delta = 0.3 }\nhist = { v = \"0:1:4\" }");
+        let m = spec.merge(flags);
+        assert_eq!((m.paths, m.steps, m.seed), (Some(10), Some(9), Some(7)));
+        // The step and the end time are one choice: the flags' dt drops the spec's t1.
+        assert_eq!((m.dt, m.t1), (Some(0.1), None));
+        // A flag's value for delta replaces the spec's grid axis over it.
+        assert_eq!(m.grid.len(), 1);
+        assert_eq!(m.grid[0].name, "sigma");
+        assert_eq!(m.params[0].name, "delta");
+        assert_eq!(m.hist.len(), 2);
+    }
+}
