@@ -2,13 +2,19 @@
 //! every catalog system is written in. Unknown keys are errors that name the key; WGSL inside
 //! the file keeps its line numbers, so compiler errors point into the spec file.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::method::Method;
 use crate::system::{Builtin, CodeOrigin, Defaults, Noise, System};
+
+pub mod form;
+mod request;
+
+pub use form::{Axis, Range, Setting, ValuesFile};
+pub use request::RunRequest;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,61 +36,7 @@ struct SpecFile {
     twin: Option<String>,
     #[serde(default)]
     resizable: bool,
-    run: Option<RunSpec>,
-}
-
-/// A file of per-trajectory values: `"rho.npy"`, `"values.csv"` (first column), or
-/// `{ file = "values.csv", column = "rho" }`.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(untagged)]
-pub enum ValuesFile {
-    Path(String),
-    Column { file: String, column: String },
-}
-
-/// Random initial states around x0 from their own Philox stream (README, "Noise").
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct InitSpec {
-    /// "normal" (x0 + scale z) or "uniform" (x0 + scale (2u - 1)).
-    pub kind: String,
-    /// One scale per state component.
-    pub scale: Vec<f64>,
-}
-
-/// The `[run]` table: what `throng run --spec FILE` does unless flags say otherwise.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct RunSpec {
-    pub method: Option<String>,
-    /// "f32" or "f64".
-    pub precision: Option<String>,
-    pub paths: Option<u64>,
-    pub steps: Option<u64>,
-    pub dt: Option<f64>,
-    pub t1: Option<f64>,
-    pub t0: Option<f64>,
-    pub seed: Option<u64>,
-    pub x0: Option<Vec<f64>>,
-    /// Parameter values for every trajectory.
-    #[serde(default)]
-    pub params: toml::Table,
-    /// name = [lo, hi]: linear sweep across the ensemble.
-    #[serde(default)]
-    pub sweep: toml::Table,
-    /// name = [lo, hi]: geometric sweep (lo, hi > 0).
-    #[serde(default)]
-    pub logsweep: toml::Table,
-    /// name = [lo, hi, n]: a Cartesian grid; the first axis varies fastest.
-    #[serde(default)]
-    pub grid: toml::Table,
-    /// name = file: one value per trajectory from NPY or CSV.
-    #[serde(default)]
-    pub values: toml::Table,
-    pub init: Option<InitSpec>,
-    /// Where the spec file lives (relative value files are resolved from there).
-    #[serde(skip)]
-    pub dir: PathBuf,
+    run: Option<RunRequest>,
 }
 
 fn line_col(text: &str, byte: usize) -> (usize, usize) {
@@ -117,7 +69,7 @@ fn numbers(what: &str, table: &toml::Table) -> Result<Vec<(String, f64)>> {
 }
 
 /// Parses a spec. `file` names it in errors; `dir` resolves `wgsl_file` and value files.
-pub fn parse(text: &str, file: &str, dir: &Path) -> Result<(System, Option<RunSpec>)> {
+pub fn parse(text: &str, file: &str, dir: &Path) -> Result<(System, Option<RunRequest>)> {
     let spec: SpecFile = toml::from_str(text).map_err(|e| toml_error(file, text, e))?;
     let name = spec.name.clone().unwrap_or_else(|| {
         Path::new(file)
@@ -241,66 +193,28 @@ pub fn parse(text: &str, file: &str, dir: &Path) -> Result<(System, Option<RunSp
         resizable: spec.resizable,
     };
     sys.check()?;
-    let run = spec.run.map(|mut r| {
-        r.dir = dir.to_path_buf();
-        r
-    });
+    let run = match spec.run {
+        Some(r) if r.dt.is_some() && r.t1.is_some() => {
+            return Err(Error::Invalid(format!(
+                "{file}: [run] takes `dt` or `t1`, not both"
+            )))
+        }
+        // Value files are named relative to the spec, wherever it is run from.
+        Some(mut r) => {
+            for v in &mut r.values {
+                v.value.file = dir.join(&v.value.file);
+            }
+            Some(r)
+        }
+        None => None,
+    };
     Ok((sys, run))
 }
 
 /// Reads and parses a spec file.
-pub fn load(path: &Path) -> Result<(System, Option<RunSpec>)> {
+pub fn load(path: &Path) -> Result<(System, Option<RunRequest>)> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::Invalid(format!("cannot read spec `{}`: {e}", path.display())))?;
     let dir = path.parent().unwrap_or(Path::new("."));
     parse(&text, &path.display().to_string(), dir)
-}
-
-impl RunSpec {
-    /// Parameter overrides as numbers.
-    pub fn param_values(&self) -> Result<Vec<(String, f64)>> {
-        numbers("run.params", &self.params)
-    }
-
-    /// `name = [a, b, ...]` entries with exactly `n` numbers each.
-    pub fn ranges(
-        &self,
-        what: &str,
-        table: &toml::Table,
-        n: usize,
-    ) -> Result<Vec<(String, Vec<f64>)>> {
-        table
-            .iter()
-            .map(|(k, v)| {
-                let arr = v
-                    .as_array()
-                    .ok_or_else(|| Error::Invalid(format!("run.{what}.{k} must be a list")))?;
-                let nums: Option<Vec<f64>> = arr
-                    .iter()
-                    .map(|x| x.as_float().or_else(|| x.as_integer().map(|i| i as f64)))
-                    .collect();
-                match nums {
-                    Some(v) if v.len() == n => Ok((k.clone(), v)),
-                    _ => Err(Error::Invalid(format!(
-                        "run.{what}.{k} must be a list of {n} numbers"
-                    ))),
-                }
-            })
-            .collect()
-    }
-
-    pub fn value_files(&self) -> Result<Vec<(String, ValuesFile)>> {
-        self.values
-            .iter()
-            .map(|(k, v)| {
-                ValuesFile::deserialize(v.clone())
-                    .map(|f| (k.clone(), f))
-                    .map_err(|_| {
-                        Error::Invalid(format!(
-                            "run.values.{k} must be a file name or {{ file, column }}"
-                        ))
-                    })
-            })
-            .collect()
-    }
 }

@@ -533,3 +533,115 @@ fn out_dir_holds_npy_arrays_over_save_times_and_a_summary() {
     assert_eq!(shape, [4, 10, 1]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A copy of examples/specs/duffing_noise.toml with its `[run]` table replaced.
+fn duffing_with_run(tag: &str, run: &str) -> std::path::PathBuf {
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/specs/duffing_noise.toml"
+    );
+    let text = std::fs::read_to_string(example).unwrap();
+    let system = &text[..text.find("[run]").unwrap()];
+    let path = std::env::temp_dir().join(format!("throng-{tag}-{}.toml", std::process::id()));
+    std::fs::write(&path, format!("{system}[run]\n{run}\n")).unwrap();
+    path
+}
+
+fn json_of(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "{}", stderr(o));
+    serde_json::from_str(stdout(o).lines().last().unwrap()).unwrap()
+}
+
+#[test]
+fn a_run_table_takes_the_flags_forms() {
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/specs/duffing_noise.toml"
+    );
+    let spec = duffing_with_run(
+        "forms",
+        "method = \"em\"\nsteps = \"2e3\"\nt1 = \"20\"\nseed = 7.0\n\
+         grid = { delta = \"0.05:0.5:64\", sigma = [0.1, 1.0, \"64\"] }",
+    );
+    let spec = spec.to_str().unwrap();
+    let a = json_of(&throng(&[
+        "run", "--spec", example, "--steps", "50", "--json",
+    ]));
+    let b = json_of(&throng(&["run", "--spec", spec, "--steps", "50", "--json"]));
+    for key in ["paths", "steps", "dt", "seed", "params", "terminal"] {
+        assert_eq!(a[key], b[key], "{key}");
+    }
+    assert_eq!(b["paths"], 4096);
+    let _ = std::fs::remove_file(spec);
+}
+
+#[test]
+fn flags_replace_the_run_tables_settings_by_name() {
+    // The spec's 64 x 64 grid is gone once both its parameters are set by flags.
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/specs/duffing_noise.toml"
+    );
+    let v = json_of(&throng(&[
+        "run",
+        "--spec",
+        example,
+        "--steps",
+        "10",
+        "--paths",
+        "300",
+        "--param",
+        "delta=0.3",
+        "--sweep",
+        "sigma=0:1",
+        "--json",
+    ]));
+    assert_eq!(v["paths"], 300);
+    assert_eq!(v["params"]["delta"], 0.3);
+    assert_eq!(v["params"]["sigma"]["sweep"], serde_json::json!([0.0, 1.0]));
+}
+
+#[test]
+fn bad_run_tables_give_one_line_errors_at_the_key() {
+    for (tag, run, needle) in [
+        ("count", "paths = \"12.5\"", "`12.5` is not a whole number"),
+        (
+            "range",
+            "sweep = { delta = \"0\" }",
+            "delta: expected LO:HI",
+        ),
+        (
+            "axis",
+            "grid = { delta = [0, 1] }",
+            "delta: expected \"LO:HI:N\"",
+        ),
+        ("both", "dt = 0.1\nt1 = 1", "takes `dt` or `t1`, not both"),
+    ] {
+        let spec = duffing_with_run(tag, run);
+        let path = spec.to_str().unwrap();
+        assert_one_line_error(&["run", "--spec", path, "--steps", "10"], needle);
+        if tag != "both" {
+            // file:line:col of the value.
+            assert_one_line_error(&["run", "--spec", path, "--steps", "10"], ".toml:25:");
+        }
+        let _ = std::fs::remove_file(spec);
+    }
+}
+
+#[test]
+fn bad_values_exit_1_and_unknown_flags_exit_2() {
+    let o = throng(
+        &run_with(&[("--t1", "abc")], &[])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(stderr(&o).trim_end(), "error: --t1: `abc` is not a number");
+    let o = throng(&[GBM, &["--frobnicate"]].concat());
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = throng(&[
+        "run", "--system", "gbm", "--paths", "1e3", "--steps", "2", "--json",
+    ]);
+    assert_eq!(json_of(&o)["paths"], 1000);
+}

@@ -1,0 +1,132 @@
+//! `throng bench`: trajectory-steps/s of the benchmark workloads on the device and the CPU
+//! twins (BENCHMARKS.md).
+
+use throng::spec::form::parse;
+use throng::{cpu, Context, Ensemble, Error, Job, Method, Options, System, TimeGrid};
+
+use super::{invalid, AdapterArgs};
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Workload: w1 (GBM Euler–Maruyama), w2 (Lorenz RK4) or all
+    #[arg(long, default_value = "all")]
+    workload: String,
+    /// Timed repetitions per measurement (the median is reported)
+    #[arg(long, default_value = "5", value_parser = parse::<u64>)]
+    repeat: u64,
+    /// Divide the workload's trajectory count by this (for quick runs)
+    #[arg(long, default_value = "1", value_parser = parse::<u64>)]
+    shrink: u64,
+    /// Skip the CPU twins
+    #[arg(long)]
+    no_cpu: bool,
+    /// Trajectories per invocation: 1, 2 or 4 (default: by device type)
+    #[arg(long, value_parser = parse::<u32>)]
+    lanes: Option<u32>,
+    #[command(flatten)]
+    adapter: AdapterArgs,
+}
+
+pub fn bench(args: BenchArgs) -> Result<(), Error> {
+    if args.repeat == 0 || args.shrink == 0 {
+        return Err(invalid("--repeat and --shrink must be at least 1"));
+    }
+    let jobs = workloads(&args.workload, args.shrink)?;
+    let ctx = Context::new(&args.adapter.choice())?;
+    let dev_opts = Options {
+        lanes: args.lanes,
+        ..Options::default()
+    };
+    println!("adapter: {}", ctx.adapter_label());
+    println!(
+        "trajectories per invocation: {}",
+        args.lanes
+            .unwrap_or_else(|| throng::solve::default_lanes(&ctx))
+    );
+    println!(
+        "cpu twin threads: {}",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!(
+        "{:<28} {:>10} {:>14} {:>14} {:>8}",
+        "workload", "engine", "median solve_s", "traj-steps/s", "vs cpu"
+    );
+    for (name, job) in jobs {
+        let work = job.paths as f64 * job.steps as f64;
+        // The first solve in a process is reported apart: drivers warm up (memory, threads).
+        let cold = throng::solve(&ctx, &job, &dev_opts)?.timing.solve_s;
+        let gpu: Vec<f64> = (0..args.repeat)
+            .map(|_| throng::solve(&ctx, &job, &dev_opts).map(|s| s.timing.solve_s))
+            .collect::<Result<_, _>>()?;
+        println!(
+            "{:<28} {:>10} {:>14.4} {:>14.3e}",
+            name,
+            "dev. cold",
+            cold,
+            work / cold
+        );
+        let g = median(gpu);
+        let c = if args.no_cpu {
+            f64::NAN
+        } else {
+            median(
+                (0..args.repeat.min(3))
+                    .map(|_| cpu::solve(&job, &Options::default()).map(|s| s.timing.solve_s))
+                    .collect::<Result<_, _>>()?,
+            )
+        };
+        println!(
+            "{:<28} {:>10} {:>14.4} {:>14.3e} {:>8.2}",
+            name,
+            "device",
+            g,
+            work / g,
+            c / g
+        );
+        if !args.no_cpu {
+            println!(
+                "{:<28} {:>10} {:>14.4} {:>14.3e} {:>8.2}",
+                name,
+                "cpu twin",
+                c,
+                work / c,
+                1.0
+            );
+        }
+    }
+    Ok(())
+}
+
+/// W1 (GBM, Euler–Maruyama) and W2 (Lorenz, RK4), with their trajectories divided by `shrink`.
+fn workloads(w: &str, shrink: u64) -> Result<Vec<(&'static str, Job)>, Error> {
+    let mut jobs = vec![];
+    if w == "w1" || w == "all" {
+        let e = Ensemble::new(System::builtin("gbm")?, (1 << 20) / shrink)
+            .x0(&[1.0])
+            .set("mu", 0.05)
+            .set("sigma", 0.2)
+            .seed(1);
+        jobs.push((
+            "W1 gbm/em 2^20 x 256",
+            e.job(Method::EulerMaruyama, TimeGrid::until(0.0, 1.0, 256))?,
+        ));
+    }
+    if w == "w2" || w == "all" {
+        let e = Ensemble::new(System::builtin("lorenz")?, (1 << 18) / shrink)
+            .x0(&[1.0, 0.0, 0.0])
+            .sweep("rho", 0.0, 50.0);
+        jobs.push((
+            "W2 lorenz/rk4 2^18 x 1000",
+            e.job(Method::Rk4, TimeGrid::new(0.0, 0.01, 1000))?,
+        ));
+    }
+    if jobs.is_empty() {
+        return Err(invalid(format!("unknown workload `{w}` (w1, w2, all)")));
+    }
+    Ok(jobs)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}

@@ -1,0 +1,43 @@
+//! The subcommands of the `throng` binary, one module each. The library never depends on
+//! this: it is the last layer, free to use anything the library exports.
+
+pub mod bench;
+pub mod info;
+pub mod report;
+pub mod request;
+pub mod rng;
+pub mod run;
+pub mod systems;
+
+use throng::{AdapterChoice, Error};
+
+/// The methods `--method` takes, with the reading of the noise named, for help text. The one
+/// place that lists them, until the library has a method table to draw the list from.
+pub fn method_names() -> String {
+    "em (Euler–Maruyama, Itô), milstein (Itô), heun (Stratonovich), setd1, etdrk2, etdrk4, rk4 \
+     or dopri5 (adaptive, ODEs)"
+        .to_string()
+}
+
+#[derive(clap::Args, Clone, Default)]
+pub struct AdapterArgs {
+    /// Use the first adapter whose name contains this text (see `throng info --all`)
+    #[arg(long, global = true)]
+    adapter: Option<String>,
+    /// Restrict adapters to one backend: vulkan, metal or dx12
+    #[arg(long, global = true)]
+    backend: Option<String>,
+}
+
+impl AdapterArgs {
+    pub fn choice(&self) -> AdapterChoice {
+        AdapterChoice {
+            name: self.adapter.clone(),
+            backend: self.backend.clone(),
+        }
+    }
+}
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::Invalid(msg.into())
+}

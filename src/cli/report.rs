@@ -1,0 +1,256 @@
+//! How `throng run` shows a solution: the JSON object (`--json`, and `summary.json` under
+//! `--out`), the text table, and the warnings on stderr.
+
+use std::path::Path;
+
+use serde_json::{json, Map, Value as Json};
+use throng::method::Interpretation;
+use throng::{Error, Job, Method, Solution};
+
+use super::invalid;
+
+/// A finished run: the job, its solution, and what the report adds.
+pub struct Report<'a> {
+    pub job: &'a Job,
+    pub sol: &'a Solution,
+    /// Parameters as given: numbers, or the sweep, grid axis or file behind them.
+    pub params: Map<String, Json>,
+    pub quantile_levels: &'a [f64],
+    /// Seconds opening the device took.
+    pub device_s: f64,
+}
+
+impl Report<'_> {
+    /// Trajectory-steps per second of solve time; for dopri5, the accepted steps of the
+    /// finite trajectories.
+    fn rate(&self) -> f64 {
+        let work = match &self.sol.adaptive {
+            Some(a) => a.steps.mean[0] * a.steps.count as f64,
+            None => self.job.paths as f64 * self.job.grid.steps as f64,
+        };
+        work / self.sol.timing.solve_s
+    }
+
+    /// The `--json` object (README, "Output files").
+    pub fn json(&self) -> Json {
+        let (job, sol) = (self.job, self.sol);
+        let st = &sol.stats;
+        let grid = &job.grid;
+        let method = job.method;
+        let adaptive = sol.adaptive.as_ref().map(|a| {
+            let s = &a.steps;
+            let v = s.var();
+            json!({
+                "rtol": match method { Method::Dopri5(c) => c.rtol, _ => 0.0 },
+                "atol": match method { Method::Dopri5(c) => c.atol, _ => 0.0 },
+                "max_steps": match method { Method::Dopri5(c) => c.max_steps, _ => 0 },
+                "accepted": {"mean": s.mean[0], "var": v[0], "min": s.min[0], "max": s.max[0]},
+                "rejected": {"mean": s.mean[1], "var": v[1], "min": s.min[1], "max": s.max[1]},
+                "unfinished": a.unfinished,
+                "first_unfinished": a.first_unfinished,
+            })
+        });
+        // Extremes of no finite trajectory are null, not ±inf.
+        let extreme = |v: &Vec<f64>| {
+            if st.count > 0 {
+                json!(v)
+            } else {
+                json!(vec![Json::Null; st.dim()])
+            }
+        };
+        json!({
+            "system": job.system.name,
+            "noise": job.system.noise.name(),
+            "method": method.name(),
+            "interpretation": match method.interpretation() {
+                Interpretation::Ito => "ito",
+                Interpretation::Stratonovich => "stratonovich",
+                Interpretation::None => "ode",
+            },
+            "precision": job.precision.name(),
+            "paths": job.paths,
+            "steps": grid.steps,
+            "dt": grid.dt,
+            "t0": grid.t0,
+            "t1": grid.t1(),
+            "seed": job.seed,
+            "params": Json::Object(self.params.clone()),
+            "adapter": sol.adapter,
+            "terminal": {
+                "count": st.count,
+                "mean": st.mean,
+                "var": st.var(),
+                "se": st.var().iter().map(|v| (v / st.count as f64).sqrt()).collect::<Vec<f64>>(),
+                "min": extreme(&st.min),
+                "max": extreme(&st.max),
+            },
+            "nonfinite": st.nonfinite,
+            "adaptive": adaptive,
+            "first_nonfinite": st.first_nonfinite,
+            "partial": sol.partial,
+            "save_times": sol.saves.len(),
+            "chunks": sol.chunks,
+            "device_bytes": sol.device_bytes,
+            "host_peak_bytes": host_peak_bytes(),
+            "chunk_capacity": sol.chunk_capacity,
+            "timing": {
+                "solve_s": sol.timing.solve_s,
+                "setup_s": sol.timing.setup_s,
+                "device_s": self.device_s,
+            },
+            "trajectory_steps_per_s": self.rate(),
+        })
+    }
+
+    /// `--out DIR`: the NPY arrays, and `summary.json` (the JSON object, its files, its saves).
+    pub fn write_out(&self, dir: &Path, summary: &Json) -> Result<(), Error> {
+        let sol = self.sol;
+        let mut summary = summary.clone();
+        summary["files"] =
+            throng::output::write(dir, sol, self.job.grid.t1(), self.job.grid.steps)?;
+        summary["saves"] = json!(sol
+            .saves
+            .iter()
+            .map(|s| json!({"step": s.step, "t": s.t, "count": s.stats.count,
+                "nonfinite": s.stats.nonfinite, "first_nonfinite": s.stats.first_nonfinite}))
+            .collect::<Vec<_>>());
+        let path = dir.join("summary.json");
+        std::fs::write(
+            &path,
+            serde_json::to_string_pretty(&summary).unwrap() + "\n",
+        )
+        .map_err(|e| invalid(format!("{}: {e}", path.display())))
+    }
+
+    /// The text report: the run, terminal statistics, save times, steps, timing.
+    pub fn print_table(&self) {
+        let (job, sol) = (self.job, self.sol);
+        let (grid, method) = (&job.grid, job.method);
+        let grid_text = if method.is_adaptive() {
+            format!(", first step {}", grid.dt)
+        } else {
+            format!(" x {} steps, dt {}", grid.steps, grid.dt)
+        };
+        println!(
+            "{} with {} ({}): {} paths{grid_text}, t {} -> {}, seed {}",
+            job.system.name,
+            method.name(),
+            job.precision.name(),
+            job.paths,
+            grid.t0,
+            grid.t1(),
+            job.seed
+        );
+        println!("adapter: {}", sol.adapter);
+        self.print_terminal();
+        if !sol.saves.is_empty() {
+            self.print_saves();
+        }
+        if let Some(a) = &sol.adaptive {
+            let s = &a.steps;
+            println!(
+                "steps per trajectory: accepted mean {:.1} (min {}, max {}), rejected mean {:.1} (max {})",
+                s.mean[0], s.min[0], s.max[0], s.mean[1], s.max[1]
+            );
+        }
+        println!(
+            "setup {:.3} s, solve {:.3} s in {} chunk(s): {:.3e} trajectory-steps/s",
+            sol.timing.setup_s,
+            sol.timing.solve_s,
+            sol.chunks,
+            self.rate()
+        );
+    }
+
+    fn print_terminal(&self) {
+        let st = &self.sol.stats;
+        println!(
+            "{:<10} {:>14} {:>14} {:>14} {:>14}",
+            "component", "mean", "var", "min", "max"
+        );
+        let var = st.var();
+        for (c, name) in self.job.row_names().iter().enumerate().take(st.dim()) {
+            println!(
+                "{:<10} {:>14.6e} {:>14.6e} {:>14.6e} {:>14.6e}   (se of mean {:.2e})",
+                name,
+                st.mean[c],
+                var[c],
+                st.min[c],
+                st.max[c],
+                (var[c] / st.count as f64).sqrt()
+            );
+        }
+        println!(
+            "finite trajectories: {}, non-finite: {}",
+            st.count, st.nonfinite
+        );
+    }
+
+    /// Up to 12 save times, evenly picked, with the first three rows; then the quantiles at t1.
+    fn print_saves(&self) {
+        let saves = &self.sol.saves;
+        let names = self.job.row_names();
+        let n = saves.len();
+        let shown: Vec<usize> = if n <= 12 {
+            (0..n).collect()
+        } else {
+            (0..12).map(|k| k * (n - 1) / 11).collect()
+        };
+        println!("save times: {n}{}", if n > 12 { " (12 shown)" } else { "" });
+        print!("{:>12} {:>10} {:>9}", "t", "count", "nonfinite");
+        for name in names.iter().take(3) {
+            print!(
+                " {:>13} {:>13}",
+                format!("mean {name}"),
+                format!("var {name}")
+            );
+        }
+        println!();
+        for k in shown {
+            let sv = &saves[k];
+            print!(
+                "{:>12.6} {:>10} {:>9}",
+                sv.t, sv.stats.count, sv.stats.nonfinite
+            );
+            for (m, v) in sv.stats.mean.iter().zip(sv.stats.var()).take(3) {
+                print!(" {m:>13.6e} {v:>13.6e}");
+            }
+            println!();
+        }
+        if let Some(last) = saves.last() {
+            for q in &last.quantiles {
+                println!(
+                    "quantiles of {} at t1 {:?} (within {:.2e}): {:?}",
+                    names[q.component], self.quantile_levels, q.resolution, q.values
+                );
+            }
+        }
+    }
+
+    /// Unfinished (dopri5) and non-finite trajectories, on stderr.
+    pub fn warn(&self) {
+        let sol = self.sol;
+        if let Some(a) = sol.adaptive.as_ref().filter(|a| a.unfinished > 0) {
+            eprintln!(
+                "warning: {} trajectories reached --max-steps before t1 (first: {}); their states are NaN and excluded",
+                a.unfinished,
+                a.first_unfinished.unwrap_or(0)
+            );
+        }
+        let unfinished = sol.adaptive.as_ref().map_or(0, |a| a.unfinished);
+        if sol.stats.nonfinite > unfinished {
+            eprintln!(
+                "warning: {} trajectories became non-finite and are excluded from the statistics",
+                sol.stats.nonfinite - unfinished
+            );
+        }
+    }
+}
+
+/// The process's peak resident memory (Linux: VmHWM), None elsewhere.
+fn host_peak_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
