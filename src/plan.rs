@@ -393,3 +393,184 @@ pub struct Segment {
     pub steps: u64,
     pub ends_segment: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::Histogram;
+    use crate::{Ensemble, Method, System, TimeGrid};
+
+    fn gbm(paths: u64, steps: u64) -> Job {
+        Ensemble::new(System::builtin("gbm").unwrap(), paths)
+            .x0(&[1.0])
+            .set("mu", 0.05)
+            .set("sigma", 0.2)
+            .job(Method::EulerMaruyama, TimeGrid::new(0.0, 0.01, steps))
+            .unwrap()
+    }
+
+    fn saving(every: u64) -> Options {
+        Options {
+            save_at: SaveAt {
+                every: Some(every),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_plain_run_is_one_chunk_one_segment_and_its_bytes_add_up() {
+        let p = Plan::new(&gbm(1000, 100), &Options::default(), &DeviceInfo::cpu()).unwrap();
+        assert_eq!((p.capacity, p.chunks.len(), p.stride), (1024, 1, 256));
+        assert_eq!(p.save_steps, [100]);
+        assert!(!p.target.segmented);
+        assert_eq!(
+            p.segments(),
+            [Segment {
+                save_index: 0,
+                step0: 0,
+                steps: 100,
+                ends_segment: true
+            }]
+        );
+        // 4 blocks x (3 + 5) words x 4 bytes of partials per save time, one slot.
+        assert_eq!((p.slot_bytes, p.slots), (128, 1));
+        assert_eq!(p.buffer_bytes(Buf::States), 4096);
+        let sum: u64 = Buf::ALL.iter().map(|&b| p.buffer_bytes(b).max(16)).sum();
+        assert_eq!(p.device_bytes, sum);
+    }
+
+    #[test]
+    fn segments_cut_at_save_times_and_dispatch_bounds() {
+        let mut opts = saving(8);
+        opts.dispatch_steps = Some(3);
+        let p = Plan::new(&gbm(600, 20), &opts, &DeviceInfo::cpu()).unwrap();
+        assert_eq!(p.save_steps, [8, 16, 20]);
+        assert!(p.target.segmented);
+        let cuts: Vec<(u64, u64, bool)> = p
+            .segments()
+            .iter()
+            .map(|s| (s.step0, s.steps, s.ends_segment))
+            .collect();
+        assert_eq!(
+            cuts,
+            [
+                (0, 3, false),
+                (3, 3, false),
+                (6, 2, true),
+                (8, 3, false),
+                (11, 3, false),
+                (14, 2, true),
+                (16, 3, false),
+                (19, 1, true)
+            ]
+        );
+        assert_eq!(p.uniform_slots, 8);
+        assert_eq!(p.buffer_bytes(Buf::Uniform), 8 * 256);
+    }
+
+    #[test]
+    fn partial_slots_are_batched_within_the_budget() {
+        // 2^20 paths, dim 1: 4096 blocks x 8 words x 4 bytes = 128 KiB per save time.
+        let p = Plan::new(&gbm(1 << 20, 1000), &saving(1), &DeviceInfo::cpu()).unwrap();
+        assert_eq!(p.slot_bytes, 128 << 10);
+        assert_eq!(p.nsaves(), 1000);
+        assert_eq!(p.slots, 512); // 64 MiB / 128 KiB
+        assert_eq!(p.buffer_bytes(Buf::Partials), 64 << 20);
+    }
+
+    #[test]
+    fn chunks_follow_the_cap_and_the_pilot_takes_the_first_trajectories() {
+        let mut opts = saving(10);
+        opts.chunk = Some(1000);
+        opts.save_at.quantiles = vec![0.5];
+        let p = Plan::new(&gbm(5000, 20), &opts, &DeviceInfo::cpu()).unwrap();
+        assert_eq!(p.capacity, 768);
+        assert_eq!(p.chunks.len(), 7);
+        assert_eq!(p.pilot, Some(PILOT));
+        // Quantile histograms: one per row, QUANTILE_BINS + 2 counters each.
+        assert_eq!(p.observers.words, crate::observe::QUANTILE_BINS + 2);
+    }
+
+    #[test]
+    fn refusals_need_no_device() {
+        let job = gbm(1000, 10);
+        let mut dev = DeviceInfo::cpu();
+        dev.f64 = false;
+        let f64_job = Ensemble::new(System::builtin("gbm").unwrap(), 10)
+            .precision(Precision::F64)
+            .job(Method::EulerMaruyama, TimeGrid::new(0.0, 0.1, 10))
+            .unwrap();
+        let err = |job: &Job, opts: &Options, dev: &DeviceInfo| {
+            Plan::new(job, opts, dev).unwrap_err().to_string()
+        };
+        assert!(err(&f64_job, &Options::default(), &dev).contains("SHADER_F64"));
+        let lanes3 = Options {
+            lanes: Some(3),
+            ..Default::default()
+        };
+        assert!(err(&job, &lanes3, &DeviceInfo::cpu()).contains("lanes must be 1, 2 or 4"));
+        let zero = Options {
+            dispatch_steps: Some(0),
+            ..Default::default()
+        };
+        assert!(err(&job, &zero, &DeviceInfo::cpu()).contains("at most 0 steps"));
+        let tiny = Options {
+            chunk: Some(100),
+            ..Default::default()
+        };
+        assert!(err(&job, &tiny, &DeviceInfo::cpu()).contains("--chunk must be at least 256"));
+        let mut huge = saving(1);
+        huge.save_at.hist = vec![Histogram {
+            component: 0,
+            lo: 0.0,
+            hi: 1.0,
+            bins: 1 << 20,
+        }];
+        let mut small = DeviceInfo::cpu();
+        small.limits.max_storage_binding = 1 << 24;
+        assert!(err(&job, &huge, &small).contains("more than one binding holds"));
+    }
+
+    #[test]
+    fn the_recording_reads_each_batch_once_and_merges_each_chunk_once() {
+        use crate::record::{Command, Kernel, Recording};
+        let mut opts = saving(5);
+        opts.chunk = Some(512);
+        let p = Plan::new(&gbm(1200, 20), &opts, &DeviceInfo::cpu()).unwrap();
+        let rec = Recording::new(&p);
+        let chunks = p.chunks.len();
+        assert_eq!(chunks, 3);
+        let dispatches = |k: Kernel| {
+            rec.count(|c| matches!(c, Command::Dispatch { kernel, .. } if *kernel == k))
+        };
+        assert_eq!(dispatches(Kernel::Integrate), chunks * 4);
+        assert_eq!(dispatches(Kernel::Reduce), chunks * 4);
+        assert_eq!(dispatches(Kernel::Observe), 0);
+        assert_eq!(rec.count(|c| *c == Command::EndChunk), chunks);
+        // All four save times fit one batch: one read per chunk, the last one deferred.
+        assert_eq!(
+            rec.count(|c| matches!(
+                c,
+                Command::ReadPartials {
+                    saves: 4,
+                    last: true,
+                    ..
+                }
+            )),
+            chunks
+        );
+        // The uniforms name the partial slot of each save time and the chunk's trajectories.
+        let Some(Command::Uniforms(us)) = rec
+            .commands
+            .iter()
+            .find(|c| matches!(c, Command::Uniforms(_)))
+        else {
+            panic!("no uniforms");
+        };
+        let saves: Vec<u32> = us.iter().map(|u| u.save).collect();
+        assert_eq!(saves, [0, 1, 2, 3]);
+        assert!(us.iter().all(|u| u.first == 0 && u.count == 512));
+    }
+}
