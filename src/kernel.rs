@@ -1,13 +1,13 @@
 //! Builds the WGSL of each kernel: a generated prelude of run constants (lane types, sizes,
 //! step constants, seed, the `Params` struct named after the system's parameters, each
-//! trajectory's parameters and initial state), the system's WGSL and the method's kernel,
-//! composed by `shader`. Pure text: testable without a device.
+//! trajectory's parameters and initial state), the system's WGSL, the method's step
+//! (`shaders/methods/`) and its driver, composed by `shader`. Pure text: testable without a device.
 
 use crate::ensemble::{Input, Job};
 use crate::error::{Error, Result};
 use crate::method::Method;
 use crate::precision::Precision;
-use crate::shader::{compose, Composed, Source};
+use crate::shader::{self, compose, Composed, Source};
 use crate::system::{cholesky, Noise, System};
 
 /// Trajectories per reduction block; a chunk is a whole number of blocks, and a workgroup of
@@ -229,24 +229,11 @@ pub fn integrate(job: &Job, target: Target) -> Result<Composed> {
             sys.noise.name()
         )));
     }
-    let (root, text) = match job.method {
-        Method::EulerMaruyama
-        | Method::Milstein
-        | Method::Heun
-        | Method::Setd1
-        | Method::Etdrk2
-        | Method::Etdrk4 => ("sde", include_str!("../shaders/sde.wgsl")),
-        Method::Rk4 => ("rk4", include_str!("../shaders/rk4.wgsl")),
-        Method::Dopri5(_) => ("dopri5", include_str!("../shaders/dopri5.wgsl")),
-    };
-    let mut flags: Vec<&str> = match job.method {
-        Method::Milstein => vec!["MILSTEIN"],
-        Method::Heun => vec!["HEUN"],
-        Method::Setd1 => vec!["EXPONENTIAL"],
-        Method::Etdrk2 => vec!["EXPONENTIAL", "ETDRK2"],
-        Method::Etdrk4 => vec!["EXPONENTIAL", "ETDRK4"],
-        _ => vec!["EM"],
-    };
+    // The method's step and the driver that calls it, both from the method's row.
+    let info = job.method.info();
+    let driver = if info.adaptive { "controller" } else { "fixed" };
+    let text = |name| shader::module(name).expect("shader::MODULES has every method and driver");
+    let mut flags: Vec<&str> = Vec::new();
     if target.int64 {
         flags.push("INT64");
     }
@@ -256,7 +243,7 @@ pub fn integrate(job: &Job, target: Target) -> Result<Composed> {
     if !target.segmented {
         flags.push("ONE_SEGMENT");
     }
-    if job.method.is_adaptive() {
+    if info.adaptive {
         flags.push("ADAPTIVE");
     }
     if sys.noise != Noise::None {
@@ -296,7 +283,8 @@ pub fn integrate(job: &Job, target: Target) -> Result<Composed> {
                 text: &sys.wgsl,
                 line_offset: sys.origin.line_offset,
             },
-            Source::new(root, text),
+            Source::new(info.shader, text(info.shader)),
+            Source::new(driver, text(driver)),
         ],
         &[],
         &flags,
