@@ -711,6 +711,61 @@ mod tests {
     }
 
     #[test]
+    fn every_method_composes_for_each_noise_kind_it_fits() {
+        let kinds = [
+            Noise::None,
+            Noise::Diagonal,
+            Noise::Scalar,
+            Noise::Additive,
+            Noise::General { channels: 3 },
+            Noise::Correlated {
+                corr: vec![1.0, 0.5, 0.5, 1.0],
+            },
+        ];
+        for noise in kinds {
+            let g = match noise {
+                Noise::None => "",
+                Noise::General { .. } => {
+                    "fn diffusion(t: F, x: S, p: Params) -> G {\n    return G(x[0], R(0.1), x[1], x[1], R(0.2), x[0]);\n}\n"
+                }
+                _ => "fn diffusion(t: F, x: S, p: Params) -> G {\n    return G(p.s * x[0], R(0.1));\n}\n",
+            };
+            // Polynomial only, so that f64 is allowed too.
+            let code = format!(
+                "fn drift(t: F, x: S, p: Params) -> S {{\n    return S(-x[0] + x[1] * x[1], -p.s * x[1]);\n}}\n\
+                 fn linear(t: F, p: Params) -> S {{\n    return S(R(-1.0), -p.s);\n}}\n{g}"
+            );
+            let sys = System::wgsl("k", &["x", "y"], &[("s", 0.5)], noise.clone(), &code).unwrap();
+            for m in crate::method::METHODS {
+                if !m.noise.contains(&noise.name()) {
+                    continue;
+                }
+                for precision in [Precision::F32, Precision::F64] {
+                    let job = Ensemble::new(sys.clone(), 1000)
+                        .precision(precision)
+                        .job(m.method, TimeGrid::new(0.0, 0.01, 10))
+                        .unwrap();
+                    for t in TARGETS {
+                        let t = if m.adaptive {
+                            Target { lanes: 1, ..t }
+                        } else {
+                            t
+                        };
+                        let k = integrate(&job, t).unwrap();
+                        assert!(k.origins.iter().any(|o| o.module == m.shader));
+                        if let Err(e) = k.validate(caps(t) | Capabilities::FLOAT64) {
+                            panic!(
+                                "{} {noise:?} {precision:?} {t:?}: {e}\n{}",
+                                m.name, k.source
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn f64_transcendentals_are_refused_at_the_users_line() {
         let sys = System::wgsl(
             "pendulum",

@@ -325,3 +325,114 @@ impl Method {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_names_each_method_once_and_parses_back() {
+        for (i, m) in METHODS.iter().enumerate() {
+            assert!(
+                METHODS[..i].iter().all(|o| o.name != m.name),
+                "{} twice",
+                m.name
+            );
+            assert_eq!(m.method.info().name, m.name);
+            assert_eq!(Method::parse(m.name).unwrap(), m.method);
+            for alias in m.aliases {
+                assert_eq!(Method::parse(alias).unwrap(), m.method);
+            }
+            assert_eq!(m.adaptive, m.method.is_adaptive());
+            let file = format!("{}/shaders/{}.wgsl", env!("CARGO_MANIFEST_DIR"), m.shader);
+            let on_disk = std::fs::read_to_string(&file).unwrap();
+            assert_eq!(
+                crate::shader::module(m.shader),
+                Some(on_disk.as_str()),
+                "{file}"
+            );
+            assert!(m.noise.iter().all(|k| ALL_NOISE.contains(k)), "{}", m.name);
+            // A method for ODEs only has no stochastic orders, and the others have them.
+            let ode_only = m.noise == ["none"];
+            assert_eq!(m.strong_order.is_none(), ode_only, "{}", m.name);
+            assert_eq!(m.weak_order.is_none(), ode_only, "{}", m.name);
+            assert_eq!(
+                m.ode_order.is_some(),
+                m.noise.contains(&"none"),
+                "{}",
+                m.name
+            );
+        }
+        let err = Method::parse("leapfrog").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("unknown method `leapfrog` (known: {})", names())
+        );
+        for m in METHODS {
+            assert!(err.contains(m.name), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_readme_lists_the_methods_of_the_table_in_order() {
+        let readme = include_str!("../README.md");
+        let start = readme
+            .find("--method {")
+            .expect("README shows --method {...}")
+            + 10;
+        let end = start + readme[start..].find('}').unwrap();
+        let listed: Vec<&str> = readme[start..end].split(',').collect();
+        let table: Vec<&str> = METHODS.iter().map(|m| m.name).collect();
+        assert_eq!(listed, table);
+    }
+
+    #[test]
+    fn refusals_name_the_methods_that_fit() {
+        let sys = |noise: Noise, linear: bool| {
+            let mut code =
+                String::from("fn drift(t: F, x: S, p: Params) -> S {\n    return S(-x[0]);\n}\n");
+            if noise != Noise::None {
+                code += "fn diffusion(t: F, x: S, p: Params) -> G {\n    return G(R(0.1));\n}\n";
+            }
+            if linear {
+                code += "fn linear(t: F, p: Params) -> S {\n    return S(R(-1.0));\n}\n";
+            }
+            System::wgsl("s", &["x"], &[], noise, &code).unwrap()
+        };
+        let err = |m: Method, s: &System| m.check_fits(s).unwrap_err().to_string();
+        assert_eq!(
+            err(Method::Rk4, &sys(Noise::Scalar, false)),
+            "method rk4 integrates ODEs, but `s` is an SDE; use --method em, milstein or heun"
+        );
+        assert_eq!(
+            err(Method::Heun, &sys(Noise::None, true)),
+            "method heun integrates SDEs, but `s` is an ODE; use --method em, setd1, etdrk2, etdrk4, rk4 or dopri5"
+        );
+        assert!(err(Method::Setd1, &sys(Noise::Diagonal, false))
+            .starts_with("method setd1 needs the linear part"));
+        assert_eq!(
+            err(Method::Etdrk4, &sys(Noise::Scalar, true)),
+            "method etdrk4 needs diagonal or additive noise; `s` has scalar noise; use --method em, milstein or heun"
+        );
+        // Every method fits exactly the noise kinds its row claims.
+        let kinds = [
+            Noise::None,
+            Noise::Diagonal,
+            Noise::Scalar,
+            Noise::Additive,
+            Noise::General { channels: 1 },
+            Noise::Correlated { corr: vec![1.0] },
+        ];
+        for m in METHODS {
+            for noise in &kinds {
+                let fits = m.method.check_fits(&sys(noise.clone(), true)).is_ok();
+                assert_eq!(
+                    fits,
+                    m.noise.contains(&noise.name()),
+                    "{} {noise:?}",
+                    m.name
+                );
+            }
+        }
+    }
+}
