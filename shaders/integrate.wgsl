@@ -1,7 +1,7 @@
 // The entry point shared by every integration method: each invocation takes LANES
 // trajectories of the chunk, builds their parameters and initial states (or loads the state
-// the previous segment stored), lets the method file's `advance` carry them through the
-// segment's steps, and stores the result.
+// the previous segment stored), lets the driver's `advance` (fixed.wgsl, or controller.wgsl
+// for adaptive methods) carry them through the segment's steps, and stores the result.
 #import store
 #ifdef FUNCTIONALS
 #import functionals

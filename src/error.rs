@@ -19,7 +19,7 @@ pub enum Error {
     Shader(String),
     #[error("unknown system `{0}` (known: {1})")]
     UnknownSystem(String, String),
-    #[error("unknown method `{0}` (known: em, milstein, heun, setd1, etdrk2, rk4)")]
+    #[error("unknown method `{0}` (known: {known})", known = crate::method::names())]
     UnknownMethod(String),
     #[error("system `{system}` has no parameter `{name}` (its parameters: {known})")]
     UnknownParameter {

@@ -1,13 +1,13 @@
 //! Builds the WGSL of each kernel: a generated prelude of run constants (lane types, sizes,
 //! step constants, seed, the `Params` struct named after the system's parameters, each
-//! trajectory's parameters and initial state), the system's WGSL and the method's kernel,
-//! composed by `shader`. Pure text: testable without a device.
+//! trajectory's parameters and initial state), the system's WGSL, the method's step
+//! (`shaders/methods/`) and its driver, composed by `shader`. Pure text: testable without a device.
 
 use crate::ensemble::{Input, Job};
 use crate::error::{Error, Result};
 use crate::method::Method;
 use crate::precision::Precision;
-use crate::shader::{compose, Composed, Source};
+use crate::shader::{self, compose, Composed, Source};
 use crate::system::{cholesky, Noise, System};
 
 pub use crate::reduce::{partial_words, BLOCK};
@@ -237,24 +237,11 @@ pub fn integrate(job: &Job, target: Target) -> Result<Composed> {
             sys.noise.name()
         )));
     }
-    let (root, text) = match job.method {
-        Method::EulerMaruyama
-        | Method::Milstein
-        | Method::Heun
-        | Method::Setd1
-        | Method::Etdrk2
-        | Method::Etdrk4 => ("sde", include_str!("../shaders/sde.wgsl")),
-        Method::Rk4 => ("rk4", include_str!("../shaders/rk4.wgsl")),
-        Method::Dopri5(_) => ("dopri5", include_str!("../shaders/dopri5.wgsl")),
-    };
-    let mut flags: Vec<&str> = match job.method {
-        Method::Milstein => vec!["MILSTEIN"],
-        Method::Heun => vec!["HEUN"],
-        Method::Setd1 => vec!["EXPONENTIAL"],
-        Method::Etdrk2 => vec!["EXPONENTIAL", "ETDRK2"],
-        Method::Etdrk4 => vec!["EXPONENTIAL", "ETDRK4"],
-        _ => vec!["EM"],
-    };
+    // The method's step and the driver that calls it, both from the method's row.
+    let info = job.method.info();
+    let driver = if info.adaptive { "controller" } else { "fixed" };
+    let text = |name| shader::module(name).expect("shader::MODULES has every method and driver");
+    let mut flags: Vec<&str> = Vec::new();
     if target.int64 {
         flags.push("INT64");
     }
@@ -264,7 +251,7 @@ pub fn integrate(job: &Job, target: Target) -> Result<Composed> {
     if !target.segmented {
         flags.push("ONE_SEGMENT");
     }
-    if job.method.is_adaptive() {
+    if info.adaptive {
         flags.push("ADAPTIVE");
     }
     if sys.noise != Noise::None {
@@ -304,7 +291,8 @@ pub fn integrate(job: &Job, target: Target) -> Result<Composed> {
                 text: &sys.wgsl,
                 line_offset: sys.origin.line_offset,
             },
-            Source::new(root, text),
+            Source::new(info.shader, text(info.shader)),
+            Source::new(driver, text(driver)),
         ],
         &[],
         &flags,
@@ -703,6 +691,61 @@ mod tests {
                 }
             }
             rng(t).unwrap().validate(caps(t)).unwrap();
+        }
+    }
+
+    #[test]
+    fn every_method_composes_for_each_noise_kind_it_fits() {
+        let kinds = [
+            Noise::None,
+            Noise::Diagonal,
+            Noise::Scalar,
+            Noise::Additive,
+            Noise::General { channels: 3 },
+            Noise::Correlated {
+                corr: vec![1.0, 0.5, 0.5, 1.0],
+            },
+        ];
+        for noise in kinds {
+            let g = match noise {
+                Noise::None => "",
+                Noise::General { .. } => {
+                    "fn diffusion(t: F, x: S, p: Params) -> G {\n    return G(x[0], R(0.1), x[1], x[1], R(0.2), x[0]);\n}\n"
+                }
+                _ => "fn diffusion(t: F, x: S, p: Params) -> G {\n    return G(p.s * x[0], R(0.1));\n}\n",
+            };
+            // Polynomial only, so that f64 is allowed too.
+            let code = format!(
+                "fn drift(t: F, x: S, p: Params) -> S {{\n    return S(-x[0] + x[1] * x[1], -p.s * x[1]);\n}}\n\
+                 fn linear(t: F, p: Params) -> S {{\n    return S(R(-1.0), -p.s);\n}}\n{g}"
+            );
+            let sys = System::wgsl("k", &["x", "y"], &[("s", 0.5)], noise.clone(), &code).unwrap();
+            for m in crate::method::METHODS {
+                if !m.noise.contains(&noise.name()) {
+                    continue;
+                }
+                for precision in [Precision::F32, Precision::F64] {
+                    let job = Ensemble::new(sys.clone(), 1000)
+                        .precision(precision)
+                        .job(m.method, TimeGrid::new(0.0, 0.01, 10))
+                        .unwrap();
+                    for t in TARGETS {
+                        let t = if m.adaptive {
+                            Target { lanes: 1, ..t }
+                        } else {
+                            t
+                        };
+                        let k = integrate(&job, t).unwrap();
+                        assert!(k.origins.iter().any(|o| o.module == m.shader));
+                        if let Err(e) = k.validate(caps(t) | Capabilities::FLOAT64) {
+                            panic!(
+                                "{} {noise:?} {precision:?} {t:?}: {e}\n{}",
+                                m.name, k.source
+                            );
+                        }
+                    }
+                }
+            }
         }
     }
 

@@ -43,15 +43,20 @@ pub struct Controller {
     pub max_steps: u32,
 }
 
+impl Controller {
+    /// rtol = atol = 1e-6, no bounds on the step, 100000 steps.
+    pub const DEFAULT: Controller = Controller {
+        rtol: 1e-6,
+        atol: 1e-6,
+        dt_min: 0.0,
+        dt_max: 0.0,
+        max_steps: 100_000,
+    };
+}
+
 impl Default for Controller {
     fn default() -> Self {
-        Controller {
-            rtol: 1e-6,
-            atol: 1e-6,
-            dt_min: 0.0,
-            dt_max: 0.0,
-            max_steps: 100_000,
-        }
+        Controller::DEFAULT
     }
 }
 
@@ -64,82 +69,370 @@ pub enum Interpretation {
     None,
 }
 
+/// What throng knows about a method; [`METHODS`] has one per method.
+#[derive(Clone, Copy, Debug)]
+pub struct MethodInfo {
+    /// The short name used by the CLI and in JSON.
+    pub name: &'static str,
+    /// Other names [`Method::parse`] accepts.
+    pub aliases: &'static [&'static str],
+    /// What [`Method::parse`] gives for it (the adaptive one with the default controller).
+    pub method: Method,
+    /// One line for people.
+    pub summary: &'static str,
+    pub interpretation: Interpretation,
+    /// Strong order on SDEs with commutative noise (diagonal, scalar, additive); None for an
+    /// ODE method.
+    pub strong_order: Option<f64>,
+    /// Weak order on SDEs; None for an ODE method.
+    pub weak_order: Option<f64>,
+    /// Order on ODEs; None for a method that refuses them.
+    pub ode_order: Option<u32>,
+    /// The noise kinds it fits, by [`Noise::name`] ("none": ODEs).
+    pub noise: &'static [&'static str],
+    /// Whether the system must define `fn linear(t: F, p: Params) -> S`, the diagonal of A.
+    pub needs_linear: bool,
+    /// Whether each trajectory chooses its own steps (driver `shaders/controller.wgsl`,
+    /// else `shaders/fixed.wgsl`).
+    pub adaptive: bool,
+    /// Its WGSL module, `shaders/{shader}.wgsl`: the step the driver calls.
+    pub shader: &'static str,
+}
+
+const ALL_NOISE: &[&str] = &[
+    "none",
+    "diagonal",
+    "scalar",
+    "additive",
+    "general",
+    "correlated",
+];
+
+/// Every method, in the order the CLI lists them.
+pub const METHODS: &[MethodInfo] = &[
+    MethodInfo {
+        name: "em",
+        aliases: &["euler-maruyama"],
+        method: Method::EulerMaruyama,
+        summary: "Euler–Maruyama, Itô (the explicit Euler method on ODEs)",
+        interpretation: Interpretation::Ito,
+        strong_order: Some(0.5),
+        weak_order: Some(1.0),
+        ode_order: Some(1),
+        noise: ALL_NOISE,
+        needs_linear: false,
+        adaptive: false,
+        shader: "methods/em",
+    },
+    MethodInfo {
+        name: "milstein",
+        aliases: &[],
+        method: Method::Milstein,
+        summary:
+            "derivative-free Milstein (Rößler's Runge–Kutta form), Itô, g_i depending on x_i only",
+        interpretation: Interpretation::Ito,
+        strong_order: Some(1.0),
+        weak_order: Some(1.0),
+        ode_order: None,
+        noise: &["diagonal", "scalar", "additive"],
+        needs_linear: false,
+        adaptive: false,
+        shader: "methods/milstein",
+    },
+    MethodInfo {
+        name: "heun",
+        aliases: &[],
+        method: Method::Heun,
+        summary: "stochastic Heun (predictor–corrector), Stratonovich",
+        interpretation: Interpretation::Stratonovich,
+        strong_order: Some(1.0),
+        weak_order: Some(1.0),
+        ode_order: None,
+        noise: &["diagonal", "scalar", "additive", "general", "correlated"],
+        needs_linear: false,
+        adaptive: false,
+        shader: "methods/heun",
+    },
+    MethodInfo {
+        name: "setd1",
+        aliases: &[],
+        method: Method::Setd1,
+        summary: "stochastic exponential Euler, Itô; exact in law for Ornstein–Uhlenbeck",
+        interpretation: Interpretation::Ito,
+        strong_order: Some(0.5),
+        weak_order: Some(1.0),
+        ode_order: Some(1),
+        noise: &["none", "diagonal", "additive"],
+        needs_linear: true,
+        adaptive: false,
+        shader: "methods/setd1",
+    },
+    MethodInfo {
+        name: "etdrk2",
+        aliases: &[],
+        method: Method::Etdrk2,
+        summary:
+            "Cox–Matthews exponential Runge–Kutta of order 2 for the drift, the noise as setd1",
+        interpretation: Interpretation::Ito,
+        strong_order: Some(0.5),
+        weak_order: Some(1.0),
+        ode_order: Some(2),
+        noise: &["none", "diagonal", "additive"],
+        needs_linear: true,
+        adaptive: false,
+        shader: "methods/etdrk2",
+    },
+    MethodInfo {
+        name: "etdrk4",
+        aliases: &[],
+        method: Method::Etdrk4,
+        summary:
+            "Cox–Matthews exponential Runge–Kutta of order 4 for the drift, the noise as setd1",
+        interpretation: Interpretation::Ito,
+        strong_order: Some(0.5),
+        weak_order: Some(1.0),
+        ode_order: Some(4),
+        noise: &["none", "diagonal", "additive"],
+        needs_linear: true,
+        adaptive: false,
+        shader: "methods/etdrk4",
+    },
+    MethodInfo {
+        name: "rk4",
+        aliases: &[],
+        method: Method::Rk4,
+        summary: "classic fourth-order Runge–Kutta, for ODEs",
+        interpretation: Interpretation::None,
+        strong_order: None,
+        weak_order: None,
+        ode_order: Some(4),
+        noise: &["none"],
+        needs_linear: false,
+        adaptive: false,
+        shader: "methods/rk4",
+    },
+    MethodInfo {
+        name: "dopri5",
+        aliases: &[],
+        method: Method::Dopri5(Controller::DEFAULT),
+        summary: "Dormand–Prince 5(4) with a step size per trajectory, for ODEs",
+        interpretation: Interpretation::None,
+        strong_order: None,
+        weak_order: None,
+        ode_order: Some(5),
+        noise: &["none"],
+        needs_linear: false,
+        adaptive: true,
+        shader: "methods/dopri5",
+    },
+];
+
+/// The methods' names, for messages: "em, milstein, ...".
+pub fn names() -> String {
+    METHODS
+        .iter()
+        .map(|m| m.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// "a", "a or b", "a, b or c".
+fn or_list(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
 impl Method {
+    /// Its row of [`METHODS`].
+    pub fn info(self) -> &'static MethodInfo {
+        let kind = std::mem::discriminant(&self);
+        METHODS
+            .iter()
+            .find(|m| std::mem::discriminant(&m.method) == kind)
+            .expect("every method has a row in METHODS")
+    }
+
     pub fn parse(name: &str) -> Result<Method> {
-        match name {
-            "em" | "euler-maruyama" => Ok(Method::EulerMaruyama),
-            "milstein" => Ok(Method::Milstein),
-            "heun" => Ok(Method::Heun),
-            "setd1" => Ok(Method::Setd1),
-            "etdrk2" => Ok(Method::Etdrk2),
-            "etdrk4" => Ok(Method::Etdrk4),
-            "rk4" => Ok(Method::Rk4),
-            "dopri5" => Ok(Method::Dopri5(Controller::default())),
-            _ => Err(Error::UnknownMethod(name.to_string())),
-        }
+        METHODS
+            .iter()
+            .find(|m| m.name == name || m.aliases.contains(&name))
+            .map(|m| m.method)
+            .ok_or_else(|| Error::UnknownMethod(name.to_string()))
     }
 
     /// The short name used by the CLI and in JSON.
     pub fn name(self) -> &'static str {
-        match self {
-            Method::EulerMaruyama => "em",
-            Method::Milstein => "milstein",
-            Method::Heun => "heun",
-            Method::Setd1 => "setd1",
-            Method::Etdrk2 => "etdrk2",
-            Method::Etdrk4 => "etdrk4",
-            Method::Rk4 => "rk4",
-            Method::Dopri5(_) => "dopri5",
-        }
+        self.info().name
     }
 
     pub fn interpretation(self) -> Interpretation {
-        match self {
-            Method::EulerMaruyama
-            | Method::Milstein
-            | Method::Setd1
-            | Method::Etdrk2
-            | Method::Etdrk4 => Interpretation::Ito,
-            Method::Heun => Interpretation::Stratonovich,
-            Method::Rk4 | Method::Dopri5(_) => Interpretation::None,
-        }
+        self.info().interpretation
     }
 
     /// Whether each trajectory chooses its own steps.
     pub fn is_adaptive(self) -> bool {
-        matches!(self, Method::Dopri5(_))
+        self.info().adaptive
     }
 
-    /// An error if this method cannot integrate `system`.
+    /// An error if this method cannot integrate `system`, naming the methods that can.
     pub fn check_fits(self, system: &System) -> Result<()> {
+        let Some(why) = self.refusal(system) else {
+            return Ok(());
+        };
+        let fits: Vec<&str> = METHODS
+            .iter()
+            .filter(|m| m.method.refusal(system).is_none())
+            .map(|m| m.name)
+            .collect();
+        let mut msg = format!("method {} {why}", self.name());
+        if !fits.is_empty() {
+            msg += &format!("; use --method {}", or_list(&fits));
+        }
+        Err(Error::Invalid(msg))
+    }
+
+    /// Why this method cannot integrate `system`, if it cannot.
+    fn refusal(self, system: &System) -> Option<String> {
+        let info = self.info();
         let name = &system.name;
-        match (self, &system.noise) {
-            (Method::Rk4 | Method::Dopri5(_), n) if *n != Noise::None => Err(Error::Invalid(format!(
-                "method {} integrates ODEs, but `{name}` is an SDE; use --method em, milstein or heun",
-                self.name()
-            ))),
-            (Method::Milstein | Method::Heun, Noise::None) => Err(Error::Invalid(format!(
-                "method {} integrates SDEs, but `{name}` is an ODE; use --method rk4 or em",
-                self.name()
-            ))),
-            (Method::Setd1 | Method::Etdrk2 | Method::Etdrk4, _) if !crate::kernel::defines(&system.wgsl, "linear") => {
-                Err(Error::Invalid(format!(
-                    "method {} needs the linear part: `fn linear(t: F, p: Params) -> S`, the diagonal of A, in `{name}`",
-                    self.name()
-                )))
+        let kind = system.noise.name();
+        if info.noise == ["none"] && system.noise != Noise::None {
+            return Some(format!("integrates ODEs, but `{name}` is an SDE"));
+        }
+        if !info.noise.contains(&"none") && system.noise == Noise::None {
+            return Some(format!("integrates SDEs, but `{name}` is an ODE"));
+        }
+        if info.needs_linear && !crate::kernel::defines(&system.wgsl, "linear") {
+            return Some(format!(
+                "needs the linear part: `fn linear(t: F, p: Params) -> S`, the diagonal of A, in `{name}`"
+            ));
+        }
+        if !info.noise.contains(&kind) {
+            let kinds: Vec<&str> = info
+                .noise
+                .iter()
+                .copied()
+                .filter(|k| *k != "none")
+                .collect();
+            return Some(format!(
+                "needs {} noise; `{name}` has {kind} noise",
+                or_list(&kinds)
+            ));
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_names_each_method_once_and_parses_back() {
+        for (i, m) in METHODS.iter().enumerate() {
+            assert!(
+                METHODS[..i].iter().all(|o| o.name != m.name),
+                "{} twice",
+                m.name
+            );
+            assert_eq!(m.method.info().name, m.name);
+            assert_eq!(Method::parse(m.name).unwrap(), m.method);
+            for alias in m.aliases {
+                assert_eq!(Method::parse(alias).unwrap(), m.method);
             }
-            (Method::Setd1 | Method::Etdrk2 | Method::Etdrk4, Noise::General { .. } | Noise::Correlated { .. } | Noise::Scalar) => {
-                Err(Error::Invalid(format!(
-                    "method {} needs diagonal or additive noise; `{name}` has {} noise",
-                    self.name(),
-                    system.noise.name()
-                )))
+            assert_eq!(m.adaptive, m.method.is_adaptive());
+            let file = format!("{}/shaders/{}.wgsl", env!("CARGO_MANIFEST_DIR"), m.shader);
+            let on_disk = std::fs::read_to_string(&file).unwrap();
+            assert_eq!(
+                crate::shader::module(m.shader),
+                Some(on_disk.as_str()),
+                "{file}"
+            );
+            assert!(m.noise.iter().all(|k| ALL_NOISE.contains(k)), "{}", m.name);
+            // A method for ODEs only has no stochastic orders, and the others have them.
+            let ode_only = m.noise == ["none"];
+            assert_eq!(m.strong_order.is_none(), ode_only, "{}", m.name);
+            assert_eq!(m.weak_order.is_none(), ode_only, "{}", m.name);
+            assert_eq!(
+                m.ode_order.is_some(),
+                m.noise.contains(&"none"),
+                "{}",
+                m.name
+            );
+        }
+        let err = Method::parse("leapfrog").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("unknown method `leapfrog` (known: {})", names())
+        );
+        for m in METHODS {
+            assert!(err.contains(m.name), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_readme_lists_the_methods_of_the_table_in_order() {
+        let readme = include_str!("../README.md");
+        let start = readme
+            .find("--method {")
+            .expect("README shows --method {...}")
+            + 10;
+        let end = start + readme[start..].find('}').unwrap();
+        let listed: Vec<&str> = readme[start..end].split(',').collect();
+        let table: Vec<&str> = METHODS.iter().map(|m| m.name).collect();
+        assert_eq!(listed, table);
+    }
+
+    #[test]
+    fn refusals_name_the_methods_that_fit() {
+        let sys = |noise: Noise, linear: bool| {
+            let mut code =
+                String::from("fn drift(t: F, x: S, p: Params) -> S {\n    return S(-x[0]);\n}\n");
+            if noise != Noise::None {
+                code += "fn diffusion(t: F, x: S, p: Params) -> G {\n    return G(R(0.1));\n}\n";
             }
-            (Method::Milstein, Noise::General { .. } | Noise::Correlated { .. }) => Err(Error::Invalid(format!(
-                "method milstein needs diagonal, scalar or additive noise; `{name}` has {} noise (use em or heun)",
-                system.noise.name()
-            ))),
-            _ => Ok(()),
+            if linear {
+                code += "fn linear(t: F, p: Params) -> S {\n    return S(R(-1.0));\n}\n";
+            }
+            System::wgsl("s", &["x"], &[], noise, &code).unwrap()
+        };
+        let err = |m: Method, s: &System| m.check_fits(s).unwrap_err().to_string();
+        assert_eq!(
+            err(Method::Rk4, &sys(Noise::Scalar, false)),
+            "method rk4 integrates ODEs, but `s` is an SDE; use --method em, milstein or heun"
+        );
+        assert_eq!(
+            err(Method::Heun, &sys(Noise::None, true)),
+            "method heun integrates SDEs, but `s` is an ODE; use --method em, setd1, etdrk2, etdrk4, rk4 or dopri5"
+        );
+        assert!(err(Method::Setd1, &sys(Noise::Diagonal, false))
+            .starts_with("method setd1 needs the linear part"));
+        assert_eq!(
+            err(Method::Etdrk4, &sys(Noise::Scalar, true)),
+            "method etdrk4 needs diagonal or additive noise; `s` has scalar noise; use --method em, milstein or heun"
+        );
+        // Every method fits exactly the noise kinds its row claims.
+        let kinds = [
+            Noise::None,
+            Noise::Diagonal,
+            Noise::Scalar,
+            Noise::Additive,
+            Noise::General { channels: 1 },
+            Noise::Correlated { corr: vec![1.0] },
+        ];
+        for m in METHODS {
+            for noise in &kinds {
+                let fits = m.method.check_fits(&sys(noise.clone(), true)).is_ok();
+                assert_eq!(
+                    fits,
+                    m.noise.contains(&noise.name()),
+                    "{} {noise:?}",
+                    m.name
+                );
+            }
         }
     }
 }

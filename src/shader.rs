@@ -17,13 +17,43 @@ pub const MODULES: &[(&str, &str)] = &[
     ("chunk", include_str!("../shaders/chunk.wgsl")),
     ("store", include_str!("../shaders/store.wgsl")),
     ("integrate", include_str!("../shaders/integrate.wgsl")),
-    ("sde", include_str!("../shaders/sde.wgsl")),
-    ("rk4", include_str!("../shaders/rk4.wgsl")),
+    ("fixed", include_str!("../shaders/fixed.wgsl")),
+    ("controller", include_str!("../shaders/controller.wgsl")),
+    ("exponential", include_str!("../shaders/exponential.wgsl")),
+    // One file per method (`MethodInfo::shader`).
+    ("methods/em", include_str!("../shaders/methods/em.wgsl")),
+    (
+        "methods/milstein",
+        include_str!("../shaders/methods/milstein.wgsl"),
+    ),
+    ("methods/heun", include_str!("../shaders/methods/heun.wgsl")),
+    (
+        "methods/setd1",
+        include_str!("../shaders/methods/setd1.wgsl"),
+    ),
+    (
+        "methods/etdrk2",
+        include_str!("../shaders/methods/etdrk2.wgsl"),
+    ),
+    (
+        "methods/etdrk4",
+        include_str!("../shaders/methods/etdrk4.wgsl"),
+    ),
+    ("methods/rk4", include_str!("../shaders/methods/rk4.wgsl")),
+    (
+        "methods/dopri5",
+        include_str!("../shaders/methods/dopri5.wgsl"),
+    ),
     ("reduce", include_str!("../shaders/reduce.wgsl")),
     ("observe", include_str!("../shaders/observe.wgsl")),
     ("functionals", include_str!("../shaders/functionals.wgsl")),
     ("rng", include_str!("../shaders/rng.wgsl")),
 ];
+
+/// The text of the built-in module `name`.
+pub fn module(name: &str) -> Option<&'static str> {
+    MODULES.iter().find(|m| m.0 == name).map(|m| m.1)
+}
 
 /// Where a composed line came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,7 +134,7 @@ impl Composer<'_> {
             .iter()
             .find(|s| s.name == name)
             .map(|s| s.text)
-            .or_else(|| MODULES.iter().find(|m| m.0 == name).map(|m| m.1))
+            .or_else(|| module(name))
     }
 
     fn add_module(

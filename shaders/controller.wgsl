@@ -1,8 +1,10 @@
-// Dormand–Prince 5(4) for ODE systems with per-trajectory step control, f32 or f64 (flag F64).
-// Each trajectory has its own t, step h and controller memory. The code is written for lanes
+// The adaptive driver: each trajectory has its own t, step h and controller memory, and
+// takes trial steps of the method file's
+//   fn step(t: R, h: R, t_new: R, x: S, k1: S, p: Params) -> Trial
+// (methods/dopri5.wgsl) until it reaches the segment's end. The code is written for lanes
 // (select per lane, a finished lane takes zero steps), but runs with LANES = 1: the user's
-// drift takes one t, and lanes' times differ. Error norm: RMS over components of
-// err_c / (ATOL + RTOL max(|x_c|, |x5_c|)); PI control as in Hairer's DOPRI5 (beta 0.04).
+// drift takes one t, and lanes' times differ. A step is accepted when its error norm
+// (Trial.err2, a mean square) is at most 1; PI control as in Hairer's DOPRI5 (beta 0.04).
 // The controller's powers are taken in f32 in both precisions (f64 pow is no Vulkan
 // built-in, and the controller needs no more). CPU twin: src/cpu/dopri5.rs.
 #import state
@@ -67,49 +69,14 @@ fn advance(x0: S, p: Params, traj: U) -> S {
         }
         let last = h >= te - t;
         let hs = select(R(0.0), select(h, te - t, last), running);
-        var y: S;
-#for c in DIM
-        y[$c] = x[$c] + hs * (0.2 * k1[$c]);
-#endfor
-        let k2 = drift(t + 0.2 * hs, y, p);
-#for c in DIM
-        y[$c] = x[$c] + hs * ((3.0 / 40.0) * k1[$c] + (9.0 / 40.0) * k2[$c]);
-#endfor
-        let k3 = drift(t + 0.3 * hs, y, p);
-#for c in DIM
-        y[$c] = x[$c] + hs * ((44.0 / 45.0) * k1[$c] + (-56.0 / 15.0) * k2[$c] + (32.0 / 9.0) * k3[$c]);
-#endfor
-        let k4 = drift(t + 0.8 * hs, y, p);
-#for c in DIM
-        y[$c] = x[$c] + hs * ((19372.0 / 6561.0) * k1[$c] + (-25360.0 / 2187.0) * k2[$c]
-            + (64448.0 / 6561.0) * k3[$c] + (-212.0 / 729.0) * k4[$c]);
-#endfor
-        let k5 = drift(t + (8.0 / 9.0) * hs, y, p);
-#for c in DIM
-        y[$c] = x[$c] + hs * ((9017.0 / 3168.0) * k1[$c] + (-355.0 / 33.0) * k2[$c]
-            + (46732.0 / 5247.0) * k3[$c] + (49.0 / 176.0) * k4[$c] + (-5103.0 / 18656.0) * k5[$c]);
-#endfor
-        let k6 = drift(t + 1.0 * hs, y, p);
-        var x5: S;
-#for c in DIM
-        x5[$c] = x[$c] + hs * ((35.0 / 384.0) * k1[$c] + (500.0 / 1113.0) * k3[$c]
-            + (125.0 / 192.0) * k4[$c] + (-2187.0 / 6784.0) * k5[$c] + (11.0 / 84.0) * k6[$c]);
-#endfor
         let t_new = select(t + hs, te, last);
-        let k7 = drift(t_new, x5, p);
-        var err2 = R(0.0);
-#for c in DIM
-        let e$c = hs * ((71.0 / 57600.0) * k1[$c] + (-71.0 / 16695.0) * k3[$c] + (71.0 / 1920.0) * k4[$c]
-            + (-17253.0 / 339200.0) * k5[$c] + (22.0 / 525.0) * k6[$c] + (-1.0 / 40.0) * k7[$c]);
-        let sc$c = R(ATOL) + R(RTOL) * max(abs(x[$c]), abs(x5[$c]));
-        err2 = err2 + (e$c / sc$c) * (e$c / sc$c);
-#endfor
-        err2 = err2 / R(f32(DIM));
+        let trial = step(t, hs, t_new, x, k1, p);
+        let err2 = trial.err2;
         let ok = running & ((err2 <= R(1.0)) | (hs <= R(DT_MIN)));
         let rej = running & !ok;
 #for c in DIM
-        x[$c] = select(x[$c], x5[$c], ok);
-        k1[$c] = select(k1[$c], k7[$c], ok);
+        x[$c] = select(x[$c], trial.x[$c], ok);
+        k1[$c] = select(k1[$c], trial.k[$c], ok);
 #endfor
         t = select(t, t_new, ok);
         accepted += select(U(0u), U(1u), ok);
