@@ -122,6 +122,13 @@ pub fn all() -> Vec<System> {
         .collect()
 }
 
+impl System {
+    /// A built-in or catalog system by name.
+    pub fn builtin(name: &str) -> Result<System> {
+        get(name)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,12 +170,5 @@ mod tests {
         assert_eq!(s.state[11], "x11");
         assert!(get("lorenz:5").is_err());
         assert!(get("kuramoto:17").is_err());
-    }
-}
-
-impl System {
-    /// A built-in or catalog system by name.
-    pub fn builtin(name: &str) -> Result<System> {
-        get(name)
     }
 }

@@ -19,8 +19,8 @@ pub enum Error {
     Shader(String),
     #[error("unknown system `{0}` (known: {1})")]
     UnknownSystem(String, String),
-    #[error("unknown method `{0}` (known: {known})", known = crate::method::names())]
-    UnknownMethod(String),
+    #[error("unknown method `{name}` (known: {known})")]
+    UnknownMethod { name: String, known: String },
     #[error("system `{system}` has no parameter `{name}` (its parameters: {known})")]
     UnknownParameter {
         system: String,

@@ -155,8 +155,8 @@ pub fn prelude(job: &Job, target: Target) -> String {
         s += &format!("const MAX_STEPS: u32 = {}u;\n", ctl.max_steps);
         s += &format!(
             "const EXP_ERR2: f32 = {};\nconst EXP_PREV2: f32 = {};\n",
-            f32_lit(crate::cpu::dopri5::EXP_ERR2),
-            f32_lit(crate::cpu::dopri5::EXP_PREV2)
+            f32_lit(crate::method::EXP_ERR2),
+            f32_lit(crate::method::EXP_PREV2)
         );
     }
     s += "struct Params {\n";
@@ -574,6 +574,19 @@ pub fn rng(target: Target) -> Result<Composed> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn every_method_s_shader_is_its_file_on_disk() {
+        for m in crate::method::METHODS {
+            let file = format!("{}/shaders/{}.wgsl", env!("CARGO_MANIFEST_DIR"), m.shader);
+            let on_disk = std::fs::read_to_string(&file).unwrap();
+            assert_eq!(
+                crate::shader::module(m.shader),
+                Some(on_disk.as_str()),
+                "{file}"
+            );
+        }
+    }
 
     #[test]
     fn chunk_uniform_matches_the_wgsl_layout() {

@@ -532,45 +532,4 @@ mod tests {
         small.limits.max_storage_binding = 1 << 24;
         assert!(err(&job, &huge, &small).contains("more than one binding holds"));
     }
-
-    #[test]
-    fn the_recording_reads_each_batch_once_and_merges_each_chunk_once() {
-        use crate::record::{Command, Kernel, Recording};
-        let mut opts = saving(5);
-        opts.chunk = Some(512);
-        let p = Plan::new(&gbm(1200, 20), &opts, &DeviceInfo::cpu()).unwrap();
-        let rec = Recording::new(&p);
-        let chunks = p.chunks.len();
-        assert_eq!(chunks, 3);
-        let dispatches = |k: Kernel| {
-            rec.count(|c| matches!(c, Command::Dispatch { kernel, .. } if *kernel == k))
-        };
-        assert_eq!(dispatches(Kernel::Integrate), chunks * 4);
-        assert_eq!(dispatches(Kernel::Reduce), chunks * 4);
-        assert_eq!(dispatches(Kernel::Observe), 0);
-        assert_eq!(rec.count(|c| *c == Command::EndChunk), chunks);
-        // All four save times fit one batch: one read per chunk, the last one deferred.
-        assert_eq!(
-            rec.count(|c| matches!(
-                c,
-                Command::ReadPartials {
-                    saves: 4,
-                    last: true,
-                    ..
-                }
-            )),
-            chunks
-        );
-        // The uniforms name the partial slot of each save time and the chunk's trajectories.
-        let Some(Command::Uniforms(us)) = rec
-            .commands
-            .iter()
-            .find(|c| matches!(c, Command::Uniforms(_)))
-        else {
-            panic!("no uniforms");
-        };
-        let saves: Vec<u32> = us.iter().map(|u| u.save).collect();
-        assert_eq!(saves, [0, 1, 2, 3]);
-        assert!(us.iter().all(|u| u.first == 0 && u.count == 512));
-    }
 }

@@ -222,3 +222,70 @@ pub fn kernels(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::SaveAt;
+    use crate::plan::{DeviceInfo, Options};
+    use crate::{Ensemble, Method, System, TimeGrid};
+
+    fn saving(every: u64) -> Options {
+        Options {
+            save_at: SaveAt {
+                every: Some(every),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    fn gbm(paths: u64, steps: u64) -> crate::ensemble::Job {
+        Ensemble::new(System::builtin("gbm").unwrap(), paths)
+            .x0(&[1.0])
+            .set("mu", 0.05)
+            .set("sigma", 0.2)
+            .job(Method::EulerMaruyama, TimeGrid::new(0.0, 0.01, steps))
+            .unwrap()
+    }
+
+    #[test]
+    fn the_recording_reads_each_batch_once_and_merges_each_chunk_once() {
+        let mut opts = saving(5);
+        opts.chunk = Some(512);
+        let p = Plan::new(&gbm(1200, 20), &opts, &DeviceInfo::cpu()).unwrap();
+        let rec = Recording::new(&p);
+        let chunks = p.chunks.len();
+        assert_eq!(chunks, 3);
+        let dispatches = |k: Kernel| {
+            rec.count(|c| matches!(c, Command::Dispatch { kernel, .. } if *kernel == k))
+        };
+        assert_eq!(dispatches(Kernel::Integrate), chunks * 4);
+        assert_eq!(dispatches(Kernel::Reduce), chunks * 4);
+        assert_eq!(dispatches(Kernel::Observe), 0);
+        assert_eq!(rec.count(|c| *c == Command::EndChunk), chunks);
+        // All four save times fit one batch: one read per chunk, the last one deferred.
+        assert_eq!(
+            rec.count(|c| matches!(
+                c,
+                Command::ReadPartials {
+                    saves: 4,
+                    last: true,
+                    ..
+                }
+            )),
+            chunks
+        );
+        // The uniforms name the partial slot of each save time and the chunk's trajectories.
+        let Some(Command::Uniforms(us)) = rec
+            .commands
+            .iter()
+            .find(|c| matches!(c, Command::Uniforms(_)))
+        else {
+            panic!("no uniforms");
+        };
+        let saves: Vec<u32> = us.iter().map(|u| u.save).collect();
+        assert_eq!(saves, [0, 1, 2, 3]);
+        assert!(us.iter().all(|u| u.first == 0 && u.count == 512));
+    }
+}

@@ -5,7 +5,7 @@
 //! also have Rust twins (`cpu::systems`), the oracle of the tests.
 
 use crate::error::{Error, Result};
-use crate::method::Method;
+use crate::method::{Method, METHODS};
 pub use crate::noise::Noise;
 
 /// Largest state dimension (and number of noise channels) kept in registers.
@@ -288,8 +288,120 @@ pub fn defines_project(code: &str) -> bool {
     defines(code, "project")
 }
 
+/// Whether a method fits a system: defined here rather than in `method`, which comes before
+/// `system` in the layers (ARCHITECTURE.md), because the answer needs the system.
+impl Method {
+    /// An error if this method cannot integrate `system`, naming the methods that can.
+    pub fn check_fits(self, system: &System) -> Result<()> {
+        let Some(why) = self.refusal(system) else {
+            return Ok(());
+        };
+        let fits: Vec<&str> = METHODS
+            .iter()
+            .filter(|m| m.method.refusal(system).is_none())
+            .map(|m| m.name)
+            .collect();
+        let mut msg = format!("method {} {why}", self.name());
+        if !fits.is_empty() {
+            msg += &format!("; use --method {}", or_list(&fits));
+        }
+        Err(Error::Invalid(msg))
+    }
+
+    /// Why this method cannot integrate `system`, if it cannot.
+    fn refusal(self, system: &System) -> Option<String> {
+        let info = self.info();
+        let name = &system.name;
+        let kind = system.noise.name();
+        if info.noise == ["none"] && system.noise != Noise::None {
+            return Some(format!("integrates ODEs, but `{name}` is an SDE"));
+        }
+        if !info.noise.contains(&"none") && system.noise == Noise::None {
+            return Some(format!("integrates SDEs, but `{name}` is an ODE"));
+        }
+        if info.needs_linear && !defines(&system.wgsl, "linear") {
+            return Some(format!(
+                "needs the linear part: `fn linear(t: F, p: Params) -> S`, the diagonal of A, in `{name}`"
+            ));
+        }
+        if !info.noise.contains(&kind) {
+            let kinds: Vec<&str> = info
+                .noise
+                .iter()
+                .copied()
+                .filter(|k| *k != "none")
+                .collect();
+            return Some(format!(
+                "needs {} noise; `{name}` has {kind} noise",
+                or_list(&kinds)
+            ));
+        }
+        None
+    }
+}
+
+fn or_list(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use crate::method::{Method, METHODS};
+
+    #[test]
+    fn refusals_name_the_methods_that_fit() {
+        let sys = |noise: Noise, linear: bool| {
+            let mut code =
+                String::from("fn drift(t: F, x: S, p: Params) -> S {\n    return S(-x[0]);\n}\n");
+            if noise != Noise::None {
+                code += "fn diffusion(t: F, x: S, p: Params) -> G {\n    return G(R(0.1));\n}\n";
+            }
+            if linear {
+                code += "fn linear(t: F, p: Params) -> S {\n    return S(R(-1.0));\n}\n";
+            }
+            System::wgsl("s", &["x"], &[], noise, &code).unwrap()
+        };
+        let err = |m: Method, s: &System| m.check_fits(s).unwrap_err().to_string();
+        assert_eq!(
+            err(Method::Rk4, &sys(Noise::Scalar, false)),
+            "method rk4 integrates ODEs, but `s` is an SDE; use --method em, milstein or heun"
+        );
+        assert_eq!(
+            err(Method::Heun, &sys(Noise::None, true)),
+            "method heun integrates SDEs, but `s` is an ODE; use --method em, setd1, etdrk2, etdrk4, rk4 or dopri5"
+        );
+        assert!(err(Method::Setd1, &sys(Noise::Diagonal, false))
+            .starts_with("method setd1 needs the linear part"));
+        assert_eq!(
+            err(Method::Etdrk4, &sys(Noise::Scalar, true)),
+            "method etdrk4 needs diagonal or additive noise; `s` has scalar noise; use --method em, milstein or heun"
+        );
+        // Every method fits exactly the noise kinds its row claims.
+        let kinds = [
+            Noise::None,
+            Noise::Diagonal,
+            Noise::Scalar,
+            Noise::Additive,
+            Noise::General { channels: 1 },
+            Noise::Correlated { corr: vec![1.0] },
+        ];
+        for m in METHODS {
+            for noise in &kinds {
+                let fits = m.method.check_fits(&sys(noise.clone(), true)).is_ok();
+                assert_eq!(
+                    fits,
+                    m.noise.contains(&noise.name()),
+                    "{} {noise:?}",
+                    m.name
+                );
+            }
+        }
+    }
+
     use super::*;
 
     #[test]

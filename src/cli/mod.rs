@@ -14,9 +14,11 @@ use throng::{AdapterChoice, Error};
 /// The methods `--method` takes, with the reading of the noise named, for help text. The one
 /// place that lists them, until the library has a method table to draw the list from.
 pub fn method_names() -> String {
-    "em (Euler–Maruyama, Itô), milstein (Itô), heun (Stratonovich), setd1, etdrk2, etdrk4, rk4 \
-     or dopri5 (adaptive, ODEs)"
-        .to_string()
+    throng::method::METHODS
+        .iter()
+        .map(|m| format!("{} ({})", m.name, m.summary))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[derive(clap::Args, Clone, Default)]

@@ -5,7 +5,7 @@
 use super::systems::drift;
 use super::Real;
 use crate::ensemble::Job;
-use crate::method::{Controller, Method};
+use crate::method::{Controller, Method, EXP_ERR2, EXP_PREV2};
 
 /// The Dormand–Prince tableau (Hairer, Nørsett, Wanner, Solving ODEs I, table 5.2).
 pub mod tableau {
@@ -45,11 +45,6 @@ pub mod tableau {
         -1.0 / 40.0,
     ];
 }
-
-/// Controller exponents (Hairer's DOPRI5 PI control, beta = 0.04): a step scales by
-/// 0.9 / (err^0.17 err_prev^-0.04), within [0.2, 10]. On the squared norm: halves.
-pub const EXP_ERR2: f32 = 0.085;
-pub const EXP_PREV2: f32 = 0.02;
 
 /// Terminal state, then the controller rows (accepted and rejected step counts, the next
 /// step, the last error norm, negative after a rejection), of trajectory `i`.
