@@ -6,7 +6,7 @@
 // drift takes one t, and lanes' times differ. A step is accepted when its error norm
 // (Trial.err2, a mean square) is at most 1; PI control as in Hairer's DOPRI5 (beta 0.04).
 // The controller's powers are taken in f32 in both precisions (f64 pow is no Vulkan
-// built-in, and the controller needs no more). CPU twin: src/cpu/dopri5.rs.
+// built-in, and the controller needs no more). CPU twin: src/cpu/controller.rs.
 #import state
 #import integrate
 

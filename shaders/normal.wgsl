@@ -1,7 +1,7 @@
 // Standard normals from Philox words by Box–Muller, two normals per pair of words, so one
 // block gives four normals. log and sin/cos are built here from + - * / and bit operations,
 // never the driver's built-ins. Always f32 (lanes R32), in f64 runs too (whose accuracy Vulkan barely bounds), so every device and the
-// CPU twin (src/cpu/normal.rs, same formulas and constants) agree to a few ulps.
+// CPU twin (src/rng/normal.rs, same formulas and constants) agree to a few ulps.
 
 struct Normals {
     z0: R32,

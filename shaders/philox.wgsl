@@ -1,4 +1,4 @@
-// Philox4x32-10 (Salmon, Moraes, Dror, Shaw, SC11). CPU twin: src/cpu/philox.rs.
+// Philox4x32-10 (Salmon, Moraes, Dror, Shaw, SC11). CPU twin: src/rng/philox.rs.
 // Works on the lane type U (u32, or vec4<u32> for four trajectories per invocation):
 // the prelude defines U, and U64 where the device has SHADER_INT64.
 

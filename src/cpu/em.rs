@@ -1,6 +1,6 @@
 //! Euler–Maruyama (Itô; explicit Euler on ODEs), the twin of `shaders/methods/em.wgsl`.
 
-use super::sde::Sde;
+use super::fixed::Sde;
 use super::systems::{diffusion, drift};
 use super::Real;
 

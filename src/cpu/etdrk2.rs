@@ -1,8 +1,8 @@
 //! ETD-RK2 (Cox–Matthews) for the deterministic part, the noise as in SETD1: the twin of
 //! `shaders/methods/etdrk2.wgsl`.
 
-use super::sde::Sde;
-use super::setd1::{add_noise, linear_part, start};
+use super::exponential::{add_noise, linear_part, start};
+use super::fixed::Sde;
 use super::systems::drift;
 use super::Real;
 

@@ -2,8 +2,8 @@
 //! `shaders/methods/etdrk4.wgsl`. Stages at t + h/2 (twice) and t + h with e^(hA/2) and
 //! (h/2) phi1(hA/2); weights phi1 − 3 phi2 + 4 phi3, 2 phi2 − 4 phi3 (twice), 4 phi3 − phi2.
 
-use super::sde::Sde;
-use super::setd1::{add_noise, linear_part, start};
+use super::exponential::{add_noise, linear_part, start};
+use super::fixed::Sde;
 use super::systems::drift;
 use super::Real;
 

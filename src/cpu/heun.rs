@@ -1,6 +1,6 @@
 //! Stochastic Heun (Stratonovich), the twin of `shaders/methods/heun.wgsl`.
 
-use super::sde::Sde;
+use super::fixed::Sde;
 use super::systems::{diffusion, drift};
 use super::Real;
 

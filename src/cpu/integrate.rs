@@ -4,8 +4,8 @@
 
 use bytemuck::Pod;
 
-use super::sde::{self, Sde};
-use super::{dopri5, rk4, Real};
+use super::fixed::{self, Sde};
+use super::{controller, rk4, Real};
 use crate::ensemble::Job;
 use crate::kernel::ChunkUniform;
 use crate::method::Method;
@@ -18,7 +18,7 @@ pub fn start<T: Real>(job: &Job, traj: u64) -> (Vec<T>, Vec<T>) {
     let x: Vec<T> = x.into_iter().map(T::of).collect();
     let p = p.into_iter().map(T::of).collect();
     let row = match job.method {
-        Method::Dopri5(_) => dopri5::start_row(job, x),
+        Method::Dopri5(_) => controller::start_row(job, x),
         _ => x,
     };
     (row, p)
@@ -41,11 +41,11 @@ pub fn advance<T: Real>(
             rk4::rk4_advance(sys, &mut row[..dim], p, &rk4::Steps::of(job, steps), step0);
             false
         }
-        Method::Dopri5(_) => dopri5::segment(job, p, row, step0, steps),
+        Method::Dopri5(_) => controller::segment(job, p, row, step0, steps),
         _ => {
             let mut s = Sde::new(job, p.to_vec());
             let mut x = row[..dim].to_vec();
-            sde::advance(job, traj, &mut s, &mut x, step0, steps);
+            fixed::advance(job, traj, &mut s, &mut x, step0, steps);
             row[..dim].copy_from_slice(&x);
             false
         }

@@ -1,7 +1,7 @@
 //! Derivative-free Milstein (Rößler's Runge–Kutta form, Itô), the twin of
 //! `shaders/methods/milstein.wgsl`.
 
-use super::sde::Sde;
+use super::fixed::Sde;
 use super::systems::{diffusion, drift};
 use super::Real;
 

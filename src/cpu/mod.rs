@@ -4,11 +4,14 @@
 // Component loops index several arrays at once, as `#for c in DIM` does in the kernels.
 #![allow(clippy::needless_range_loop)]
 
+pub mod controller;
 pub mod dopri5;
 pub mod em;
 pub mod etdrk2;
 pub mod etdrk4;
 pub mod exec;
+pub mod exponential;
+pub mod fixed;
 pub mod heun;
 pub mod integrate;
 pub mod milstein;
@@ -16,7 +19,6 @@ pub mod observe;
 pub mod phi;
 pub mod reduce;
 pub mod rk4;
-pub mod sde;
 pub mod setd1;
 pub mod systems;
 

@@ -1,4 +1,4 @@
-//! What the one-step SDE methods share (the twin of the group loop in the method kernels):
+//! The fixed-step driver, the twin of `shaders/fixed.wgsl`: what the one-step methods share:
 //! a trajectory's system, parameters, step constants and scratch space, and the loop over
 //! groups of 4 steps whose normals come from one set of Philox blocks, cut anywhere so a
 //! segment may start and end inside a group. Each method's step is in its own file.
