@@ -42,13 +42,11 @@ fn unreadable(path: &Path, source: std::io::Error) -> Error {
 
 /// A CSV reader's error: reading the file, or its content.
 fn csv_error(path: &Path, e: csv::Error) -> Error {
-    if e.is_io_error() {
-        if let csv::ErrorKind::Io(source) = e.into_kind() {
-            return unreadable(path, source);
-        }
-        unreachable!("an I/O error's kind is Io");
+    let text = e.to_string();
+    match e.into_kind() {
+        csv::ErrorKind::Io(source) => unreadable(path, source),
+        _ => unusable(path, format!("{}: {text}", path.display())),
     }
-    unusable(path, format!("{}: {e}", path.display()))
 }
 
 fn read_npy(path: &Path, column: Option<&str>) -> Result<Vec<f64>> {
