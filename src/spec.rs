@@ -164,12 +164,14 @@ pub fn parse(text: &str, file: &str, dir: &Path) -> Result<(System, Option<RunRe
                 corr: rows.concat(),
             }
         }
-        Some(other) => return Err(wrong(
-            file,
-            format!(
+        Some(other) => {
+            return Err(wrong(
+                file,
+                format!(
                 "unknown noise `{other}` (none, diagonal, scalar, additive, general, correlated)"
             ),
-        )),
+            ))
+        }
     };
     if spec.channels.is_some() && !matches!(noise, Noise::General { .. }) {
         return Err(wrong(
