@@ -80,8 +80,9 @@ pub fn spec_text(name: &str) -> Option<&'static str> {
 pub fn get(name: &str) -> Result<System> {
     let (base, n) = match name.split_once(':') {
         Some((b, n)) => {
-            let n: usize = n.parse().map_err(|_| {
-                Error::Invalid(format!("`{name}`: expected NAME:N with N a number"))
+            let n: usize = n.parse().map_err(|_| Error::Input {
+                what: name.to_string(),
+                message: format!("`{name}`: expected NAME:N with N a number"),
             })?;
             (b, Some(n))
         }
@@ -92,14 +93,20 @@ pub fn get(name: &str) -> Result<System> {
     let (mut sys, _) = spec::parse(text, &format!("systems/{base}.toml"), Path::new("systems"))?;
     if let Some(n) = n {
         if !sys.resizable {
-            return Err(Error::Invalid(format!(
-                "system `{base}` has a fixed dimension; `{base}:N` applies to resizable systems"
-            )));
+            return Err(Error::Input {
+                what: name.to_string(),
+                message: format!(
+                    "system `{base}` has a fixed dimension; `{base}:N` applies to resizable systems"
+                ),
+            });
         }
         if !(2..=MAX_DIM).contains(&n) {
-            return Err(Error::Invalid(format!(
-                "`{name}`: N must be between 2 and {MAX_DIM}"
-            )));
+            return Err(Error::Limit {
+                what: "state components".into(),
+                got: n as u64,
+                max: MAX_DIM as u64,
+                message: format!("`{name}`: N must be between 2 and {MAX_DIM}"),
+            });
         }
         let prefix = sys.state[0]
             .trim_end_matches(|c: char| c.is_ascii_digit())

@@ -30,9 +30,10 @@ fn parse_backends(name: Option<&str>) -> Result<wgpu::Backends> {
         Some(s) if s == "metal" => wgpu::Backends::METAL,
         Some(s) if s == "dx12" => wgpu::Backends::DX12,
         Some(s) => {
-            return Err(Error::Invalid(format!(
-                "unknown backend `{s}` (known: vulkan, metal, dx12)"
-            )))
+            return Err(Error::Input {
+                what: "backend".into(),
+                message: format!("unknown backend `{s}` (known: vulkan, metal, dx12)"),
+            })
         }
     })
 }
@@ -69,10 +70,13 @@ impl Context {
                                 detail: String::new(),
                             }
                         } else {
-                            Error::Invalid(format!(
-                                "no adapter's name contains `{want}` (adapters: {})",
-                                names.join("; ")
-                            ))
+                            Error::Input {
+                                what: "adapter".into(),
+                                message: format!(
+                                    "no adapter's name contains `{want}` (adapters: {})",
+                                    names.join("; ")
+                                ),
+                            }
                         }
                     })?
             }

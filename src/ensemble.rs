@@ -287,42 +287,69 @@ fn check_controller(ctl: &crate::method::Controller, grid: &TimeGrid, p: Precisi
         Precision::F32 => f32::EPSILON as f64,
         Precision::F64 => f64::EPSILON,
     };
-    let bad = |what: String| Err(Error::Invalid(what));
+    let bad = |what: &str, message: String| {
+        Err(Error::Input {
+            what: what.into(),
+            message,
+        })
+    };
     if !(ctl.rtol.is_finite() && ctl.rtol >= 4.0 * eps) {
-        return bad(format!(
-            "rtol must be finite and at least {:.1e} in {} (4 ulps), got {}",
-            4.0 * eps,
-            p.name(),
-            ctl.rtol
-        ));
+        return bad(
+            "rtol",
+            format!(
+                "rtol must be finite and at least {:.1e} in {} (4 ulps), got {}",
+                4.0 * eps,
+                p.name(),
+                ctl.rtol
+            ),
+        );
     }
     if !(ctl.atol.is_finite() && ctl.atol > 0.0) {
-        return bad(format!(
-            "atol must be positive and finite, got {}",
-            ctl.atol
-        ));
+        return bad(
+            "atol",
+            format!("atol must be positive and finite, got {}", ctl.atol),
+        );
     }
     if !(ctl.dt_min >= 0.0 && ctl.dt_min <= grid.dt) {
-        return bad(format!(
-            "dt_min must be between 0 and the initial step {}, got {}",
-            grid.dt, ctl.dt_min
-        ));
+        return bad(
+            "dt_min",
+            format!(
+                "dt_min must be between 0 and the initial step {}, got {}",
+                grid.dt, ctl.dt_min
+            ),
+        );
     }
     if !(ctl.dt_max == 0.0 || ctl.dt_max >= grid.dt) {
-        return bad(format!(
-            "dt_max must be 0 (no limit) or at least the initial step {}, got {}",
-            grid.dt, ctl.dt_max
-        ));
+        return bad(
+            "dt_max",
+            format!(
+                "dt_max must be 0 (no limit) or at least the initial step {}, got {}",
+                grid.dt, ctl.dt_max
+            ),
+        );
     }
     // Step counts travel as reals: exact up to 2^24 in f32.
     if ctl.max_steps == 0 || ctl.max_steps > 1 << 24 {
-        return bad(format!(
-            "max_steps must be between 1 and {}, got {}",
-            1u32 << 24,
-            ctl.max_steps
-        ));
+        return Err(Error::Limit {
+            what: "max_steps".into(),
+            got: ctl.max_steps as u64,
+            max: 1 << 24,
+            message: format!(
+                "max_steps must be between 1 and {}, got {}",
+                1u32 << 24,
+                ctl.max_steps
+            ),
+        });
     }
     Ok(())
+}
+
+/// A value the user gave that throng cannot use, named by `what`.
+fn input(what: &str, message: String) -> Error {
+    Error::Input {
+        what: what.into(),
+        message,
+    }
 }
 
 fn finite_f32(v: f64) -> bool {
@@ -404,25 +431,38 @@ impl Ensemble {
         sys.check()?;
         method.check_fits(sys)?;
         if self.paths == 0 || self.paths > MAX_PATHS {
-            return Err(Error::Invalid(format!(
-                "paths must be between 1 and {MAX_PATHS}, got {}",
-                self.paths
-            )));
+            return Err(Error::Limit {
+                what: "paths".into(),
+                got: self.paths,
+                max: MAX_PATHS,
+                message: format!(
+                    "paths must be between 1 and {MAX_PATHS}, got {}",
+                    self.paths
+                ),
+            });
         }
         if grid.steps == 0 || grid.steps > MAX_STEPS {
-            return Err(Error::Invalid(format!(
-                "steps must be between 1 and {MAX_STEPS}, got {}",
-                grid.steps
-            )));
+            return Err(Error::Limit {
+                what: "steps".into(),
+                got: grid.steps,
+                max: MAX_STEPS,
+                message: format!(
+                    "steps must be between 1 and {MAX_STEPS}, got {}",
+                    grid.steps
+                ),
+            });
         }
         if !(grid.dt.is_finite() && grid.dt > 0.0 && (grid.dt as f32) > 0.0) {
-            return Err(Error::Invalid(format!(
-                "the time step must be positive and finite in f32, got {}",
-                grid.dt
-            )));
+            return Err(input(
+                "dt",
+                format!(
+                    "the time step must be positive and finite in f32, got {}",
+                    grid.dt
+                ),
+            ));
         }
         if !grid.t0.is_finite() || !finite_f32(grid.t1()) {
-            return Err(Error::Invalid("the time grid is not finite".into()));
+            return Err(input("time grid", "the time grid is not finite".into()));
         }
         if let Method::Dopri5(ctl) = method {
             check_controller(&ctl, &grid, self.precision)?;
@@ -434,13 +474,16 @@ impl Ensemble {
             .or_else(|| sys.defaults.x0.clone())
             .unwrap_or_else(|| vec![0.0; dim]);
         if x0.len() != dim {
-            return Err(Error::Invalid(format!(
-                "system `{}` has {dim} state component{} ({}), but x0 has {}",
-                sys.name,
-                if dim == 1 { "" } else { "s" },
-                sys.state.join(", "),
-                x0.len()
-            )));
+            return Err(input(
+                "x0",
+                format!(
+                    "system `{}` has {dim} state component{} ({}), but x0 has {}",
+                    sys.name,
+                    if dim == 1 { "" } else { "s" },
+                    sys.state.join(", "),
+                    x0.len()
+                ),
+            ));
         }
         let mut values: Vec<Value> = x0.into_iter().map(Value::Const).collect();
         values.extend(sys.params.iter().map(|p| Value::Const(p.1)));
@@ -455,55 +498,61 @@ impl Ensemble {
                     .position(|s| s == comp)
                     .or_else(|| comp.parse::<usize>().ok().filter(|k| *k < dim))
                     .ok_or_else(|| {
-                        Error::Invalid(format!(
-                            "`{name}`: system `{}` has state components {} (or indices 0..{})",
-                            sys.name,
-                            sys.state.join(", "),
-                            dim - 1
-                        ))
+                        input(
+                            name,
+                            format!(
+                                "`{name}`: system `{}` has state components {} (or indices 0..{})",
+                                sys.name,
+                                sys.state.join(", "),
+                                dim - 1
+                            ),
+                        )
                     })?
             } else {
                 dim + sys.param_index(name)?
             };
             match value {
                 Value::Const(v) if !finite_f32(*v) => {
-                    return Err(Error::Invalid(format!("`{name}`: {v} is not a finite f32")))
+                    return Err(input(name, format!("`{name}`: {v} is not a finite f32")))
                 }
                 Value::Linspace { lo, hi }
                 | Value::Logspace { lo, hi }
                 | Value::Grid { lo, hi, .. }
                     if !finite_f32(*lo) || !finite_f32(*hi) =>
                 {
-                    return Err(Error::Invalid(format!(
-                        "`{name}`: the range is not finite in f32"
-                    )))
+                    return Err(input(
+                        name,
+                        format!("`{name}`: the range is not finite in f32"),
+                    ))
                 }
                 Value::Logspace { lo, hi } if *lo <= 0.0 || *hi <= 0.0 => {
-                    return Err(Error::Invalid(format!(
-                        "`{name}`: a log sweep needs lo and hi > 0"
-                    )))
+                    return Err(input(
+                        name,
+                        format!("`{name}`: a log sweep needs lo and hi > 0"),
+                    ))
                 }
                 Value::Grid { n, .. } => {
                     if *n == 0 {
-                        return Err(Error::Invalid(format!(
-                            "`{name}`: a grid axis needs at least 1 point"
-                        )));
+                        return Err(input(
+                            name,
+                            format!("`{name}`: a grid axis needs at least 1 point"),
+                        ));
                     }
                     strides[slot] = stride;
                     stride = stride.saturating_mul(*n);
                 }
                 Value::Table(v) => {
                     if v.len() as u64 != self.paths {
-                        return Err(Error::Invalid(format!(
-                            "`{name}`: {} values for {} paths",
-                            v.len(),
-                            self.paths
-                        )));
+                        return Err(input(
+                            name,
+                            format!("`{name}`: {} values for {} paths", v.len(), self.paths),
+                        ));
                     }
                     if let Some(bad) = v.iter().position(|x| !finite_f32(*x)) {
-                        return Err(Error::Invalid(format!(
-                            "`{name}`: value {bad} is not a finite f32"
-                        )));
+                        return Err(input(
+                            name,
+                            format!("`{name}`: value {bad} is not a finite f32"),
+                        ));
                     }
                 }
                 _ => {}
@@ -511,33 +560,42 @@ impl Ensemble {
             values[slot] = value.clone();
         }
         if stride > 1 && stride != self.paths {
-            return Err(Error::Invalid(format!(
-                "the grid has {stride} cells but the ensemble has {} paths; they must be equal",
-                self.paths
-            )));
+            return Err(input(
+                "paths",
+                format!(
+                    "the grid has {stride} cells but the ensemble has {} paths; they must be equal",
+                    self.paths
+                ),
+            ));
         }
         for (i, v) in values.iter().enumerate() {
             if let Value::Const(c) = v {
                 if !finite_f32(*c) {
-                    return Err(Error::Invalid(format!(
-                        "`{}` = {c} is not a finite f32",
-                        names[i]
-                    )));
+                    return Err(input(
+                        &names[i],
+                        format!("`{}` = {c} is not a finite f32", names[i]),
+                    ));
                 }
             }
         }
         if let Some(Init::Normal(s) | Init::Uniform(s)) = &self.init {
             if s.len() != dim || s.iter().any(|v| !finite_f32(*v)) {
-                return Err(Error::Invalid(format!(
-                    "random initial states need {dim} finite scales, one per state component"
-                )));
+                return Err(input(
+                    "init",
+                    format!(
+                        "random initial states need {dim} finite scales, one per state component"
+                    ),
+                ));
             }
         }
         let channels = sys.noise_channels() as u64;
         if grid.steps * channels > 4 * (u32::MAX as u64) {
-            return Err(Error::Invalid(
-                "too many steps for the noise counter".into(),
-            ));
+            return Err(Error::Limit {
+                what: "noise draws per trajectory".into(),
+                got: grid.steps.saturating_mul(channels),
+                max: 4 * (u32::MAX as u64),
+                message: "too many steps for the noise counter".into(),
+            });
         }
         let mut tables = 0;
         let inputs = values

@@ -391,14 +391,20 @@ pub fn rng_blocks(
         segmented: false,
     });
     if target.int64 && !ctx.has_int64() {
-        return Err(Error::Invalid("the adapter lacks SHADER_INT64".into()));
+        return Err(Error::Unsupported {
+            feature: "SHADER_INT64",
+            message: "the adapter lacks SHADER_INT64".into(),
+        });
     }
     let bytes = count as u64 * 16;
     if count == 0 || bytes > ctx.limits.max_storage_buffer_binding_size {
-        return Err(Error::Invalid(format!(
-            "blocks must be between 1 and {}",
-            ctx.limits.max_storage_buffer_binding_size / 16
-        )));
+        let max = ctx.limits.max_storage_buffer_binding_size / 16;
+        return Err(Error::Limit {
+            what: "blocks".into(),
+            got: count as u64,
+            max,
+            message: format!("blocks must be between 1 and {max}"),
+        });
     }
     use wgpu::BufferUsages as B;
     let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);

@@ -4,7 +4,7 @@
 //! (`shaders/methods/`) and its driver, composed by `shader`. Pure text: testable without a device.
 
 use crate::ensemble::{Input, Job};
-use crate::error::{Error, Result};
+use crate::error::{Error, Location, Result};
 use crate::method::Method;
 use crate::precision::Precision;
 use crate::shader::{self, compose, Composed, Source};
@@ -225,17 +225,21 @@ pub fn integrate(job: &Job, target: Target) -> Result<Composed> {
     // A missing function would otherwise surface inside a kernel that calls it.
     let signature = "(t: F, x: S, p: Params)";
     if !defines(&sys.wgsl, "drift") {
-        return Err(Error::Shader(format!(
-            "{}: `drift` is missing: every system needs `fn drift{signature} -> S`",
-            sys.origin.name
-        )));
+        return Err(Error::Shader {
+            at: Some(Location::file(&sys.origin.name)),
+            message: format!("`drift` is missing: every system needs `fn drift{signature} -> S`"),
+            code: None,
+        });
     }
     if sys.noise != Noise::None && !defines(&sys.wgsl, "diffusion") {
-        return Err(Error::Shader(format!(
-            "{}: `diffusion` is missing: noise = \"{}\" needs `fn diffusion{signature} -> G`",
-            sys.origin.name,
-            sys.noise.name()
-        )));
+        return Err(Error::Shader {
+            at: Some(Location::file(&sys.origin.name)),
+            message: format!(
+                "`diffusion` is missing: noise = \"{}\" needs `fn diffusion{signature} -> G`",
+                sys.noise.name()
+            ),
+            code: None,
+        });
     }
     // The method's step and the driver that calls it, both from the method's row.
     let info = job.method.info();
@@ -267,10 +271,14 @@ pub fn integrate(job: &Job, target: Target) -> Result<Composed> {
     let f = Functionals::of(sys);
     if f.any() {
         if job.method.is_adaptive() {
-            return Err(Error::Invalid(format!(
-                "`stop`, `event` and `payoff` need a fixed-step method; {} chooses its own steps",
-                job.method.name()
-            )));
+            return Err(Error::MethodDoesNotFit {
+                method: job.method.name(),
+                system: sys.name.clone(),
+                message: format!(
+                    "`stop`, `event` and `payoff` need a fixed-step method; {} chooses its own steps",
+                    job.method.name()
+                ),
+            });
         }
         flags.push("FUNCTIONALS");
     }
@@ -379,10 +387,11 @@ fn check_user_functions(
             } else {
                 format!("noise = \"{}\" needs", sys.noise.name())
             };
-            return Err(Error::Shader(format!(
-                "{}: `{name}` is missing: {need} `fn {name}{signature} -> {ret}`",
-                sys.origin.name
-            )));
+            return Err(Error::Shader {
+                at: Some(Location::file(&sys.origin.name)),
+                message: format!("`{name}` is missing: {need} `fn {name}{signature} -> {ret}`"),
+                code: None,
+            });
         };
         let span = module.functions.get_span(handle);
         let at = |msg: String| composed.error_at(span, &msg);

@@ -40,35 +40,45 @@ impl SaveAt {
         let rows = job.rows();
         for h in &self.hist {
             if h.component >= rows {
-                return Err(Error::Invalid(format!(
-                    "histogram of row {}: trajectories have {rows} ({})",
-                    h.component,
-                    job.row_names().join(", ")
-                )));
+                return Err(input(
+                    "histogram",
+                    format!(
+                        "histogram of row {}: trajectories have {rows} ({})",
+                        h.component,
+                        job.row_names().join(", ")
+                    ),
+                ));
             }
             if !(h.lo.is_finite() && h.hi.is_finite() && h.lo < h.hi) {
-                return Err(Error::Invalid(format!(
-                    "histogram range {}..{} must be finite with lo < hi",
-                    h.lo, h.hi
-                )));
+                return Err(input(
+                    "histogram",
+                    format!(
+                        "histogram range {}..{} must be finite with lo < hi",
+                        h.lo, h.hi
+                    ),
+                ));
             }
             if h.bins == 0 || h.bins > 1 << 20 {
-                return Err(Error::Invalid(format!(
-                    "a histogram needs 1 to {} bins, got {}",
-                    1 << 20,
-                    h.bins
-                )));
+                return Err(Error::Limit {
+                    what: "histogram bins".into(),
+                    got: h.bins as u64,
+                    max: 1 << 20,
+                    message: format!("a histogram needs 1 to {} bins, got {}", 1 << 20, h.bins),
+                });
             }
         }
         if let Some(q) = self.quantiles.iter().find(|q| !(**q > 0.0 && **q < 1.0)) {
-            return Err(Error::Invalid(format!("quantile {q} is not in (0, 1)")));
+            return Err(input("quantiles", format!("quantile {q} is not in (0, 1)")));
         }
         let every = self.keep_every.max(1);
         if self.keep_paths > 0 && (self.keep_paths - 1).saturating_mul(every) >= job.paths {
-            return Err(Error::Invalid(format!(
-                "keep {} paths every {every} of {}: there are not that many",
-                self.keep_paths, job.paths
-            )));
+            return Err(input(
+                "keep_paths",
+                format!(
+                    "keep {} paths every {every} of {}: there are not that many",
+                    self.keep_paths, job.paths
+                ),
+            ));
         }
 
         Ok(())
@@ -83,7 +93,10 @@ impl SaveAt {
         let mut out: Vec<u64> = Vec::new();
         if let Some(k) = self.every {
             if k == 0 {
-                return Err(Error::Invalid("save every 0 steps: give at least 1".into()));
+                return Err(input(
+                    "save_every",
+                    "save every 0 steps: give at least 1".into(),
+                ));
             }
             out.extend((1..=n / k).map(|j| j * k));
         }
@@ -91,10 +104,13 @@ impl SaveAt {
             let k = (t - job.grid.t0) / job.grid.dt;
             let step = k.round();
             if !(step >= 1.0 && step <= n as f64 && (k - step).abs() <= 1e-6 * step.max(1.0)) {
-                return Err(Error::Invalid(format!(
-                    "save time {t} is not a step of the grid t0 {} + k dt (dt {}, k 1..{n})",
-                    job.grid.t0, job.grid.dt
-                )));
+                return Err(input(
+                    "save times",
+                    format!(
+                        "save time {t} is not a step of the grid t0 {} + k dt (dt {}, k 1..{n})",
+                        job.grid.t0, job.grid.dt
+                    ),
+                ));
             }
             out.push(step as u64);
         }
@@ -102,12 +118,25 @@ impl SaveAt {
         out.sort_unstable();
         out.dedup();
         if out.len() > MAX_SAVES {
-            return Err(Error::Invalid(format!(
-                "{} save times; at most {MAX_SAVES} (save less often)",
-                out.len()
-            )));
+            return Err(Error::Limit {
+                what: "save times".into(),
+                got: out.len() as u64,
+                max: MAX_SAVES as u64,
+                message: format!(
+                    "{} save times; at most {MAX_SAVES} (save less often)",
+                    out.len()
+                ),
+            });
         }
         Ok(out)
+    }
+}
+
+/// A value the user asked to observe that throng cannot use, named by `what`.
+fn input(what: &str, message: String) -> Error {
+    Error::Input {
+        what: what.into(),
+        message,
     }
 }
 

@@ -12,8 +12,11 @@ use crate::error::{Error, Result};
 use crate::observe::Save;
 use crate::solution::Solution;
 
-fn io(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Invalid(format!("{}: {e}", path.display()))
+fn io(path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        what: path.display().to_string(),
+        source,
+    }
 }
 
 /// Writes one C-order array.

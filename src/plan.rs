@@ -224,10 +224,13 @@ impl Plan {
     /// meet before its kernels are composed.
     pub fn new(job: &Job, opts: &Options, dev: &DeviceInfo) -> Result<Plan> {
         if job.precision == Precision::F64 && !dev.f64 {
-            return Err(Error::Invalid(format!(
-                "f64 needs SHADER_F64, which adapter `{}` does not offer; run in f32",
-                dev.adapter
-            )));
+            return Err(Error::Unsupported {
+                feature: "SHADER_F64",
+                message: format!(
+                    "f64 needs SHADER_F64, which adapter `{}` does not offer; run in f32",
+                    dev.adapter
+                ),
+            });
         }
         let rows = job.rows();
         let real_bytes = job.precision.bytes();
@@ -243,17 +246,22 @@ impl Plan {
             // The user's drift takes one t, and adaptive trajectories' times differ.
             (true, None | Some(1)) => 1,
             (true, Some(l)) => {
-                return Err(Error::Invalid(format!(
-                    "method {} runs one trajectory per invocation; lanes {l} is not available",
-                    job.method.name()
-                )))
+                return Err(Error::MethodDoesNotFit {
+                    method: job.method.name(),
+                    system: job.system.name.clone(),
+                    message: format!(
+                        "method {} runs one trajectory per invocation; lanes {l} is not available",
+                        job.method.name()
+                    ),
+                })
             }
             (false, l) => l.unwrap_or(DEFAULT_LANES),
         };
         if ![1, 2, 4].contains(&lanes) {
-            return Err(Error::Invalid(format!(
-                "lanes must be 1, 2 or 4, got {lanes}"
-            )));
+            return Err(Error::Input {
+                what: "lanes".into(),
+                message: format!("lanes must be 1, 2 or 4, got {lanes}"),
+            });
         }
         let save_steps = opts.save_at.steps(job)?;
         let target = Target {
@@ -264,16 +272,21 @@ impl Plan {
         let sa = &opts.save_at;
         sa.check(job)?;
         if opts.dispatch_steps.is_some() && adaptive {
-            return Err(Error::Invalid(format!(
-                "--dispatch-steps does not apply to {}: its dispatches end at save times, where it \
-                 cuts its steps (use --save-every to shorten them)",
-                job.method.name()
-            )));
+            return Err(Error::MethodDoesNotFit {
+                method: job.method.name(),
+                system: job.system.name.clone(),
+                message: format!(
+                    "--dispatch-steps does not apply to {}: its dispatches end at save times, \
+                     where it cuts its steps (use --save-every to shorten them)",
+                    job.method.name()
+                ),
+            });
         }
         if let Some(0) = opts.dispatch_steps {
-            return Err(Error::Invalid(
-                "at most 0 steps per dispatch: give at least 1".into(),
-            ));
+            return Err(Error::Input {
+                what: "dispatch_steps".into(),
+                message: "at most 0 steps per dispatch: give at least 1".into(),
+            });
         }
         let cap = chunking.capacity;
         let blocks = cap / BLOCK as u64;
@@ -284,19 +297,28 @@ impl Plan {
         let dim = job.system.dim();
         let observers = ObserverLayout::new(sa, rows);
         let binding = dev.limits.max_storage_binding;
-        if job.tables as u64 * cap * real_bytes > binding {
-            return Err(Error::Invalid(
-                "too many per-trajectory input tables for one binding".into(),
-            ));
+        let table_bytes = job.tables as u64 * cap * real_bytes;
+        if table_bytes > binding {
+            return Err(Error::Limit {
+                what: "bytes of per-trajectory input tables".into(),
+                got: table_bytes,
+                max: binding,
+                message: "too many per-trajectory input tables for one binding".into(),
+            });
         }
         let hist_bytes = nsaves * observers.words as u64 * 4;
         let kept_bytes = nsaves * sa.keep_paths * dim as u64 * real_bytes;
         for (what, b) in [("histograms", hist_bytes), ("kept paths", kept_bytes)] {
             if b > binding {
-                return Err(Error::Invalid(format!(
-                    "{what} at {nsaves} save times need {b} bytes, more than one binding holds \
-                     ({binding}); save less often or ask for less"
-                )));
+                return Err(Error::Limit {
+                    what: format!("bytes of {what}"),
+                    got: b,
+                    max: binding,
+                    message: format!(
+                        "{what} at {nsaves} save times need {b} bytes, more than one binding \
+                         holds ({binding}); save less often or ask for less"
+                    ),
+                });
             }
         }
         let mut plan = Plan {

@@ -17,9 +17,10 @@ impl Precision {
         match name {
             "f32" => Ok(Precision::F32),
             "f64" => Ok(Precision::F64),
-            _ => Err(Error::Invalid(format!(
-                "unknown precision `{name}` (f32 or f64)"
-            ))),
+            _ => Err(Error::Input {
+                what: "precision".into(),
+                message: format!("unknown precision `{name}` (f32 or f64)"),
+            }),
         }
     }
 

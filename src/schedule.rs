@@ -47,9 +47,10 @@ pub fn plan(paths: u64, dim: usize, limits: DeviceLimits, cap: Option<u64>) -> R
     let block = BLOCK as u64;
     if let Some(c) = cap {
         if c < block {
-            return Err(Error::Invalid(format!(
-                "--chunk must be at least {block} (one reduction block), got {c}"
-            )));
+            return Err(Error::Input {
+                what: "chunk".into(),
+                message: format!("--chunk must be at least {block} (one reduction block), got {c}"),
+            });
         }
     }
     // One workgroup per block in both kernels.
@@ -63,9 +64,14 @@ pub fn plan(paths: u64, dim: usize, limits: DeviceLimits, cap: Option<u64>) -> R
         capacity = capacity.min(c / block * block);
     }
     if capacity == 0 {
-        return Err(Error::Invalid(format!(
-            "the device's limits cannot hold one block of {block} trajectories of dimension {dim}"
-        )));
+        return Err(Error::Limit {
+            what: "trajectories per chunk".into(),
+            got: block,
+            max: by_dispatch.min(by_binding),
+            message: format!(
+                "the device's limits cannot hold one block of {block} trajectories of dimension {dim}"
+            ),
+        });
     }
     let chunks = (0..paths.div_ceil(capacity))
         .map(|k| {

@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use crate::error::Error;
+use crate::error::{Error, Location};
 
 /// The WGSL modules shipped with throng, by import name.
 pub const MODULES: &[(&str, &str)] = &[
@@ -145,9 +145,11 @@ impl Composer<'_> {
         depth: usize,
     ) -> Result<(), Error> {
         if depth > 32 {
-            return Err(Error::Shader(format!(
-                "{module}: imports nested too deeply"
-            )));
+            return Err(Error::Shader {
+                at: Some(Location::file(module)),
+                message: "imports nested too deeply".into(),
+                code: None,
+            });
         }
         let lines: Vec<Line> = text
             .lines()
@@ -161,7 +163,11 @@ impl Composer<'_> {
         what.parse::<u32>()
             .ok()
             .or_else(|| self.consts.iter().find(|c| c.0 == what).map(|c| c.1))
-            .ok_or_else(|| Error::Shader(format!("{module}:{lineno}: unknown trip count `{what}`")))
+            .ok_or_else(|| Error::Shader {
+                at: Some(Location::line(module, lineno)),
+                message: format!("unknown trip count `{what}`"),
+                code: None,
+            })
     }
 
     fn add_lines(&mut self, module: &str, lines: &[Line], depth: usize) -> Result<(), Error> {
@@ -173,7 +179,11 @@ impl Composer<'_> {
             i += 1;
             let active = stack.iter().all(|s| s.0);
             let t = line.trim();
-            let directive_err = |what: &str| Error::Shader(format!("{module}:{lineno}: {what}"));
+            let directive_err = |what: &str| Error::Shader {
+                at: Some(Location::line(module, lineno)),
+                message: what.to_string(),
+                code: None,
+            };
             if let Some(rest) = t.strip_prefix("#ifdef") {
                 let on = self.flags.contains(&rest.trim());
                 stack.push((on, on));
@@ -252,7 +262,11 @@ impl Composer<'_> {
             }
         }
         if !stack.is_empty() {
-            return Err(Error::Shader(format!("{module}: #ifdef without #endif")));
+            return Err(Error::Shader {
+                at: Some(Location::file(module)),
+                message: "#ifdef without #endif".into(),
+                code: None,
+            });
         }
         Ok(())
     }
@@ -261,49 +275,58 @@ impl Composer<'_> {
 impl Composed {
     /// "module:line:column" for a 1-based line and column of the composed source.
     pub fn locate(&self, line: usize, column: usize) -> String {
+        self.location(line, column).to_string()
+    }
+
+    /// The module, line and column a 1-based line and column of the composed source come
+    /// from: the user's file and line for the user's code.
+    pub fn location(&self, line: usize, column: usize) -> Location {
         match self.origins.get(line.wrapping_sub(1)) {
-            Some(o) => format!("{}:{}:{}", o.module, o.line, column),
-            None => format!("<composed>:{line}:{column}"),
+            Some(o) => Location::at(&o.module, o.line, column),
+            None => Location::at("<composed>", line, column),
         }
     }
 
-    fn describe(&self, span: naga::Span, message: &str) -> String {
-        let loc = span.location(&self.source);
-        let text = self
+    /// An error at a 1-based line and column of the composed source, with that line.
+    fn error_at_line(&self, line: usize, column: usize, message: String) -> Error {
+        let code = self
             .source
             .lines()
-            .nth((loc.line_number as usize).saturating_sub(1))
+            .nth(line.saturating_sub(1))
             .unwrap_or("")
             .trim_end();
-        format!(
-            "{}: {message}\n  | {text}",
-            self.locate(loc.line_number as usize, loc.line_position as usize)
-        )
+        Error::Shader {
+            at: Some(self.location(line, column)),
+            message,
+            code: Some(code.to_string()),
+        }
     }
 
     /// An error at a span of the composed source, located in its module.
     pub fn error_at(&self, span: naga::Span, message: &str) -> Error {
-        Error::Shader(self.describe(span, message))
+        let loc = span.location(&self.source);
+        self.error_at_line(
+            loc.line_number as usize,
+            loc.line_position as usize,
+            message.to_string(),
+        )
     }
 
     /// Parses with naga; errors name the module, line and column.
     pub fn parse(&self) -> Result<naga::Module, Error> {
         naga::front::wgsl::parse_str(&self.source).map_err(|e| {
-            let msg = e.message().to_string();
+            let message = e.message().to_string();
             match e.location(&self.source) {
-                Some(loc) => {
-                    let line = self
-                        .source
-                        .lines()
-                        .nth((loc.line_number as usize).saturating_sub(1))
-                        .unwrap_or("")
-                        .trim_end();
-                    Error::Shader(format!(
-                        "{}: {msg}\n  | {line}",
-                        self.locate(loc.line_number as usize, loc.line_position as usize)
-                    ))
-                }
-                None => Error::Shader(msg),
+                Some(loc) => self.error_at_line(
+                    loc.line_number as usize,
+                    loc.line_position as usize,
+                    message,
+                ),
+                None => Error::Shader {
+                    at: None,
+                    message,
+                    code: None,
+                },
             }
         })
     }
@@ -334,9 +357,13 @@ impl Composed {
                     } else {
                         format!("{msg} ({label})")
                     };
-                    Error::Shader(self.describe(*span, &full))
+                    self.error_at(*span, &full)
                 }
-                None => Error::Shader(msg),
+                None => Error::Shader {
+                    at: None,
+                    message: msg,
+                    code: None,
+                },
             }
         })
     }

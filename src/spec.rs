@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Location, Result};
 use crate::method::Method;
 use crate::system::{Builtin, CodeOrigin, Defaults, Noise, System};
 
@@ -47,13 +47,24 @@ fn line_col(text: &str, byte: usize) -> (usize, usize) {
 }
 
 fn toml_error(file: &str, text: &str, e: toml::de::Error) -> Error {
-    let msg = e.message().trim().to_string();
-    match e.span() {
+    let at = match e.span() {
         Some(span) => {
             let (l, c) = line_col(text, span.start);
-            Error::Invalid(format!("{file}:{l}:{c}: {msg}"))
+            Location::at(file, l, c)
         }
-        None => Error::Invalid(format!("{file}: {msg}")),
+        None => Location::file(file),
+    };
+    Error::Spec {
+        at,
+        message: e.message().trim().to_string(),
+    }
+}
+
+/// An error in spec `file` as a whole.
+fn wrong(file: &str, message: impl Into<String>) -> Error {
+    Error::Spec {
+        at: Location::file(file),
+        message: message.into(),
     }
 }
 
@@ -63,7 +74,10 @@ fn numbers(what: &str, table: &toml::Table) -> Result<Vec<(String, f64)>> {
         .map(|(k, v)| match v {
             toml::Value::Float(f) => Ok((k.clone(), *f)),
             toml::Value::Integer(i) => Ok((k.clone(), *i as f64)),
-            _ => Err(Error::Invalid(format!("{what}.{k} must be a number"))),
+            _ => Err(Error::Input {
+                what: format!("{what}.{k}"),
+                message: format!("{what}.{k} must be a number"),
+            }),
         })
         .collect()
 }
@@ -104,8 +118,10 @@ pub fn parse(text: &str, file: &str, dir: &Path) -> Result<(System, Option<RunRe
         }
         (None, Some(path)) => {
             let p = dir.join(path);
-            let code = std::fs::read_to_string(&p)
-                .map_err(|e| Error::Invalid(format!("{file}: wgsl_file `{}`: {e}", p.display())))?;
+            let code = std::fs::read_to_string(&p).map_err(|source| Error::Io {
+                what: format!("{file}: wgsl_file `{}`", p.display()),
+                source,
+            })?;
             (
                 code,
                 CodeOrigin {
@@ -114,15 +130,12 @@ pub fn parse(text: &str, file: &str, dir: &Path) -> Result<(System, Option<RunRe
                 },
             )
         }
-        (Some(_), Some(_)) => {
-            return Err(Error::Invalid(format!(
-                "{file}: give `wgsl` or `wgsl_file`, not both"
-            )))
-        }
+        (Some(_), Some(_)) => return Err(wrong(file, "give `wgsl` or `wgsl_file`, not both")),
         (None, None) => {
-            return Err(Error::Invalid(format!(
-                "{file}: missing `wgsl` (or `wgsl_file`): the drift and diffusion"
-            )))
+            return Err(wrong(
+                file,
+                "missing `wgsl` (or `wgsl_file`): the drift and diffusion",
+            ))
         }
     };
     let d = spec.state.len();
@@ -134,45 +147,54 @@ pub fn parse(text: &str, file: &str, dir: &Path) -> Result<(System, Option<RunRe
         Some("general") => Noise::General {
             channels: spec
                 .channels
-                .ok_or_else(|| Error::Invalid(format!("{file}: noise = \"general\" needs `channels`")))?,
+                .ok_or_else(|| wrong(file, "noise = \"general\" needs `channels`"))?,
         },
         Some("correlated") => {
             let rows = spec
                 .correlation
                 .as_ref()
-                .ok_or_else(|| Error::Invalid(format!("{file}: noise = \"correlated\" needs `correlation`")))?;
+                .ok_or_else(|| wrong(file, "noise = \"correlated\" needs `correlation`"))?;
             if rows.len() != d || rows.iter().any(|r| r.len() != d) {
-                return Err(Error::Invalid(format!(
-                    "{file}: `correlation` must be {d} x {d}, one row per state component"
-                )));
+                return Err(wrong(
+                    file,
+                    format!("`correlation` must be {d} x {d}, one row per state component"),
+                ));
             }
             Noise::Correlated {
                 corr: rows.concat(),
             }
         }
         Some(other) => {
-            return Err(Error::Invalid(format!(
-                "{file}: unknown noise `{other}` (none, diagonal, scalar, additive, general, correlated)"
-            )))
+            return Err(wrong(
+                file,
+                format!(
+                "unknown noise `{other}` (none, diagonal, scalar, additive, general, correlated)"
+            ),
+            ))
         }
     };
     if spec.channels.is_some() && !matches!(noise, Noise::General { .. }) {
-        return Err(Error::Invalid(format!(
-            "{file}: `channels` applies to noise = \"general\" only"
-        )));
+        return Err(wrong(
+            file,
+            "`channels` applies to noise = \"general\" only",
+        ));
     }
     if spec.correlation.is_some() && !matches!(noise, Noise::Correlated { .. }) {
-        return Err(Error::Invalid(format!(
-            "{file}: `correlation` applies to noise = \"correlated\" only"
-        )));
+        return Err(wrong(
+            file,
+            "`correlation` applies to noise = \"correlated\" only",
+        ));
     }
     let method = spec.method.as_deref().map(Method::parse).transpose()?;
     if let Some(x0) = &spec.x0 {
         if x0.len() != d {
-            return Err(Error::Invalid(format!(
-                "{file}: `x0` has {} values but `state` has {d} components",
-                x0.len()
-            )));
+            return Err(wrong(
+                file,
+                format!(
+                    "`x0` has {} values but `state` has {d} components",
+                    x0.len()
+                ),
+            ));
         }
     }
     let sys = System {
@@ -195,9 +217,7 @@ pub fn parse(text: &str, file: &str, dir: &Path) -> Result<(System, Option<RunRe
     sys.check()?;
     let run = match spec.run {
         Some(r) if r.dt.is_some() && r.t1.is_some() => {
-            return Err(Error::Invalid(format!(
-                "{file}: [run] takes `dt` or `t1`, not both"
-            )))
+            return Err(wrong(file, "[run] takes `dt` or `t1`, not both"))
         }
         // Value files are named relative to the spec, wherever it is run from.
         Some(mut r) => {
@@ -213,8 +233,10 @@ pub fn parse(text: &str, file: &str, dir: &Path) -> Result<(System, Option<RunRe
 
 /// Reads and parses a spec file.
 pub fn load(path: &Path) -> Result<(System, Option<RunRequest>)> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Invalid(format!("cannot read spec `{}`: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        what: format!("cannot read spec `{}`", path.display()),
+        source,
+    })?;
     let dir = path.parent().unwrap_or(Path::new("."));
     parse(&text, &path.display().to_string(), dir)
 }

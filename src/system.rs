@@ -108,55 +108,64 @@ impl System {
         Ok(sys)
     }
 
+    /// An error in this system's definition.
+    fn invalid(&self, message: String) -> Error {
+        Error::System {
+            system: self.name.clone(),
+            message,
+        }
+    }
+
     /// Structural checks that need no compiler: names, dimensions, noise shapes.
     pub fn check(&self) -> Result<()> {
         let d = self.dim();
         if d == 0 || d > MAX_DIM {
-            return Err(Error::Invalid(format!(
-                "system `{}`: the state has {d} components; throng keeps 1 to {MAX_DIM} in registers",
-                self.name
-            )));
+            return Err(Error::Limit {
+                what: "state components".into(),
+                got: d as u64,
+                max: MAX_DIM as u64,
+                message: format!(
+                    "system `{}`: the state has {d} components; throng keeps 1 to {MAX_DIM} in registers",
+                    self.name
+                ),
+            });
         }
         for n in self.state.iter().chain(self.params.iter().map(|p| &p.0)) {
             if !is_ident(n) {
-                return Err(Error::Invalid(format!(
-                    "system `{}`: `{n}` is not a valid name (letters, digits, _; not starting with a digit or __)",
-                    self.name
+                return Err(self.invalid(format!(
+                    "`{n}` is not a valid name (letters, digits, _; not starting with a digit or __)"
                 )));
             }
         }
         let mut seen = std::collections::HashSet::new();
         for (n, v) in &self.params {
             if !seen.insert(n) {
-                return Err(Error::Invalid(format!(
-                    "system `{}`: parameter `{n}` given twice",
-                    self.name
-                )));
+                return Err(self.invalid(format!("parameter `{n}` given twice")));
             }
             if !v.is_finite() {
-                return Err(Error::Invalid(format!(
-                    "system `{}`: parameter `{n}` is not finite",
-                    self.name
-                )));
+                return Err(self.invalid(format!("parameter `{n}` is not finite")));
             }
         }
         match &self.noise {
             Noise::General { channels } if *channels == 0 || *channels > MAX_DIM => {
-                return Err(Error::Invalid(format!(
-                    "system `{}`: general noise needs 1 to {MAX_DIM} channels, got {channels}",
-                    self.name
-                )))
+                return Err(Error::Limit {
+                    what: "noise channels".into(),
+                    got: *channels as u64,
+                    max: MAX_DIM as u64,
+                    message: format!(
+                        "system `{}`: general noise needs 1 to {MAX_DIM} channels, got {channels}",
+                        self.name
+                    ),
+                })
             }
             Noise::Correlated { corr } => {
                 if corr.len() != d * d {
-                    return Err(Error::Invalid(format!(
-                        "system `{}`: the correlation matrix must be {d} x {d} (one row per state component), got {} entries",
-                        self.name,
+                    return Err(self.invalid(format!(
+                        "the correlation matrix must be {d} x {d} (one row per state component), got {} entries",
                         corr.len()
                     )));
                 }
-                cholesky(corr, d)
-                    .map_err(|e| Error::Invalid(format!("system `{}`: {e}", self.name)))?;
+                cholesky(corr, d).map_err(|e| self.invalid(e))?;
             }
             _ => {}
         }
@@ -301,11 +310,15 @@ impl Method {
             .filter(|m| m.method.refusal(system).is_none())
             .map(|m| m.name)
             .collect();
-        let mut msg = format!("method {} {why}", self.name());
+        let mut message = format!("method {} {why}", self.name());
         if !fits.is_empty() {
-            msg += &format!("; use --method {}", or_list(&fits));
+            message += &format!("; use --method {}", or_list(&fits));
         }
-        Err(Error::Invalid(msg))
+        Err(Error::MethodDoesNotFit {
+            method: self.name(),
+            system: system.name.clone(),
+            message,
+        })
     }
 
     /// Why this method cannot integrate `system`, if it cannot.

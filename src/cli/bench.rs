@@ -4,7 +4,7 @@
 use throng::spec::form::parse;
 use throng::{cpu, Context, Ensemble, Error, Job, Method, Options, System, TimeGrid};
 
-use super::{invalid, AdapterArgs};
+use super::{input, AdapterArgs};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -29,7 +29,10 @@ pub struct BenchArgs {
 
 pub fn bench(args: BenchArgs) -> Result<(), Error> {
     if args.repeat == 0 || args.shrink == 0 {
-        return Err(invalid("--repeat and --shrink must be at least 1"));
+        return Err(input(
+            "--repeat, --shrink",
+            "--repeat and --shrink must be at least 1",
+        ));
     }
     let jobs = workloads(&args.workload, args.shrink)?;
     let ctx = Context::new(&args.adapter.choice())?;
@@ -121,7 +124,10 @@ fn workloads(w: &str, shrink: u64) -> Result<Vec<(&'static str, Job)>, Error> {
         ));
     }
     if jobs.is_empty() {
-        return Err(invalid(format!("unknown workload `{w}` (w1, w2, all)")));
+        return Err(input(
+            "--workload",
+            format!("unknown workload `{w}` (w1, w2, all)"),
+        ));
     }
     Ok(jobs)
 }

@@ -40,6 +40,11 @@ impl AdapterArgs {
     }
 }
 
-fn invalid(msg: impl Into<String>) -> Error {
-    Error::Invalid(msg.into())
+/// A flag's value (or its absence) that the command cannot use: `what` names the flags,
+/// `message` is the line.
+fn input(what: &str, message: impl Into<String>) -> Error {
+    Error::Input {
+        what: what.into(),
+        message: message.into(),
+    }
 }

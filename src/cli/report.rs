@@ -7,8 +7,6 @@ use serde_json::{json, Map, Value as Json};
 use throng::method::Interpretation;
 use throng::{Error, Job, Method, Solution};
 
-use super::invalid;
-
 /// A finished run: the job, its solution, and what the report adds.
 pub struct Report<'a> {
     pub job: &'a Job,
@@ -119,7 +117,10 @@ impl Report<'_> {
             &path,
             serde_json::to_string_pretty(&summary).unwrap() + "\n",
         )
-        .map_err(|e| invalid(format!("{}: {e}", path.display())))
+        .map_err(|source| Error::Io {
+            what: path.display().to_string(),
+            source,
+        })
     }
 
     /// The text report: the run, terminal statistics, save times, steps, timing.

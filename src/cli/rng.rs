@@ -6,7 +6,7 @@ use std::io::Write;
 use throng::spec::form::parse;
 use throng::{rng, Context, Error};
 
-use super::{invalid, AdapterArgs};
+use super::{input, AdapterArgs};
 
 #[derive(clap::Args)]
 pub struct RngArgs {
@@ -61,7 +61,7 @@ fn word(s: &str) -> Option<u32> {
 pub fn rng(args: RngArgs) -> Result<(), Error> {
     let (key, counter, n) = (args.key, args.counter, args.blocks);
     if n == 0 {
-        return Err(invalid("--blocks must be at least 1"));
+        return Err(input("--blocks", "--blocks must be at least 1"));
     }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

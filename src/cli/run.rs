@@ -14,7 +14,7 @@ use throng::{
 
 use super::report::Report;
 use super::request::RequestArgs;
-use super::{invalid, AdapterArgs};
+use super::{input, AdapterArgs};
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -77,9 +77,15 @@ fn load(
     let (system, spec_run) = match (name, spec) {
         (Some(name), None) => (System::builtin(name)?, None),
         (None, Some(path)) => throng::spec::load(path)?,
-        (Some(_), Some(_)) => return Err(invalid("give --system or --spec, not both")),
+        (Some(_), Some(_)) => {
+            return Err(input(
+                "--system, --spec",
+                "give --system or --spec, not both",
+            ))
+        }
         (None, None) => {
-            return Err(invalid(
+            return Err(input(
+                "--system, --spec",
                 "give a system with --system NAME (see `throng systems`) or --spec FILE",
             ))
         }
@@ -141,10 +147,14 @@ fn method(system: &System, req: &RunRequest) -> Result<Method, Error> {
         ("--max-steps", req.max_steps.is_some()),
     ];
     if let Some((flag, _)) = given.iter().find(|(_, given)| *given) {
-        return Err(invalid(format!(
-            "{flag} applies to the adaptive method dopri5, not {}",
-            method.name()
-        )));
+        return Err(Error::MethodDoesNotFit {
+            method: method.name(),
+            system: system.name.clone(),
+            message: format!(
+                "{flag} applies to the adaptive method dopri5, not {}",
+                method.name()
+            ),
+        });
     }
     Ok(method)
 }
@@ -155,18 +165,21 @@ fn time_grid(system: &System, req: &RunRequest, method: &Method) -> Result<TimeG
     let steps = match req.steps {
         Some(s) => s,
         None if method.is_adaptive() => 100,
-        None => return Err(invalid("give the number of steps with --steps")),
+        None => return Err(input("--steps", "give the number of steps with --steps")),
     };
     let t0 = req.t0.unwrap_or(0.0);
     match (req.dt, req.t1, system.defaults.dt) {
-        (Some(_), Some(_), _) => Err(invalid("give either --dt or --t1, not both")),
+        (Some(_), Some(_), _) => Err(input("--dt, --t1", "give either --dt or --t1, not both")),
         (Some(dt), None, _) => Ok(TimeGrid::new(t0, dt, steps)),
         (None, Some(t1), _) if t1 <= t0 => {
-            Err(invalid(format!("--t1 {t1} must be after --t0 {t0}")))
+            Err(input("--t1", format!("--t1 {t1} must be after --t0 {t0}")))
         }
         (None, Some(t1), _) => Ok(TimeGrid::until(t0, t1, steps)),
         (None, None, Some(dt)) => Ok(TimeGrid::new(t0, dt, steps)),
-        (None, None, None) => Err(invalid("give the step with --dt or the end time with --t1")),
+        (None, None, None) => Err(input(
+            "--dt, --t1",
+            "give the step with --dt or the end time with --t1",
+        )),
     }
 }
 
@@ -215,7 +228,7 @@ fn paths(req: &RunRequest, settings: &[(String, Value)]) -> Result<u64, Error> {
         .reduce(|a, b| a.saturating_mul(b));
     req.paths
         .or(grid_cells)
-        .ok_or_else(|| invalid("give the number of trajectories with --paths"))
+        .ok_or_else(|| input("--paths", "give the number of trajectories with --paths"))
 }
 
 fn setting_json(v: &Value) -> Json {
@@ -242,13 +255,20 @@ fn options(req: &RunRequest, job: &Job, progress: bool) -> Result<Options, Error
             .position(|s| s == name)
             .or_else(|| name.parse::<usize>().ok())
             .ok_or_else(|| {
-                invalid(format!(
-                    "--hist {name}: not a state component or functional ({})",
-                    rows.join(", ")
-                ))
+                input(
+                    "--hist",
+                    format!(
+                        "--hist {name}: not a state component or functional ({})",
+                        rows.join(", ")
+                    ),
+                )
             })?;
-        let bins = u32::try_from(h.value.n)
-            .map_err(|_| invalid(format!("--hist {name}: too many bins")))?;
+        let bins = u32::try_from(h.value.n).map_err(|_| Error::Limit {
+            what: "histogram bins".into(),
+            got: h.value.n,
+            max: u32::MAX as u64,
+            message: format!("--hist {name}: too many bins"),
+        })?;
         save_at.hist.push(throng::observe::Histogram {
             component,
             lo: h.value.lo,

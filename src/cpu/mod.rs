@@ -150,10 +150,13 @@ pub fn solve(job: &Job, opts: &Options) -> Result<Solution> {
     let has_twin =
         job.system.twin.is_some() && matches!(job.system.noise, Noise::None | Noise::Diagonal);
     if !has_twin {
-        return Err(Error::Invalid(format!(
-            "system `{}` has no CPU twin (only gbm, ou, lorenz and linear do); run it on a device",
-            job.system.name
-        )));
+        return Err(Error::Unsupported {
+            feature: "a CPU twin",
+            message: format!(
+                "system `{}` has no CPU twin (only gbm, ou, lorenz and linear do); run it on a device",
+                job.system.name
+            ),
+        });
     }
     let start = Instant::now();
     let plan = Plan::new(job, opts, &DeviceInfo::cpu())?;
