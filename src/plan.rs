@@ -417,12 +417,12 @@ pub struct Segment {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::observe::Histogram;
     use crate::{Ensemble, Method, System, TimeGrid};
 
-    fn gbm(paths: u64, steps: u64) -> Job {
+    pub(crate) fn gbm(paths: u64, steps: u64) -> Job {
         Ensemble::new(System::builtin("gbm").unwrap(), paths)
             .x0(&[1.0])
             .set("mu", 0.05)
@@ -431,7 +431,7 @@ mod tests {
             .unwrap()
     }
 
-    fn saving(every: u64) -> Options {
+    pub(crate) fn saving(every: u64) -> Options {
         Options {
             save_at: SaveAt {
                 every: Some(every),

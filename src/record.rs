@@ -226,28 +226,8 @@ pub fn kernels(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observe::SaveAt;
-    use crate::plan::{DeviceInfo, Options};
-    use crate::{Ensemble, Method, System, TimeGrid};
-
-    fn saving(every: u64) -> Options {
-        Options {
-            save_at: SaveAt {
-                every: Some(every),
-                ..Default::default()
-            },
-            ..Default::default()
-        }
-    }
-
-    fn gbm(paths: u64, steps: u64) -> crate::ensemble::Job {
-        Ensemble::new(System::builtin("gbm").unwrap(), paths)
-            .x0(&[1.0])
-            .set("mu", 0.05)
-            .set("sigma", 0.2)
-            .job(Method::EulerMaruyama, TimeGrid::new(0.0, 0.01, steps))
-            .unwrap()
-    }
+    use crate::plan::tests::{gbm, saving};
+    use crate::plan::DeviceInfo;
 
     #[test]
     fn the_recording_reads_each_batch_once_and_merges_each_chunk_once() {

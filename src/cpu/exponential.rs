@@ -30,3 +30,15 @@ pub fn add_noise<T: Real>(s: &mut Sde<T>, t: T, x: &[T], z: &[T], u: &mut [T], w
 pub fn start<T: Real>(s: &mut Sde<T>, t: T, x: &[T]) {
     drift(s.sys, t, x, &s.p, &mut s.f);
 }
+
+/// The drift at (t, x), A and z = h A, and the SETD1 drift step
+/// e^(hA) x + h phi1(hA) N(x) (`etd1` in the shader).
+pub fn etd1<T: Real>(s: &mut Sde<T>, t: T, x: &[T]) -> (Vec<T>, Vec<T>, Vec<T>) {
+    start(s, t, x);
+    let (a, z) = linear_part(s, t);
+    let dt = s.c.dt;
+    let u = (0..s.dim)
+        .map(|k| z[k].exp() * x[k] + dt * z[k].phi1() * (s.f[k] - a[k] * x[k]))
+        .collect();
+    (a, z, u)
+}

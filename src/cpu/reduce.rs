@@ -159,26 +159,26 @@ pub fn dispatch(
 ) {
     let (n, rows, cap) = (u.count as usize, plan.rows, plan.capacity as usize);
     let at = u.save as usize * u.blocks as usize * partial_words(rows);
+    // The chunk's rows, compacted to `n` trajectories each as the twins expect.
+    fn compact<T: bytemuck::Pod>(states: &[u64], rows: usize, cap: usize, n: usize) -> Vec<T> {
+        let v: &[T] = &bytemuck::cast_slice(states)[..rows * cap];
+        (0..rows)
+            .flat_map(|c| &v[c * cap..c * cap + n])
+            .copied()
+            .collect()
+    }
+    fn put<W: bytemuck::Pod>(partials: &mut [u64], at: usize, words: &[W]) {
+        bytemuck::cast_slice_mut::<u64, W>(partials)[at..][..words.len()].copy_from_slice(words);
+    }
+    let first = u.first as u64;
     match plan.precision {
         crate::precision::Precision::F32 => {
-            let v: &[f32] = &bytemuck::cast_slice(states)[..rows * cap];
-            let compact: Vec<f32> = (0..rows)
-                .flat_map(|c| &v[c * cap..c * cap + n])
-                .copied()
-                .collect();
-            let words = block_partials_from(&compact, n, rows, u.first as u64);
-            bytemuck::cast_slice_mut::<u64, u32>(partials)[at..][..words.len()]
-                .copy_from_slice(&words);
+            let v = compact::<f32>(states, rows, cap, n);
+            put(partials, at, &block_partials_from(&v, n, rows, first));
         }
         crate::precision::Precision::F64 => {
-            let v: &[f64] = &bytemuck::cast_slice(states)[..rows * cap];
-            let compact: Vec<f64> = (0..rows)
-                .flat_map(|c| &v[c * cap..c * cap + n])
-                .copied()
-                .collect();
-            let words = block_partials64_from(&compact, n, rows, u.first as u64);
-            bytemuck::cast_slice_mut::<u64, f64>(partials)[at..][..words.len()]
-                .copy_from_slice(&words);
+            let v = compact::<f64>(states, rows, cap, n);
+            put(partials, at, &block_partials64_from(&v, n, rows, first));
         }
     }
 }

@@ -2,18 +2,13 @@
 //! `shaders/methods/setd1.wgsl`: X+ = e^(hA) X + h phi1(hA) N(X) + g sqrt(h phi1(2hA)) z,
 //! with N = drift − A x.
 
-use super::exponential::{add_noise, linear_part, start};
+use super::exponential::{add_noise, etd1};
 use super::fixed::Sde;
 use super::Real;
 
 /// One step from time `t`; `w` holds the step's normals, one per channel.
 pub fn step<T: Real>(s: &mut Sde<T>, t: T, x: &mut [T], w: &[T]) {
-    start(s, t, x);
-    let (a, z) = linear_part(s, t);
-    let c = s.c;
-    let mut u: Vec<T> = (0..s.dim)
-        .map(|k| z[k].exp() * x[k] + c.dt * z[k].phi1() * (s.f[k] - a[k] * x[k]))
-        .collect();
+    let (_, z, mut u) = etd1(s, t, x);
     add_noise(s, t, x, &z, &mut u, w);
     x.copy_from_slice(&u);
 }
