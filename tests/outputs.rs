@@ -81,7 +81,10 @@ fn assert_one_line_error(o: &Output, contains: &str) {
     let err = stderr(o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    assert!(err.starts_with("error: ") && err.contains(contains), "{err}");
+    assert!(
+        err.starts_with("error: ") && err.contains(contains),
+        "{err}"
+    );
 }
 
 #[test]
@@ -102,14 +105,21 @@ fn another_runs_files_are_refused_without_force_and_replaced_with_it() {
     );
     assert!(first.status.success(), "{}", stderr(&first));
     let before = names(&dir);
-    assert_eq!(before, named_by_summary(&dir), "no lock or temporary file left");
+    assert_eq!(
+        before,
+        named_by_summary(&dir),
+        "no lock or temporary file left"
+    );
     let old_summary = std::fs::read(dir.join("summary.json")).unwrap();
 
     // A plain rerun is refused, and nothing in the directory changes.
     let refused = run_into(&dir, &[]);
     assert_one_line_error(&refused, "--force");
     assert_eq!(names(&dir), before);
-    assert_eq!(std::fs::read(dir.join("summary.json")).unwrap(), old_summary);
+    assert_eq!(
+        std::fs::read(dir.join("summary.json")).unwrap(),
+        old_summary
+    );
 
     // With --force the previous run's files this run does not write are gone, and
     // summary.json names exactly the files there.
@@ -123,10 +133,16 @@ fn another_runs_files_are_refused_without_force_and_replaced_with_it() {
         "paths.npy",
     ] {
         assert!(before.contains(&stale.to_string()));
-        assert!(!after.contains(&stale.to_string()), "{stale} left: {after:?}");
+        assert!(
+            !after.contains(&stale.to_string()),
+            "{stale} left: {after:?}"
+        );
     }
     assert_eq!(after, named_by_summary(&dir));
-    assert_eq!(summary(&dir)["files"]["mean"]["shape"], serde_json::json!([1, 1]));
+    assert_eq!(
+        summary(&dir)["files"]["mean"]["shape"],
+        serde_json::json!([1, 1])
+    );
 
     // Files that are not a run's stay; a directory holding only them is not refused.
     let other = fresh_dir("other");
