@@ -23,7 +23,8 @@ impl Report<'_> {
     fn rate(&self) -> f64 {
         let work = match &self.sol.adaptive {
             Some(a) => a.steps.mean[0] * a.steps.count as f64,
-            None => self.job.paths as f64 * self.job.grid.steps as f64,
+            // The trajectories finished: all of them unless the run was interrupted.
+            None => self.sol.completed as f64 * self.job.grid.steps as f64,
         };
         work / self.sol.timing.solve_s
     }
@@ -123,12 +124,16 @@ impl Report<'_> {
         } else {
             format!(" x {} steps, dt {}", grid.steps, grid.dt)
         };
+        let paths = if sol.partial {
+            format!("{} of {} paths (interrupted)", sol.completed, job.paths)
+        } else {
+            format!("{} paths", job.paths)
+        };
         println!(
-            "{} with {} ({}): {} paths{grid_text}, t {} -> {}, seed {}",
+            "{} with {} ({}): {paths}{grid_text}, t {} -> {}, seed {}",
             job.system.name,
             method.name(),
             job.precision.name(),
-            job.paths,
             grid.t0,
             grid.t1(),
             job.seed
