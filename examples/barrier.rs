@@ -62,8 +62,10 @@ fn main() -> throng::Result<()> {
         (st.mean[1] - (1.0 - st.mean[2]) * 1.0) / st.mean[2]
     );
     if let Some(dir) = std::env::args().nth(1) {
-        let files = throng::output::write(std::path::Path::new(&dir), &sol, 1.0, 256)?;
-        println!("rows {names:?}; wrote {files}");
+        // Replaces the files of an earlier run of this example in `dir`.
+        let out = throng::output::OutDir::open(std::path::Path::new(&dir), true)?;
+        out.write(&sol, 1.0, 256, serde_json::json!({"rows": names}))?;
+        println!("rows {names:?}; wrote {dir}/summary.json and its arrays");
     }
     println!("solve {:.3} s", sol.timing.solve_s);
     Ok(())

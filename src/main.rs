@@ -61,13 +61,13 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Run(a) => cli::run::run(*a),
-        Command::Rng(a) => cli::rng::rng(a),
-        Command::Info { all, adapter } => cli::info::info(all, adapter),
-        Command::Systems { name } => cli::systems::systems(name),
-        Command::Bench(a) => cli::bench::bench(a),
+        Command::Rng(a) => cli::rng::rng(a).map(|()| ExitCode::SUCCESS),
+        Command::Info { all, adapter } => cli::info::info(all, adapter).map(|()| ExitCode::SUCCESS),
+        Command::Systems { name } => cli::systems::systems(name).map(|()| ExitCode::SUCCESS),
+        Command::Bench(a) => cli::bench::bench(a).map(|()| ExitCode::SUCCESS),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => fail(&e.to_string()),
     }
 }

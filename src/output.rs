@@ -1,9 +1,16 @@
 //! `--out DIR`: a run's statistics over time as NPY arrays (they load with `np.load`) and a
 //! JSON summary naming each file and its shape. Layout in README ("Output files").
+//!
+//! What a directory holds at any moment, even if the process is killed: `OutDir::open` locks
+//! the directory for the whole run (a second run into it is refused) and refuses one that
+//! holds another run's files unless asked to replace them. `OutDir::write` removes the old
+//! `summary.json` first, writes every file under a temporary name and renames it into place,
+//! removes the previous run's files that this run does not write, and writes `summary.json`
+//! last: a `summary.json` present always describes the arrays beside it.
 
-use std::fs::File;
-use std::io::BufWriter;
-use std::path::Path;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
 
 use npyz::WriterBuilder;
 use serde_json::{json, Value as Json};
@@ -12,11 +19,221 @@ use crate::error::{Error, Result};
 use crate::observe::Save;
 use crate::solution::Solution;
 
+/// The lock file, present while a run holds the directory.
+pub const LOCK: &str = ".throng.lock";
+/// Files being written are named with this prefix until they are complete.
+const TMP: &str = ".throng-tmp.";
+const SUMMARY: &str = "summary.json";
+
 fn io(path: &Path, source: std::io::Error) -> Error {
     Error::Io {
         what: path.display().to_string(),
         source,
     }
+}
+
+/// Whether `name` is a file some run writes: `summary.json` or one of the arrays.
+pub fn is_run_file(name: &str) -> bool {
+    const ARRAYS: [&str; 10] = [
+        "t",
+        "count",
+        "nonfinite",
+        "mean",
+        "var",
+        "min",
+        "max",
+        "quantiles",
+        "quantile_resolution",
+        "paths",
+    ];
+    if name == SUMMARY {
+        return true;
+    }
+    let Some(stem) = name.strip_suffix(".npy") else {
+        return false;
+    };
+    ARRAYS.contains(&stem)
+        || stem
+            .strip_prefix("hist")
+            .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The regular files of a run in `dir`, sorted by name.
+fn run_files(dir: &Path) -> Result<Vec<String>> {
+    let mut names = vec![];
+    for entry in std::fs::read_dir(dir).map_err(|e| io(dir, e))? {
+        let entry = entry.map_err(|e| io(dir, e))?;
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        let is_file = entry
+            .file_type()
+            .is_ok_and(|t| t.is_file() || t.is_symlink());
+        if is_file && is_run_file(&name) {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+fn remove(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(path, e)),
+        _ => Ok(()),
+    }
+}
+
+/// An output directory held by this run: locked until dropped.
+pub struct OutDir {
+    dir: PathBuf,
+    /// Locked (unix: `flock`) while open; closed after `drop` removes its file.
+    _lock: File,
+}
+
+impl OutDir {
+    /// Creates `dir` if needed and locks it. Refused if another run holds the lock, or if
+    /// `dir` holds another run's files (`summary.json`, `mean.npy`, …) and `replace` is false;
+    /// nothing in `dir` is changed then. Temporary files of a run that was killed are removed.
+    pub fn open(dir: &Path, replace: bool) -> Result<OutDir> {
+        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        let out = OutDir {
+            dir: dir.to_path_buf(),
+            _lock: lock(dir)?,
+        };
+        let old = run_files(dir)?;
+        if !old.is_empty() && !replace {
+            let shown = if old.len() > 3 {
+                format!("{}, …", old[..3].join(", "))
+            } else {
+                old.join(", ")
+            };
+            return Err(Error::Input {
+                what: "--out".into(),
+                message: format!(
+                    "{} holds the files of another run ({shown}); give another directory, or --force to replace them",
+                    dir.display()
+                ),
+            });
+        }
+        for entry in std::fs::read_dir(dir).map_err(|e| io(dir, e))?.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(TMP) {
+                remove(&entry.path())?;
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes the arrays of `sol` (its save times, or the end alone), then `summary` with
+    /// `files` (each array's file and shape) added as `summary.json`. The previous
+    /// `summary.json` is removed before any array is written, and the previous run's arrays
+    /// that this one does not write are removed before the new `summary.json` appears.
+    pub fn write(self, sol: &Solution, t_end: f64, steps: u64, mut summary: Json) -> Result<()> {
+        let old = run_files(&self.dir)?;
+        remove(&self.dir.join(SUMMARY))?;
+        let files = arrays(&self.dir, sol, t_end, steps)?;
+        let written: Vec<String> = files
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter_map(|f| f["file"].as_str().map(String::from))
+            .collect();
+        for name in old.iter().filter(|n| !written.contains(n)) {
+            remove(&self.dir.join(name))?;
+        }
+        summary["files"] = files;
+        let text = serde_json::to_string_pretty(&summary).expect("JSON values serialize") + "\n";
+        put(&self.dir, SUMMARY, |w| w.write_all(text.as_bytes()))
+    }
+}
+
+impl Drop for OutDir {
+    /// Removes the lock file while still holding the lock (the file is closed after this),
+    /// so no other run can be holding a lock on the file removed.
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.dir.join(LOCK));
+    }
+}
+
+/// Opens and locks `dir/.throng.lock`; refused if another run holds it.
+#[cfg(unix)]
+fn lock(dir: &Path) -> Result<File> {
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::io::AsRawFd;
+    let path = dir.join(LOCK);
+    loop {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| io(&path, e))?;
+        // SAFETY: flock on a descriptor this function owns.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::WouldBlock {
+                return Err(held(dir));
+            }
+            return Err(io(&path, e));
+        }
+        // A run that finished between our open and flock removed the file we locked: lock
+        // the file now at the path instead.
+        let ours = file.metadata().map_err(|e| io(&path, e))?;
+        match std::fs::metadata(&path) {
+            Ok(now) if now.dev() == ours.dev() && now.ino() == ours.ino() => return Ok(file),
+            _ => continue,
+        }
+    }
+}
+
+/// Creates `dir/.throng.lock`; refused if it exists (a killed run leaves it behind: remove
+/// it by hand).
+#[cfg(not(unix))]
+fn lock(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK);
+    match OpenOptions::new().write(true).create_new(true).open(&path) {
+        Ok(f) => Ok(f),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(held(dir)),
+        Err(e) => Err(io(&path, e)),
+    }
+}
+
+fn held(dir: &Path) -> Error {
+    Error::Input {
+        what: "--out".into(),
+        message: format!(
+            "{} is in use by another throng run (it holds {LOCK}); wait for it or give another directory",
+            dir.display()
+        ),
+    }
+}
+
+/// Writes `dir/name` through `fill` under a temporary name, then renames it into place.
+fn put(
+    dir: &Path,
+    name: &str,
+    fill: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+) -> Result<()> {
+    let tmp = dir.join(format!("{TMP}{name}"));
+    let path = dir.join(name);
+    let result = File::create(&tmp)
+        .and_then(|file| {
+            let mut w = BufWriter::new(file);
+            fill(&mut w)?;
+            let file = w.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()
+        })
+        .map_err(|e| io(&tmp, e))
+        .and_then(|()| std::fs::rename(&tmp, &path).map_err(|e| io(&path, e)));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// Writes one C-order array.
@@ -26,23 +243,22 @@ fn npy<T: npyz::AutoSerialize + Copy>(
     shape: &[u64],
     data: &[T],
 ) -> Result<Json> {
-    let path = dir.join(format!("{name}.npy"));
-    let file = File::create(&path).map_err(|e| io(&path, e))?;
-    let mut w = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(shape)
-        .writer(BufWriter::new(file))
-        .begin_nd()
-        .map_err(|e| io(&path, e))?;
-    w.extend(data.iter().copied()).map_err(|e| io(&path, e))?;
-    w.finish().map_err(|e| io(&path, e))?;
-    Ok(json!({"file": format!("{name}.npy"), "shape": shape}))
+    let file = format!("{name}.npy");
+    put(dir, &file, |w| {
+        let mut a = npyz::WriteOptions::new()
+            .default_dtype()
+            .shape(shape)
+            .writer(w)
+            .begin_nd()?;
+        a.extend(data.iter().copied())?;
+        a.finish()
+    })?;
+    Ok(json!({"file": file, "shape": shape}))
 }
 
 /// Writes the arrays of `sol` (its save times, or the end alone) into `dir` and returns the
 /// `files` object of the summary.
-pub fn write(dir: &Path, sol: &Solution, t_end: f64, steps: u64) -> Result<Json> {
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+fn arrays(dir: &Path, sol: &Solution, t_end: f64, steps: u64) -> Result<Json> {
     let end;
     let saves: &[Save] = if sol.saves.is_empty() {
         end = [Save {

@@ -1,10 +1,9 @@
 //! How `throng run` shows a solution: the JSON object (`--json`, and `summary.json` under
 //! `--out`), the text table, and the warnings on stderr.
 
-use std::path::Path;
-
 use serde_json::{json, Map, Value as Json};
 use throng::method::Interpretation;
+use throng::output::OutDir;
 use throng::{Error, Job, Method, Solution};
 
 /// A finished run: the job, its solution, and what the report adds.
@@ -24,7 +23,8 @@ impl Report<'_> {
     fn rate(&self) -> f64 {
         let work = match &self.sol.adaptive {
             Some(a) => a.steps.mean[0] * a.steps.count as f64,
-            None => self.job.paths as f64 * self.job.grid.steps as f64,
+            // The trajectories finished: all of them unless the run was interrupted.
+            None => self.sol.completed as f64 * self.job.grid.steps as f64,
         };
         work / self.sol.timing.solve_s
     }
@@ -86,6 +86,7 @@ impl Report<'_> {
             "adaptive": adaptive,
             "first_nonfinite": st.first_nonfinite,
             "partial": sol.partial,
+            "completed": sol.completed,
             "save_times": sol.saves.len(),
             "chunks": sol.chunks,
             "device_bytes": sol.device_bytes,
@@ -100,27 +101,18 @@ impl Report<'_> {
         })
     }
 
-    /// `--out DIR`: the NPY arrays, and `summary.json` (the JSON object, its files, its saves).
-    pub fn write_out(&self, dir: &Path, summary: &Json) -> Result<(), Error> {
+    /// `--out DIR` (locked and checked by `OutDir::open` before the run): the NPY arrays, and
+    /// `summary.json` (the JSON object, its files, its saves) written last.
+    pub fn write_out(&self, out: OutDir, summary: &Json) -> Result<(), Error> {
         let sol = self.sol;
         let mut summary = summary.clone();
-        summary["files"] =
-            throng::output::write(dir, sol, self.job.grid.t1(), self.job.grid.steps)?;
         summary["saves"] = json!(sol
             .saves
             .iter()
             .map(|s| json!({"step": s.step, "t": s.t, "count": s.stats.count,
                 "nonfinite": s.stats.nonfinite, "first_nonfinite": s.stats.first_nonfinite}))
             .collect::<Vec<_>>());
-        let path = dir.join("summary.json");
-        std::fs::write(
-            &path,
-            serde_json::to_string_pretty(&summary).unwrap() + "\n",
-        )
-        .map_err(|source| Error::Io {
-            what: path.display().to_string(),
-            source,
-        })
+        out.write(sol, self.job.grid.t1(), self.job.grid.steps, summary)
     }
 
     /// The text report: the run, terminal statistics, save times, steps, timing.
@@ -132,12 +124,16 @@ impl Report<'_> {
         } else {
             format!(" x {} steps, dt {}", grid.steps, grid.dt)
         };
+        let paths = if sol.partial {
+            format!("{} of {} paths (interrupted)", sol.completed, job.paths)
+        } else {
+            format!("{} paths", job.paths)
+        };
         println!(
-            "{} with {} ({}): {} paths{grid_text}, t {} -> {}, seed {}",
+            "{} with {} ({}): {paths}{grid_text}, t {} -> {}, seed {}",
             job.system.name,
             method.name(),
             job.precision.name(),
-            job.paths,
             grid.t0,
             grid.t1(),
             job.seed
@@ -228,9 +224,15 @@ impl Report<'_> {
         }
     }
 
-    /// Unfinished (dopri5) and non-finite trajectories, on stderr.
+    /// An interrupted run, unfinished (dopri5) and non-finite trajectories, on stderr.
     pub fn warn(&self) {
         let sol = self.sol;
+        if sol.partial {
+            eprintln!(
+                "warning: interrupted: partial results, the statistics cover the first {} of {} trajectories",
+                sol.completed, self.job.paths
+            );
+        }
         if let Some(a) = sol.adaptive.as_ref().filter(|a| a.unfinished > 0) {
             eprintln!(
                 "warning: {} trajectories reached --max-steps before t1 (first: {}); their states are NaN and excluded",

@@ -2,10 +2,13 @@
 //! integrated on the device (or the CPU twin), and reported.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{json, Map, Value as Json};
+use throng::output::OutDir;
 use throng::spec::RunRequest;
 use throng::{
     cpu, Context, Ensemble, Error, Job, Method, Noise, Options, SaveAt, Solution, System, TimeGrid,
@@ -26,9 +29,12 @@ pub struct RunArgs {
     spec: Option<PathBuf>,
     #[command(flatten)]
     pub request: RequestArgs,
-    /// Write NPY arrays and summary.json into DIR
+    /// Write NPY arrays and summary.json into DIR (locked during the run; summary.json last)
     #[arg(long)]
     out: Option<PathBuf>,
+    /// With --out: replace the files of a previous run in DIR
+    #[arg(long, requires = "out")]
+    force: bool,
     /// Report progress on stderr after every chunk
     #[arg(long)]
     progress: bool,
@@ -42,10 +48,21 @@ pub struct RunArgs {
     adapter: AdapterArgs,
 }
 
-pub fn run(args: RunArgs) -> Result<(), Error> {
+/// The exit status of a run interrupted by Ctrl-C (128 + SIGINT, the shell's convention).
+pub const INTERRUPTED: u8 = 130;
+
+/// Runs the ensemble and reports it; the status is `INTERRUPTED` if Ctrl-C stopped the run
+/// before its last chunk (what was finished is reported and written, marked partial).
+pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
     let (system, req) = load(&args.system, &args.spec, args.request.into_request())?;
     let (job, params) = job(&system, &req)?;
-    let opts = options(&req, &job, args.progress)?;
+    let mut opts = options(&req, &job, args.progress)?;
+    // Lock and check the output directory before spending time on the run.
+    let out = match &args.out {
+        Some(dir) => Some(OutDir::open(dir, args.force)?),
+        None => None,
+    };
+    opts.cancel = Some(interrupt());
     let (sol, device_s) = execute(&job, &opts, args.cpu, &args.adapter)?;
     let report = Report {
         job: &job,
@@ -55,8 +72,8 @@ pub fn run(args: RunArgs) -> Result<(), Error> {
         device_s,
     };
     let summary = report.json();
-    if let Some(dir) = &args.out {
-        report.write_out(dir, &summary)?;
+    if let Some(out) = out {
+        report.write_out(out, &summary)?;
     }
     if args.json {
         println!("{summary}");
@@ -65,7 +82,41 @@ pub fn run(args: RunArgs) -> Result<(), Error> {
     }
     // Warnings go to stderr in both output modes.
     report.warn();
-    Ok(())
+    Ok(if sol.partial {
+        ExitCode::from(INTERRUPTED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Ctrl-C: the first sets the flag the run checks between dispatches (the run then stops
+/// and reports what it finished); a second ends the process at once, status 130.
+fn interrupt() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = flag.clone();
+    let installed = ctrlc::set_handler(move || {
+        if set.swap(true, Ordering::SeqCst) {
+            exit_now();
+        }
+        eprintln!(
+            "interrupted: stopping after the current dispatch to report the finished chunks (Ctrl-C again to exit now)"
+        );
+    });
+    if let Err(e) = installed {
+        log::warn!("Ctrl-C will end the run at once: {e}");
+    }
+    flag
+}
+
+/// Ends the process without running exit handlers (a driver's may wait for the device).
+fn exit_now() -> ! {
+    #[cfg(unix)]
+    // SAFETY: _exit ends the process; nothing runs after it.
+    unsafe {
+        libc::_exit(INTERRUPTED as i32)
+    }
+    #[cfg(not(unix))]
+    std::process::exit(INTERRUPTED as i32)
 }
 
 /// The system, and the request: the spec's `[run]` with the flags' laid over it.
