@@ -94,8 +94,8 @@ fn usage_error(e: clap::Error) -> ExitCode {
 
 /// The line and status for what clap refused (None: help or version, not an error). A value
 /// that does not parse is bad input like any other (status 1), named by its flag; anything
-/// else (an unknown flag, a missing one) is a usage error: clap's first line, without the
-/// usage block, and status 2.
+/// else (an unknown flag, a missing one) is a usage error: clap's message in one line,
+/// without the usage block, and status 2.
 fn usage_line(e: &clap::Error) -> Option<(String, u8)> {
     match e.kind() {
         ErrorKind::DisplayHelp
@@ -116,9 +116,20 @@ fn usage_line(e: &clap::Error) -> Option<(String, u8)> {
             Some((format!("error: {}", message.replace('\n', " ")), 1))
         }
         _ => {
+            // clap's message runs to the first blank line (a list of missing arguments
+            // follows on its own lines): one line of it, without tips and usage.
             let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("error: invalid arguments");
-            Some((first.to_string(), 2))
+            let message: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            let line = if message.is_empty() {
+                "error: invalid arguments".to_string()
+            } else {
+                message.join(" ")
+            };
+            Some((line, 2))
         }
     }
 }

@@ -395,6 +395,40 @@ fn value_cases(dir: &Path) -> Vec<Case> {
         .collect()
 }
 
+/// Output directories that cannot take a run's files.
+fn out_cases(dir: &Path) -> Vec<Case> {
+    let file = dir.join("a_file");
+    std::fs::write(&file, b"x").unwrap();
+    let stale = dir.join("stale");
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join("summary.json"), b"{}").unwrap();
+    let with = |v: &Path| run_with(BASE, "--out", &v.to_string_lossy());
+    let mut force_only = run_with(BASE, "--seed", "1");
+    force_only.push("--force".into());
+    vec![
+        Case {
+            args: with(&file),
+            status: 1,
+            words: vec!["a_file".into()],
+        },
+        Case {
+            args: with(&stale),
+            status: 1,
+            words: vec!["--force".into(), "another run".into()],
+        },
+        Case {
+            args: with(Path::new("/proc/throng-out")),
+            status: 1,
+            words: vec!["/proc/throng-out".into()],
+        },
+        Case {
+            args: force_only,
+            status: 2,
+            words: vec!["--force".into(), "--out".into()],
+        },
+    ]
+}
+
 #[test]
 fn every_bad_input_gets_one_line_and_a_nonzero_status() {
     let dir = std::env::temp_dir().join(format!("throng-corpus-{}", std::process::id()));
@@ -402,6 +436,7 @@ fn every_bad_input_gets_one_line_and_a_nonzero_status() {
     let mut cases = flag_cases();
     cases.extend(spec_cases(&dir));
     cases.extend(value_cases(&dir));
+    cases.extend(out_cases(&dir));
     assert!(cases.len() >= 200, "a corpus of {} cases", cases.len());
     let mut bad = Vec::new();
     for c in &cases {
