@@ -34,13 +34,31 @@ impl Builtin {
     }
 }
 
-/// Where a system's WGSL came from, so errors can name the user's file and line.
-#[derive(Clone, Debug, PartialEq)]
+/// Where a system's WGSL came from, so errors can name the user's file, line and column.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct CodeOrigin {
     /// A file name, or a label such as `<drift snippet>`.
     pub name: String,
     /// Lines before the code's first line in that file (code inside a spec file).
     pub line_offset: usize,
+    /// Where the code's characters sit in the file when that is not simply `line_offset`
+    /// lines down in the same column (code after the opening quotes, escapes such as `\n`
+    /// in a TOML basic string, a line-ending backslash): for each line of the code, runs
+    /// `(column, file line, file column)`, all 1-based and in characters, each saying that
+    /// from `column` on the code's characters are consecutive characters of the file from
+    /// that place. Empty when the plain offset says it.
+    pub runs: Vec<Vec<(usize, usize, usize)>>,
+}
+
+impl CodeOrigin {
+    /// The file line and column of 1-based `line` and character `column` of the code.
+    pub fn place(&self, line: usize, column: usize) -> (usize, usize) {
+        let runs = line.checked_sub(1).and_then(|l| self.runs.get(l));
+        match runs.and_then(|r| r.iter().rev().find(|run| run.0 <= column).or(r.first())) {
+            Some(&(c, fl, fc)) => (fl, (fc + column).saturating_sub(c).max(1)),
+            None => (line + self.line_offset, column),
+        }
+    }
 }
 
 /// What a system suggests when the run does not say.
@@ -92,7 +110,7 @@ impl System {
             wgsl: code.to_string(),
             origin: CodeOrigin {
                 name: format!("<{name}>"),
-                line_offset: 0,
+                ..CodeOrigin::default()
             },
             defaults: Defaults::default(),
             reference: String::new(),

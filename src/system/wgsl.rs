@@ -98,13 +98,13 @@ fn tokens(code: &str) -> (Vec<Token<'_>>, Option<Problem>) {
             continue;
         }
         line_start = false;
-        if code[i..].starts_with("//") {
+        if b[i..].starts_with(b"//") {
             while i < b.len() && b[i] != b'\n' {
                 i += 1;
             }
             continue;
         }
-        if code[i..].starts_with("/*") {
+        if b[i..].starts_with(b"/*") {
             let start = i;
             let mut depth = 0usize;
             loop {
@@ -117,10 +117,10 @@ fn tokens(code: &str) -> (Vec<Token<'_>>, Option<Problem>) {
                         }),
                     );
                 }
-                if code[i..].starts_with("/*") {
+                if b[i..].starts_with(b"/*") {
                     depth += 1;
                     i += 2;
-                } else if code[i..].starts_with("*/") {
+                } else if b[i..].starts_with(b"*/") {
                     depth -= 1;
                     i += 2;
                     if depth == 0 {
