@@ -409,21 +409,23 @@ impl Composed {
         let mut validator = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps);
         validator.validate(module).map_err(|e| {
             let msg = describe(e.as_inner(), module);
+            let returned = return_span(e.as_inner(), module).map(|s| (s, String::new()));
             let narrowest = e
                 .spans()
                 .filter(|(span, _)| span.is_defined())
-                .min_by_key(|(span, _)| span.to_range().map_or(usize::MAX, |r| r.len()));
-            match narrowest {
+                .min_by_key(|(span, _)| span.to_range().map_or(usize::MAX, |r| r.len()))
+                .cloned();
+            match returned.or(narrowest) {
                 Some((span, label)) => {
                     // Labels naming naga's own handles ("naga::ir::Expression [3]") say nothing
                     // to the person who wrote the code.
-                    let label = strip_handles(label);
+                    let label = strip_handles(&label);
                     let full = if label.is_empty() || label.starts_with("naga::") {
                         msg
                     } else {
                         format!("{msg} ({label})")
                     };
-                    self.error_at(*span, &full)
+                    self.error_at(span, &full)
                 }
                 None => Error::Shader {
                     at: None,
@@ -440,6 +442,45 @@ impl Composed {
         self.check(&module, caps)?;
         Ok(module)
     }
+}
+
+/// The span of the `return` statement a wrong return type is about: naga points at the
+/// returned expression, which for an argument is its declaration in the signature.
+fn return_span(e: &naga::valid::ValidationError, module: &naga::Module) -> Option<naga::Span> {
+    use naga::valid::{FunctionError, ValidationError};
+    let ValidationError::Function {
+        handle,
+        source:
+            FunctionError::InvalidReturnType {
+                expression: Some(value),
+                ..
+            },
+        ..
+    } = e
+    else {
+        return None;
+    };
+    fn find(block: &naga::Block, value: naga::Handle<naga::Expression>) -> Option<naga::Span> {
+        for (stmt, span) in block.span_iter() {
+            let inner: Vec<&naga::Block> = match stmt {
+                naga::Statement::Return { value: Some(v) } if *v == value => {
+                    return Some(*span).filter(|s| s.is_defined())
+                }
+                naga::Statement::Block(b) => vec![b],
+                naga::Statement::If { accept, reject, .. } => vec![accept, reject],
+                naga::Statement::Loop {
+                    body, continuing, ..
+                } => vec![body, continuing],
+                naga::Statement::Switch { cases, .. } => cases.iter().map(|c| &c.body).collect(),
+                _ => vec![],
+            };
+            if let Some(s) = inner.into_iter().find_map(|b| find(b, value)) {
+                return Some(s);
+            }
+        }
+        None
+    }
+    find(&module.functions[*handle].body, *value)
 }
 
 /// A type as WGSL writes it (`vec4<f32>`, `array<f32, 3>`, a struct's name).
