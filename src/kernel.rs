@@ -1014,6 +1014,61 @@ mod tests {
     }
 
     #[test]
+    fn throng_s_names_are_reserved_and_the_prelude_list_is_complete() {
+        for name in [
+            "main",
+            "S",
+            "F",
+            "Params",
+            "philox4x32_10",
+            "box_muller",
+            "Words",
+            "store_state",
+            "noise_term_3",
+            "correlate",
+            "T1",
+            "throng_helper",
+        ] {
+            assert!(is_reserved(name), "{name}");
+        }
+        for name in [
+            "drift",
+            "diffusion",
+            "stop",
+            "helper",
+            "sq",
+            "noise_term_",
+            "Word",
+        ] {
+            assert!(!is_reserved(name), "{name}");
+        }
+        // Every name any prelude declares is in PRELUDE_NAMES.
+        let corr = Noise::Correlated {
+            corr: vec![1.0, 0.5, 0.5, 1.0],
+        };
+        let code = "fn drift(t: F, x: S, p: Params) -> S {\n    return x;\n}\n\
+                    fn diffusion(t: F, x: S, p: Params) -> G {\n    return G(R(0.1), R(0.1));\n}\n";
+        let sde = System::wgsl("k", &["x", "y"], &[("s", 0.5)], corr, code).unwrap();
+        let ode = System::wgsl("k", &["x", "y"], &[("s", 0.5)], Noise::None, code).unwrap();
+        for (sys, method) in [
+            (sde, Method::EulerMaruyama),
+            (ode, Method::Dopri5(Default::default())),
+        ] {
+            let job = Ensemble::new(sys, 3)
+                .values("s", vec![1.0, 2.0, 3.0])
+                .precision(Precision::F64)
+                .job(method, TimeGrid::new(0.0, 0.01, 10))
+                .unwrap();
+            assert!(job.tables > 0);
+            for t in TARGETS {
+                for d in wgsl::outline(&prelude(&job, t)).decls {
+                    assert!(PRELUDE_NAMES.contains(&d.name.as_str()), "{}", d.name);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn f32_literals_round_trip() {
         for v in [0.1f32, 1e-7, 8.0 / 3.0, -2.5e30, 16777217.0, 1.0] {
             let lit = f32_lit(v);

@@ -531,11 +531,12 @@ fn strip_handles(text: &str) -> String {
         if digits > 0 && after[digits..].starts_with(']') {
             let mut head = &rest[..open];
             let mut tail = &after[digits + 1..];
-            for wrap in ["Some(", "Handle("] {
-                if head.ends_with(wrap) && tail.starts_with(')') {
-                    head = &head[..head.len() - wrap.len()];
-                    tail = &tail[1..];
-                }
+            while let Some(wrap) = ["Some(", "Handle("]
+                .into_iter()
+                .find(|w| head.ends_with(w) && tail.starts_with(')'))
+            {
+                head = &head[..head.len() - wrap.len()];
+                tail = &tail[1..];
             }
             out.push_str(head.trim_end_matches(' '));
             rest = tail;
@@ -735,6 +736,44 @@ mod tests {
         assert!(e("#for c in 2\nx\n").contains("m:1: #for without #endfor"));
         assert!(e("#for c in NOPE\nx\n#endfor\n").contains("m:1: unknown trip count `NOPE`"));
         assert!(e("#endfor\n").contains("m:1: #endfor without #for"));
+    }
+
+    #[test]
+    fn columns_count_characters_and_user_code_is_placed_in_its_file() {
+        // Line 1 of the code sits at line 2, column 9 of the file; line 2 at column 30, with
+        // an escape (two characters in the file) before its fifth character.
+        let origin = CodeOrigin {
+            name: "spec.toml".into(),
+            line_offset: 1,
+            runs: vec![vec![(1, 2, 9)], vec![(1, 2, 30), (5, 2, 35)]],
+        };
+        let root = Source::code("é = 1;\nabcdefgh\n", &origin);
+        let out = compose(&[root], &[], &[], &[]).unwrap();
+        // Byte column 4 of "é = 1;" is its third character.
+        assert_eq!(out.locate(1, 4), "spec.toml:2:11");
+        assert_eq!(out.locate(2, 2), "spec.toml:2:31");
+        assert_eq!(out.locate(2, 6), "spec.toml:2:36");
+        // Without runs, lines are offset and columns count characters.
+        let plain = CodeOrigin {
+            name: "f.wgsl".into(),
+            line_offset: 3,
+            runs: vec![],
+        };
+        let out = compose(&[Source::code("/* ü */ x\n", &plain)], &[], &[], &[]).unwrap();
+        assert_eq!(out.locate(1, 10), "f.wgsl:4:9");
+    }
+
+    #[test]
+    fn naga_s_handles_are_dropped_from_messages() {
+        assert_eq!(
+            strip_handles("Returning Some(Handle([1])) where Some([2]) is expected"),
+            "Returning where is expected"
+        );
+        assert_eq!(
+            strip_handles("Call to [3] is invalid (naga::ir::Expression [0])"),
+            "Call to is invalid (naga::ir::Expression)"
+        );
+        assert_eq!(strip_handles("array[i] stays"), "array[i] stays");
     }
 
     #[test]

@@ -360,3 +360,60 @@ pub fn load(path: &Path) -> Result<(System, Option<RunRequest>)> {
     let dir = path.parent().unwrap_or(Path::new("."));
     parse(&text, &path.display().to_string(), dir)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The file place of each code line's first character and of `y`, through `parse`.
+    fn places(spec: &str) -> ((usize, usize), (usize, usize)) {
+        let (sys, _) = parse(spec, "s.toml", Path::new(".")).unwrap();
+        let y = sys.wgsl.lines().position(|l| l.contains('y')).unwrap();
+        let col = sys
+            .wgsl
+            .lines()
+            .nth(y)
+            .unwrap()
+            .chars()
+            .position(|c| c == 'y')
+            .unwrap();
+        (sys.origin.place(1, 1), sys.origin.place(y + 1, col + 1))
+    }
+
+    #[test]
+    fn code_is_placed_where_the_spec_file_has_it() {
+        let body = "fn drift(t: F, x: S, p: Params) -> S {\n    return S(-y);\n}\n";
+        // Triple quotes, code on the next line: a plain line offset.
+        let spec = format!("state = [\"x\"]\nwgsl = '''\n{body}'''\n");
+        let (sys, _) = parse(&spec, "s.toml", Path::new(".")).unwrap();
+        assert!(sys.origin.runs.is_empty());
+        assert_eq!(places(&spec), ((3, 1), (4, 15)));
+        // Code on the opening line.
+        let spec = format!("state = [\"x\"]\nwgsl = '''{body}'''\n");
+        assert_eq!(places(&spec), ((2, 11), (3, 15)));
+        // A one-line basic string: escapes are two characters in the file.
+        let spec = "state = [\"x\"]\nwgsl = \"fn drift(t: F, x: S, p: Params) -> S {\\n\\treturn S(-y);\\n}\"\n";
+        assert_eq!(places(spec), ((2, 9), (2, 61)));
+        // \u escapes and a line-ending backslash.
+        let spec = "state = [\"x\"]\nwgsl = \"\"\"\nfn drift(t: F, x: S, p: Params) \\\n   -> S {\n  /* \\u00e9 */ return S(-y);\n}\n\"\"\"\n";
+        assert_eq!(places(spec), ((3, 1), (5, 26)));
+        // Windows line ends.
+        let spec = format!(
+            "state = [\"x\"]\r\nwgsl = '''\r\n{}'''\r\n",
+            body.replace('\n', "\r\n")
+        );
+        assert_eq!(places(&spec).1, (4, 15));
+    }
+
+    #[test]
+    fn toml_errors_count_columns_in_characters() {
+        let e = parse("state = [\"é\"]\nnoize = 1\n", "s.toml", Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("s.toml:2:1: unknown field `noize`"), "{e}");
+        let e = parse("# é\nstate = [\"x\"] x\n", "s.toml", Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("s.toml:2:15:"), "{e}");
+    }
+}
