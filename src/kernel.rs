@@ -629,8 +629,14 @@ fn check_user_functions(
         if let Some(k) = arg_ok.iter().position(|ok| !ok) {
             let what = ["t: F", "x: S", "p: Params"][k];
             return Err(at(format!(
-                "argument {} of `{name}` must be `{what}`; the signature is `fn {name}{signature} -> {ret}`",
-                k + 1
+                "argument {} of `{name}` is `{}`; it must be `{what}` ({} here); the signature is `fn {name}{signature} -> {ret}`",
+                k + 1,
+                shader::type_name(module, f.arguments[k].ty),
+                [
+                    job_precision.name().to_string(),
+                    shader::type_name(module, s_ty),
+                    "Params".to_string()
+                ][k],
             )));
         }
         let ret_ok = f.result.as_ref().is_some_and(|r| {
@@ -646,7 +652,12 @@ fn check_user_functions(
             } else {
                 format!("G = array<R, {len}>, one value per state component")
             };
-            return Err(at(format!("`{name}` must return {shape}")));
+            let got = f.result.as_ref().map_or("nothing".to_string(), |r| {
+                format!("`{}`", shader::type_name(module, r.ty))
+            });
+            return Err(at(format!(
+                "`{name}` returns {got}; it must return {shape}"
+            )));
         }
     }
     if let Some((handle, f)) = find("linear") {

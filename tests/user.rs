@@ -213,14 +213,23 @@ fn a_wrong_return_type_points_at_the_function() {
     expect(
         "wrong_return.toml",
         "5:1",
-        "`drift` must return S = array<R, 1>",
+        "it must return S = array<R, 1>",
         "fn drift(t: f32, x: S, p: Params) -> R {",
     );
     expect(
         "general_shape.toml",
         "10:1",
-        "`diffusion` must return G = array<R, 4>",
+        "it must return G = array<R, 4>",
         "fn diffusion(t: f32, x: S, p: Params) -> S {",
+    );
+    // What the function has, in WGSL's words.
+    let e = run_spec("wrong_return.toml");
+    assert!(e.contains("`drift` returns `"), "{e}");
+    expect(
+        "wrong_arg.toml",
+        "4:1",
+        "argument 1 of `drift` is `u32`; it must be `t: F` (f32 here)",
+        "fn drift(t: u32, x: S, p: Params) -> S {",
     );
     expect(
         "wrong_dim.toml",
