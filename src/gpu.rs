@@ -75,6 +75,15 @@ pub fn pipeline(
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
+    // A driver that cannot build the kernel reports why here, in scopes of its own: left to
+    // an enclosing scope it would surface later as "ComputePipeline ... is invalid" with no
+    // reason (or, for an internal error or running out of memory, as a panic).
+    let scopes = [
+        wgpu::ErrorFilter::Validation,
+        wgpu::ErrorFilter::OutOfMemory,
+        wgpu::ErrorFilter::Internal,
+    ]
+    .map(|f| ctx.device.push_error_scope(f));
     let shader = ctx
         .device
         .create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -91,6 +100,22 @@ pub fn pipeline(
             compilation_options: Default::default(),
             cache: None,
         });
+    let mut failure = None;
+    for scope in scopes.into_iter().rev() {
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            failure.get_or_insert(e);
+        }
+    }
+    if let Some(e) = failure {
+        let why = e
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        return Err(Error::Gpu(format!(
+            "the device could not build the `{label}` kernel: {why}"
+        )));
+    }
     Ok((p, layout))
 }
 

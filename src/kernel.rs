@@ -8,7 +8,7 @@ use crate::error::{Error, Location, Result};
 use crate::method::Method;
 use crate::precision::Precision;
 use crate::shader::{self, compose, Composed, Source};
-use crate::system::{cholesky, Noise, System};
+use crate::system::{cholesky, wgsl, Noise, System};
 
 pub use crate::reduce::{partial_words, BLOCK};
 
@@ -218,33 +218,81 @@ fn noise_flag(noise: &Noise) -> Option<&'static str> {
     }
 }
 
-/// The integration kernel of a job, with the user's functions checked.
-pub fn integrate(job: &Job, target: Target) -> Result<Composed> {
-    let pre = prelude(job, target);
+/// Names the generated prelude may declare (`prelude`, `lane_types`), in any run.
+pub const PRELUDE_NAMES: &[&str] = &[
+    "F",
+    "R",
+    "R32",
+    "U",
+    "I",
+    "U64",
+    "B",
+    "G",
+    "LANE_OFFSETS",
+    "LANES",
+    "lane_u",
+    "WORKGROUP",
+    "DIM",
+    "NOISE",
+    "T0",
+    "DT",
+    "HALF_DT",
+    "SIXTH_DT",
+    "SQRT_DT",
+    "SEED",
+    "T_END",
+    "STEPS",
+    "T1",
+    "TOTAL_STEPS",
+    "RTOL",
+    "ATOL",
+    "DT_MIN",
+    "DT_MAX",
+    "MAX_STEPS",
+    "EXP_ERR2",
+    "EXP_PREV2",
+    "Params",
+    "inputs",
+    "input",
+    "params_at",
+    "x0_at",
+    "correlate",
+];
+
+/// Every top-level name throng's kernels may declare: the prelude's and those of every
+/// built-in module (all branches of their `#ifdef`s), so that a name refused for one run is
+/// refused for all. A name of a `#for` body (`noise_term_$c`) stands for its copies.
+fn throng_names() -> &'static [String] {
+    static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        let mut names: Vec<String> = PRELUDE_NAMES.iter().map(|n| n.to_string()).collect();
+        for (_, text) in shader::MODULES {
+            names.extend(wgsl::outline(text).decls.into_iter().map(|d| d.name));
+        }
+        names.sort();
+        names.dedup();
+        names
+    })
+}
+
+/// The prefix reserved for throng's own names, present and future.
+pub const RESERVED_PREFIX: &str = "throng_";
+
+/// Whether a user's top-level `name` is one throng's kernels use (or may use).
+pub fn is_reserved(name: &str) -> bool {
+    name.starts_with(RESERVED_PREFIX)
+        || throng_names().iter().any(|t| match t.split_once('$') {
+            Some((head, _)) => name
+                .strip_prefix(head)
+                .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit())),
+            None => t == name,
+        })
+}
+
+/// Flags for `#ifdef` that do not depend on what the user's code defines.
+fn base_flags(job: &Job, target: Target) -> Vec<&'static str> {
     let sys = &job.system;
-    // A missing function would otherwise surface inside a kernel that calls it.
-    let signature = "(t: F, x: S, p: Params)";
-    if !defines(&sys.wgsl, "drift") {
-        return Err(Error::Shader {
-            at: Some(Location::file(&sys.origin.name)),
-            message: format!("`drift` is missing: every system needs `fn drift{signature} -> S`"),
-            code: None,
-        });
-    }
-    if sys.noise != Noise::None && !defines(&sys.wgsl, "diffusion") {
-        return Err(Error::Shader {
-            at: Some(Location::file(&sys.origin.name)),
-            message: format!(
-                "`diffusion` is missing: noise = \"{}\" needs `fn diffusion{signature} -> G`",
-                sys.noise.name()
-            ),
-            code: None,
-        });
-    }
-    // The method's step and the driver that calls it, both from the method's row.
     let info = job.method.info();
-    let driver = if info.adaptive { "controller" } else { "fixed" };
-    let text = |name| shader::module(name).expect("shader::MODULES has every method and driver");
     let mut flags: Vec<&str> = Vec::new();
     if target.int64 {
         flags.push("INT64");
@@ -265,7 +313,86 @@ pub fn integrate(job: &Job, target: Target) -> Result<Composed> {
     if job.tables > 0 {
         flags.push("TABLES");
     }
-    if defines_project(&sys.wgsl) {
+    flags
+}
+
+/// The user's code as this run composes it (its `#ifdef`s and `#for`s expanded), read for
+/// what it declares; refuses, at the user's line, what the code may not contain (a `{` never
+/// closed, bindings, entry points, `discard`) and names throng uses.
+fn user_outline(job: &Job, flags: &[&str], consts: &[(&str, u32)]) -> Result<wgsl::Outline> {
+    let sys = &job.system;
+    let user = compose(&[Source::code(&sys.wgsl, &sys.origin)], &[], flags, consts)?
+        .only(&sys.origin.name);
+    let outline = wgsl::outline(&user.source);
+    if let Some(p) = &outline.problem {
+        return Err(user.error_at_offset(p.at, &p.message));
+    }
+    for d in &outline.decls {
+        if is_reserved(&d.name) {
+            return Err(user.error_at_offset(
+                d.at,
+                &format!(
+                    "`{}` is a name throng uses; rename it (throng reserves the names its \
+                     kernels declare and every name starting with `{RESERVED_PREFIX}`)",
+                    d.name
+                ),
+            ));
+        }
+    }
+    // Which optional functions the code defines must not depend on the run: the rows of a
+    // job are known before its kernel is composed.
+    let raw = Functionals::of(sys);
+    let now = Functionals {
+        stop: outline.defines("stop"),
+        event: outline.defines("event"),
+        payoff: outline.defines("payoff"),
+    };
+    if raw != now || defines_project(&sys.wgsl) != outline.defines("project") {
+        return Err(Error::Shader {
+            at: Some(Location::file(&sys.origin.name)),
+            message: "`stop`, `event`, `payoff` and `project` are defined under an `#ifdef`; \
+                      define each for every run or for none"
+                .into(),
+            code: None,
+        });
+    }
+    Ok(outline)
+}
+
+/// The integration kernel of a job, with the user's functions checked.
+pub fn integrate(job: &Job, target: Target) -> Result<Composed> {
+    let pre = prelude(job, target);
+    let sys = &job.system;
+    let consts = [
+        ("DIM", sys.dim() as u32),
+        ("NOISE", sys.noise_channels().max(1) as u32),
+    ];
+    let mut flags = base_flags(job, target);
+    let outline = user_outline(job, &flags, &consts)?;
+    // A missing function would otherwise surface inside a kernel that calls it.
+    let signature = "(t: F, x: S, p: Params)";
+    if !outline.defines("drift") {
+        return Err(Error::Shader {
+            at: Some(Location::file(&sys.origin.name)),
+            message: format!("`drift` is missing: every system needs `fn drift{signature} -> S`"),
+            code: None,
+        });
+    }
+    if sys.noise != Noise::None && !outline.defines("diffusion") {
+        return Err(Error::Shader {
+            at: Some(Location::file(&sys.origin.name)),
+            message: format!(
+                "`diffusion` is missing: noise = \"{}\" needs `fn diffusion{signature} -> G`",
+                sys.noise.name()
+            ),
+            code: None,
+        });
+    }
+    // The method's step and the driver that calls it, both from the method's row.
+    let info = job.method.info();
+    let driver = if info.adaptive { "controller" } else { "fixed" };
+    let text = |name| shader::module(name).expect("shader::MODULES has every method and driver");
+    if outline.defines("project") {
         flags.push("PROJECT");
     }
     let f = Functionals::of(sys);
@@ -294,27 +421,120 @@ pub fn integrate(job: &Job, target: Target) -> Result<Composed> {
     let composed = compose(
         &[
             Source::new("prelude", &pre),
-            Source {
-                name: &sys.origin.name,
-                text: &sys.wgsl,
-                line_offset: sys.origin.line_offset,
-            },
+            Source::code(&sys.wgsl, &sys.origin),
             Source::new(info.shader, text(info.shader)),
             Source::new(driver, text(driver)),
         ],
         &[],
         &flags,
-        &[
-            ("DIM", sys.dim() as u32),
-            ("NOISE", sys.noise_channels().max(1) as u32),
-        ],
+        &consts,
     )?;
-    let module = composed.parse()?;
+    // Throng's own modules parse; an error naga cannot place comes from the user's code.
+    let module = composed.parse().map_err(|e| match e {
+        Error::Shader {
+            at: None,
+            message,
+            code,
+        } => Error::Shader {
+            at: Some(Location::file(&sys.origin.name)),
+            message,
+            code,
+        },
+        e => e,
+    })?;
     check_user_functions(&composed, &module, sys, job.precision)?;
+    check_memory(&composed, &module)?;
     if job.precision == Precision::F64 {
         check_f64_builtins(&composed, &module)?;
     }
     Ok(composed)
+}
+
+/// The most bytes one array, struct or constant of a kernel may hold in an invocation's own
+/// memory. Drivers keep such values per invocation (lavapipe on its threads' stacks, where
+/// a few MB crash the process; GPUs in scarce local memory).
+pub const MAX_VALUE_BYTES: u64 = 64 * 1024;
+
+/// Bytes of a value of type `ty` (at least its size; 0 for a runtime-sized array).
+fn type_bytes(module: &naga::Module, ty: naga::Handle<naga::Type>) -> u64 {
+    use naga::TypeInner as T;
+    match &module.types[ty].inner {
+        T::Scalar(s) => s.width as u64,
+        T::Vector { size, scalar } => *size as u64 * scalar.width as u64,
+        T::Matrix {
+            columns,
+            rows,
+            scalar,
+        } => *columns as u64 * *rows as u64 * scalar.width as u64,
+        T::Array {
+            base,
+            size: naga::ArraySize::Constant(n),
+            ..
+        } => n.get() as u64 * type_bytes(module, *base).max(1),
+        T::Struct { members, span } => members
+            .iter()
+            .map(|m| type_bytes(module, m.ty))
+            .sum::<u64>()
+            .max(*span as u64),
+        _ => 0,
+    }
+}
+
+/// Refuses a constant, private variable or function-local variable larger than
+/// `MAX_VALUE_BYTES`, at its declaration, naming the limit. Without this a driver refuses
+/// the pipeline with no reason, or crashes.
+fn check_memory(composed: &Composed, module: &naga::Module) -> Result<()> {
+    let too_big = |bytes: u64, what: String, span: naga::Span| -> Result<()> {
+        if bytes <= MAX_VALUE_BYTES {
+            return Ok(());
+        }
+        Err(composed.error_at(
+            span,
+            &format!(
+                "{what} holds {bytes} bytes per invocation; throng allows at most \
+                 {MAX_VALUE_BYTES} bytes in one value (each invocation keeps its own copy). \
+                 Use a smaller table, or pass the values as parameters (--values)"
+            ),
+        ))
+    };
+    for (h, c) in module.constants.iter() {
+        let name = c.name.as_deref().unwrap_or("a constant");
+        too_big(
+            type_bytes(module, c.ty),
+            format!("constant `{name}`"),
+            module.constants.get_span(h),
+        )?;
+    }
+    for (h, g) in module.global_variables.iter() {
+        if g.space == naga::AddressSpace::Private {
+            let name = g.name.as_deref().unwrap_or("a variable");
+            too_big(
+                type_bytes(module, g.ty),
+                format!("`{name}`"),
+                module.global_variables.get_span(h),
+            )?;
+        }
+    }
+    for (_, f) in module.functions.iter() {
+        for (h, v) in f.local_variables.iter() {
+            let name = v.name.as_deref().unwrap_or("a local variable");
+            too_big(
+                type_bytes(module, v.ty),
+                format!("`{name}`"),
+                f.local_variables.get_span(h),
+            )?;
+        }
+        for (e, expr) in f.expressions.iter() {
+            if let naga::Expression::Compose { ty, .. } | naga::Expression::ZeroValue(ty) = expr {
+                too_big(
+                    type_bytes(module, *ty),
+                    format!("`{}`", shader::type_name(module, *ty)),
+                    f.expressions.get_span(e),
+                )?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Refuses f64 calls of built-ins that have no f64 implementation on Vulkan (`NO_F64`), at
@@ -409,8 +629,14 @@ fn check_user_functions(
         if let Some(k) = arg_ok.iter().position(|ok| !ok) {
             let what = ["t: F", "x: S", "p: Params"][k];
             return Err(at(format!(
-                "argument {} of `{name}` must be `{what}`; the signature is `fn {name}{signature} -> {ret}`",
-                k + 1
+                "argument {} of `{name}` is `{}`; it must be `{what}` ({} here); the signature is `fn {name}{signature} -> {ret}`",
+                k + 1,
+                shader::type_name(module, f.arguments[k].ty),
+                [
+                    job_precision.name().to_string(),
+                    shader::type_name(module, s_ty),
+                    "Params".to_string()
+                ][k],
             )));
         }
         let ret_ok = f.result.as_ref().is_some_and(|r| {
@@ -426,7 +652,12 @@ fn check_user_functions(
             } else {
                 format!("G = array<R, {len}>, one value per state component")
             };
-            return Err(at(format!("`{name}` must return {shape}")));
+            let got = f.result.as_ref().map_or("nothing".to_string(), |r| {
+                format!("`{}`", shader::type_name(module, r.ty))
+            });
+            return Err(at(format!(
+                "`{name}` returns {got}; it must return {shape}"
+            )));
         }
     }
     if let Some((handle, f)) = find("linear") {
@@ -791,6 +1022,61 @@ mod tests {
             .job(Method::Rk4, TimeGrid::new(0.0, 0.01, 10))
             .unwrap();
         integrate(&job, TARGETS[1]).unwrap();
+    }
+
+    #[test]
+    fn throng_s_names_are_reserved_and_the_prelude_list_is_complete() {
+        for name in [
+            "main",
+            "S",
+            "F",
+            "Params",
+            "philox4x32_10",
+            "box_muller",
+            "Words",
+            "store_state",
+            "noise_term_3",
+            "correlate",
+            "T1",
+            "throng_helper",
+        ] {
+            assert!(is_reserved(name), "{name}");
+        }
+        for name in [
+            "drift",
+            "diffusion",
+            "stop",
+            "helper",
+            "sq",
+            "noise_term_",
+            "Word",
+        ] {
+            assert!(!is_reserved(name), "{name}");
+        }
+        // Every name any prelude declares is in PRELUDE_NAMES.
+        let corr = Noise::Correlated {
+            corr: vec![1.0, 0.5, 0.5, 1.0],
+        };
+        let code = "fn drift(t: F, x: S, p: Params) -> S {\n    return x;\n}\n\
+                    fn diffusion(t: F, x: S, p: Params) -> G {\n    return G(R(0.1), R(0.1));\n}\n";
+        let sde = System::wgsl("k", &["x", "y"], &[("s", 0.5)], corr, code).unwrap();
+        let ode = System::wgsl("k", &["x", "y"], &[("s", 0.5)], Noise::None, code).unwrap();
+        for (sys, method) in [
+            (sde, Method::EulerMaruyama),
+            (ode, Method::Dopri5(Default::default())),
+        ] {
+            let job = Ensemble::new(sys, 3)
+                .values("s", vec![1.0, 2.0, 3.0])
+                .precision(Precision::F64)
+                .job(method, TimeGrid::new(0.0, 0.01, 10))
+                .unwrap();
+            assert!(job.tables > 0);
+            for t in TARGETS {
+                for d in wgsl::outline(&prelude(&job, t)).decls {
+                    assert!(PRELUDE_NAMES.contains(&d.name.as_str()), "{}", d.name);
+                }
+            }
+        }
     }
 
     #[test]

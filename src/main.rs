@@ -54,7 +54,10 @@ fn main() -> ExitCode {
         // Mesa's software driver warns on every start without it.
         std::env::set_var("XDG_RUNTIME_DIR", "/tmp");
     }
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    // naga logs its validator's internals ("Returning Some(Handle([1]))..."); throng reports
+    // the same error at the user's line, so naga stays quiet unless RUST_LOG asks for it.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,naga=off"))
+        .init();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => return usage_error(e),

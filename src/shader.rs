@@ -4,7 +4,10 @@
 
 use std::collections::HashSet;
 
+use naga::common::wgsl::TypeContext;
+
 use crate::error::{Error, Location};
+use crate::system::CodeOrigin;
 
 /// The WGSL modules shipped with throng, by import name.
 pub const MODULES: &[(&str, &str)] = &[
@@ -68,6 +71,9 @@ pub struct Origin {
 pub struct Composed {
     pub source: String,
     pub origins: Vec<Origin>,
+    /// Where the user's code sits in its file, for a module whose characters are not simply
+    /// lines of that file (`CodeOrigin::runs`).
+    pub places: Vec<CodeOrigin>,
 }
 
 /// A named piece of WGSL given to the composer (a built-in module, generated text, or a
@@ -77,6 +83,9 @@ pub struct Source<'a> {
     pub name: &'a str,
     pub text: &'a str,
     pub line_offset: usize,
+    /// Where each character of a user's code sits in its file, when it is not simply
+    /// `line_offset` lines down.
+    pub origin: Option<&'a CodeOrigin>,
 }
 
 impl<'a> Source<'a> {
@@ -85,6 +94,17 @@ impl<'a> Source<'a> {
             name,
             text,
             line_offset: 0,
+            origin: None,
+        }
+    }
+
+    /// A user's code, named and placed in its file by `origin`.
+    pub fn code(text: &'a str, origin: &'a CodeOrigin) -> Source<'a> {
+        Source {
+            name: &origin.name,
+            text,
+            line_offset: origin.line_offset,
+            origin: Some(origin),
         }
     }
 }
@@ -102,6 +122,12 @@ pub fn compose(
         out: Composed {
             source: String::new(),
             origins: Vec::new(),
+            places: parts
+                .iter()
+                .filter_map(|p| p.origin)
+                .filter(|o| !o.runs.is_empty())
+                .cloned()
+                .collect(),
         },
         done: HashSet::new(),
         extra,
@@ -278,11 +304,24 @@ impl Composed {
         self.location(line, column).to_string()
     }
 
-    /// The module, line and column a 1-based line and column of the composed source come
-    /// from: the user's file and line for the user's code.
+    /// The module, line and column a 1-based line and byte column of the composed source
+    /// come from: the user's file, line and column (in characters) for the user's code.
     pub fn location(&self, line: usize, column: usize) -> Location {
+        // naga counts columns in bytes; people count characters.
+        let text = self.source.lines().nth(line.wrapping_sub(1)).unwrap_or("");
+        let mut byte = column.saturating_sub(1).min(text.len());
+        while !text.is_char_boundary(byte) {
+            byte -= 1;
+        }
+        let column = text[..byte].chars().count() + 1;
         match self.origins.get(line.wrapping_sub(1)) {
-            Some(o) => Location::at(&o.module, o.line, column),
+            Some(o) => match self.places.iter().find(|p| p.name == o.module) {
+                Some(p) => {
+                    let (l, c) = p.place(o.line - p.line_offset, column);
+                    Location::at(&o.module, l, c)
+                }
+                None => Location::at(&o.module, o.line, column),
+            },
             None => Location::at("<composed>", line, column),
         }
     }
@@ -302,6 +341,29 @@ impl Composed {
         }
     }
 
+    /// The lines that came from `module`, keeping their origins.
+    pub fn only(&self, module: &str) -> Composed {
+        let mut out = Composed {
+            source: String::new(),
+            origins: Vec::new(),
+            places: self.places.clone(),
+        };
+        for (line, origin) in self.source.lines().zip(&self.origins) {
+            if origin.module == module {
+                out.source.push_str(line);
+                out.source.push('\n');
+                out.origins.push(origin.clone());
+            }
+        }
+        out
+    }
+
+    /// An error at a byte offset of the composed source, located in its module.
+    pub fn error_at_offset(&self, at: usize, message: &str) -> Error {
+        let at = at.min(self.source.len()) as u32;
+        self.error_at(naga::Span::new(at, at + 1), message)
+    }
+
     /// An error at a span of the composed source, located in its module.
     pub fn error_at(&self, span: naga::Span, message: &str) -> Error {
         let loc = span.location(&self.source);
@@ -315,8 +377,14 @@ impl Composed {
     /// Parses with naga; errors name the module, line and column.
     pub fn parse(&self) -> Result<naga::Module, Error> {
         naga::front::wgsl::parse_str(&self.source).map_err(|e| {
-            let message = e.message().to_string();
-            match e.location(&self.source) {
+            let mut message = e.message().to_string();
+            for note in e.notes() {
+                message += &format!("; {note}");
+            }
+            // Some errors carry no place (types have no span): say so rather than point at
+            // the first line.
+            let placed = e.labels().next().is_some_and(|(span, _)| span.is_defined());
+            match e.location(&self.source).filter(|_| placed) {
                 Some(loc) => self.error_at_line(
                     loc.line_number as usize,
                     loc.line_position as usize,
@@ -340,24 +408,24 @@ impl Composed {
     ) -> Result<naga::valid::ModuleInfo, Error> {
         let mut validator = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps);
         validator.validate(module).map_err(|e| {
-            let mut msg = e.as_inner().to_string();
-            let mut cause = std::error::Error::source(e.as_inner());
-            while let Some(c) = cause {
-                msg += &format!(": {c}");
-                cause = c.source();
-            }
+            let msg = describe(e.as_inner(), module);
+            let returned = return_span(e.as_inner(), module).map(|s| (s, String::new()));
             let narrowest = e
                 .spans()
                 .filter(|(span, _)| span.is_defined())
-                .min_by_key(|(span, _)| span.to_range().map_or(usize::MAX, |r| r.len()));
-            match narrowest {
+                .min_by_key(|(span, _)| span.to_range().map_or(usize::MAX, |r| r.len()))
+                .cloned();
+            match returned.or(narrowest) {
                 Some((span, label)) => {
-                    let full = if label.is_empty() {
+                    // Labels naming naga's own handles ("naga::ir::Expression [3]") say nothing
+                    // to the person who wrote the code.
+                    let label = strip_handles(&label);
+                    let full = if label.is_empty() || label.starts_with("naga::") {
                         msg
                     } else {
                         format!("{msg} ({label})")
                     };
-                    self.error_at(*span, &full)
+                    self.error_at(span, &full)
                 }
                 None => Error::Shader {
                     at: None,
@@ -374,6 +442,222 @@ impl Composed {
         self.check(&module, caps)?;
         Ok(module)
     }
+}
+
+/// The span of the `return` statement a wrong return type is about: naga points at the
+/// returned expression, which for an argument is its declaration in the signature.
+fn return_span(e: &naga::valid::ValidationError, module: &naga::Module) -> Option<naga::Span> {
+    use naga::valid::{FunctionError, ValidationError};
+    let ValidationError::Function {
+        handle,
+        source:
+            FunctionError::InvalidReturnType {
+                expression: Some(value),
+                ..
+            },
+        ..
+    } = e
+    else {
+        return None;
+    };
+    fn find(block: &naga::Block, value: naga::Handle<naga::Expression>) -> Option<naga::Span> {
+        for (stmt, span) in block.span_iter() {
+            let inner: Vec<&naga::Block> = match stmt {
+                naga::Statement::Return { value: Some(v) } if *v == value => {
+                    return Some(*span).filter(|s| s.is_defined())
+                }
+                naga::Statement::Block(b) => vec![b],
+                naga::Statement::If { accept, reject, .. } => vec![accept, reject],
+                naga::Statement::Loop {
+                    body, continuing, ..
+                } => vec![body, continuing],
+                naga::Statement::Switch { cases, .. } => cases.iter().map(|c| &c.body).collect(),
+                _ => vec![],
+            };
+            if let Some(s) = inner.into_iter().find_map(|b| find(b, value)) {
+                return Some(s);
+            }
+        }
+        None
+    }
+    find(&module.functions[*handle].body, *value)
+}
+
+/// A type as WGSL writes it (`vec4<f32>`, `array<f32, 3>`, a struct's name).
+pub fn type_name(module: &naga::Module, ty: naga::Handle<naga::Type>) -> String {
+    module.to_ctx().type_to_string(ty)
+}
+
+/// A type's inner form as WGSL writes it.
+pub fn inner_name(module: &naga::Module, inner: &naga::TypeInner) -> String {
+    let mut s = String::new();
+    let _ = module.to_ctx().write_type_inner(inner, &mut s);
+    s
+}
+
+/// `op` as WGSL writes it.
+fn operator(op: naga::BinaryOperator) -> &'static str {
+    use naga::BinaryOperator as B;
+    match op {
+        B::Add => "+",
+        B::Subtract => "-",
+        B::Multiply => "*",
+        B::Divide => "/",
+        B::Modulo => "%",
+        B::Equal => "==",
+        B::NotEqual => "!=",
+        B::Less => "<",
+        B::LessEqual => "<=",
+        B::Greater => ">",
+        B::GreaterEqual => ">=",
+        B::And => "&",
+        B::ExclusiveOr => "^",
+        B::InclusiveOr => "|",
+        B::LogicalAnd => "&&",
+        B::LogicalOr => "||",
+        B::ShiftLeft => "<<",
+        B::ShiftRight => ">>",
+    }
+}
+
+/// Drops naga's arena handles (`[3]`, `Some([3])`, `Handle([3])`) from a message: they
+/// number naga's internal tables, which the person reading cannot see.
+fn strip_handles(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('[') {
+        let after = &rest[open + 1..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && after[digits..].starts_with(']') {
+            let mut head = &rest[..open];
+            let mut tail = &after[digits + 1..];
+            while let Some(wrap) = ["Some(", "Handle("]
+                .into_iter()
+                .find(|w| head.ends_with(w) && tail.starts_with(')'))
+            {
+                head = &head[..head.len() - wrap.len()];
+                tail = &tail[1..];
+            }
+            out.push_str(head.trim_end_matches(' '));
+            rest = tail;
+        } else {
+            out.push_str(&rest[..=open]);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out.replace("  ", " ")
+}
+
+/// One level of a validation error, for the person who wrote the code: names and types as
+/// WGSL writes them, no handles, no Rust `Debug` dumps. `None` drops a level that only says
+/// "expression N is invalid".
+fn describe_one(e: &(dyn std::error::Error + 'static), module: &naga::Module) -> Option<String> {
+    use naga::valid::{ExpressionError as X, FunctionError as F, ValidationError as V};
+    let inner = |t: &naga::TypeInner| format!("`{}`", inner_name(module, t));
+    if let Some(v) = e.downcast_ref::<V>() {
+        return match v {
+            V::Function { name, .. } => Some(format!("in `{name}`")),
+            V::Type { name, .. } if !name.is_empty() => Some(format!("type `{name}`")),
+            V::Constant { name, .. } => Some(format!("constant `{name}`")),
+            V::Override { name, .. } => Some(format!("override `{name}`")),
+            V::GlobalVariable { name, .. } => Some(format!("`{name}`")),
+            V::EntryPoint { name, .. } => Some(format!("throng's kernel `{name}`")),
+            V::ConstExpression { .. } => Some("a constant expression is invalid".into()),
+            V::Layouter(l) => Some(format!(
+                "type `{}` is too large: {}",
+                type_name(module, l.ty),
+                l.inner
+            )),
+            _ => Some(strip_handles(&v.to_string())),
+        };
+    }
+    if let Some(f) = e.downcast_ref::<F>() {
+        return match f {
+            F::Expression { .. } => None,
+            F::LocalVariable { name, .. } => Some(format!("local variable `{name}`")),
+            F::InvalidReturnType {
+                expected_ty: Some(t),
+                ..
+            } => Some(format!(
+                "the value returned is not of the declared return type `{}`",
+                type_name(module, *t)
+            )),
+            F::InvalidReturnType {
+                expected_ty: None, ..
+            } => Some("the function declares no return type but returns a value".into()),
+            F::InvalidCall { function, .. } => Some(format!(
+                "the call of `{}`",
+                module.functions[*function]
+                    .name
+                    .as_deref()
+                    .unwrap_or("a function")
+            )),
+            F::InvalidStoreTypes { .. } => {
+                Some("the value assigned is not of the variable's type".into())
+            }
+            _ => Some(strip_handles(&f.to_string())),
+        };
+    }
+    if let Some(x) = e.downcast_ref::<X>() {
+        return Some(match x {
+            X::InvalidBinaryOperandTypes {
+                op,
+                lhs_type,
+                rhs_type,
+                ..
+            } => format!(
+                "`{}` can't work with {} and {}",
+                operator(*op),
+                inner(lhs_type),
+                inner(rhs_type)
+            ),
+            X::SelectValuesTypeMismatch { accept, reject } => format!(
+                "`select` needs both values of one type, got {} and {}",
+                inner(reject),
+                inner(accept)
+            ),
+            X::SelectConditionNotABool { actual } => {
+                format!("`select` needs a bool condition, got {}", inner(actual))
+            }
+            X::ShiftAmountTooLarge { lhs_type, .. } => {
+                format!("the shift exceeds the bit width of {}", inner(lhs_type))
+            }
+            _ => strip_handles(&x.to_string()),
+        });
+    }
+    if let Some(c) = e.downcast_ref::<naga::valid::CallError>() {
+        use naga::valid::CallError as C;
+        return Some(match c {
+            C::ArgumentType {
+                index, required, ..
+            } => format!(
+                "argument {} is not of type `{}`",
+                index + 1,
+                type_name(module, *required)
+            ),
+            C::ArgumentCount { required, seen } => {
+                format!("{seen} argument(s) given where the function takes {required}")
+            }
+            _ => strip_handles(&c.to_string()),
+        });
+    }
+    Some(strip_handles(&e.to_string()))
+}
+
+/// A validation error's chain of causes, each level described by `describe_one`.
+fn describe(e: &naga::valid::ValidationError, module: &naga::Module) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(p) = describe_one(c, module).filter(|p| !p.is_empty()) {
+            if parts.last() != Some(&p) {
+                parts.push(p);
+            }
+        }
+        cause = c.source();
+    }
+    parts.join(": ")
 }
 
 #[cfg(test)]
@@ -452,6 +736,44 @@ mod tests {
         assert!(e("#for c in 2\nx\n").contains("m:1: #for without #endfor"));
         assert!(e("#for c in NOPE\nx\n#endfor\n").contains("m:1: unknown trip count `NOPE`"));
         assert!(e("#endfor\n").contains("m:1: #endfor without #for"));
+    }
+
+    #[test]
+    fn columns_count_characters_and_user_code_is_placed_in_its_file() {
+        // Line 1 of the code sits at line 2, column 9 of the file; line 2 at column 30, with
+        // an escape (two characters in the file) before its fifth character.
+        let origin = CodeOrigin {
+            name: "spec.toml".into(),
+            line_offset: 1,
+            runs: vec![vec![(1, 2, 9)], vec![(1, 2, 30), (5, 2, 35)]],
+        };
+        let root = Source::code("é = 1;\nabcdefgh\n", &origin);
+        let out = compose(&[root], &[], &[], &[]).unwrap();
+        // Byte column 4 of "é = 1;" is its third character.
+        assert_eq!(out.locate(1, 4), "spec.toml:2:11");
+        assert_eq!(out.locate(2, 2), "spec.toml:2:31");
+        assert_eq!(out.locate(2, 6), "spec.toml:2:36");
+        // Without runs, lines are offset and columns count characters.
+        let plain = CodeOrigin {
+            name: "f.wgsl".into(),
+            line_offset: 3,
+            runs: vec![],
+        };
+        let out = compose(&[Source::code("/* ü */ x\n", &plain)], &[], &[], &[]).unwrap();
+        assert_eq!(out.locate(1, 10), "f.wgsl:4:9");
+    }
+
+    #[test]
+    fn naga_s_handles_are_dropped_from_messages() {
+        assert_eq!(
+            strip_handles("Returning Some(Handle([1])) where Some([2]) is expected"),
+            "Returning where is expected"
+        );
+        assert_eq!(
+            strip_handles("Call to [3] is invalid (naga::ir::Expression [0])"),
+            "Call to is invalid (naga::ir::Expression)"
+        );
+        assert_eq!(strip_handles("array[i] stays"), "array[i] stays");
     }
 
     #[test]

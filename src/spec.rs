@@ -39,11 +39,152 @@ struct SpecFile {
     run: Option<RunRequest>,
 }
 
+/// The 1-based line and column (in characters) of a byte offset.
 fn line_col(text: &str, byte: usize) -> (usize, usize) {
-    let before = &text[..byte.min(text.len())];
+    let mut byte = byte.min(text.len());
+    while !text.is_char_boundary(byte) {
+        byte -= 1;
+    }
+    let before = &text[..byte];
     let line = before.matches('\n').count() + 1;
-    let col = before.len() - before.rfind('\n').map_or(0, |p| p + 1) + 1;
+    let col = before[before.rfind('\n').map_or(0, |p| p + 1)..]
+        .chars()
+        .count()
+        + 1;
     (line, col)
+}
+
+/// Where the characters of the TOML string at `span` of `text` sit in the file: reads the
+/// string as TOML does (quotes, a newline after opening triple quotes, escapes, a
+/// line-ending backslash) and keeps each character's place, so that errors in code written
+/// on the `wgsl = '''` line, in a one-line string with `\n` escapes or across a line-ending
+/// backslash point where the code is. `value` is the string TOML read; should this reading
+/// disagree with it, the code is placed by its first line only.
+fn code_origin(text: &str, span: std::ops::Range<usize>, value: &str, file: &str) -> CodeOrigin {
+    let raw = &text[span.clone()];
+    let quotes = if raw.starts_with("'''") || raw.starts_with("\"\"\"") {
+        3
+    } else {
+        1
+    };
+    let basic = raw.starts_with('"');
+    let mut start = span.start + quotes;
+    if quotes == 3 {
+        if text[start..].starts_with("\r\n") {
+            start += 2;
+        } else if text[start..].starts_with('\n') {
+            start += 1;
+        }
+    }
+    let end = span.end.saturating_sub(quotes).max(start);
+    let (line0, col0) = line_col(text, start);
+    let plain = CodeOrigin {
+        name: file.to_string(),
+        line_offset: line0 - 1,
+        runs: Vec::new(),
+    };
+    // Each character of the value and its (line, column) in the file.
+    let mut chars: Vec<(char, usize, usize)> = Vec::new();
+    let body: Vec<char> = text[start..end].chars().collect();
+    let (mut line, mut col) = (line0, col0);
+    let step = |c: char, line: &mut usize, col: &mut usize| {
+        if c == '\n' {
+            *line += 1;
+            *col = 1;
+        } else {
+            *col += 1;
+        }
+    };
+    let mut i = 0;
+    while i < body.len() {
+        let c = body[i];
+        if basic && c == '\\' {
+            let next = body.get(i + 1).copied();
+            let simple = match next {
+                Some('b') => Some('\u{8}'),
+                Some('t') => Some('\t'),
+                Some('n') => Some('\n'),
+                Some('f') => Some('\u{c}'),
+                Some('r') => Some('\r'),
+                Some('e') => Some('\u{1b}'),
+                Some('"') => Some('"'),
+                Some('\\') => Some('\\'),
+                _ => None,
+            };
+            let hex = match next {
+                Some('x') => 2,
+                Some('u') => 4,
+                Some('U') => 8,
+                _ => 0,
+            };
+            if let Some(v) = simple {
+                chars.push((v, line, col));
+                col += 2;
+                i += 2;
+            } else if hex > 0 {
+                let digits: String = body.iter().skip(i + 2).take(hex).collect();
+                match u32::from_str_radix(&digits, 16)
+                    .ok()
+                    .and_then(char::from_u32)
+                {
+                    Some(v) => chars.push((v, line, col)),
+                    None => return plain,
+                }
+                col += 2 + hex;
+                i += 2 + hex;
+            } else {
+                // A line-ending backslash: it, the newline and the whitespace after vanish.
+                let mut j = i + 1;
+                while j < body.len() && matches!(body[j], ' ' | '\t') {
+                    j += 1;
+                }
+                if !matches!(body.get(j), Some('\n') | Some('\r')) {
+                    return plain;
+                }
+                for &w in &body[i..j] {
+                    step(w, &mut line, &mut col);
+                }
+                while j < body.len() && body[j].is_whitespace() {
+                    step(body[j], &mut line, &mut col);
+                    j += 1;
+                }
+                i = j;
+            }
+            continue;
+        }
+        chars.push((c, line, col));
+        step(c, &mut line, &mut col);
+        i += 1;
+    }
+    if chars.iter().map(|c| c.0).collect::<String>() != value {
+        return plain;
+    }
+    // Runs per line of the code, with the newline that ends a line (so that an empty line
+    // and the end of a line have a place too).
+    let mut runs: Vec<Vec<(usize, usize, usize)>> = vec![Vec::new()];
+    let mut column = 1;
+    let mut prev: Option<(usize, usize)> = None;
+    for &(c, l, k) in &chars {
+        let current = runs.last_mut().expect("one line at least");
+        if current.is_empty() || prev != Some((l, k.wrapping_sub(1))) {
+            current.push((column, l, k));
+        }
+        prev = Some((l, k));
+        column += 1;
+        if c == '\n' {
+            runs.push(Vec::new());
+            column = 1;
+            prev = None;
+        }
+    }
+    let trivial = runs
+        .iter()
+        .enumerate()
+        .all(|(n, r)| r.is_empty() || (r.len() == 1 && r[0] == (1, line0 + n, 1)));
+    CodeOrigin {
+        runs: if trivial { Vec::new() } else { runs },
+        ..plain
+    }
 }
 
 fn toml_error(file: &str, text: &str, e: toml::de::Error) -> Error {
@@ -91,31 +232,10 @@ pub fn parse(text: &str, file: &str, dir: &Path) -> Result<(System, Option<RunRe
             .map_or("system".into(), |s| s.to_string_lossy().into_owned())
     });
     let (wgsl, origin) = match (&spec.wgsl, &spec.wgsl_file) {
-        (Some(code), None) => {
-            // The string's span includes its quotes; a newline right after an opening
-            // triple quote is not part of the value.
-            let span = code.span();
-            let raw = &text[span.clone()];
-            let mut start = span.start;
-            if raw.starts_with("'''") || raw.starts_with("\"\"\"") {
-                start += 3;
-                if text[start..].starts_with("\r\n") {
-                    start += 2;
-                } else if text[start..].starts_with('\n') {
-                    start += 1;
-                }
-            } else {
-                start += 1;
-            }
-            let (line, _) = line_col(text, start);
-            (
-                code.get_ref().clone(),
-                CodeOrigin {
-                    name: file.to_string(),
-                    line_offset: line - 1,
-                },
-            )
-        }
+        (Some(code), None) => (
+            code.get_ref().clone(),
+            code_origin(text, code.span(), code.get_ref(), file),
+        ),
         (None, Some(path)) => {
             let p = dir.join(path);
             let code = std::fs::read_to_string(&p).map_err(|source| Error::Io {
@@ -126,7 +246,7 @@ pub fn parse(text: &str, file: &str, dir: &Path) -> Result<(System, Option<RunRe
                 code,
                 CodeOrigin {
                     name: p.display().to_string(),
-                    line_offset: 0,
+                    ..CodeOrigin::default()
                 },
             )
         }
@@ -239,4 +359,61 @@ pub fn load(path: &Path) -> Result<(System, Option<RunRequest>)> {
     })?;
     let dir = path.parent().unwrap_or(Path::new("."));
     parse(&text, &path.display().to_string(), dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The file place of each code line's first character and of `y`, through `parse`.
+    fn places(spec: &str) -> ((usize, usize), (usize, usize)) {
+        let (sys, _) = parse(spec, "s.toml", Path::new(".")).unwrap();
+        let y = sys.wgsl.lines().position(|l| l.contains('y')).unwrap();
+        let col = sys
+            .wgsl
+            .lines()
+            .nth(y)
+            .unwrap()
+            .chars()
+            .position(|c| c == 'y')
+            .unwrap();
+        (sys.origin.place(1, 1), sys.origin.place(y + 1, col + 1))
+    }
+
+    #[test]
+    fn code_is_placed_where_the_spec_file_has_it() {
+        let body = "fn drift(t: F, x: S, p: Params) -> S {\n    return S(-y);\n}\n";
+        // Triple quotes, code on the next line: a plain line offset.
+        let spec = format!("state = [\"x\"]\nwgsl = '''\n{body}'''\n");
+        let (sys, _) = parse(&spec, "s.toml", Path::new(".")).unwrap();
+        assert!(sys.origin.runs.is_empty());
+        assert_eq!(places(&spec), ((3, 1), (4, 15)));
+        // Code on the opening line.
+        let spec = format!("state = [\"x\"]\nwgsl = '''{body}'''\n");
+        assert_eq!(places(&spec), ((2, 11), (3, 15)));
+        // A one-line basic string: escapes are two characters in the file.
+        let spec = "state = [\"x\"]\nwgsl = \"fn drift(t: F, x: S, p: Params) -> S {\\n\\treturn S(-y);\\n}\"\n";
+        assert_eq!(places(spec), ((2, 9), (2, 61)));
+        // \u escapes and a line-ending backslash.
+        let spec = "state = [\"x\"]\nwgsl = \"\"\"\nfn drift(t: F, x: S, p: Params) \\\n   -> S {\n  /* \\u00e9 */ return S(-y);\n}\n\"\"\"\n";
+        assert_eq!(places(spec), ((3, 1), (5, 26)));
+        // Windows line ends.
+        let spec = format!(
+            "state = [\"x\"]\r\nwgsl = '''\r\n{}'''\r\n",
+            body.replace('\n', "\r\n")
+        );
+        assert_eq!(places(&spec).1, (4, 15));
+    }
+
+    #[test]
+    fn toml_errors_count_columns_in_characters() {
+        let e = parse("state = [\"é\"]\nnoize = 1\n", "s.toml", Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("s.toml:2:1: unknown field `noize`"), "{e}");
+        let e = parse("# é\nstate = [\"x\"] x\n", "s.toml", Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("s.toml:2:15:"), "{e}");
+    }
 }

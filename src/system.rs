@@ -8,6 +8,8 @@ use crate::error::{Error, Result};
 use crate::method::{Method, METHODS};
 pub use crate::noise::Noise;
 
+pub mod wgsl;
+
 /// Largest state dimension (and number of noise channels) kept in registers.
 pub const MAX_DIM: usize = 16;
 
@@ -32,13 +34,31 @@ impl Builtin {
     }
 }
 
-/// Where a system's WGSL came from, so errors can name the user's file and line.
-#[derive(Clone, Debug, PartialEq)]
+/// Where a system's WGSL came from, so errors can name the user's file, line and column.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct CodeOrigin {
     /// A file name, or a label such as `<drift snippet>`.
     pub name: String,
     /// Lines before the code's first line in that file (code inside a spec file).
     pub line_offset: usize,
+    /// Where the code's characters sit in the file when that is not simply `line_offset`
+    /// lines down in the same column (code after the opening quotes, escapes such as `\n`
+    /// in a TOML basic string, a line-ending backslash): for each line of the code, runs
+    /// `(column, file line, file column)`, all 1-based and in characters, each saying that
+    /// from `column` on the code's characters are consecutive characters of the file from
+    /// that place. Empty when the plain offset says it.
+    pub runs: Vec<Vec<(usize, usize, usize)>>,
+}
+
+impl CodeOrigin {
+    /// The file line and column of 1-based `line` and character `column` of the code.
+    pub fn place(&self, line: usize, column: usize) -> (usize, usize) {
+        let runs = line.checked_sub(1).and_then(|l| self.runs.get(l));
+        match runs.and_then(|r| r.iter().rev().find(|run| run.0 <= column).or(r.first())) {
+            Some(&(c, fl, fc)) => (fl, (fc + column).saturating_sub(c).max(1)),
+            None => (line + self.line_offset, column),
+        }
+    }
 }
 
 /// What a system suggests when the run does not say.
@@ -71,13 +91,6 @@ pub struct System {
     pub resizable: bool,
 }
 
-fn is_ident(s: &str) -> bool {
-    let mut c = s.chars();
-    matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_')
-        && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
-        && !s.starts_with("__")
-}
-
 impl System {
     /// A user system from WGSL code defining `drift` (and `diffusion`), with state component
     /// names and parameters (name, default).
@@ -97,7 +110,7 @@ impl System {
             wgsl: code.to_string(),
             origin: CodeOrigin {
                 name: format!("<{name}>"),
-                line_offset: 0,
+                ..CodeOrigin::default()
             },
             defaults: Defaults::default(),
             reference: String::new(),
@@ -130,18 +143,23 @@ impl System {
                 ),
             });
         }
-        for n in self.state.iter().chain(self.params.iter().map(|p| &p.0)) {
-            if !is_ident(n) {
-                return Err(self.invalid(format!(
-                    "`{n}` is not a valid name (letters, digits, _; not starting with a digit or __)"
-                )));
+        // Parameters become fields of the WGSL `Params` struct; state names name rows,
+        // `x0.NAME` and outputs. Both must be WGSL names, and each given once.
+        for (what, names) in [
+            ("state component", self.state.iter().collect::<Vec<_>>()),
+            ("parameter", self.params.iter().map(|p| &p.0).collect()),
+        ] {
+            let mut seen = std::collections::HashSet::new();
+            for n in names {
+                if let Some(why) = wgsl::name_problem(n) {
+                    return Err(self.invalid(format!("{what} {why}")));
+                }
+                if !seen.insert(n) {
+                    return Err(self.invalid(format!("{what} `{n}` given twice")));
+                }
             }
         }
-        let mut seen = std::collections::HashSet::new();
         for (n, v) in &self.params {
-            if !seen.insert(n) {
-                return Err(self.invalid(format!("parameter `{n}` given twice")));
-            }
             if !v.is_finite() {
                 return Err(self.invalid(format!("parameter `{n}` is not finite")));
             }
@@ -163,6 +181,14 @@ impl System {
                     return Err(self.invalid(format!(
                         "the correlation matrix must be {d} x {d} (one row per state component), got {} entries",
                         corr.len()
+                    )));
+                }
+                if let Some(k) = corr.iter().position(|v| !v.is_finite()) {
+                    return Err(self.invalid(format!(
+                        "correlation entry ({}, {}) is {}; every entry must be a finite number",
+                        k / d,
+                        k % d,
+                        corr[k]
                     )));
                 }
                 cholesky(corr, d).map_err(|e| self.invalid(e))?;
@@ -248,11 +274,9 @@ pub fn cholesky(a: &[f64], n: usize) -> std::result::Result<Vec<f64>, String> {
     Ok(l)
 }
 
-/// Whether WGSL code defines `fn NAME`.
+/// Whether WGSL code defines `fn NAME`: outside comments (`wgsl::outline`), as naga reads it.
 pub fn defines(code: &str, name: &str) -> bool {
-    let t: Vec<&str> = code.split_whitespace().collect();
-    t.windows(2)
-        .any(|w| w[0] == "fn" && (w[1] == name || w[1].starts_with(&format!("{name}("))))
+    wgsl::outline(code).defines(name)
 }
 
 /// Which per-trajectory functionals a system defines (shaders/functionals.wgsl).
@@ -265,10 +289,11 @@ pub struct Functionals {
 
 impl Functionals {
     pub fn of(sys: &System) -> Functionals {
+        let o = wgsl::outline(&sys.wgsl);
         Functionals {
-            stop: defines(&sys.wgsl, "stop"),
-            event: defines(&sys.wgsl, "event"),
-            payoff: defines(&sys.wgsl, "payoff"),
+            stop: o.defines("stop"),
+            event: o.defines("event"),
+            payoff: o.defines("payoff"),
         }
     }
 
@@ -416,6 +441,71 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn names_must_be_wgsl_names_given_once() {
+        let code = "fn drift(t: F, x: S, p: Params) -> S {\n    return x;\n}\n";
+        let err = |state: &[&str], params: &[(&str, f64)]| {
+            System::wgsl("s", state, params, Noise::None, code)
+                .unwrap_err()
+                .to_string()
+        };
+        for kw in ["fn", "loop", "self", "_", "override", "Self", "while"] {
+            let e = err(&["x"], &[(kw, 1.0)]);
+            assert!(
+                e.starts_with(&format!("system `s`: parameter `{kw}` is")),
+                "{e}"
+            );
+            let e = err(&[kw], &[]);
+            assert!(
+                e.starts_with(&format!("system `s`: state component `{kw}` is")),
+                "{e}"
+            );
+        }
+        assert_eq!(
+            err(&["x", "x"], &[]),
+            "system `s`: state component `x` given twice"
+        );
+        assert_eq!(
+            err(&["x"], &[("k", 1.0), ("k", 2.0)]),
+            "system `s`: parameter `k` given twice"
+        );
+        // A state component and a parameter may share a name (`x0.x` and `x` differ).
+        System::wgsl("s", &["x"], &[("x", 1.0)], Noise::None, code).unwrap();
+    }
+
+    #[test]
+    fn non_finite_correlations_are_refused() {
+        let code = "fn drift(t: F, x: S, p: Params) -> S {\n    return x;\n}\n\
+                    fn diffusion(t: F, x: S, p: Params) -> G {\n    return G(R(1.0), R(1.0));\n}\n";
+        for bad in [f64::NAN, f64::INFINITY] {
+            let noise = Noise::Correlated {
+                corr: vec![1.0, bad, bad, 1.0],
+            };
+            let e = System::wgsl("s", &["a", "b"], &[], noise, code)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("correlation entry (0, 1) is") && e.contains("finite"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn functions_in_comments_are_not_defined() {
+        let code = "// fn stop(t: F, x: S, p: Params) -> B { return B(true); }\n\
+                    /* fn payoff(x: S, p: Params) -> R { return x[0]; }\n */\n\
+                    fn drift(t: F, x: S, p: Params) -> S {\n    return x; // fn event\n}\n";
+        let sys = System::wgsl("s", &["x"], &[], Noise::None, code).unwrap();
+        assert_eq!(Functionals::of(&sys), Functionals::default());
+        assert!(defines(code, "drift") && !defines_project(code) && !defines(code, "linear"));
+        let code = format!(
+            "{code}fn stop(t: F, x: S, p: Params) -> B {{\n    return x[0] > R(1.0);\n}}\n"
+        );
+        let sys = System::wgsl("s", &["x"], &[], Noise::None, &code).unwrap();
+        assert!(Functionals::of(&sys).stop);
+    }
 
     #[test]
     fn cholesky_factors_and_refuses_indefinite_matrices() {

@@ -47,9 +47,149 @@ fn a_type_error_points_at_the_expression() {
     expect(
         "type_error.toml",
         "5:14",
-        "Operation Add can't work",
+        "in `drift`: `+` can't work with `",
         "    return S(x[0] + true);",
     );
+    // Types as WGSL writes them, not naga's Rust values or handles.
+    let err = run_spec("type_error.toml");
+    for dump in ["Scalar {", "Vector {", "[2]", "naga::"] {
+        assert!(!err.contains(dump), "{err}");
+    }
+}
+
+#[test]
+fn naga_s_log_stays_out_and_return_types_read_as_wgsl() {
+    // run_spec asserts a single line: naga's own ERROR log line came before it.
+    expect(
+        "return_type.toml",
+        "5:5",
+        "in `helper`: the value returned is not of the declared return type `f32`",
+        "    return a;",
+    );
+}
+
+#[test]
+fn structure_errors_point_at_the_users_braces() {
+    expect(
+        "missing_brace.toml",
+        "11:1",
+        "`fn` inside a function: a `}` is missing before it",
+        "fn diffusion(t: F, x: S, p: Params) -> G {",
+    );
+    expect(
+        "unclosed.toml",
+        "4:38",
+        "this `{` is never closed (a `}` is missing)",
+        "fn drift(t: F, x: S, p: Params) -> S {",
+    );
+}
+
+#[test]
+fn throng_s_names_bindings_and_discard_are_refused_at_the_users_line() {
+    expect(
+        "throng_name.toml",
+        "8:4",
+        "`store_state` is a name throng uses; rename it",
+        "fn store_state(v: R) -> R {",
+    );
+    // Refused in every run, though only noise kernels declare `Words`.
+    expect(
+        "throng_type.toml",
+        "4:8",
+        "`Words` is a name throng uses; rename it",
+        "struct Words { a: u32 }",
+    );
+    expect(
+        "binding.toml",
+        "4:1",
+        "`@group`: resource bindings are throng's",
+        "@group(0) @binding(7) var<storage, read> table: array<f32>;",
+    );
+    expect(
+        "discard.toml",
+        "6:9",
+        "`discard` is for fragment shaders",
+        "        discard;",
+    );
+}
+
+#[test]
+fn names_and_correlations_are_checked_before_any_shader() {
+    let e = run_spec("keyword_param.toml");
+    assert!(
+        e.contains("system `keyword_param`: parameter `loop` is a WGSL keyword or reserved word"),
+        "{e}"
+    );
+    let e = run_spec("duplicate_state.toml");
+    assert!(
+        e.contains("system `duplicate_state`: state component `x` given twice"),
+        "{e}"
+    );
+    let e = run_spec("nan_correlation.toml");
+    assert!(
+        e.contains("correlation entry (0, 1) is NaN; every entry must be a finite number"),
+        "{e}"
+    );
+}
+
+#[test]
+fn locations_count_characters_and_follow_toml_strings() {
+    let msg = "no definition in scope for identifier: `y`";
+    // Two-byte characters before the error: columns count characters.
+    expect(
+        "wide_chars.toml",
+        "5:25",
+        msg,
+        "    /* é à */ return S(-y);",
+    );
+    // Code on the `wgsl = '''` line.
+    expect(
+        "same_line.toml",
+        "2:60",
+        msg,
+        "fn drift(t: F, x: S, p: Params) -> S { return S(-y); }",
+    );
+    // A one-line basic string with \n and \t escapes.
+    expect("escapes.toml", "2:61", msg, "\treturn S(-y);");
+    // A line-ending backslash joins two lines of the file into one of the code.
+    expect("backslash.toml", "5:15", msg, "    return S(-y);");
+}
+
+#[test]
+fn values_too_large_for_an_invocation_are_refused_with_the_limit() {
+    expect(
+        "big_const.toml",
+        "4:1",
+        "constant `TABLE` holds 800000 bytes per invocation; throng allows at most 65536 bytes",
+        "const TABLE = array<f32, 200000>();",
+    );
+    expect(
+        "big_local.toml",
+        "5:5",
+        "`scratch` holds 4000000 bytes per invocation; throng allows at most 65536 bytes",
+        "    var scratch: array<f32, 1000000>;",
+    );
+}
+
+#[test]
+fn functions_named_in_comments_are_not_defined() {
+    let path = format!(
+        "{}/tests/data/commented_functions.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_throng"))
+        .args([
+            "run", "--spec", &path, "--paths", "10", "--steps", "2", "--dt", "0.1",
+        ])
+        .env("XDG_RUNTIME_DIR", "/tmp")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    for row in ["tau", "hit", "events", "payoff"] {
+        assert!(!out.contains(row), "{out}");
+    }
 }
 
 #[test]
@@ -73,14 +213,23 @@ fn a_wrong_return_type_points_at_the_function() {
     expect(
         "wrong_return.toml",
         "5:1",
-        "`drift` must return S = array<R, 1>",
+        "it must return S = array<R, 1>",
         "fn drift(t: f32, x: S, p: Params) -> R {",
     );
     expect(
         "general_shape.toml",
         "10:1",
-        "`diffusion` must return G = array<R, 4>",
+        "it must return G = array<R, 4>",
         "fn diffusion(t: f32, x: S, p: Params) -> S {",
+    );
+    // What the function has, in WGSL's words.
+    let e = run_spec("wrong_return.toml");
+    assert!(e.contains("`drift` returns `"), "{e}");
+    expect(
+        "wrong_arg.toml",
+        "4:1",
+        "argument 1 of `drift` is `u32`; it must be `t: F` (f32 here)",
+        "fn drift(t: u32, x: S, p: Params) -> S {",
     );
     expect(
         "wrong_dim.toml",
