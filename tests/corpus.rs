@@ -351,6 +351,8 @@ fn spec_cases(dir: &Path) -> Vec<Case> {
         ("run_steps_zero", "steps = 10", "steps = 0", &["steps"]),
         ("wgsl_file_missing", "wgsl = '''", "wgsl_file = \"nonexistent.wgsl\"\nwgsl_old = '''", &["nonexistent", "wgsl_old"]),
         ("toml_syntax", "[params]", "[params", &["toml", "expected", "decay"]),
+        ("loop", "return S(-p.k * x[0]);", "loop { }\n    return S(-p.k * x[0]);", &["loop"]),
+        ("while", "return S(-p.k * x[0]);", "var i = 0;\n    while (i < 3) { i++; }\n    return S(-p.k * x[0]);", &["while"]),
         ("seventeen", "state = [\"x\"]", "state = [\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\",\"j\",\"k2\",\"l\",\"m\",\"n\",\"o\",\"p\",\"q\"]", &["17", "16", "component"]),
         ("run_grid_bad", "paths = 1000", "paths = 1000\ngrid = { k = \"0:1\" }", &["grid", "k"]),
         ("run_init_bad", "paths = 1000", "paths = 1000\ninit = \"gauss:1\"", &["init", "gauss"]),

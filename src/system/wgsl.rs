@@ -2,7 +2,7 @@
 //! `/* */`) and the composer's directive lines (`#ifdef`, `#for`, ...), enough to see what
 //! code declares at its top level and what it may not contain, without a compiler: which
 //! functions a system defines (`drift`, `stop`, `project`, ...), a name that clashes with
-//! throng's, a `{` never closed, resource bindings, entry points and `discard`. WGSL has no
+//! throng's, a `{` never closed, resource bindings, entry points, loops and `discard`. WGSL has no
 //! string literals, so outside comments every `fn NAME` is a function.
 
 /// What a top-level declaration declares.
@@ -210,6 +210,21 @@ pub fn outline(code: &str) -> Outline {
                     }),
                 }
             }
+            // Without loops a system's functions always return: a loop that never ends
+            // would hang the device or be compiled away into garbage, and no compiler can
+            // tell which loops end. `#for` unrolls at composition instead.
+            "loop" | "while" | "for" => keep(
+                &mut problem,
+                Problem {
+                    at: t.at,
+                    message: format!(
+                        "`{}`: loops are refused in a system's code, since throng cannot bound \
+                         them; unroll with `#for i in N` ... `#endfor` (N at most the state's \
+                         size or a constant)",
+                        t.text
+                    ),
+                },
+            ),
             "discard" => keep(
                 &mut problem,
                 Problem {
@@ -395,6 +410,9 @@ mod tests {
         let o = outline(code);
         assert!(o.problem.is_none(), "{o:?}");
         assert!(o.defines("drift") && o.defines("project") && !o.defines("stop"));
+        // `#for` unrolls at composition: not a loop of the code.
+        let unrolled = "fn z(x: S) -> S {\n    var y: S;\n#for c in DIM\n    y[$c] = -x[$c];\n#endfor\n    return y; // a for loop\n}\n";
+        assert!(outline(unrolled).problem.is_none());
     }
 
     #[test]
@@ -446,6 +464,9 @@ mod tests {
             ("var<workgroup> u: f32;", "`var<workgroup>`"),
             ("@compute @workgroup_size(1) fn main() {}", "`@compute`"),
             ("fn a() {\n  if (x) { discard; }\n}", "`discard`"),
+            ("fn a() {\n  loop { }\n}", "`loop`: loops are refused"),
+            ("fn a() {\n  while (true) { }\n}", "`while`"),
+            ("fn a() -> f32 {\n  var s = 0.0;\n  for (var i = 0; i < 3; i++) { s += 1.0; }\n  return s;\n}", "`for`"),
         ] {
             let (_, m) = problem(code);
             assert!(m.contains(what), "{code}: {m}");
