@@ -24,10 +24,12 @@ fn scratch(tag: &str) -> PathBuf {
 
 /// Exit 1 with one line `error: ...` holding `needle`, and no panic.
 fn assert_refused(o: &Output, needle: &str) {
-    let err = String::from_utf8_lossy(&o.stderr);
+    let full = String::from_utf8_lossy(&o.stderr);
+    // The message quotes the line, which may be long: show its start.
+    let err: String = full.chars().take(400).collect();
+    assert_eq!(full.trim_end().lines().count(), 1, "{err}");
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(err.starts_with("error: "), "{err}");
     assert!(err.contains(needle), "expected `{needle}` in {err}");
 }
@@ -230,5 +232,68 @@ fn an_npy_header_cannot_claim_more_than_its_file_holds() {
             &format!("mu={}:0", p.display()),
         ]);
         assert_refused(&o, needle);
+    }
+}
+
+/// A user ODE whose drift body is `body`, written to `dir/NAME.toml`; the body starts on
+/// line 6 of the file.
+fn drift_spec(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let text = format!(
+        "name = \"{name}\"\nstate = [\"s\"]\nwgsl = '''\nfn drift(t: F, x: S, p: Params) -> S {{\n    var v = x[0];\n{body}\n    return S(v);\n}}\n'''\n"
+    );
+    write(dir, &format!("{name}.toml"), text.as_bytes())
+}
+
+fn run_spec(path: &Path) -> Output {
+    throng(&[
+        "run",
+        "--spec",
+        path.to_str().unwrap(),
+        "--paths",
+        "8",
+        "--steps",
+        "1",
+        "--t1",
+        "1",
+        "--x0",
+        "1",
+    ])
+}
+
+#[test]
+fn user_wgsl_beyond_the_composers_limits_is_refused_at_its_line() {
+    let dir = scratch("wgsl");
+    let terms = vec!["x[0]"; 20_000].join(" + ");
+    for (name, body, needle) in [
+        // Aborted with a stack overflow in naga's front end.
+        (
+            "chain",
+            format!("    v = {terms};"),
+            "chain.toml:6:3587: expression nested too deeply: more than 512",
+        ),
+        // Took minutes and gigabytes to compose.
+        (
+            "unroll",
+            "#for i in 40000\n    v = v + x[0];\n#endfor".to_string(),
+            "unroll.toml:6: `#for` runs 40000 times; the limit is 4096",
+        ),
+        (
+            "nested",
+            "#for i in 4096\n#for j in 4096\n    v = v + x[0];\n#endfor\n#endfor".to_string(),
+            "nested.toml:7: `#for` unrolls more than 65536 lines in all",
+        ),
+        // Killed the process (SIGSEGV) inside the CPU driver.
+        (
+            "local",
+            "    var big: array<R, 1048576>;\n    big[u32(t)] = v;\n    v = big[1];".to_string(),
+            "local.toml:6:5: variable `big` takes",
+        ),
+    ] {
+        let o = run_spec(&drift_spec(&dir, name, &body));
+        assert_refused(&o, needle);
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("may take at most 16384")
+                || name != "local"
+        );
     }
 }
