@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::spec;
-use crate::system::{System, MAX_DIM};
+use crate::system::{Builtin, System, MAX_DIM};
 
 const SPECS: &[(&str, &str)] = &[
     ("aizawa", include_str!("../systems/aizawa.toml")),
@@ -91,6 +91,8 @@ pub fn get(name: &str) -> Result<System> {
     let text = spec_text(base)
         .ok_or_else(|| Error::UnknownSystem(base.to_string(), names().join(", ")))?;
     let (mut sys, _) = spec::parse(text, &format!("systems/{base}.toml"), Path::new("systems"))?;
+    // The Rust twin of a catalog system at its own size: attached here only, never by a spec.
+    sys.twin = Builtin::parse(base);
     if let Some(n) = n {
         if !sys.resizable {
             return Err(Error::Input {

@@ -9,6 +9,12 @@ use naga::common::wgsl::TypeContext;
 use crate::error::{Error, Location};
 use crate::system::CodeOrigin;
 
+mod limits;
+
+pub use limits::{
+    MAX_EXPRESSION_DEPTH, MAX_FOR, MAX_UNROLLED_LINES, MAX_VARIABLES_BYTES, MAX_VARIABLE_BYTES,
+};
+
 /// The WGSL modules shipped with throng, by import name.
 pub const MODULES: &[(&str, &str)] = &[
     ("philox", include_str!("../shaders/philox.wgsl")),
@@ -130,6 +136,7 @@ pub fn compose(
                 .collect(),
         },
         done: HashSet::new(),
+        unrolled: 0,
         extra,
         flags,
         consts,
@@ -146,6 +153,8 @@ pub fn compose(
 struct Composer<'a> {
     out: Composed,
     done: HashSet<String>,
+    /// Lines unrolled by `#for` so far.
+    unrolled: usize,
     extra: &'a [Source<'a>],
     flags: &'a [&'a str],
     consts: &'a [(&'a str, u32)],
@@ -185,15 +194,30 @@ impl Composer<'_> {
         self.add_lines(module, &lines, depth)
     }
 
-    fn trip_count(&self, module: &str, lineno: usize, what: &str) -> Result<u32, Error> {
-        what.parse::<u32>()
+    fn trip_count(&self, module: &str, lineno: usize, what: &str) -> Result<u64, Error> {
+        let at = || Some(Location::line(module, lineno));
+        let n = what
+            .parse::<u64>()
             .ok()
-            .or_else(|| self.consts.iter().find(|c| c.0 == what).map(|c| c.1))
+            .or_else(|| {
+                self.consts
+                    .iter()
+                    .find(|c| c.0 == what)
+                    .map(|c| u64::from(c.1))
+            })
             .ok_or_else(|| Error::Shader {
-                at: Some(Location::line(module, lineno)),
+                at: at(),
                 message: format!("unknown trip count `{what}`"),
                 code: None,
-            })
+            })?;
+        if n > MAX_FOR {
+            return Err(Error::Shader {
+                at: at(),
+                message: format!("`#for` runs {n} times; the limit is {MAX_FOR}"),
+                code: None,
+            });
+        }
+        Ok(n)
     }
 
     fn add_lines(&mut self, module: &str, lines: &[Line], depth: usize) -> Result<(), Error> {
@@ -254,6 +278,15 @@ impl Composer<'_> {
                     return Err(directive_err("expected `#for NAME in COUNT`"));
                 };
                 let n = self.trip_count(module, lineno, count)?;
+                // Counted before unrolling, so that nested loops stop at once.
+                self.unrolled = self
+                    .unrolled
+                    .saturating_add((n as usize).saturating_mul(body.len()));
+                if self.unrolled > MAX_UNROLLED_LINES {
+                    return Err(directive_err(&format!(
+                        "`#for` unrolls more than {MAX_UNROLLED_LINES} lines in all"
+                    )));
+                }
                 let token = format!("${var}");
                 for k in 0..n {
                     let copy: Vec<Line> = body
@@ -374,8 +407,17 @@ impl Composed {
         )
     }
 
-    /// Parses with naga; errors name the module, line and column.
+    /// Parses with naga; errors name the module, line and column. Refuses first what would
+    /// overflow naga's stack (`MAX_EXPRESSION_DEPTH`), then variables too large for one
+    /// thread (`MAX_VARIABLE_BYTES`, `MAX_VARIABLES_BYTES`).
     pub fn parse(&self) -> Result<naga::Module, Error> {
+        self.check_depth()?;
+        let module = self.naga_parse()?;
+        self.check_variables(&module)?;
+        Ok(module)
+    }
+
+    fn naga_parse(&self) -> Result<naga::Module, Error> {
         naga::front::wgsl::parse_str(&self.source).map_err(|e| {
             let mut message = e.message().to_string();
             for note in e.notes() {
@@ -774,6 +816,28 @@ mod tests {
             "Call to is invalid (naga::ir::Expression)"
         );
         assert_eq!(strip_handles("array[i] stays"), "array[i] stays");
+    }
+
+    #[test]
+    fn for_is_bounded_and_its_unrolling_counted_before_it_happens() {
+        let e = |t: &str| {
+            compose(&[src("m", t)], &[], &[], &[])
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(e("x\n#for i in 4097\nx\n#endfor\n")
+            .contains("m:2: `#for` runs 4097 times; the limit is 4096"));
+        assert!(e("#for i in 4000000000\nx\n#endfor\n").contains("the limit is 4096"));
+        assert!(e("#for i in 99999999999999999999999\nx\n#endfor\n").contains("unknown trip count"));
+        // Nested loops stop as soon as their lines pass the limit, not after 16 M lines.
+        let nested = "#for i in 4096\n#for j in 4096\nx$i$j\n#endfor\n#endfor\n";
+        assert!(e(nested).contains("m:2: `#for` unrolls more than 65536 lines in all"));
+        // The largest unrolling allowed: 4096 copies of 16 lines, composed in linear time.
+        let body = "let v$i = x + $i.0;\n".repeat(16);
+        let text = format!("#for i in 4096\n{body}#endfor\n");
+        let out = compose(&[src("m", &text)], &[], &[], &[]).unwrap();
+        assert_eq!(out.origins.len(), 1 << 16);
+        assert_eq!(out.locate(1 << 16, 1), "m:17:1");
     }
 
     #[test]

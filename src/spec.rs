@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Location, Result};
 use crate::method::Method;
-use crate::system::{Builtin, CodeOrigin, Defaults, Noise, System};
+use crate::system::{CodeOrigin, Defaults, Noise, System};
 
 pub mod form;
 mod request;
@@ -33,7 +33,6 @@ struct SpecFile {
     method: Option<String>,
     wgsl: Option<toml::Spanned<String>>,
     wgsl_file: Option<String>,
-    twin: Option<String>,
     #[serde(default)]
     resizable: bool,
     run: Option<RunRequest>,
@@ -331,7 +330,8 @@ pub fn parse(text: &str, file: &str, dir: &Path) -> Result<(System, Option<RunRe
             method,
         },
         reference: spec.reference.clone().unwrap_or_default(),
-        twin: spec.twin.as_deref().and_then(Builtin::parse),
+        // Only the catalog attaches a Rust twin (`catalog::get`): a spec cannot name one.
+        twin: None,
         resizable: spec.resizable,
     };
     sys.check()?;

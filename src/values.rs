@@ -49,12 +49,89 @@ fn csv_error(path: &Path, e: csv::Error) -> Error {
     }
 }
 
+/// Longest NPY header read, in bytes (numpy writes under 200 for the arrays throng reads).
+pub const MAX_NPY_HEADER: usize = 65_536;
+/// Deepest nesting of brackets in an NPY header.
+const MAX_NPY_NESTING: usize = 32;
+
+/// Checks what an NPY header claims before `npyz` believes it: its length and nesting, and a
+/// shape whose element count the file's data can hold (a shape beyond the file's size would
+/// overflow or allocate without bound). `Ok(())` also for files that are not NPY at all,
+/// which `npyz` then refuses.
+fn check_npy_header(bytes: &[u8]) -> std::result::Result<(), String> {
+    if bytes.len() < 10 || !bytes.starts_with(b"\x93NUMPY") {
+        return Ok(());
+    }
+    let (start, len) = match bytes[6] {
+        1 => (10, u16::from_le_bytes([bytes[8], bytes[9]]) as usize),
+        _ if bytes.len() >= 12 => (
+            12,
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+        ),
+        _ => return Ok(()),
+    };
+    if len > MAX_NPY_HEADER {
+        return Err(format!(
+            "header of {len} bytes is longer than the limit of {MAX_NPY_HEADER}"
+        ));
+    }
+    let Some(header) = bytes.get(start..start + len) else {
+        return Ok(());
+    };
+    let header = String::from_utf8_lossy(header);
+    let mut depth = 0usize;
+    for c in header.chars() {
+        match c {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if depth > MAX_NPY_NESTING {
+            return Err(format!(
+                "header nests brackets deeper than {MAX_NPY_NESTING} levels"
+            ));
+        }
+    }
+    let data = (bytes.len() - start - len) as u128;
+    // The shape tuple: `'shape': (d0, d1, ...)`; what npyz cannot parse, it refuses itself.
+    let Some(at) = header.find("shape") else {
+        return Ok(());
+    };
+    let rest = header[at + 5..].trim_start_matches(['\'', '"', ' ', ':']);
+    let Some(inner) = rest
+        .strip_prefix(['(', '['])
+        .and_then(|r| r.split_once([')', ']']))
+        .map(|(inner, _)| inner)
+    else {
+        return Ok(());
+    };
+    let (mut count, mut bound) = (1u128, 1u128);
+    for d in inner.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let Ok(d) = d.parse::<u128>() else {
+            return Ok(());
+        };
+        count = count.saturating_mul(d);
+        bound = bound.saturating_mul(d.max(1));
+        if bound > u64::MAX as u128 || count > data {
+            return Err(format!(
+                "header claims shape ({inner}) but the file holds {data} bytes of data"
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn read_npy(path: &Path, column: Option<&str>) -> Result<Vec<f64>> {
     let what = path.display();
     let bytes = std::fs::read(path).map_err(|e| unreadable(path, e))?;
-    let npy = npyz::NpyFile::new(&bytes[..])
+    check_npy_header(&bytes).map_err(|e| unusable(path, format!("{what}: {e}")))?;
+    let mut data = &bytes[..];
+    let header = npyz::NpyHeader::from_reader(&mut data)
         .map_err(|e| unusable(path, format!("{what}: not an NPY file ({e})")))?;
+    let held = data.len() as u128;
+    let npy = npyz::NpyFile::with_header(header, data);
     let shape = npy.shape().to_vec();
+    let fortran = npy.order() == npyz::Order::Fortran;
     let type_str = match npy.dtype() {
         npyz::DType::Plain(t) => t.to_string(),
         _ => {
@@ -64,7 +141,15 @@ fn read_npy(path: &Path, column: Option<&str>) -> Result<Vec<f64>> {
             ))
         }
     };
-    // The bytes are in memory: what fails here is the file's data, cut short or malformed.
+    // The bytes are in memory: the data must hold every element the shape claims.
+    let needed = npy.len() as u128 * npy.dtype().num_bytes().unwrap_or(0) as u128;
+    if needed > held {
+        return Err(unusable(
+            path,
+            format!("{what}: shape {shape:?} needs {needed} bytes of data; the file holds fewer"),
+        ));
+    }
+    // What fails here is the file's data, cut short or malformed.
     let bad = |e: std::io::Error| unusable(path, format!("{what}: {e}"));
     let flat: Vec<f64> = match &type_str[1..] {
         "f8" => npy.into_vec::<f64>().map_err(bad)?,
@@ -108,7 +193,13 @@ fn read_npy(path: &Path, column: Option<&str>) -> Result<Vec<f64>> {
                     format!("{what}: column {c} out of range ({cols} columns)"),
                 ));
             }
-            Ok((0..*rows).map(|r| flat[(r * cols + c) as usize]).collect())
+            // C order keeps a row together; Fortran order (`fortran_order: True`) a column.
+            Ok((0..*rows)
+                .map(|r| {
+                    let i = if fortran { c * rows + r } else { r * cols + c };
+                    flat[i as usize]
+                })
+                .collect())
         }
         (s, _) => Err(unusable(
             path,

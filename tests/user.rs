@@ -166,7 +166,7 @@ fn values_too_large_for_an_invocation_are_refused_with_the_limit() {
     expect(
         "big_local.toml",
         "5:5",
-        "`scratch` holds 4000000 bytes per invocation; throng allows at most 65536 bytes",
+        "variable `scratch` takes 4000000 bytes; a function-local or private variable may take at most 16384",
         "    var scratch: array<f32, 1000000>;",
     );
 }
