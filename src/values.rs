@@ -93,11 +93,14 @@ fn check_npy_header(bytes: &[u8]) -> std::result::Result<(), String> {
         }
     }
     let data = (bytes.len() - start - len) as u128;
-    // The shape tuple: `'shape': (d0, d1, ...)`; what npyz cannot parse, it refuses itself.
-    let Some(at) = header.find("shape") else {
+    // The shape tuple: `'shape': (d0, d1, ...)`, the key (not a word in a value); what npyz
+    // cannot parse, it refuses itself.
+    let Some(rest) = header.match_indices("shape").find_map(|(at, _)| {
+        let rest = header[at + 5..].strip_prefix(['\'', '"'])?;
+        rest.trim_start().strip_prefix(':').map(str::trim_start)
+    }) else {
         return Ok(());
     };
-    let rest = header[at + 5..].trim_start_matches(['\'', '"', ' ', ':']);
     let Some(inner) = rest
         .strip_prefix(['(', '['])
         .and_then(|r| r.split_once([')', ']']))
@@ -142,8 +145,13 @@ fn read_npy(path: &Path, column: Option<&str>) -> Result<Vec<f64>> {
         }
     };
     // The bytes are in memory: the data must hold every element the shape claims.
-    let needed = npy.len() as u128 * npy.dtype().num_bytes().unwrap_or(0) as u128;
-    if needed > held {
+    let needed = shape
+        .iter()
+        .try_fold(npy.dtype().num_bytes().unwrap_or(0) as u128, |n, &d| {
+            n.checked_mul(u128::from(d))
+        });
+    if needed.is_none_or(|n| n > held) {
+        let needed = needed.map_or("more".into(), |n| n.to_string());
         return Err(unusable(
             path,
             format!("{what}: shape {shape:?} needs {needed} bytes of data; the file holds fewer"),
@@ -194,12 +202,18 @@ fn read_npy(path: &Path, column: Option<&str>) -> Result<Vec<f64>> {
                 ));
             }
             // C order keeps a row together; Fortran order (`fortran_order: True`) a column.
-            Ok((0..*rows)
+            (0..*rows)
                 .map(|r| {
                     let i = if fortran { c * rows + r } else { r * cols + c };
-                    flat[i as usize]
+                    flat.get(i as usize).copied()
                 })
-                .collect())
+                .collect::<Option<Vec<f64>>>()
+                .ok_or_else(|| {
+                    unusable(
+                        path,
+                        format!("{what}: fewer values than shape {shape:?} claims"),
+                    )
+                })
         }
         (s, _) => Err(unusable(
             path,
