@@ -110,7 +110,7 @@ fn cpu_refuses_a_user_system_and_keeps_the_catalogs_twins() {
 /// An NPY file: version 1.0, the header dict as given, then `data`.
 fn npy(dict: &str, data: &[u8]) -> Vec<u8> {
     let mut h = dict.as_bytes().to_vec();
-    while (10 + h.len() + 1) % 64 != 0 {
+    while !(10 + h.len() + 1).is_multiple_of(64) {
         h.push(b' ');
     }
     h.push(b'\n');
