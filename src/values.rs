@@ -14,6 +14,10 @@ pub fn read(path: &Path, column: Option<&str>) -> Result<Vec<f64>> {
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase();
+    // A device or a pipe (`/dev/zero` behind a link) would be read without end.
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return Err(unusable(path, format!("{what}: not a regular file")));
+    }
     match ext.as_str() {
         "npy" => read_npy(path, column),
         "csv" => read_csv(path, column),

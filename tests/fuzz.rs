@@ -338,6 +338,15 @@ const NPY_DESCR: &[&str] = &[
     "'",
 ];
 
+const WRAPPING_SHAPES: &[&[u64]] = &[
+    &[1 << 62, 4],
+    &[1 << 63, 2],
+    &[1 << 32, 1 << 32],
+    &[1 << 61, 8, 1],
+    &[0, 1 << 40, 1 << 40],
+    &[(1 << 63) + 1, 2],
+];
+
 const NPY_DIMS: &[u64] = &[0, 1, 2, 3, 5, 8, 1 << 32, 1 << 62, u64::MAX];
 
 fn npy_file() -> impl Strategy<Value = Vec<u8>> {
@@ -345,10 +354,14 @@ fn npy_file() -> impl Strategy<Value = Vec<u8>> {
         prop_oneof![12 => Just(1u8), 2 => Just(2u8), 1 => Just(3u8), 1 => any::<u8>()],
         select(NPY_DESCR),
         prop_oneof![4 => select(&["True", "False"][..]), 1 => select(&["1", "None", "x"][..])],
-        prop::collection::vec(
-            prop_oneof![12 => 0u64..6, 2 => select(NPY_DIMS), 1 => any::<u64>()],
-            0..4,
-        ),
+        prop_oneof![
+            4 => prop::collection::vec(
+                prop_oneof![12 => 0u64..6, 2 => select(NPY_DIMS), 1 => any::<u64>()],
+                0..4,
+            ),
+            // Shapes whose element count wraps around in u64 to a few or none.
+            1 => select(WRAPPING_SHAPES).prop_map(<[u64]>::to_vec),
+        ],
         prop_oneof![
             prop::collection::vec(any::<u8>(), 0..160),
             (0usize..40).prop_map(|n| (0..n).flat_map(|i| (i as f64).to_le_bytes()).collect()),

@@ -297,3 +297,14 @@ fn user_wgsl_beyond_the_composers_limits_is_refused_at_its_line() {
         );
     }
 }
+
+#[test]
+fn a_values_file_that_never_ends_is_refused() {
+    let dir = scratch("device");
+    for name in ["zero.npy", "zero.csv"] {
+        let link = dir.join(name);
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        let e = throng::values::read(&link, None).unwrap_err().to_string();
+        assert!(e.ends_with(&format!("{name}: not a regular file")), "{e}");
+    }
+}
