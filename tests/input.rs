@@ -1,18 +1,14 @@
 //! Bad input that once ran other code, read the wrong values, panicked or aborted: each is
 //! now refused with one line (or read correctly).
 
+mod common;
+
+use common::throng;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use throng::system::Builtin;
-
-fn throng(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_throng"))
-        .args(args)
-        .env("XDG_RUNTIME_DIR", "/tmp")
-        .output()
-        .expect("run throng")
-}
 
 /// A fresh scratch directory for one test.
 fn scratch(tag: &str) -> PathBuf {

@@ -4,23 +4,15 @@
 //! locked for the run; the first SIGINT stops the run between dispatches and reports (and
 //! writes) the finished chunks as partial with status 130; a second SIGINT exits at once.
 
+mod common;
+
+use common::{stderr, throng};
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value as Json;
-
-fn throng(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_throng"))
-        .args(args)
-        .env("XDG_RUNTIME_DIR", "/tmp")
-        .output()
-        .expect("run throng")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 /// An empty directory of its own for each test.
 fn fresh_dir(tag: &str) -> PathBuf {
