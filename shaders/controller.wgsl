@@ -48,8 +48,17 @@ fn nan_r() -> R {
 fn advance(x0: S, p: Params, traj: U) -> S {
     var x = x0;
     let end_step = chunk.step0 + chunk.steps;
+#ifdef OPEN_ENDED
+    // A stepper's segments go on: none ends at T1, and the step budget is per segment (the
+    // counts it keeps grow without bound). A trajectory already out of steps (NaN) stays.
+    let final_segment = true;
+    let te = R(T0 + F(end_step) * DT);
+    let base = accepted_out + rejected_out;
+#else
     let final_segment = end_step >= TOTAL_STEPS;
     let te = R(select(T0 + F(end_step) * DT, T1, final_segment));
+    let base = U(0u);
+#endif
     let t0 = select(T0 + F(chunk.step0) * DT, T0, chunk.step0 == 0u);
     var t = R(t0);
     var h = h_out;
@@ -59,9 +68,12 @@ fn advance(x0: S, p: Params, traj: U) -> S {
     var rejected = rejected_out;
     var last_rejected = prev_out < R(0.0);
     var running = t < te;
+#ifdef OPEN_ENDED
+    running = running & (x[0] == x[0]);
+#endif
     var unfinished = U(0u) == U(1u);
     loop {
-        let over = (accepted + rejected) >= U(MAX_STEPS);
+        let over = (accepted + rejected - base) >= U(MAX_STEPS);
         unfinished = unfinished | (running & over);
         running = running & !over;
         if (!any(running)) {

@@ -20,7 +20,9 @@ pub struct Context {
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
-    lost: Arc<Mutex<Option<String>>>,
+    /// Set by the device-lost callback of a device throng opened; None for a borrowed
+    /// device, whose callback belongs to the application.
+    lost: Option<Arc<Mutex<Option<String>>>>,
 }
 
 fn parse_backends(name: Option<&str>) -> Result<wgpu::Backends> {
@@ -123,8 +125,9 @@ impl Context {
         Ok(Self::from_device(device, queue, info))
     }
 
-    /// Wraps a device and queue the caller already owns (embedding). throng uses the
-    /// device's own limits and features.
+    /// Takes a device and queue and watches for device loss through the device-lost
+    /// callback, which it replaces. For a device an application keeps using, see
+    /// [`Context::borrow`].
     pub fn from_device(
         device: wgpu::Device,
         queue: wgpu::Queue,
@@ -141,7 +144,21 @@ impl Context {
             device,
             queue,
             info,
-            lost,
+            lost: Some(lost),
+        }
+    }
+
+    /// A context over an application's device and queue (embedding): throng clones the
+    /// handles and leaves the device as it is — its device-lost callback, its uncaptured-error
+    /// handler, its features and limits. Device loss then shows as a failed wait or mapping.
+    pub fn borrow(device: &wgpu::Device, queue: &wgpu::Queue) -> Context {
+        Context {
+            limits: device.limits(),
+            features: device.features(),
+            info: device.adapter_info(),
+            device: device.clone(),
+            queue: queue.clone(),
+            lost: None,
         }
     }
 
@@ -164,7 +181,7 @@ impl Context {
 
     /// An error if the device has been lost.
     pub fn check_lost(&self) -> Result<()> {
-        match self.lost.lock().unwrap().clone() {
+        match self.lost.as_ref().and_then(|l| l.lock().unwrap().clone()) {
             Some(msg) => Err(Error::DeviceLost(msg)),
             None => Ok(()),
         }
@@ -178,6 +195,10 @@ impl Context {
             uniform_align: self.limits.min_uniform_buffer_offset_alignment as u64,
             f64: self.has_f64(),
             int64: self.has_int64(),
+            storage_per_stage: self.limits.max_storage_buffers_per_shader_stage,
+            workgroup_invocations: self.limits.max_compute_invocations_per_workgroup,
+            workgroup_x: self.limits.max_compute_workgroup_size_x,
+            storage_align: self.limits.min_storage_buffer_offset_alignment as u64,
         }
     }
 

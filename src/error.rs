@@ -134,6 +134,11 @@ pub enum Error {
         feature: &'static str,
         message: String,
     },
+    /// Everything a device (an application's, when embedding) lacks for a job, found in one
+    /// check before anything is built: each item names what the job needs and what the
+    /// device allows.
+    #[error("device `{adapter}` lacks what this job needs: {}", .lacks.join("; "))]
+    DeviceLacks { adapter: String, lacks: Vec<String> },
     /// A value the user gave (or left out) that throng cannot use: out of its range, not
     /// finite, not one of the names it may be, or at odds with another. `what` names it (a
     /// setting, a flag, a file); `message` is the line.
@@ -201,6 +206,10 @@ mod tests {
             Error::Unsupported {
                 feature: "SHADER_INT64",
                 message: s("the adapter lacks SHADER_INT64"),
+            },
+            Error::DeviceLacks {
+                adapter: s("llvmpipe"),
+                lacks: vec![s("SHADER_F64 (the job is f64)")],
             },
             Error::Input {
                 what: s("quantiles"),

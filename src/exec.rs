@@ -313,11 +313,15 @@ fn finish<B: Backend>(
     let blocks = parts.chunk.count.div_ceil(BLOCK as u64);
     let chunk_bytes = (blocks * partial_words(plan.rows) as u64 * plan.real_bytes) as usize;
     for (total, (raw, at)) in totals.iter_mut().zip(&all) {
-        let raw = &raw[*at..][..chunk_bytes];
-        match plan.precision {
-            Precision::F32 => total.absorb_blocks(&bytemuck::pod_collect_to_vec::<u8, u32>(raw)),
-            Precision::F64 => total.absorb_blocks64(&bytemuck::pod_collect_to_vec::<u8, f64>(raw)),
-        }
+        absorb(total, &raw[*at..][..chunk_bytes], plan.precision);
     }
     Ok(())
+}
+
+/// Merges block partials read back from the device into `total`, in block order.
+pub fn absorb(total: &mut Stats, raw: &[u8], precision: Precision) {
+    match precision {
+        Precision::F32 => total.absorb_blocks(&bytemuck::pod_collect_to_vec::<u8, u32>(raw)),
+        Precision::F64 => total.absorb_blocks64(&bytemuck::pod_collect_to_vec::<u8, f64>(raw)),
+    }
 }

@@ -128,28 +128,29 @@ pub fn buffer(ctx: &Context, label: &str, size: u64, usage: wgpu::BufferUsages) 
     })
 }
 
-/// A bind group of `layout` over buffers at binding numbers; a uniform bound with a dynamic
-/// offset is bound `uniform_size` bytes wide.
+/// A bind group of `layout` over buffer ranges at binding numbers (size None: to the end); a
+/// uniform bound with a dynamic offset is bound `uniform_size` bytes wide.
 fn bind(
     ctx: &Context,
     layout: &wgpu::BindGroupLayout,
-    buffers: &[(u32, &wgpu::Buffer)],
+    buffers: &[(u32, &wgpu::Buffer, u64, Option<u64>)],
     uniform_size: Option<u64>,
 ) -> wgpu::BindGroup {
     let entries: Vec<wgpu::BindGroupEntry> = buffers
         .iter()
-        .map(|&(i, b)| wgpu::BindGroupEntry {
-            binding: i,
-            resource: match uniform_size {
-                Some(size) if b.usage().contains(wgpu::BufferUsages::UNIFORM) => {
-                    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: b,
-                        offset: 0,
-                        size: wgpu::BufferSize::new(size),
-                    })
-                }
-                _ => b.as_entire_binding(),
-            },
+        .map(|&(i, b, offset, size)| {
+            let size = match uniform_size {
+                Some(u) if b.usage().contains(wgpu::BufferUsages::UNIFORM) => Some(u),
+                _ => size,
+            };
+            wgpu::BindGroupEntry {
+                binding: i,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: b,
+                    offset,
+                    size: size.and_then(wgpu::BufferSize::new),
+                }),
+            }
         })
         .collect();
     ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -238,7 +239,17 @@ fn bindings(kernel: Kernel) -> &'static [(u32, Buf)] {
 pub struct Resources {
     pipelines: HashMap<Kernel, (wgpu::ComputePipeline, wgpu::BindGroup)>,
     pub buffers: HashMap<Buf, wgpu::Buffer>,
+    /// Where the states start in `buffers[&Buf::States]` (an application's buffer may hold
+    /// them at an offset).
+    pub states_offset: u64,
     uniform_align: u64,
+}
+
+/// A buffer of the application's that holds a stepper's states, from `offset`.
+#[derive(Clone, Debug)]
+pub struct External {
+    pub buffer: wgpu::Buffer,
+    pub offset: u64,
 }
 
 impl Resources {
@@ -246,36 +257,8 @@ impl Resources {
     /// and the plan's buffers, then runs each pipeline once on an empty chunk: some drivers
     /// (lavapipe) compile a pipeline at its first dispatch, and that belongs to setup.
     pub fn new(ctx: &Context, plan: &Plan, kernels: &[(Kernel, Composed)]) -> Result<Resources> {
+        let res = Self::build(ctx, plan, kernels, None)?;
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let buffers: HashMap<Buf, wgpu::Buffer> = Buf::ALL
-            .iter()
-            .map(|&b| (b, buffer(ctx, b.name(), plan.buffer_bytes(b), usage(b))))
-            .collect();
-        let mut pipelines = HashMap::new();
-        let uniform_size = std::mem::size_of::<ChunkUniform>() as u64;
-        for (kernel, src) in kernels {
-            let label = format!("{kernel:?}").to_lowercase();
-            let (p, layout) = pipeline(ctx, src, &label, true)?;
-            // Only the bindings the kernel declares (inputs and events are optional).
-            let module = src.parse()?;
-            let declared: Vec<u32> = module
-                .global_variables
-                .iter()
-                .filter_map(|(_, g)| g.binding.as_ref().map(|b| b.binding))
-                .collect();
-            let bufs: Vec<(u32, &wgpu::Buffer)> = bindings(*kernel)
-                .iter()
-                .filter(|(i, _)| declared.contains(i))
-                .map(|(i, b)| (*i, &buffers[b]))
-                .collect();
-            let group = bind(ctx, &layout, &bufs, Some(uniform_size));
-            pipelines.insert(*kernel, (p, group));
-        }
-        let res = Resources {
-            pipelines,
-            buffers,
-            uniform_align: plan.uniform_align,
-        };
         // Slot 0 holds a zeroed uniform (count 0): every invocation returns at once.
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         for kernel in [Kernel::Integrate, Kernel::Reduce, Kernel::Observe] {
@@ -292,6 +275,57 @@ impl Resources {
             })
             .map_err(|e| Error::DeviceLost(e.to_string()))?;
         Ok(res)
+    }
+
+    /// Pipelines and buffers with no submission (a stepper's, on an application's queue);
+    /// the states in `external` if given.
+    pub fn build(
+        ctx: &Context,
+        plan: &Plan,
+        kernels: &[(Kernel, Composed)],
+        external: Option<&External>,
+    ) -> Result<Resources> {
+        let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let mut buffers: HashMap<Buf, wgpu::Buffer> = Buf::ALL
+            .iter()
+            .filter(|&&b| !(b == Buf::States && external.is_some()))
+            .map(|&b| (b, buffer(ctx, b.name(), plan.buffer_bytes(b), usage(b))))
+            .collect();
+        let states_offset = external.map_or(0, |e| e.offset);
+        if let Some(e) = external {
+            buffers.insert(Buf::States, e.buffer.clone());
+        }
+        let states_size = plan.buffer_bytes(Buf::States);
+        let mut pipelines = HashMap::new();
+        let uniform_size = std::mem::size_of::<ChunkUniform>() as u64;
+        for (kernel, src) in kernels {
+            let label = format!("{kernel:?}").to_lowercase();
+            let (p, layout) = pipeline(ctx, src, &label, true)?;
+            // Only the bindings the kernel declares (inputs and events are optional).
+            let module = src.parse()?;
+            let declared: Vec<u32> = module
+                .global_variables
+                .iter()
+                .filter_map(|(_, g)| g.binding.as_ref().map(|b| b.binding))
+                .collect();
+            let bufs: Vec<(u32, &wgpu::Buffer, u64, Option<u64>)> = bindings(*kernel)
+                .iter()
+                .filter(|(i, _)| declared.contains(i))
+                .map(|&(i, b)| match b {
+                    Buf::States => (i, &buffers[&b], states_offset, Some(states_size.max(16))),
+                    _ => (i, &buffers[&b], 0, None),
+                })
+                .collect();
+            let group = bind(ctx, &layout, &bufs, Some(uniform_size));
+            pipelines.insert(*kernel, (p, group));
+        }
+        check_scope(ctx, scope)?;
+        Ok(Resources {
+            pipelines,
+            buffers,
+            states_offset,
+            uniform_align: plan.uniform_align,
+        })
     }
 
     /// Records one dispatch into an encoder (the application's, when embedded).
@@ -414,6 +448,7 @@ pub fn rng_blocks(
         int64: ctx.has_int64(),
         lanes: 1,
         segmented: false,
+        open_ended: false,
     });
     if target.int64 && !ctx.has_int64() {
         return Err(Error::Unsupported {
@@ -442,7 +477,11 @@ pub fn rng_blocks(
     let group = bind(
         ctx,
         &layout,
-        &[(0, &args), (1, &blocks), (2, &normals)],
+        &[
+            (0, &args, 0, None),
+            (1, &blocks, 0, None),
+            (2, &normals, 0, None),
+        ],
         None,
     );
     let a = RngArgs {

@@ -37,6 +37,9 @@ pub struct Target {
     /// Whether the run is cut into segments (save times, a dispatch bound). A run in one
     /// piece gets a kernel whose step loop has constant bounds, which compiles to faster code.
     pub segmented: bool,
+    /// A stepper's kernel ([`crate::stepper`]): segments go on without end (no last segment
+    /// at the grid's end), and an adaptive method's step budget applies to each segment.
+    pub open_ended: bool,
 }
 
 /// f64 built-ins with no Vulkan implementation: SPIR-V's GLSL.std.450 defines them for
@@ -302,6 +305,9 @@ fn base_flags(job: &Job, target: Target) -> Vec<&'static str> {
     }
     if !target.segmented {
         flags.push("ONE_SEGMENT");
+    }
+    if target.open_ended {
+        flags.push("OPEN_ENDED");
     }
     if info.adaptive {
         flags.push("ADAPTIVE");
@@ -867,21 +873,25 @@ mod tests {
             int64: false,
             lanes: 4,
             segmented: false,
+            open_ended: false,
         },
         Target {
             int64: true,
             lanes: 4,
             segmented: true,
+            open_ended: false,
         },
         Target {
             int64: true,
             lanes: 2,
             segmented: false,
+            open_ended: false,
         },
         Target {
             int64: false,
             lanes: 1,
             segmented: true,
+            open_ended: false,
         },
     ];
 

@@ -27,6 +27,7 @@ pub mod shader;
 pub mod solution;
 pub mod solve;
 pub mod spec;
+pub mod stepper;
 pub mod system;
 pub mod values;
 
@@ -40,4 +41,5 @@ pub use precision::Precision;
 pub use reduce::Stats;
 pub use solution::{Solution, Timing};
 pub use solve::solve;
+pub use stepper::{StateLayout, Stepper, StepperOptions};
 pub use system::{Noise, System};

@@ -78,6 +78,13 @@ pub struct DeviceInfo {
     pub uniform_align: u64,
     pub f64: bool,
     pub int64: bool,
+    /// Storage buffers one compute kernel may bind.
+    pub storage_per_stage: u32,
+    /// Invocations one workgroup may have, and its largest x size.
+    pub workgroup_invocations: u32,
+    pub workgroup_x: u32,
+    /// Alignment of a storage binding's offset (an application's state buffer).
+    pub storage_align: u64,
 }
 
 impl DeviceInfo {
@@ -93,6 +100,10 @@ impl DeviceInfo {
             uniform_align: 256,
             f64: true,
             int64: true,
+            storage_per_stage: 8,
+            workgroup_invocations: 256,
+            workgroup_x: 256,
+            storage_align: 256,
         }
     }
 }
@@ -268,6 +279,7 @@ impl Plan {
             int64: dev.int64,
             lanes,
             segmented: save_steps.len() > 1 || opts.dispatch_steps.is_some(),
+            open_ended: false,
         };
         let sa = &opts.save_at;
         sa.check(job)?;
@@ -348,6 +360,130 @@ impl Plan {
         plan.uniform_slots = plan.dispatches_per_chunk().clamp(1, UNIFORM_SLOTS);
         plan.device_bytes = Buf::ALL.iter().map(|&b| plan.buffer_bytes(b).max(16)).sum();
         Ok(plan)
+    }
+
+    /// Plans a stepper ([`crate::stepper`]): every trajectory in one binding and one dispatch,
+    /// segments without end, one slot of partials. Checks everything the device must offer
+    /// and reports every shortfall at once ([`Error::DeviceLacks`]).
+    pub fn stepper(job: &Job, lanes: Option<u32>, dev: &DeviceInfo) -> Result<Plan> {
+        let adaptive = job.method.is_adaptive();
+        let lanes = match (adaptive, lanes) {
+            (true, None | Some(1)) => 1,
+            (true, Some(l)) => {
+                return Err(Error::MethodDoesNotFit {
+                    method: job.method.name(),
+                    system: job.system.name.clone(),
+                    message: format!(
+                        "method {} runs one trajectory per invocation; lanes {l} is not available",
+                        job.method.name()
+                    ),
+                })
+            }
+            (false, l) => l.unwrap_or(DEFAULT_LANES),
+        };
+        if ![1, 2, 4].contains(&lanes) {
+            return Err(Error::Input {
+                what: "lanes".into(),
+                message: format!("lanes must be 1, 2 or 4, got {lanes}"),
+            });
+        }
+        let rows = job.rows();
+        let real_bytes = job.precision.bytes();
+        let block = BLOCK as u64;
+        let cap = job.paths.div_ceil(block) * block;
+        let blocks = cap / block;
+        let target = Target {
+            int64: dev.int64,
+            lanes,
+            segmented: true,
+            open_ended: true,
+        };
+        let slot_bytes = blocks * partial_words(rows) as u64 * real_bytes;
+        let mut plan = Plan {
+            paths: job.paths,
+            rows,
+            dim: job.system.dim(),
+            precision: job.precision,
+            real_bytes,
+            target,
+            capacity: cap,
+            chunks: vec![Chunk {
+                first: 0,
+                count: job.paths,
+            }],
+            stride: cap / lanes as u64,
+            blocks,
+            save_steps: vec![],
+            dispatch_steps: None,
+            slots: 1,
+            slot_bytes,
+            observers: ObserverLayout::new(&SaveAt::default(), rows),
+            pilot: None,
+            keep_states: true,
+            adaptive,
+            tables: job.tables,
+            uniform_align: dev.uniform_align,
+            uniform_slots: 1,
+            device_bytes: 0,
+        };
+        plan.device_bytes = Buf::ALL.iter().map(|&b| plan.buffer_bytes(b).max(16)).sum();
+        let lacks = plan.lacks(dev);
+        if !lacks.is_empty() {
+            return Err(Error::DeviceLacks {
+                adapter: dev.adapter.clone(),
+                lacks,
+            });
+        }
+        Ok(plan)
+    }
+
+    /// What `dev` lacks to run this plan's kernels, each as "what the job needs (what the
+    /// device allows)"; empty if nothing.
+    pub fn lacks(&self, dev: &DeviceInfo) -> Vec<String> {
+        let mut out = Vec::new();
+        let l = &dev.limits;
+        if self.precision == Precision::F64 && !dev.f64 {
+            out.push("SHADER_F64 (the job is f64; run it in f32)".to_string());
+        }
+        let binding = l.max_storage_binding.min(l.max_buffer);
+        for (what, b) in [
+            ("the states", Buf::States),
+            ("the input tables", Buf::Inputs),
+            ("the block partials", Buf::Partials),
+        ] {
+            let bytes = self.buffer_bytes(b);
+            if bytes > binding {
+                out.push(format!(
+                    "a storage binding of {bytes} bytes for {what} of {} trajectories (the \
+                     device allows {binding})",
+                    self.paths
+                ));
+            }
+        }
+        let groups = self.invocations(self.capacity).div_ceil(self.target.workgroup() as u64);
+        if groups > l.max_workgroups_per_dim as u64 {
+            out.push(format!(
+                "{groups} workgroups in one dispatch for {} trajectories (the device allows {})",
+                self.paths, l.max_workgroups_per_dim
+            ));
+        }
+        let wg = self.target.workgroup().max(64);
+        if dev.workgroup_invocations < wg || dev.workgroup_x < wg {
+            out.push(format!(
+                "workgroups of {wg} invocations (the device allows {} of at most {} in x)",
+                dev.workgroup_invocations, dev.workgroup_x
+            ));
+        }
+        // The integration kernel binds the states, the input tables and the adaptive
+        // counters; the reduction the states and the partials.
+        let storage = (1 + (self.tables > 0) as u32 + self.adaptive as u32).max(2);
+        if dev.storage_per_stage < storage {
+            out.push(format!(
+                "{storage} storage buffers in one kernel (the device allows {})",
+                dev.storage_per_stage
+            ));
+        }
+        out
     }
 
     /// Bytes of buffer `b` (0 for a buffer this run does not use).
@@ -439,6 +575,36 @@ pub(crate) mod tests {
             },
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_stepper_holds_every_trajectory_and_lists_all_a_device_lacks() {
+        let dev = DeviceInfo::cpu();
+        let p = Plan::stepper(&gbm(1000, 8), None, &dev).unwrap();
+        assert_eq!((p.capacity, p.chunks.len(), p.stride), (1024, 1, 256));
+        assert!(p.target.open_ended && p.target.segmented);
+        assert_eq!(p.buffer_bytes(Buf::States), 1024 * 4);
+        assert_eq!(p.buffer_bytes(Buf::StatesRead), 1024 * 4);
+        // A small device: no f64, a 1 MiB binding, 8 workgroups, one storage buffer.
+        let mut small = dev.clone();
+        small.f64 = false;
+        small.limits.max_storage_binding = 1 << 20;
+        small.limits.max_workgroups_per_dim = 8;
+        small.storage_per_stage = 1;
+        small.workgroup_invocations = 32;
+        let mut job = gbm(1 << 19, 8);
+        job.precision = Precision::F64;
+        let Err(Error::DeviceLacks { lacks, .. }) = Plan::stepper(&job, None, &small) else {
+            panic!("the small device cannot run it");
+        };
+        assert_eq!(lacks.len(), 5, "{lacks:?}");
+        assert!(lacks[0].starts_with("SHADER_F64"));
+        assert!(lacks[1].contains("4194304 bytes for the states"), "{}", lacks[1]);
+        assert!(lacks[2].starts_with("2048 workgroups"), "{}", lacks[2]);
+        assert!(lacks[3].starts_with("workgroups of 64 invocations"), "{}", lacks[3]);
+        assert!(lacks[4].starts_with("2 storage buffers"), "{}", lacks[4]);
+        // Only the states need to fit: the same job on the CPU twin's limits plans.
+        assert!(Plan::stepper(&job, None, &dev).is_ok());
     }
 
     #[test]

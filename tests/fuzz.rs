@@ -187,6 +187,7 @@ fn compose_parsed(sys: throng::System) {
         int64: false,
         lanes: 1,
         segmented: false,
+        open_ended: false,
     };
     let _ = throng::kernel::integrate(&job, target);
 }

@@ -22,12 +22,14 @@ fn targets(ctx: &throng::Context) -> Vec<Target> {
         int64: false,
         lanes: 1,
         segmented: false,
+        open_ended: false,
     }];
     if ctx.has_int64() {
         t.push(Target {
             int64: true,
             lanes: 1,
             segmented: false,
+            open_ended: false,
         });
     }
     t
