@@ -1,5 +1,7 @@
-//! Embedding: an application that already owns a wgpu device and queue hands them to
-//! throng, which runs on them (no second device, no copies through the host for the states).
+//! Embedding, the simple way: an application that already owns a wgpu device and queue lends
+//! them to throng (`Context::borrow` clones the handles and leaves the device's callbacks
+//! alone), which runs `solve` on them. To keep an ensemble on the device and advance it
+//! inside the application's own frames, see `examples/render` (a `Stepper`).
 //!
 //!     cargo run --release --example embed
 
@@ -16,7 +18,7 @@ fn main() -> throng::Result<()> {
         })?;
     let (device, queue) = pollster::block_on(adapter.request_device(&Default::default()))
         .map_err(|e| throng::Error::Gpu(e.to_string()))?;
-    let ctx = Context::from_device(device, queue, adapter.get_info());
+    let ctx = Context::borrow(&device, &queue);
 
     let job = Ensemble::new(System::builtin("ou")?, 100_000)
         .x0(&[1.0])

@@ -460,7 +460,9 @@ impl Plan {
                 ));
             }
         }
-        let groups = self.invocations(self.capacity).div_ceil(self.target.workgroup() as u64);
+        let groups = self
+            .invocations(self.capacity)
+            .div_ceil(self.target.workgroup() as u64);
         if groups > l.max_workgroups_per_dim as u64 {
             out.push(format!(
                 "{groups} workgroups in one dispatch for {} trajectories (the device allows {})",
@@ -599,9 +601,17 @@ pub(crate) mod tests {
         };
         assert_eq!(lacks.len(), 5, "{lacks:?}");
         assert!(lacks[0].starts_with("SHADER_F64"));
-        assert!(lacks[1].contains("4194304 bytes for the states"), "{}", lacks[1]);
+        assert!(
+            lacks[1].contains("4194304 bytes for the states"),
+            "{}",
+            lacks[1]
+        );
         assert!(lacks[2].starts_with("2048 workgroups"), "{}", lacks[2]);
-        assert!(lacks[3].starts_with("workgroups of 64 invocations"), "{}", lacks[3]);
+        assert!(
+            lacks[3].starts_with("workgroups of 64 invocations"),
+            "{}",
+            lacks[3]
+        );
         assert!(lacks[4].starts_with("2 storage buffers"), "{}", lacks[4]);
         // Only the states need to fit: the same job on the CPU twin's limits plans.
         assert!(Plan::stepper(&job, None, &dev).is_ok());

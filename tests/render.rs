@@ -52,7 +52,12 @@ fn a_frame_drawn_from_the_state_buffer_shows_both_lobes() {
         .count() as f64
         / (w * h) as f64;
     assert!((0.1..0.8).contains(&total), "lit fraction {total}");
-    for (cx, cy) in [(0, 0), (w as i32 - 8, 0), (0, h as i32 - 8), (w as i32 - 8, h as i32 - 8)] {
+    for (cx, cy) in [
+        (0, 0),
+        (w as i32 - 8, 0),
+        (0, h as i32 - 8),
+        (w as i32 - 8, h as i32 - 8),
+    ] {
         let n = (0..8)
             .flat_map(|dy| (0..8).map(move |dx| (cx + dx, cy + dy)))
             .filter(|&(x, y)| lit(x, y))
@@ -70,8 +75,7 @@ fn a_frame_drawn_from_the_state_buffer_shows_both_lobes() {
             let mut v = vec![];
             for y in 0..h as i32 {
                 for x in 0..w as i32 {
-                    let d = ((x as f32 + 0.5 - px).powi(2) + (y as f32 + 0.5 - py).powi(2))
-                        .sqrt()
+                    let d = ((x as f32 + 0.5 - px).powi(2) + (y as f32 + 0.5 - py).powi(2)).sqrt()
                         / px_per_unit;
                     if d >= r0 && d < r1 {
                         v.push((x, y));
@@ -83,7 +87,8 @@ fn a_frame_drawn_from_the_state_buffer_shows_both_lobes() {
         let ring = disc(4.0, 8.0);
         let hole = disc(0.0, 1.5);
         let ring_lit = ring.iter().filter(|&&(x, y)| lit(x, y)).count() as f64 / ring.len() as f64;
-        let mean = |v: &[(i32, i32)]| v.iter().map(|&(x, y)| red(x, y)).sum::<f64>() / v.len() as f64;
+        let mean =
+            |v: &[(i32, i32)]| v.iter().map(|&(x, y)| red(x, y)).sum::<f64>() / v.len() as f64;
         let (ring_mean, hole_mean) = (mean(&ring), mean(&hole));
         seen.push((px, py, ring_lit, ring_mean, hole_mean));
         // 2^14 points over a few hundred ring pixels leave some pixels empty by chance.

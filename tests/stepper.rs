@@ -177,7 +177,8 @@ fn app_read(ctx: &Context, buf: &wgpu::Buffer) -> Vec<u8> {
     let mut enc = ctx.device.create_command_encoder(&Default::default());
     enc.copy_buffer_to_buffer(buf, 0, &read, 0, buf.size());
     ctx.queue.submit([enc.finish()]);
-    read.slice(..).map_async(wgpu::MapMode::Read, |r| r.unwrap());
+    read.slice(..)
+        .map_async(wgpu::MapMode::Read, |r| r.unwrap());
     ctx.device
         .poll(wgpu::PollType::wait_indefinitely())
         .unwrap();
@@ -215,7 +216,10 @@ fn the_app_s_buffer_changes_only_when_it_submits_and_only_in_throng_s_range() {
     )
     .unwrap();
     let layout = s.layout();
-    assert_eq!((layout.offset, layout.stride, layout.rows), (offset, 1024, 1));
+    assert_eq!(
+        (layout.offset, layout.stride, layout.rows),
+        (offset, 1024, 1)
+    );
     assert_eq!(layout.row(0), offset..offset + 1000 * 4);
     let mut enc = ctx.device.create_command_encoder(&Default::default());
     s.encode(&mut enc, 12).unwrap();
@@ -223,7 +227,10 @@ fn the_app_s_buffer_changes_only_when_it_submits_and_only_in_throng_s_range() {
     assert_eq!(app_read(&ctx, &buf), pattern);
     ctx.queue.submit([enc.finish()]);
     let after = app_read(&ctx, &buf);
-    let (a, b) = (layout.offset as usize, (layout.offset + layout.bytes) as usize);
+    let (a, b) = (
+        layout.offset as usize,
+        (layout.offset + layout.bytes) as usize,
+    );
     assert_eq!(after[..a], pattern[..a], "bytes before throng's range");
     assert_eq!(after[b..], pattern[b..], "bytes after throng's range");
     // The range holds the states, as the layout says.
@@ -252,7 +259,11 @@ fn two_steppers_share_one_encoder() {
     a.encode(&mut enc, 5).unwrap();
     ctx.queue.submit([enc.finish()]);
     same_bits(&a.read_states().unwrap(), &solved(&ctx, &a_job, 9), "gbm");
-    same_bits(&b.read_states().unwrap(), &solved(&ctx, &b_job, 8), "lorenz");
+    same_bits(
+        &b.read_states().unwrap(),
+        &solved(&ctx, &b_job, 8),
+        "lorenz",
+    );
 }
 
 /// The application's own device, opened with default features and limits (no f64, 128 MiB
@@ -345,9 +356,17 @@ fn a_state_buffer_throng_cannot_use_is_refused_plainly() {
         })
     };
     let cases = [
-        (make(8192, B::VERTEX | B::COPY_SRC), 0, "needs STORAGE usage"),
+        (
+            make(8192, B::VERTEX | B::COPY_SRC),
+            0,
+            "needs STORAGE usage",
+        ),
         (make(8192, B::STORAGE), 4, "not a multiple"),
-        (make(4096, B::STORAGE), 256, "the states need 4096 from offset 256"),
+        (
+            make(4096, B::STORAGE),
+            256,
+            "the states need 4096 from offset 256",
+        ),
     ];
     for (buf, offset, want) in cases {
         let e = Stepper::new(

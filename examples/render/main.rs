@@ -50,7 +50,10 @@ fn args() -> Result<Args, String> {
             continue;
         }
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
-        let num = |v: &str| v.parse::<u64>().map_err(|_| format!("{flag}: not a number: {v}"));
+        let num = |v: &str| {
+            v.parse::<u64>()
+                .map_err(|_| format!("{flag}: not a number: {v}"))
+        };
         match flag.as_str() {
             "--paths" => a.paths = num(&value)?,
             "--frames" => a.frames = num(&value)? as u32,
@@ -121,13 +124,17 @@ fn offscreen(a: &Args) -> Result<(), String> {
     let start = std::time::Instant::now();
     if a.warmup > 0 {
         let mut enc = device.create_command_encoder(&Default::default());
-        stepper.encode(&mut enc, a.warmup).map_err(|e| e.to_string())?;
+        stepper
+            .encode(&mut enc, a.warmup)
+            .map_err(|e| e.to_string())?;
         queue.submit([enc.finish()]);
     }
     for f in 0..a.frames {
         // One frame: advance, then draw from the same buffer, in one encoder.
         let mut enc = device.create_command_encoder(&Default::default());
-        stepper.encode(&mut enc, a.steps).map_err(|e| e.to_string())?;
+        stepper
+            .encode(&mut enc, a.steps)
+            .map_err(|e| e.to_string())?;
         scene.draw(
             &queue,
             &mut enc,
@@ -139,7 +146,8 @@ fn offscreen(a: &Args) -> Result<(), String> {
         queue.submit([enc.finish()]);
         let rgba = scene.read_rgba(&device, &queue);
         let path = a.out.join(format!("frame{f:04}.png"));
-        write_png(&path, &rgba, a.width, a.height).map_err(|e| format!("{}: {e}", path.display()))?;
+        write_png(&path, &rgba, a.width, a.height)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     println!(
         "{} frames of {} trajectories ({}x{}, {} steps per frame, t = {:.3}) in {:.2} s on {} -> {}",

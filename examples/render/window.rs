@@ -84,7 +84,8 @@ impl App<'_> {
 impl Running {
     fn redraw(&mut self, steps: u32) -> Result<(), String> {
         let texture = match self.surface.get_current_texture() {
-            wgpu::CurrentSurfaceTexture::Success(t) | wgpu::CurrentSurfaceTexture::Suboptimal(t) => t,
+            wgpu::CurrentSurfaceTexture::Success(t)
+            | wgpu::CurrentSurfaceTexture::Suboptimal(t) => t,
             other => return Err(format!("the window's surface: {other:?}")),
         };
         let view = texture.texture.create_view(&Default::default());
