@@ -389,3 +389,23 @@ fn a_state_buffer_throng_cannot_use_is_refused_plainly() {
     let e = s.encode(&mut enc, 1).unwrap_err().to_string();
     assert!(e.contains("reset it"), "{e}");
 }
+
+#[test]
+fn every_method_steps_as_it_solves() {
+    let ctx = common::ctx();
+    let grid = TimeGrid::until(0.0, 0.5, 15);
+    for info in throng::method::METHODS {
+        // An SDE where the method takes one (gbm defines `linear` for the exponential
+        // methods), Lorenz for the ODE methods.
+        let job = match gbm(600, 4).job(info.method, grid) {
+            Ok(job) => job,
+            Err(Error::MethodDoesNotFit { .. }) => lorenz(400).job(info.method, grid).unwrap(),
+            Err(e) => panic!("{}: {e}", info.name),
+        };
+        same_bits(
+            &stepped(&ctx, &job, 3, 5),
+            &solved(&ctx, &job, 5),
+            info.name,
+        );
+    }
+}
