@@ -425,6 +425,37 @@ impl Ensemble {
         self
     }
 
+    /// The same ensemble over `system`, whose first components are this one's and whose
+    /// further components start at `extra` (the chaos toolkit's augmented systems): the
+    /// settings, sweeps, seed and precision carry over; random initial states spread only
+    /// the original components.
+    pub fn augmented(&self, system: System, extra: &[f64]) -> Ensemble {
+        let d = self.system.dim();
+        let mut x0 = self
+            .x0
+            .clone()
+            .or_else(|| self.system.defaults.x0.clone())
+            .unwrap_or_else(|| vec![0.0; d]);
+        x0.extend_from_slice(extra);
+        let widen = |v: &Vec<f64>| {
+            let mut w = v.clone();
+            w.resize(d + extra.len(), 0.0);
+            w
+        };
+        Ensemble {
+            system,
+            paths: self.paths,
+            seed: self.seed,
+            x0: Some(x0),
+            settings: self.settings.clone(),
+            init: self.init.as_ref().map(|i| match i {
+                Init::Normal(s) => Init::Normal(widen(s)),
+                Init::Uniform(s) => Init::Uniform(widen(s)),
+            }),
+            precision: self.precision,
+        }
+    }
+
     /// Checks everything and resolves the numbers for `method` on `grid`.
     pub fn job(&self, method: Method, grid: TimeGrid) -> Result<Job> {
         let sys = &self.system;

@@ -512,3 +512,33 @@ pub fn rng_blocks(
         bytemuck::pod_collect_to_vec(&n),
     ))
 }
+
+/// Runs a one-off kernel: binding 0 reads `input`, binding 1 receives `out_bytes`, one
+/// invocation per workgroup x `groups`; returns binding 1's bytes (tools and checks).
+pub fn run_simple(
+    ctx: &Context,
+    src: &Composed,
+    input: &[u8],
+    out_bytes: u64,
+    groups: u32,
+) -> Result<Vec<u8>> {
+    use wgpu::BufferUsages as B;
+    let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let (p, layout) = pipeline(ctx, src, "tool", false)?;
+    let inp = buffer(ctx, "tool input", input.len() as u64, B::STORAGE | B::COPY_DST);
+    let out = buffer(ctx, "tool output", out_bytes, B::STORAGE | B::COPY_SRC);
+    let read = buffer(ctx, "tool read", out_bytes, B::MAP_READ | B::COPY_DST);
+    ctx.queue.write_buffer(&inp, 0, input);
+    let group = bind(ctx, &layout, &[(0, &inp, 0, None), (1, &out, 0, None)], None);
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    {
+        let mut pass = enc.begin_compute_pass(&Default::default());
+        pass.set_pipeline(&p);
+        pass.set_bind_group(0, &group, &[]);
+        pass.dispatch_workgroups(groups, 1, 1);
+    }
+    enc.copy_buffer_to_buffer(&out, 0, &read, 0, out_bytes);
+    let idx = ctx.queue.submit([enc.finish()]);
+    check_scope(ctx, scope)?;
+    read_back(ctx, &read, out_bytes, Some(idx))
+}

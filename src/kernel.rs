@@ -293,7 +293,7 @@ pub fn is_reserved(name: &str) -> bool {
 }
 
 /// Flags for `#ifdef` that do not depend on what the user's code defines.
-fn base_flags(job: &Job, target: Target) -> Vec<&'static str> {
+pub fn base_flags(job: &Job, target: Target) -> Vec<&'static str> {
     let sys = &job.system;
     let info = job.method.info();
     let mut flags: Vec<&str> = Vec::new();

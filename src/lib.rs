@@ -6,6 +6,7 @@
 //! [`cpu::solve`] runs the same job on the CPU twin.
 
 pub mod catalog;
+pub mod chaos;
 pub mod context;
 pub mod cpu;
 pub mod ensemble;
@@ -29,6 +30,7 @@ pub mod solve;
 pub mod spec;
 pub mod stepper;
 pub mod system;
+pub mod tangent;
 pub mod values;
 
 pub use context::{AdapterChoice, Context};

@@ -333,6 +333,7 @@ pub fn parse(text: &str, file: &str, dir: &Path) -> Result<(System, Option<RunRe
         // Only the catalog attaches a Rust twin (`catalog::get`): a spec cannot name one.
         twin: None,
         resizable: spec.resizable,
+        derived: false,
     };
     sys.check()?;
     let run = match spec.run {

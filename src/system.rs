@@ -13,6 +13,9 @@ pub mod wgsl;
 /// Largest state dimension (and number of noise channels) kept in registers.
 pub const MAX_DIM: usize = 16;
 
+/// Rows of a system throng derives (state, tangent vectors and their sums).
+pub const MAX_DERIVED_DIM: usize = 64;
+
 /// The four systems with Rust twins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Builtin {
@@ -89,6 +92,9 @@ pub struct System {
     pub twin: Option<Builtin>,
     /// The dimension may be chosen (`NAME:N`); the WGSL is written over DIM.
     pub resizable: bool,
+    /// Built by throng from another system (the tangent-augmented systems of the chaos
+    /// toolkit): its rows may number up to [`MAX_DERIVED_DIM`].
+    pub derived: bool,
 }
 
 impl System {
@@ -116,6 +122,7 @@ impl System {
             reference: String::new(),
             twin: None,
             resizable: false,
+            derived: false,
         };
         sys.check()?;
         Ok(sys)
@@ -132,13 +139,14 @@ impl System {
     /// Structural checks that need no compiler: names, dimensions, noise shapes.
     pub fn check(&self) -> Result<()> {
         let d = self.dim();
-        if d == 0 || d > MAX_DIM {
+        let max = if self.derived { MAX_DERIVED_DIM } else { MAX_DIM };
+        if d == 0 || d > max {
             return Err(Error::Limit {
                 what: "state components".into(),
                 got: d as u64,
-                max: MAX_DIM as u64,
+                max: max as u64,
                 message: format!(
-                    "system `{}`: the state has {d} components; throng keeps 1 to {MAX_DIM} in registers",
+                    "system `{}`: the state has {d} components; throng keeps 1 to {max} in registers",
                     self.name
                 ),
             });

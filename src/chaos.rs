@@ -1,0 +1,537 @@
+//! The chaos toolkit: tangent dynamics derived from the user's own WGSL ([`crate::tangent`])
+//! and Lyapunov exponents per trajectory.
+//!
+//! Lyapunov exponents run as an *augmented system* that throng writes and then solves like any
+//! other: its rows are the state x, k tangent vectors q_1..q_k, and per exponent a log sum, its
+//! compensation (Kahan) and a sum of squares, then a step counter. Its drift is
+//! (f(x), J(x) q_1, .., J(x) q_k, 0..) from the derived `d_drift`; for an SDE its diffusion
+//! (general noise, the system's own channels) is (g(x), ∂g·q_1, ..), so the tangents see the
+//! same Wiener increments as the state; its `project`, applied after every step, counts the
+//! step and every `renorm` steps re-orthonormalises the q's by modified Gram–Schmidt and,
+//! after the transient, adds log ‖q_j‖ to the sums. The method integrates the tangents with
+//! the state (RK4 with them, EM/Heun for SDEs), so the exponents are those of the method's
+//! own discrete flow.
+
+use crate::ensemble::{Ensemble, Job, TimeGrid};
+use crate::error::{Error, Result};
+use crate::kernel::{self, Target};
+use crate::method::Method;
+use crate::plan::{Options, DEFAULT_LANES};
+use crate::precision::Precision;
+use crate::shader::{self, Composed, Source};
+use crate::system::{CodeOrigin, Noise, System};
+use crate::tangent;
+
+/// The user's code composed with its run's prelude, parsed and validated: what the tangent
+/// transform reads.
+pub fn analysis(job: &Job, lanes: u32) -> Result<(Composed, naga::Module, naga::valid::ModuleInfo)> {
+    let target = Target {
+        int64: false,
+        lanes,
+        segmented: true,
+        open_ended: false,
+    };
+    let sys = &job.system;
+    let pre = kernel::prelude(job, target);
+    let consts = [
+        ("DIM", sys.dim() as u32),
+        ("NOISE", sys.noise_channels().max(1) as u32),
+    ];
+    let flags = kernel::base_flags(job, target);
+    let composed = shader::compose(
+        &[
+            Source::new("prelude", &pre),
+            Source::new("analysis", "#import state\n"),
+            Source::code(&sys.wgsl, &sys.origin),
+        ],
+        &[],
+        &flags,
+        &consts,
+    )?;
+    let module = composed.parse()?;
+    let mut caps = naga::valid::Capabilities::empty();
+    if job.precision == Precision::F64 {
+        caps |= naga::valid::Capabilities::FLOAT64;
+    }
+    let info = composed.check(&module, caps)?;
+    Ok((composed, module, info))
+}
+
+/// WGSL of the derived `d_drift` (and `d_diffusion` for an SDE) of a job's system, with
+/// `lanes` trajectories per invocation: `d_drift(t, x, p, dt, dx, dp)` returns
+/// `Dual_drift(f, ∂f·(dt, dx, dp))`.
+pub fn derivatives(job: &Job, lanes: u32) -> Result<String> {
+    let (composed, module, info) = analysis(job, lanes)?;
+    let mut out = tangent::derive(&composed, &module, &info, "drift")?;
+    if job.system.noise != Noise::None {
+        // `diffusion` may call helpers `drift` also calls: write each function once.
+        let more = tangent::derive(&composed, &module, &info, "diffusion")?;
+        for f in split_functions(&more) {
+            if !out.contains(f.lines().find(|l| l.starts_with("fn ")).unwrap_or("\u{0}")) {
+                out += &f;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The top-level declarations of derived WGSL, each with the struct before its function.
+fn split_functions(src: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for line in src.lines() {
+        cur += line;
+        cur += "\n";
+        if line == "}" && cur.contains("fn ") {
+            out.push(std::mem::take(&mut cur));
+        }
+    }
+    out
+}
+
+/// How to compute Lyapunov exponents.
+#[derive(Clone, Debug)]
+pub struct LyapunovOptions {
+    /// How many exponents (1 ..= dim), the largest first.
+    pub exponents: usize,
+    /// Re-orthonormalise every this many steps.
+    pub renorm: u64,
+    /// Steps before the log-stretches count (rounded up to a multiple of `renorm`); the
+    /// tangents are re-orthonormalised during it too.
+    pub transient: u64,
+    /// Trajectories per invocation (default as `solve`).
+    pub lanes: Option<u32>,
+}
+
+impl Default for LyapunovOptions {
+    fn default() -> Self {
+        LyapunovOptions {
+            exponents: 1,
+            renorm: 10,
+            transient: 1000,
+            lanes: None,
+        }
+    }
+}
+
+/// Lyapunov exponents of every trajectory.
+#[derive(Clone, Debug)]
+pub struct Lyapunov {
+    pub paths: u64,
+    /// Exponents per trajectory.
+    pub k: usize,
+    /// `exponents[i * k + j]`: λ_{j+1} of trajectory i (NaN if it left the finite numbers).
+    pub exponents: Vec<f64>,
+    /// Standard errors from the spread of the block estimates (blocks of `renorm` steps,
+    /// taken as independent: a lower bound where they are correlated).
+    pub stderr: Vec<f64>,
+    /// The time the exponents average over.
+    pub time: f64,
+    /// Blocks of `renorm` steps averaged.
+    pub blocks: u64,
+    /// The state of each trajectory at the end, `states[c * paths + i]`.
+    pub states: Vec<f64>,
+    pub adapter: String,
+    pub timing: crate::Timing,
+}
+
+impl Lyapunov {
+    /// λ_{j+1} of every trajectory.
+    pub fn exponent(&self, j: usize) -> Vec<f64> {
+        (0..self.paths as usize)
+            .map(|i| self.exponents[i * self.k + j])
+            .collect()
+    }
+}
+
+/// Where the augmented system keeps its rows.
+#[derive(Clone, Copy, Debug)]
+struct Rows {
+    d: usize,
+    k: usize,
+}
+
+impl Rows {
+    fn q(&self, j: usize, c: usize) -> usize {
+        self.d + j * self.d + c
+    }
+    fn sum(&self, j: usize) -> usize {
+        self.d + self.k * self.d + j
+    }
+    fn comp(&self, j: usize) -> usize {
+        self.sum(j) + self.k
+    }
+    fn sq(&self, j: usize) -> usize {
+        self.sum(j) + 2 * self.k
+    }
+    fn steps(&self) -> usize {
+        self.d + self.k * self.d + 3 * self.k
+    }
+    fn len(&self) -> usize {
+        self.steps() + 1
+    }
+}
+
+/// The augmented system's WGSL: the derived functions, then drift, diffusion and project.
+fn augmented_wgsl(sys: &System, derived: &str, rows: Rows, opts: &LyapunovOptions) -> String {
+    let (d, k) = (rows.d, rows.k);
+    let mut s = String::from(derived);
+    let xo = |f: &dyn Fn(usize) -> usize| {
+        let parts: Vec<String> = (0..d).map(|c| format!("x[{}]", f(c))).collect();
+        format!("Sd({})", parts.join(", "))
+    };
+    // drift
+    s += "fn drift(t: F, x: S, p: Params) -> S {\n    var out: S;\n";
+    s += &format!("    let y = {};\n", xo(&|c| c));
+    for j in 0..k {
+        s += &format!(
+            "    let r{j} = d_drift(t, y, p, F(0.0), {}, Params());\n",
+            xo(&|c| rows.q(j, c))
+        );
+        if j == 0 {
+            for c in 0..d {
+                s += &format!("    out[{c}] = r0.v[{c}];\n");
+            }
+        }
+        for c in 0..d {
+            s += &format!("    out[{}] = r{j}.d[{c}];\n", rows.q(j, c));
+        }
+    }
+    s += "    return out;\n}\n";
+    // diffusion: general noise over the system's own channels
+    if sys.noise != Noise::None {
+        let m = sys.noise_channels();
+        // Where value `i` of the system's G goes: (row, channel).
+        let place = |i: usize| -> (usize, usize) {
+            match sys.noise {
+                Noise::General { channels } => (i / channels, i % channels),
+                Noise::Scalar => (i, 0),
+                _ => (i, i),
+            }
+        };
+        s += "fn diffusion(t: F, x: S, p: Params) -> G {\n    var g: G;\n";
+        s += &format!("    let y = {};\n", xo(&|c| c));
+        for j in 0..k {
+            s += &format!(
+                "    let g{j} = d_diffusion(t, y, p, F(0.0), {}, Params());\n",
+                xo(&|c| rows.q(j, c))
+            );
+            for i in 0..sys.diffusion_len() {
+                let (r, ch) = place(i);
+                if j == 0 {
+                    s += &format!("    g[{}] = g0.v[{i}];\n", r * m + ch);
+                }
+                s += &format!("    g[{}] = g{j}.d[{i}];\n", (d + j * d + r) * m + ch);
+            }
+        }
+        s += "    return g;\n}\n";
+    }
+    // project: count the step; every `renorm` steps, modified Gram–Schmidt and the sums.
+    let n = rows.steps();
+    s += "fn project(x_in: S, p: Params) -> S {\n    var x = x_in;\n";
+    s += &format!("    x[{n}] = x[{n}] + R(1.0);\n");
+    s += &format!(
+        "    let n = x[{n}];\n    if (any(n - R({r}.0) * floor(n / R({r}.0)) != R(0.0))) {{\n        return x;\n    }}\n",
+        r = opts.renorm
+    );
+    s += &format!("    let on = n > R({}.0);\n", opts.transient);
+    for j in 0..k {
+        for i in 0..j {
+            let dot: Vec<String> = (0..d)
+                .map(|c| format!("x[{}] * x[{}]", rows.q(i, c), rows.q(j, c)))
+                .collect();
+            s += &format!("    let h{i}_{j} = {};\n", dot.join(" + "));
+            for c in 0..d {
+                s += &format!(
+                    "    x[{qj}] = x[{qj}] - h{i}_{j} * x[{qi}];\n",
+                    qj = rows.q(j, c),
+                    qi = rows.q(i, c)
+                );
+            }
+        }
+        let sq: Vec<String> = (0..d)
+            .map(|c| format!("x[{q}] * x[{q}]", q = rows.q(j, c)))
+            .collect();
+        s += &format!("    let n{j} = sqrt({});\n", sq.join(" + "));
+        for c in 0..d {
+            s += &format!("    x[{q}] = x[{q}] / n{j};\n", q = rows.q(j, c));
+        }
+        // log in f32 (f64 has no log on Vulkan); sums in the run's precision, compensated.
+        s += &format!(
+            "    let l{j} = R(log(R32(n{j})));\n    let y{j} = select(R(0.0), l{j} - x[{c}], on);\n    let s{j} = x[{sm}] + y{j};\n    x[{c}] = select(x[{c}], (s{j} - x[{sm}]) - y{j}, on);\n    x[{sm}] = s{j};\n    x[{q}] = x[{q}] + select(R(0.0), l{j} * l{j}, on);\n",
+            c = rows.comp(j),
+            sm = rows.sum(j),
+            q = rows.sq(j)
+        );
+    }
+    s += "    return x;\n}\n";
+    s
+}
+
+/// The augmented job for the Lyapunov exponents of `ens` under `method` on `grid`, and its
+/// row layout.
+fn augmented_job(
+    ens: &Ensemble,
+    method: Method,
+    grid: TimeGrid,
+    opts: &LyapunovOptions,
+    lanes: u32,
+) -> Result<(Job, Rows)> {
+    let job = ens.job(method, grid)?;
+    let sys = &job.system;
+    let d = sys.dim();
+    let k = opts.exponents;
+    let input = |message: String| Error::Input {
+        what: "lyapunov".into(),
+        message,
+    };
+    if k == 0 || k > d {
+        return Err(input(format!(
+            "exponents must be between 1 and the dimension {d}, got {k}"
+        )));
+    }
+    if opts.renorm == 0 {
+        return Err(input("renorm must be at least 1 step".into()));
+    }
+    if method.is_adaptive() {
+        return Err(Error::MethodDoesNotFit {
+            method: method.name(),
+            system: sys.name.clone(),
+            message: format!(
+                "Lyapunov exponents need a fixed-step method (rk4 for ODEs, em or heun for SDEs); {} chooses its own steps",
+                method.name()
+            ),
+        });
+    }
+    if matches!(sys.noise, Noise::Correlated { .. }) {
+        return Err(Error::MethodDoesNotFit {
+            method: method.name(),
+            system: sys.name.clone(),
+            message: "Lyapunov exponents of correlated noise are not supported; write the noise as general".into(),
+        });
+    }
+    if job.precision == Precision::F32 && job.steps as u64 > 1 << 24 {
+        return Err(input(format!(
+            "at most 2^24 steps in f32 (the step counter is exact up to there), got {}",
+            job.steps
+        )));
+    }
+    let transient = opts.transient.div_ceil(opts.renorm) * opts.renorm;
+    if transient >= job.steps as u64 {
+        return Err(input(format!(
+            "the transient ({transient} steps) leaves no step of the {} to average over",
+            job.steps
+        )));
+    }
+    let rows = Rows { d, k };
+    let derived = derivatives(&job, lanes)?;
+    let opts = LyapunovOptions {
+        transient,
+        ..opts.clone()
+    };
+    let wgsl = augmented_wgsl(sys, &derived, rows, &opts);
+    let mut state: Vec<String> = sys.state.clone();
+    for j in 0..k {
+        for c in 0..d {
+            state.push(format!("tan{}_{}", j + 1, sys.state[c]));
+        }
+    }
+    for what in ["lsum", "lcomp", "lsq"] {
+        for j in 0..k {
+            state.push(format!("{what}{}", j + 1));
+        }
+    }
+    state.push("steps_done".into());
+    debug_assert_eq!(state.len(), rows.len());
+    let noise = match sys.noise {
+        Noise::None => Noise::None,
+        _ => Noise::General {
+            channels: sys.noise_channels(),
+        },
+    };
+    let aug = System {
+        name: format!("{}+tangents", sys.name),
+        description: format!("{} with {k} tangent vectors (Lyapunov exponents)", sys.name),
+        state,
+        params: sys.params.clone(),
+        noise,
+        wgsl,
+        origin: CodeOrigin {
+            name: format!("<tangents of {}>", sys.name),
+            ..CodeOrigin::default()
+        },
+        defaults: Default::default(),
+        reference: sys.reference.clone(),
+        twin: None,
+        resizable: false,
+        derived: true,
+    };
+    aug.check()?;
+    let mut extra = vec![0.0; rows.len() - d];
+    for j in 0..k {
+        extra[rows.q(j, j) - d] = 1.0;
+    }
+    let aug_job = ens.augmented(aug, &extra).job(method, grid)?;
+    Ok((aug_job, rows))
+}
+
+/// Lyapunov exponents of every trajectory of `ens` (its sweeps and grids included) on the
+/// device.
+pub fn lyapunov(
+    ctx: &crate::Context,
+    ens: &Ensemble,
+    method: Method,
+    grid: TimeGrid,
+    opts: &LyapunovOptions,
+) -> Result<Lyapunov> {
+    let lanes = opts.lanes.unwrap_or(DEFAULT_LANES);
+    let (job, rows) = augmented_job(ens, method, grid, opts, lanes)?;
+    let run = Options {
+        keep_states: true,
+        lanes: Some(lanes),
+        ..Default::default()
+    };
+    let sol = crate::solve(ctx, &job, &run)?;
+    let states = sol.states.expect("states are kept");
+    let n = job.paths as usize;
+    let transient = opts.transient.div_ceil(opts.renorm) * opts.renorm;
+    let blocks = (job.steps as u64).saturating_sub(transient) / opts.renorm;
+    let block_t = opts.renorm as f64 * job.grid.dt;
+    let time = blocks as f64 * block_t;
+    let k = rows.k;
+    let mut exponents = vec![0.0; n * k];
+    let mut stderr = vec![0.0; n * k];
+    for i in 0..n {
+        for j in 0..k {
+            let sum = states[rows.sum(j) * n + i];
+            let sq = states[rows.sq(j) * n + i];
+            exponents[i * k + j] = sum / time;
+            let b = blocks as f64;
+            let mean = sum / b;
+            let var = (sq / b - mean * mean).max(0.0);
+            stderr[i * k + j] = (var / b).sqrt() / block_t;
+        }
+    }
+    let mut x = states;
+    x.truncate(rows.d * n);
+    Ok(Lyapunov {
+        paths: job.paths,
+        k,
+        exponents,
+        stderr,
+        time,
+        blocks,
+        states: x,
+        adapter: sol.adapter,
+        timing: sol.timing,
+    })
+}
+
+/// Values of `drift` and of J·v at given points, computed on the device by the derived
+/// WGSL, with the drift at x ± h v for central differences: the tangent transform's check.
+#[derive(Clone, Debug)]
+pub struct Probe {
+    pub f: Vec<f64>,
+    pub jv: Vec<f64>,
+    pub f_plus: Vec<f64>,
+    pub f_minus: Vec<f64>,
+}
+
+/// Evaluates at `points` (each t, x, v, h; x and v of the system's dimension) with the job's
+/// default parameters (no per-trajectory tables).
+pub fn probe(
+    ctx: &crate::Context,
+    job: &Job,
+    points: &[(f64, Vec<f64>, Vec<f64>, f64)],
+) -> Result<Vec<Probe>> {
+    let d = job.system.dim();
+    let derived = derivatives(job, 1)?;
+    let target = Target {
+        int64: false,
+        lanes: 1,
+        segmented: true,
+        open_ended: false,
+    };
+    let pre = kernel::prelude(job, target);
+    let entry = format!(
+        "@group(0) @binding(0) var<storage, read> pts: array<F>;
+@group(0) @binding(1) var<storage, read_write> outs: array<F>;
+@compute @workgroup_size(1)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
+    let i = gid.x;
+    let b = i * (2u * DIM + 2u);
+    let o = i * 4u * DIM;
+    let t = pts[b];
+    let h = pts[b + 1u + 2u * DIM];
+    var x: Sd;
+    var v: Sd;
+    var xp: S;
+    var xm: S;
+#for c in DIM
+    x[$c] = pts[b + 1u + $cu];
+    v[$c] = pts[b + 1u + DIM + $cu];
+    xp[$c] = x[$c] + h * v[$c];
+    xm[$c] = x[$c] - h * v[$c];
+#endfor
+    let p = params_at(R(0.0), 0u);
+    let r = d_drift(t, x, p, F(0.0), v, Params());
+    let fp = drift(t, xp, p);
+    let fm = drift(t, xm, p);
+#for c in DIM
+    outs[o + $cu] = r.v[$c];
+    outs[o + DIM + $cu] = r.d[$c];
+    outs[o + 2u * DIM + $cu] = fp[$c];
+    outs[o + 3u * DIM + $cu] = fm[$c];
+#endfor
+}}
+"
+    );
+    let sys = &job.system;
+    let consts = [
+        ("DIM", d as u32),
+        ("NOISE", sys.noise_channels().max(1) as u32),
+    ];
+    let flags = kernel::base_flags(job, target);
+    let composed = shader::compose(
+        &[
+            Source::new("prelude", &pre),
+            Source::new("analysis", "#import state\n"),
+            Source::code(&sys.wgsl, &sys.origin),
+            Source::new("derived", &derived),
+            Source::new("probe", &entry),
+        ],
+        &[],
+        &flags,
+        &consts,
+    )?;
+    let mut input = Vec::new();
+    for (t, x, v, h) in points {
+        if x.len() != d || v.len() != d {
+            return Err(Error::Input {
+                what: "probe".into(),
+                message: format!("points need {d} components"),
+            });
+        }
+        input.push(*t);
+        input.extend_from_slice(x);
+        input.extend_from_slice(v);
+        input.push(*h);
+    }
+    let out = crate::gpu::run_simple(
+        ctx,
+        &composed,
+        &crate::exec::real_bytes(&input, job.precision),
+        (points.len() * 4 * d) as u64 * job.precision.bytes(),
+        points.len() as u32,
+    )?;
+    let vals = crate::exec::reals(&out, job.precision);
+    Ok(vals
+        .chunks(4 * d)
+        .map(|c| Probe {
+            f: c[..d].to_vec(),
+            jv: c[d..2 * d].to_vec(),
+            f_plus: c[2 * d..3 * d].to_vec(),
+            f_minus: c[3 * d..].to_vec(),
+        })
+        .collect())
+}
