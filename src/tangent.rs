@@ -138,8 +138,11 @@ struct Writer<'a> {
 /// Whether values of a type carry a tangent (they hold floats).
 fn has_floats(module: &naga::Module, inner: &T) -> bool {
     match inner {
-        T::Scalar(s) | T::Vector { scalar: s, .. } => s.kind == naga::ScalarKind::Float,
+        T::Scalar(s) | T::Vector { scalar: s, .. } | T::ValuePointer { scalar: s, .. } => {
+            s.kind == naga::ScalarKind::Float
+        }
         T::Matrix { .. } => true,
+        T::Pointer { base, .. } => has_floats(module, &module.types[*base].inner),
         T::Array { base, .. } => has_floats(module, &module.types[*base].inner),
         T::Struct { members, .. } => members
             .iter()
