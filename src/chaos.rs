@@ -24,7 +24,10 @@ use crate::tangent;
 
 /// The user's code composed with its run's prelude, parsed and validated: what the tangent
 /// transform reads.
-pub fn analysis(job: &Job, lanes: u32) -> Result<(Composed, naga::Module, naga::valid::ModuleInfo)> {
+pub fn analysis(
+    job: &Job,
+    lanes: u32,
+) -> Result<(Composed, naga::Module, naga::valid::ModuleInfo)> {
     let target = Target {
         int64: false,
         lanes,
@@ -62,31 +65,12 @@ pub fn analysis(job: &Job, lanes: u32) -> Result<(Composed, naga::Module, naga::
 /// `Dual_drift(f, ∂f·(dt, dx, dp))`.
 pub fn derivatives(job: &Job, lanes: u32) -> Result<String> {
     let (composed, module, info) = analysis(job, lanes)?;
-    let mut out = tangent::derive(&composed, &module, &info, "drift")?;
-    if job.system.noise != Noise::None {
-        // `diffusion` may call helpers `drift` also calls: write each function once.
-        let more = tangent::derive(&composed, &module, &info, "diffusion")?;
-        for f in split_functions(&more) {
-            if !out.contains(f.lines().find(|l| l.starts_with("fn ")).unwrap_or("\u{0}")) {
-                out += &f;
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// The top-level declarations of derived WGSL, each with the struct before its function.
-fn split_functions(src: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    for line in src.lines() {
-        cur += line;
-        cur += "\n";
-        if line == "}" && cur.contains("fn ") {
-            out.push(std::mem::take(&mut cur));
-        }
-    }
-    out
+    let roots: &[&str] = if job.system.noise == Noise::None {
+        &["drift"]
+    } else {
+        &["drift", "diffusion"]
+    };
+    tangent::derive(&composed, &module, &info, roots)
 }
 
 /// How to compute Lyapunov exponents.
@@ -122,8 +106,10 @@ pub struct Lyapunov {
     pub k: usize,
     /// `exponents[i * k + j]`: λ_{j+1} of trajectory i (NaN if it left the finite numbers).
     pub exponents: Vec<f64>,
-    /// Standard errors from the spread of the block estimates (blocks of `renorm` steps,
-    /// taken as independent: a lower bound where they are correlated).
+    /// A convergence estimate per exponent: the standard error of the mean of the block
+    /// estimates (blocks of `renorm` steps) as if they were independent. Successive blocks
+    /// are correlated, so read it as an order of magnitude (for Lorenz it is about 8x the
+    /// spread seen across trajectories).
     pub stderr: Vec<f64>,
     /// The time the exponents average over.
     pub time: f64,

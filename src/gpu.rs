@@ -525,11 +525,21 @@ pub fn run_simple(
     use wgpu::BufferUsages as B;
     let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
     let (p, layout) = pipeline(ctx, src, "tool", false)?;
-    let inp = buffer(ctx, "tool input", input.len() as u64, B::STORAGE | B::COPY_DST);
+    let inp = buffer(
+        ctx,
+        "tool input",
+        input.len() as u64,
+        B::STORAGE | B::COPY_DST,
+    );
     let out = buffer(ctx, "tool output", out_bytes, B::STORAGE | B::COPY_SRC);
     let read = buffer(ctx, "tool read", out_bytes, B::MAP_READ | B::COPY_DST);
     ctx.queue.write_buffer(&inp, 0, input);
-    let group = bind(ctx, &layout, &[(0, &inp, 0, None), (1, &out, 0, None)], None);
+    let group = bind(
+        ctx,
+        &layout,
+        &[(0, &inp, 0, None), (1, &out, 0, None)],
+        None,
+    );
     let mut enc = ctx.device.create_command_encoder(&Default::default());
     {
         let mut pass = enc.begin_compute_pass(&Default::default());

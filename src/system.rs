@@ -139,7 +139,11 @@ impl System {
     /// Structural checks that need no compiler: names, dimensions, noise shapes.
     pub fn check(&self) -> Result<()> {
         let d = self.dim();
-        let max = if self.derived { MAX_DERIVED_DIM } else { MAX_DIM };
+        let max = if self.derived {
+            MAX_DERIVED_DIM
+        } else {
+            MAX_DIM
+        };
         if d == 0 || d > max {
             return Err(Error::Limit {
                 what: "state components".into(),

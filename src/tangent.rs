@@ -31,13 +31,13 @@ pub fn dual_name(name: &str) -> String {
     format!("Dual_{name}")
 }
 
-/// Derives `root` and every function it calls. `composed` is the source `module` was parsed
-/// from (for errors at the user's line), `info` its validation.
+/// Derives the `roots` and every function they call, each once. `composed` is the source
+/// `module` was parsed from (for errors at the user's line), `info` its validation.
 pub fn derive(
     composed: &Composed,
     module: &naga::Module,
     info: &naga::valid::ModuleInfo,
-    root: &str,
+    roots: &[&str],
 ) -> Result<String> {
     let find = |name: &str| {
         module
@@ -46,11 +46,6 @@ pub fn derive(
             .find(|(_, f)| f.name.as_deref() == Some(name))
             .map(|(h, _)| h)
     };
-    let root_h = find(root).ok_or_else(|| Error::Shader {
-        at: None,
-        message: format!("`{root}` is missing"),
-        code: None,
-    })?;
     // Callees first, so that each function is written after those it calls.
     let mut order = Vec::new();
     let mut seen = HashSet::new();
@@ -70,14 +65,34 @@ pub fn derive(
         }
         order.push(h);
     }
-    visit(module, root_h, &mut seen, &mut order);
+    for root in roots {
+        let h = find(root).ok_or_else(|| Error::Shader {
+            at: None,
+            message: format!("`{root}` is missing"),
+            code: None,
+        })?;
+        visit(module, h, &mut seen, &mut order);
+    }
     let mut out = String::new();
     for (name, alias) in [("S", "Sd"), ("G", "Gd")] {
-        if let Some((h, _)) = module.types.iter().find(|(_, t)| t.name.as_deref() == Some(name)) {
-            let T::Array { base, size: naga::ArraySize::Constant(n), .. } = module.types[h].inner else {
+        if let Some((h, _)) = module
+            .types
+            .iter()
+            .find(|(_, t)| t.name.as_deref() == Some(name))
+        {
+            let T::Array {
+                base,
+                size: naga::ArraySize::Constant(n),
+                ..
+            } = module.types[h].inner
+            else {
                 continue;
             };
-            let _ = writeln!(out, "alias {alias} = array<{}, {n}>;", type_text(module, base));
+            let _ = writeln!(
+                out,
+                "alias {alias} = array<{}, {n}>;",
+                type_text(module, base)
+            );
         }
     }
     for h in order {
@@ -342,7 +357,10 @@ impl Writer<'_> {
                 let t = self.tangent(pointer)?;
                 Ok((p, if floats { t } else { Tan::Zero }))
             }
-            E::Compose { ty: cty, components } => {
+            E::Compose {
+                ty: cty,
+                components,
+            } => {
                 let tyname = type_text(self.module, cty);
                 let mut ps = Vec::new();
                 let mut ts = Vec::new();
@@ -438,10 +456,7 @@ impl Writer<'_> {
             E::Binary { op, left, right } => {
                 use naga::BinaryOperator as B;
                 let (a, b) = (self.primal(left)?, self.primal(right)?);
-                let p = format!(
-                    "({a} {} {b})",
-                    naga::back::binary_operation_str(op)
-                );
+                let p = format!("({a} {} {b})", naga::back::binary_operation_str(op));
                 if !floats {
                     return Ok((p, Tan::Zero));
                 }
@@ -453,9 +468,7 @@ impl Writer<'_> {
                     (B::Add, Tan::Text(x), Tan::Text(y)) => Tan::Text(format!("({x} + {y})")),
                     (B::Subtract, Tan::Text(d), Tan::Zero) => Tan::Text(d),
                     (B::Subtract, Tan::Zero, Tan::Text(d)) => Tan::Text(format!("(-{d})")),
-                    (B::Subtract, Tan::Text(x), Tan::Text(y)) => {
-                        Tan::Text(format!("({x} - {y})"))
-                    }
+                    (B::Subtract, Tan::Text(x), Tan::Text(y)) => Tan::Text(format!("({x} - {y})")),
                     (B::Multiply, Tan::Text(d), Tan::Zero) => Tan::Text(format!("({d} * {b})")),
                     (B::Multiply, Tan::Zero, Tan::Text(d)) => Tan::Text(format!("({a} * {d})")),
                     (B::Multiply, Tan::Text(x), Tan::Text(y)) => {
@@ -476,9 +489,7 @@ impl Writer<'_> {
                         };
                         match db {
                             Tan::Zero => Tan::Text(x),
-                            Tan::Text(y) => {
-                                Tan::Text(format!("({x} - {y} * trunc({a} / {b}))"))
-                            }
+                            Tan::Text(y) => Tan::Text(format!("({x} - {y} * trunc({a} / {b}))")),
                         }
                     }
                     _ => return Err(self.err(h, "this operation on floats")),
@@ -595,9 +606,9 @@ impl Writer<'_> {
                 "select(select({da}, {}, {a} < {}), {}, {a} > {})",
                 dv[1], ps[1], dv[2], ps[2]
             ),
-            M::Saturate => format!(
-                "select({arg_ty}(), {da}, ({a} > {arg_ty}()) & ({a} < {arg_ty}(1.0)))"
-            ),
+            M::Saturate => {
+                format!("select({arg_ty}(), {da}, ({a} > {arg_ty}()) & ({a} < {arg_ty}(1.0)))")
+            }
             M::Cos => format!("(-sin({a}) * {da})"),
             M::Cosh => format!("(sinh({a}) * {da})"),
             M::Sin => format!("(cos({a}) * {da})"),
@@ -660,9 +671,9 @@ impl Writer<'_> {
                 b = ps[1],
                 db = dv[1]
             ),
-            M::Normalize => format!(
-                "(({da} - normalize({a}) * dot(normalize({a}), {da})) / length({a}))"
-            ),
+            M::Normalize => {
+                format!("(({da} - normalize({a}) * dot(normalize({a}), {da})) / length({a}))")
+            }
             M::Transpose => format!("transpose({da})"),
             _ => return Err(self.err(h, &format!("`{name}`"))),
         };
@@ -769,10 +780,9 @@ impl Writer<'_> {
                     Some(r) => {
                         let i = r.index();
                         self.line(&format!("let c{i} = {call};"));
-                        let returns_floats = callee
-                            .result
-                            .as_ref()
-                            .is_some_and(|res| has_floats(self.module, &self.module.types[res.ty].inner));
+                        let returns_floats = callee.result.as_ref().is_some_and(|res| {
+                            has_floats(self.module, &self.module.types[res.ty].inner)
+                        });
                         if returns_floats {
                             self.prim.insert(*r, format!("c{i}.v"));
                             self.tan.insert(*r, Tan::Text(format!("c{i}.d")));

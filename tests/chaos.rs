@@ -115,3 +115,182 @@ fn what_cannot_be_differentiated_is_refused_at_the_user_s_line() {
     assert!(text.contains("<smooth>:3:14"), "{text}");
     assert!(text.contains("`smoothstep`"), "{text}");
 }
+
+fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0);
+    (m, var.sqrt())
+}
+
+fn opts(exponents: usize, transient: u64) -> LyapunovOptions {
+    LyapunovOptions {
+        exponents,
+        renorm: 10,
+        transient,
+        lanes: None,
+    }
+}
+
+/// Lorenz at σ=10, ρ=28, β=8/3: (0.906, 0, −14.572), and the sum is −(σ+1+β) exactly.
+#[test]
+fn lorenz_spectrum_and_the_trace_identity() {
+    let ctx = common::ctx();
+    let ens = Ensemble::new(System::builtin("lorenz").unwrap(), 64)
+        .x0(&[1.0, 1.0, 20.0])
+        .init(Init::Normal(vec![2.0, 2.0, 2.0]))
+        .seed(3);
+    let l = chaos::lyapunov(
+        &ctx,
+        &ens,
+        Method::Rk4,
+        TimeGrid::new(0.0, 0.01, 100_000),
+        &opts(3, 2000),
+    )
+    .unwrap();
+    assert_eq!((l.blocks, l.time), (9800, 980.0));
+    let (l1, l2, l3) = (
+        mean_sd(&l.exponent(0)).0,
+        mean_sd(&l.exponent(1)).0,
+        mean_sd(&l.exponent(2)).0,
+    );
+    assert!((l1 - 0.906).abs() < 0.01, "λ1 {l1}");
+    assert!(l2.abs() < 0.01, "λ2 {l2}");
+    let trace = -(10.0 + 1.0 + 8.0 / 3.0);
+    assert!(
+        (l1 + l2 + l3 - trace).abs() < 1e-3,
+        "sum {} against {trace}",
+        l1 + l2 + l3
+    );
+    // Per trajectory too: every trajectory's sum is the trace.
+    for i in 0..l.paths as usize {
+        let s: f64 = l.exponents[i * 3..][..3].iter().sum();
+        assert!((s - trace).abs() < 2e-3, "trajectory {i}: sum {s}");
+    }
+}
+
+/// dx = A x: the exponents are the real parts of A's eigenvalues (RK4's error at h = 0.01 is
+/// O(h^4), far below the f32 logs' 1e-5).
+#[test]
+fn a_linear_system_s_exponents_are_the_real_parts_of_its_eigenvalues() {
+    let ctx = common::ctx();
+    let sys = System::wgsl(
+        "linear2",
+        &["u", "v"],
+        &[("a", 0.5), ("b", 0.0), ("c", 0.0), ("e", -2.0)],
+        Noise::None,
+        "fn drift(t: F, x: S, p: Params) -> S {\n    return S(p.a * x[0] + p.b * x[1], p.c * x[0] + p.e * x[1]);\n}\n",
+    )
+    .unwrap();
+    for (a, b, c, e, want) in [
+        (0.5, 0.0, 0.0, -2.0, [0.5, -2.0]),
+        (-1.0, 2.0, -2.0, -1.0, [-1.0, -1.0]),
+        (0.3, 1.0, 0.0, -0.7, [0.3, -0.7]),
+    ] {
+        let ens = Ensemble::new(sys.clone(), 4)
+            .x0(&[1.0, 1.0])
+            .set("a", a)
+            .set("b", b)
+            .set("c", c)
+            .set("e", e);
+        let l = chaos::lyapunov(
+            &ctx,
+            &ens,
+            Method::Rk4,
+            TimeGrid::new(0.0, 0.01, 2000),
+            &opts(2, 200),
+        )
+        .unwrap();
+        for j in 0..2 {
+            let (m, _) = mean_sd(&l.exponent(j));
+            assert!(
+                (m - want[j]).abs() < 2e-4,
+                "A = [[{a}, {b}], [{c}, {e}]]: λ{} = {m}, want {}",
+                j + 1,
+                want[j]
+            );
+        }
+    }
+}
+
+/// GBM dX = μX dt + σX dW (Itô), by Euler–Maruyama: the tangent obeys the same chain, so the
+/// exponent of the method's flow is E log|1 + μh + σ√h Z| / h, within O(h) of μ − σ²/2.
+#[test]
+fn gbm_exponent_is_mu_minus_half_sigma_squared() {
+    let ctx = common::ctx();
+    let (mu, sigma, h, n) = (0.1f64, 0.5f64, 0.01f64, 4096u64);
+    let ens = Ensemble::new(System::builtin("gbm").unwrap(), n)
+        .x0(&[1.0])
+        .set("mu", mu)
+        .set("sigma", sigma)
+        .seed(17);
+    let l = chaos::lyapunov(
+        &ctx,
+        &ens,
+        Method::EulerMaruyama,
+        TimeGrid::new(0.0, h, 2000),
+        &opts(1, 0),
+    )
+    .unwrap();
+    let (m, sd) = mean_sd(&l.exponent(0));
+    // E log|1 + μh + σ√h z| under the standard normal, by Simpson's rule on [-12, 12].
+    let k = 24_000;
+    let dz = 24.0 / k as f64;
+    let chain: f64 = (0..=k)
+        .map(|i| {
+            let z = -12.0 + i as f64 * dz;
+            let w = if i == 0 || i == k {
+                1.0
+            } else if i % 2 == 1 {
+                4.0
+            } else {
+                2.0
+            };
+            w * (1.0 + mu * h + sigma * h.sqrt() * z).abs().ln() * (-z * z / 2.0).exp()
+        })
+        .sum::<f64>()
+        * dz
+        / 3.0
+        / (2.0 * std::f64::consts::PI).sqrt()
+        / h;
+    let exact = mu - sigma * sigma / 2.0;
+    assert!(
+        (chain - exact).abs() < 0.01,
+        "the chain's {chain} vs {exact}"
+    );
+    // z-bound 4 on the mean over independent trajectories.
+    let se = sd / (n as f64).sqrt();
+    assert!(
+        (m - chain).abs() < 4.0 * se,
+        "mean {m} vs the chain's {chain} (se {se})"
+    );
+}
+
+/// Lorenz over ρ ∈ [0, 30]: λ1 < 0 below the homoclinic explosion at ρ ≈ 13.93 (away from the
+/// pitchfork at ρ = 1, where λ1 → 0), and chaos (λ1 > 0.5) at ρ near 28.
+#[test]
+fn lorenz_rho_sweep_is_stable_below_13_9_and_chaotic_at_28() {
+    let ctx = common::ctx();
+    let n = 64u64;
+    let ens = Ensemble::new(System::builtin("lorenz").unwrap(), n)
+        .x0(&[1.0, 1.0, 1.0])
+        .sweep("rho", 0.0, 30.0);
+    let l = chaos::lyapunov(
+        &ctx,
+        &ens,
+        Method::Rk4,
+        TimeGrid::new(0.0, 0.01, 30_000),
+        &opts(1, 10_000),
+    )
+    .unwrap();
+    let l1 = l.exponent(0);
+    for (i, v) in l1.iter().enumerate() {
+        let rho = 30.0 * i as f64 / (n - 1) as f64;
+        if rho < 0.8 || (1.5..13.5).contains(&rho) {
+            assert!(*v < 0.0, "ρ = {rho:.2}: λ1 = {v}");
+        }
+        if (27.5..=28.5).contains(&rho) {
+            assert!(*v > 0.5, "ρ = {rho:.2}: λ1 = {v}");
+        }
+    }
+}
