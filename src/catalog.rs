@@ -28,8 +28,10 @@ const SPECS: &[(&str, &str)] = &[
     ("gbm", include_str!("../systems/gbm.toml")),
     ("genesio_tesi", include_str!("../systems/genesio_tesi.toml")),
     ("halvorsen", include_str!("../systems/halvorsen.toml")),
+    ("henon", include_str!("../systems/henon.toml")),
     ("henon_heiles", include_str!("../systems/henon_heiles.toml")),
     ("heston", include_str!("../systems/heston.toml")),
+    ("ikeda", include_str!("../systems/ikeda.toml")),
     ("kuramoto", include_str!("../systems/kuramoto.toml")),
     (
         "kuramoto_noisy",
@@ -37,6 +39,7 @@ const SPECS: &[(&str, &str)] = &[
     ),
     ("langevin", include_str!("../systems/langevin.toml")),
     ("linear", include_str!("../systems/linear.toml")),
+    ("logistic", include_str!("../systems/logistic.toml")),
     ("lorenz", include_str!("../systems/lorenz.toml")),
     ("lorenz84", include_str!("../systems/lorenz84.toml")),
     ("lorenz96", include_str!("../systems/lorenz96.toml")),
@@ -54,6 +57,7 @@ const SPECS: &[(&str, &str)] = &[
         include_str!("../systems/shimizu_morioka.toml"),
     ),
     ("sprott_b", include_str!("../systems/sprott_b.toml")),
+    ("standard_map", include_str!("../systems/standard_map.toml")),
     (
         "stochastic_lorenz",
         include_str!("../systems/stochastic_lorenz.toml"),
@@ -62,6 +66,7 @@ const SPECS: &[(&str, &str)] = &[
         "stochastic_van_der_pol",
         include_str!("../systems/stochastic_van_der_pol.toml"),
     ),
+    ("tent", include_str!("../systems/tent.toml")),
     ("thomas", include_str!("../systems/thomas.toml")),
     ("van_der_pol", include_str!("../systems/van_der_pol.toml")),
 ];

@@ -41,12 +41,13 @@ pub fn analysis(
         ("NOISE", sys.noise_channels().max(1) as u32),
     ];
     let flags = kernel::base_flags(job, target);
+    let mut sources = vec![
+        Source::new("prelude", &pre),
+        Source::new("analysis", "#import state\n"),
+    ];
+    sources.extend(kernel::system_sources(sys));
     let composed = shader::compose(
-        &[
-            Source::new("prelude", &pre),
-            Source::new("analysis", "#import state\n"),
-            Source::code(&sys.wgsl, &sys.origin),
-        ],
+        &sources,
         &[],
         &flags,
         &consts,
@@ -159,32 +160,37 @@ impl Rows {
 }
 
 /// The augmented system's WGSL: the derived functions, then drift, diffusion and project.
-fn augmented_wgsl(sys: &System, derived: &str, rows: Rows, opts: &LyapunovOptions) -> String {
-    let (d, k) = (rows.d, rows.k);
+/// The derived functions, then an augmented system's `drift` and `diffusion`: the state's
+/// rows 0..d follow the system, the k tangent vectors at rows `q(j, c)` follow J q (and for
+/// an SDE ∂g·q on the same channels, as general noise); every other row stays.
+fn glue(sys: &System, derived: &str, d: usize, k: usize, q: &dyn Fn(usize, usize) -> usize) -> String {
     let mut s = String::from(derived);
     let xo = |f: &dyn Fn(usize) -> usize| {
         let parts: Vec<String> = (0..d).map(|c| format!("x[{}]", f(c))).collect();
         format!("Sd({})", parts.join(", "))
     };
-    // drift
+    // Directions: the tangents, or one zero direction for the state alone.
+    let dirs: Vec<String> = if k == 0 {
+        vec!["Sd()".into()]
+    } else {
+        (0..k).map(|j| xo(&|c| q(j, c))).collect()
+    };
     s += "fn drift(t: F, x: S, p: Params) -> S {\n    var out: S;\n";
     s += &format!("    let y = {};\n", xo(&|c| c));
-    for j in 0..k {
-        s += &format!(
-            "    let r{j} = d_drift(t, y, p, F(0.0), {}, Params());\n",
-            xo(&|c| rows.q(j, c))
-        );
+    for (j, dir) in dirs.iter().enumerate() {
+        s += &format!("    let r{j} = d_drift(t, y, p, F(0.0), {dir}, Params());\n");
         if j == 0 {
             for c in 0..d {
                 s += &format!("    out[{c}] = r0.v[{c}];\n");
             }
         }
-        for c in 0..d {
-            s += &format!("    out[{}] = r{j}.d[{c}];\n", rows.q(j, c));
+        if k > 0 {
+            for c in 0..d {
+                s += &format!("    out[{}] = r{j}.d[{c}];\n", q(j, c));
+            }
         }
     }
     s += "    return out;\n}\n";
-    // diffusion: general noise over the system's own channels
     if sys.noise != Noise::None {
         let m = sys.noise_channels();
         // Where value `i` of the system's G goes: (row, channel).
@@ -197,21 +203,28 @@ fn augmented_wgsl(sys: &System, derived: &str, rows: Rows, opts: &LyapunovOption
         };
         s += "fn diffusion(t: F, x: S, p: Params) -> G {\n    var g: G;\n";
         s += &format!("    let y = {};\n", xo(&|c| c));
-        for j in 0..k {
-            s += &format!(
-                "    let g{j} = d_diffusion(t, y, p, F(0.0), {}, Params());\n",
-                xo(&|c| rows.q(j, c))
-            );
+        for (j, dir) in dirs.iter().enumerate() {
+            s += &format!("    let g{j} = d_diffusion(t, y, p, F(0.0), {dir}, Params());\n");
             for i in 0..sys.diffusion_len() {
                 let (r, ch) = place(i);
                 if j == 0 {
                     s += &format!("    g[{}] = g0.v[{i}];\n", r * m + ch);
                 }
-                s += &format!("    g[{}] = g{j}.d[{i}];\n", (d + j * d + r) * m + ch);
+                if k > 0 {
+                    s += &format!("    g[{}] = g{j}.d[{i}];\n", (q(j, r)) * m + ch);
+                }
             }
         }
         s += "    return g;\n}\n";
     }
+    s
+}
+
+/// The Lyapunov system's WGSL: the glue, and a `project` that counts the step and every
+/// `renorm` steps re-orthonormalises and sums.
+fn augmented_wgsl(sys: &System, derived: &str, rows: Rows, opts: &LyapunovOptions) -> String {
+    let (d, k) = (rows.d, rows.k);
+    let mut s = glue(sys, derived, d, k, &|j, c| rows.q(j, c));
     // project: count the step; every `renorm` steps, modified Gram–Schmidt and the sums.
     let n = rows.steps();
     s += "fn project(x_in: S, p: Params) -> S {\n    var x = x_in;\n";
@@ -350,6 +363,7 @@ fn augmented_job(
         reference: sys.reference.clone(),
         twin: None,
         resizable: false,
+        kind: sys.kind,
         derived: true,
     };
     aug.check()?;
@@ -478,14 +492,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
         ("NOISE", sys.noise_channels().max(1) as u32),
     ];
     let flags = kernel::base_flags(job, target);
+    let mut sources = vec![
+        Source::new("prelude", &pre),
+        Source::new("analysis", "#import state\n"),
+    ];
+    sources.extend(kernel::system_sources(sys));
+    sources.push(Source::new("derived", &derived));
+    sources.push(Source::new("probe", &entry));
     let composed = shader::compose(
-        &[
-            Source::new("prelude", &pre),
-            Source::new("analysis", "#import state\n"),
-            Source::code(&sys.wgsl, &sys.origin),
-            Source::new("derived", &derived),
-            Source::new("probe", &entry),
-        ],
+        &sources,
         &[],
         &flags,
         &consts,

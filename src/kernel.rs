@@ -365,6 +365,19 @@ fn user_outline(job: &Job, flags: &[&str], consts: &[(&str, u32)]) -> Result<wgs
     Ok(outline)
 }
 
+/// For a discrete map: the `drift` the drivers call, x_{n+1} = map(n, x_n) (the method
+/// `iterate` steps to it).
+pub const MAP_DRIFT: &str = "fn drift(t: F, x: S, p: Params) -> S {\n    return map(t, x, p);\n}\n";
+
+/// The sources of a system's own functions: its code, and for a map the `drift` over `map`.
+pub fn system_sources(sys: &crate::system::System) -> Vec<Source<'_>> {
+    let mut v = vec![Source::code(&sys.wgsl, &sys.origin)];
+    if sys.kind == crate::system::Kind::Map {
+        v.push(Source::new("map", MAP_DRIFT));
+    }
+    v
+}
+
 /// The integration kernel of a job, with the user's functions checked.
 pub fn integrate(job: &Job, target: Target) -> Result<Composed> {
     let pre = prelude(job, target);
@@ -377,7 +390,18 @@ pub fn integrate(job: &Job, target: Target) -> Result<Composed> {
     let outline = user_outline(job, &flags, &consts)?;
     // A missing function would otherwise surface inside a kernel that calls it.
     let signature = "(t: F, x: S, p: Params)";
-    if !outline.defines("drift") {
+    if sys.kind == crate::system::Kind::Map {
+        let (want, not) = ("map", "drift");
+        if !outline.defines(want) || outline.defines(not) {
+            return Err(Error::Shader {
+                at: Some(Location::file(&sys.origin.name)),
+                message: "a map (kind = \"map\") defines `fn map(n: F, x: S, p: Params) -> S`, \
+                          the next state, and no `drift`"
+                    .into(),
+                code: None,
+            });
+        }
+    } else if !outline.defines("drift") {
         return Err(Error::Shader {
             at: Some(Location::file(&sys.origin.name)),
             message: format!("`drift` is missing: every system needs `fn drift{signature} -> S`"),
@@ -424,13 +448,12 @@ pub fn integrate(job: &Job, target: Target) -> Result<Composed> {
     if f.payoff {
         flags.push("PAYOFF");
     }
+    let mut sources = vec![Source::new("prelude", &pre)];
+    sources.extend(system_sources(sys));
+    sources.push(Source::new(info.shader, text(info.shader)));
+    sources.push(Source::new(driver, text(driver)));
     let composed = compose(
-        &[
-            Source::new("prelude", &pre),
-            Source::code(&sys.wgsl, &sys.origin),
-            Source::new(info.shader, text(info.shader)),
-            Source::new(driver, text(driver)),
-        ],
+        &sources,
         &[],
         &flags,
         &consts,
@@ -984,7 +1007,8 @@ mod tests {
             );
             let sys = System::wgsl("k", &["x", "y"], &[("s", 0.5)], noise.clone(), &code).unwrap();
             for m in crate::method::METHODS {
-                if !m.noise.contains(&noise.name()) {
+                // `iterate` takes maps (the catalog's maps compose in tests/systems.rs).
+                if !m.noise.contains(&noise.name()) || matches!(m.method, Method::Iterate) {
                     continue;
                 }
                 for precision in [Precision::F32, Precision::F64] {

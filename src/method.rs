@@ -25,6 +25,8 @@ pub enum Method {
     Rk4,
     /// Dormand–Prince 5(4), adaptive: each trajectory controls its own step, for ODEs.
     Dopri5(Controller),
+    /// x_{n+1} = map(n, x_n): the one method of discrete maps (`kind = "map"`).
+    Iterate,
 }
 
 /// Step-size control of the adaptive method, per trajectory: a step is accepted when the
@@ -229,6 +231,20 @@ pub const METHODS: &[MethodInfo] = &[
         adaptive: true,
         shader: "methods/dopri5",
     },
+    MethodInfo {
+        name: "iterate",
+        aliases: &[],
+        method: Method::Iterate,
+        summary: "x_{n+1} = map(n, x_n), for discrete maps (kind = \"map\")",
+        interpretation: Interpretation::None,
+        strong_order: None,
+        weak_order: None,
+        ode_order: None,
+        noise: &["none"],
+        needs_linear: false,
+        adaptive: false,
+        shader: "methods/iterate",
+    },
 ];
 
 /// The methods' names, for messages: "em, milstein, ...".
@@ -299,9 +315,10 @@ mod tests {
             let ode_only = m.noise == ["none"];
             assert_eq!(m.strong_order.is_none(), ode_only, "{}", m.name);
             assert_eq!(m.weak_order.is_none(), ode_only, "{}", m.name);
+            // Every method for flows without noise has an order; iterating a map has none.
             assert_eq!(
                 m.ode_order.is_some(),
-                m.noise.contains(&"none"),
+                m.noise.contains(&"none") && !matches!(m.method, Method::Iterate),
                 "{}",
                 m.name
             );

@@ -24,6 +24,8 @@ pub const LOCK: &str = ".throng.lock";
 /// Files being written are named with this prefix until they are complete.
 const TMP: &str = ".throng-tmp.";
 const SUMMARY: &str = "summary.json";
+/// Pictures some run writes.
+const PICTURES: [&str; 1] = ["lyapunov.png"];
 
 fn io(path: &Path, source: std::io::Error) -> Error {
     Error::Io {
@@ -34,7 +36,9 @@ fn io(path: &Path, source: std::io::Error) -> Error {
 
 /// Whether `name` is a file some run writes: `summary.json` or one of the arrays.
 pub fn is_run_file(name: &str) -> bool {
-    const ARRAYS: [&str; 10] = [
+    const ARRAYS: [&str; 12] = [
+        "lyapunov",
+        "lyapunov_se",
         "t",
         "count",
         "nonfinite",
@@ -46,7 +50,7 @@ pub fn is_run_file(name: &str) -> bool {
         "quantile_resolution",
         "paths",
     ];
-    if name == SUMMARY {
+    if name == SUMMARY || PICTURES.contains(&name) {
         return true;
     }
     let Some(stem) = name.strip_suffix(".npy") else {
@@ -146,6 +150,45 @@ impl OutDir {
             remove(&self.dir.join(name))?;
         }
         summary["files"] = files;
+        let text = serde_json::to_string_pretty(&summary).expect("JSON values serialize") + "\n";
+        put(&self.dir, SUMMARY, |w| w.write_all(text.as_bytes()))
+    }
+}
+
+impl OutDir {
+    /// Writes named f64 arrays (C order, `shape`) and pictures (drawn by `draw` into the path
+    /// it is given), each under a temporary name renamed into place, then `summary` with
+    /// `files` added, as [`OutDir::write`] does for a run's statistics.
+    pub fn write_arrays(
+        self,
+        arrays: &[(&str, Vec<u64>, &[f64])],
+        pictures: &[(&str, &dyn Fn(&Path) -> Result<()>)],
+        mut summary: Json,
+    ) -> Result<()> {
+        let old = run_files(&self.dir)?;
+        remove(&self.dir.join(SUMMARY))?;
+        let mut files = serde_json::Map::new();
+        let mut written = Vec::new();
+        for (name, shape, data) in arrays {
+            let f = npy(&self.dir, name, shape, data)?;
+            written.push(format!("{name}.npy"));
+            files.insert(name.to_string(), f);
+        }
+        for (name, draw) in pictures {
+            let tmp = self.dir.join(format!("{TMP}{name}"));
+            let path = self.dir.join(name);
+            let drawn = draw(&tmp).and_then(|()| std::fs::rename(&tmp, &path).map_err(|e| io(&path, e)));
+            if drawn.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            drawn?;
+            written.push(name.to_string());
+            files.insert(name.to_string(), json!({"file": name}));
+        }
+        for name in old.iter().filter(|n| !written.contains(n)) {
+            remove(&self.dir.join(name))?;
+        }
+        summary["files"] = Json::Object(files);
         let text = serde_json::to_string_pretty(&summary).expect("JSON values serialize") + "\n";
         put(&self.dir, SUMMARY, |w| w.write_all(text.as_bytes()))
     }

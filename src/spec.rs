@@ -35,6 +35,8 @@ struct SpecFile {
     wgsl_file: Option<String>,
     #[serde(default)]
     resizable: bool,
+    /// "flow" (the default) or "map".
+    kind: Option<String>,
     run: Option<RunRequest>,
 }
 
@@ -292,6 +294,17 @@ pub fn parse(text: &str, file: &str, dir: &Path) -> Result<(System, Option<RunRe
             ))
         }
     };
+    let kind = match spec.kind.as_deref() {
+        None | Some("flow") => crate::system::Kind::Flow,
+        Some("map") if noise == Noise::None => crate::system::Kind::Map,
+        Some("map") => return Err(wrong(file, "a map (kind = \"map\") has no noise")),
+        Some(other) => {
+            return Err(wrong(
+                file,
+                format!("unknown kind `{other}` (flow or map)"),
+            ))
+        }
+    };
     if spec.channels.is_some() && !matches!(noise, Noise::General { .. }) {
         return Err(wrong(
             file,
@@ -333,6 +346,7 @@ pub fn parse(text: &str, file: &str, dir: &Path) -> Result<(System, Option<RunRe
         // Only the catalog attaches a Rust twin (`catalog::get`): a spec cannot name one.
         twin: None,
         resizable: spec.resizable,
+        kind,
         derived: false,
     };
     sys.check()?;

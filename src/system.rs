@@ -72,6 +72,15 @@ pub struct Defaults {
     pub method: Option<Method>,
 }
 
+/// Whether a system is a flow (x' = drift, integrated by a step method) or a discrete map
+/// (x_{n+1} = map(n, x_n), iterated; n is the grid's time t0 + k dt, dt 1 by default).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Kind {
+    #[default]
+    Flow,
+    Map,
+}
+
 /// A system: names, dimension, parameters with defaults, noise, and its WGSL.
 #[derive(Clone, Debug, PartialEq)]
 pub struct System {
@@ -92,6 +101,8 @@ pub struct System {
     pub twin: Option<Builtin>,
     /// The dimension may be chosen (`NAME:N`); the WGSL is written over DIM.
     pub resizable: bool,
+    /// A flow (`drift`, `diffusion`) or a discrete map (`map`).
+    pub kind: Kind,
     /// Built by throng from another system (the tangent-augmented systems of the chaos
     /// toolkit): its rows may number up to [`MAX_DERIVED_DIM`].
     pub derived: bool,
@@ -122,6 +133,7 @@ impl System {
             reference: String::new(),
             twin: None,
             resizable: false,
+            kind: Kind::Flow,
             derived: false,
         };
         sys.check()?;
@@ -363,6 +375,17 @@ impl Method {
         let info = self.info();
         let name = &system.name;
         let kind = system.noise.name();
+        match (system.kind, matches!(self, Method::Iterate)) {
+            (Kind::Map, false) => {
+                return Some(format!("integrates flows, but `{name}` is a map"));
+            }
+            (Kind::Flow, true) => {
+                return Some(format!(
+                    "iterates maps, but `{name}` is a flow (a map has kind = \"map\" and defines `fn map`)"
+                ));
+            }
+            _ => {}
+        }
         if info.noise == ["none"] && system.noise != Noise::None {
             return Some(format!("integrates ODEs, but `{name}` is an SDE"));
         }
@@ -424,6 +447,16 @@ mod tests {
             err(Method::Heun, &sys(Noise::None, true)),
             "method heun integrates SDEs, but `s` is an ODE; use --method em, setd1, etdrk2, etdrk4, rk4 or dopri5"
         );
+        let mut map = sys(Noise::None, false);
+        map.kind = Kind::Map;
+        assert_eq!(
+            err(Method::Rk4, &map),
+            "method rk4 integrates flows, but `s` is a map; use --method iterate"
+        );
+        assert_eq!(
+            err(Method::Iterate, &sys(Noise::None, false)),
+            "method iterate iterates maps, but `s` is a flow (a map has kind = \"map\" and defines `fn map`); use --method em, rk4 or dopri5"
+        );
         assert!(err(Method::Setd1, &sys(Noise::Diagonal, false))
             .starts_with("method setd1 needs the linear part"));
         assert_eq!(
@@ -441,7 +474,12 @@ mod tests {
         ];
         for m in METHODS {
             for noise in &kinds {
-                let fits = m.method.check_fits(&sys(noise.clone(), true)).is_ok();
+                // `iterate` takes maps, which have no noise; the flows here are refused.
+                let mut s = sys(noise.clone(), true);
+                if matches!(m.method, Method::Iterate) {
+                    s.kind = Kind::Map;
+                }
+                let fits = m.method.check_fits(&s).is_ok();
                 assert_eq!(
                     fits,
                     m.noise.contains(&noise.name()),

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod info;
+pub mod lyapunov;
 pub mod report;
 pub mod request;
 pub mod rng;

@@ -120,7 +120,7 @@ fn exit_now() -> ! {
 }
 
 /// The system, and the request: the spec's `[run]` with the flags' laid over it.
-fn load(
+pub(crate) fn load(
     name: &Option<String>,
     spec: &Option<PathBuf>,
     flags: RunRequest,
@@ -146,6 +146,16 @@ fn load(
 
 /// The checked job, and its parameters as the JSON reports them.
 fn job(system: &System, req: &RunRequest) -> Result<(Job, Map<String, Json>), Error> {
+    let (ens, method, grid, params) = ensemble(system, req)?;
+    Ok((ens.job(method, grid)?, params))
+}
+
+/// The ensemble, method and grid a request asks for, and its parameters as the JSON reports
+/// them.
+pub(crate) fn ensemble(
+    system: &System,
+    req: &RunRequest,
+) -> Result<(Ensemble, Method, TimeGrid, Map<String, Json>), Error> {
     let method = method(system, req)?;
     let grid = time_grid(system, req, &method)?;
     let settings = settings(req)?;
@@ -167,7 +177,7 @@ fn job(system: &System, req: &RunRequest) -> Result<(Job, Map<String, Json>), Er
     if let Some(init) = &req.init {
         ens = ens.init(init.clone());
     }
-    Ok((ens.job(method, grid)?, params))
+    Ok((ens, method, grid, params))
 }
 
 /// The method asked for (or the system's), with dopri5's controller options applied.

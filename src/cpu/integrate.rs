@@ -42,6 +42,8 @@ pub fn advance<T: Real>(
             false
         }
         Method::Dopri5(_) => controller::segment(job, p, row, step0, steps),
+        // Maps have no Rust twins; `cpu::solve` refuses them.
+        Method::Iterate => unreachable!("no CPU twin iterates a map"),
         _ => {
             let mut s = Sde::new(job, p.to_vec());
             let mut x = row[..dim].to_vec();

@@ -1,0 +1,185 @@
+//! `throng lyapunov`: Lyapunov exponents of every trajectory of a run (its sweeps and grids
+//! included), from tangents derived from the system's own WGSL; a summary per exponent, and
+//! with `--out` the exponents as NPY (grid-shaped for a 2-D grid) and, for a 2-D grid, a
+//! heatmap of λ1.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use serde_json::json;
+use throng::chaos::{self, LyapunovOptions};
+use throng::output::OutDir;
+use throng::{Context, Error};
+
+use super::request::RequestArgs;
+use super::{input, AdapterArgs};
+
+#[derive(clap::Args)]
+pub struct LyapunovArgs {
+    /// A catalog system (`throng systems`), NAME:N for resizable ones
+    #[arg(long)]
+    system: Option<String>,
+    /// A spec file (TOML) with your own system, and optionally a [run] table
+    #[arg(long)]
+    spec: Option<PathBuf>,
+    #[command(flatten)]
+    pub request: RequestArgs,
+    /// How many exponents, the largest first (1 to the dimension)
+    #[arg(long, default_value_t = 1)]
+    exponents: usize,
+    /// Re-orthonormalise the tangent vectors every this many steps
+    #[arg(long, default_value_t = 10)]
+    renorm: u64,
+    /// Steps before the stretches count (rounded up to a multiple of --renorm)
+    #[arg(long, default_value_t = 1000)]
+    transient: u64,
+    /// Write lyapunov.npy, lyapunov_se.npy, summary.json (and lyapunov.png for a 2-D grid) into DIR
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// With --out: replace the files of a previous run in DIR
+    #[arg(long, requires = "out")]
+    force: bool,
+    /// Print one JSON object as the last line
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    adapter: AdapterArgs,
+}
+
+pub fn lyapunov(args: LyapunovArgs) -> Result<ExitCode, Error> {
+    let (system, req) = super::run::load(&args.system, &args.spec, args.request.into_request())?;
+    let observers = [
+        ("--save-every", req.save_every.is_some()),
+        ("--save-at", req.save_at.is_some()),
+        ("--hist", !req.hist.is_empty()),
+        ("--quantiles", req.quantiles.is_some()),
+        ("--keep-paths", req.keep_paths.is_some()),
+        ("--chunk", req.chunk.is_some()),
+        ("--dispatch-steps", req.dispatch_steps.is_some()),
+    ];
+    if let Some((flag, _)) = observers.iter().find(|(_, given)| *given) {
+        return Err(input(flag, format!("{flag} applies to `throng run`, not to `throng lyapunov`")));
+    }
+    let (ens, method, grid, params) = super::run::ensemble(&system, &req)?;
+    let opts = LyapunovOptions {
+        exponents: args.exponents,
+        renorm: args.renorm,
+        transient: args.transient,
+        lanes: req.lanes,
+    };
+    let out = match &args.out {
+        Some(dir) => Some(OutDir::open(dir, args.force)?),
+        None => None,
+    };
+    let ctx = Context::new(&args.adapter.choice())?;
+    let l = chaos::lyapunov(&ctx, &ens, method, grid, &opts)?;
+    let k = l.k;
+    let mut per = Vec::new();
+    for j in 0..k {
+        let v: Vec<f64> = l.exponent(j).into_iter().filter(|v| v.is_finite()).collect();
+        let n = v.len() as f64;
+        let mean = v.iter().sum::<f64>() / n;
+        let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt();
+        let min = v.iter().cloned().fold(f64::INFINITY, f64::min);
+        let max = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        per.push(json!({"mean": mean, "sd": sd, "min": min, "max": max, "finite": v.len()}));
+    }
+    // A 2-D grid: the array is (axis 2, axis 1, exponents), axis 1 varying fastest.
+    let axes: Vec<(String, f64, f64, u64)> = req
+        .grid
+        .iter()
+        .map(|s| (s.name.clone(), s.value.lo, s.value.hi, s.value.n))
+        .collect();
+    let shape: Vec<u64> = match axes.as_slice() {
+        [a, b] => vec![b.3, a.3, k as u64],
+        _ => vec![l.paths, k as u64],
+    };
+    let summary = json!({
+        "system": system.name,
+        "method": method.name(),
+        "paths": l.paths,
+        "exponents": per,
+        "averaged_time": l.time,
+        "blocks": l.blocks,
+        "renorm": args.renorm,
+        "transient": args.transient.div_ceil(args.renorm) * args.renorm,
+        "params": params,
+        "adapter": l.adapter,
+        "solve_s": l.timing.solve_s,
+        "setup_s": l.timing.setup_s,
+    });
+    if let Some(out) = out {
+        let first: Vec<f64> = l.exponent(0);
+        let draw = |path: &std::path::Path| -> Result<(), Error> {
+            let [a, b] = axes.as_slice() else {
+                return Ok(());
+            };
+            throng::plot::heatmap(
+                path,
+                &first,
+                a.3 as usize,
+                b.3 as usize,
+                &throng::plot::Axis {
+                    label: a.0.clone(),
+                    lo: a.1,
+                    hi: a.2,
+                },
+                &throng::plot::Axis {
+                    label: b.0.clone(),
+                    lo: b.1,
+                    hi: b.2,
+                },
+                &format!("largest Lyapunov exponent of {}", system.name),
+                "λ1",
+            )
+        };
+        let pictures: Vec<(&str, &dyn Fn(&std::path::Path) -> Result<(), Error>)> =
+            if axes.len() == 2 {
+                vec![("lyapunov.png", &draw)]
+            } else {
+                vec![]
+            };
+        out.write_arrays(
+            &[
+                ("lyapunov", shape.clone(), &l.exponents),
+                ("lyapunov_se", shape, &l.stderr),
+            ],
+            &pictures,
+            summary.clone(),
+        )?;
+    }
+    if args.json {
+        println!("{summary}");
+    } else {
+        println!(
+            "{} trajectories of {} ({}), exponents averaged over t = {} ({} blocks of {} steps)",
+            l.paths,
+            system.name,
+            method.name(),
+            l.time,
+            l.blocks,
+            args.renorm
+        );
+        println!("{:<6} {:>14} {:>12} {:>14} {:>14} {:>9}", "", "mean", "sd", "min", "max", "finite");
+        for (j, p) in per.iter().enumerate() {
+            println!(
+                "λ{:<5} {:>14.6} {:>12.3e} {:>14.6} {:>14.6} {:>9}",
+                j + 1,
+                p["mean"].as_f64().unwrap_or(f64::NAN),
+                p["sd"].as_f64().unwrap_or(f64::NAN),
+                p["min"].as_f64().unwrap_or(f64::NAN),
+                p["max"].as_f64().unwrap_or(f64::NAN),
+                p["finite"]
+            );
+        }
+        if k > 1 {
+            let sum: f64 = per.iter().map(|p| p["mean"].as_f64().unwrap_or(f64::NAN)).sum();
+            println!("sum of the means: {sum:.6}");
+        }
+        println!(
+            "setup {:.3} s, solve {:.3} s on {}",
+            l.timing.setup_s, l.timing.solve_s, l.adapter
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
