@@ -19,6 +19,7 @@ pub mod noise;
 pub mod observe;
 pub mod output;
 pub mod plan;
+pub mod plot;
 pub mod precision;
 pub mod record;
 pub mod reduce;
