@@ -34,7 +34,9 @@ fn main() -> throng::Result<()> {
             transient: steps / 5,
             lanes: None,
         };
-        Ok(chaos::lyapunov(&ctx, &ens, Method::Rk4, grid, &opts)?.timing.solve_s)
+        Ok(chaos::lyapunov(&ctx, &ens, Method::Rk4, grid, &opts)?
+            .timing
+            .solve_s)
     };
     let (mut plain, mut one, mut three) = (vec![], vec![], vec![]);
     for _ in 0..rounds {
@@ -43,11 +45,26 @@ fn main() -> throng::Result<()> {
         three.push(lyap(3)?);
     }
     let ts = (n * n * steps) as f64;
-    let (p, a, b) = (median(plain.clone()), median(one.clone()), median(three.clone()));
+    let (p, a, b) = (
+        median(plain.clone()),
+        median(one.clone()),
+        median(three.clone()),
+    );
     println!("adapter: {}", ctx.adapter_label());
     println!("Lorenz {n} x {n} (rho, sigma) grid, {steps} RK4 steps, {rounds} interleaved rounds, solve_s:");
-    println!("  plain      median {p:.3} s ({:.3e} traj-steps/s) {plain:.3?}", ts / p);
-    println!("  λ1         median {a:.3} s ({:.3e} traj-steps/s) {one:.3?}  {:.2}x plain", ts / a, a / p);
-    println!("  λ1..λ3     median {b:.3} s ({:.3e} traj-steps/s) {three:.3?}  {:.2}x plain", ts / b, b / p);
+    println!(
+        "  plain      median {p:.3} s ({:.3e} traj-steps/s) {plain:.3?}",
+        ts / p
+    );
+    println!(
+        "  λ1         median {a:.3} s ({:.3e} traj-steps/s) {one:.3?}  {:.2}x plain",
+        ts / a,
+        a / p
+    );
+    println!(
+        "  λ1..λ3     median {b:.3} s ({:.3e} traj-steps/s) {three:.3?}  {:.2}x plain",
+        ts / b,
+        b / p
+    );
     Ok(())
 }

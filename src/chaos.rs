@@ -46,12 +46,7 @@ pub fn analysis(
         Source::new("analysis", "#import state\n"),
     ];
     sources.extend(kernel::system_sources(sys));
-    let composed = shader::compose(
-        &sources,
-        &[],
-        &flags,
-        &consts,
-    )?;
+    let composed = shader::compose(&sources, &[], &flags, &consts)?;
     let module = composed.parse()?;
     let mut caps = naga::valid::Capabilities::empty();
     if job.precision == Precision::F64 {
@@ -163,7 +158,13 @@ impl Rows {
 /// The derived functions, then an augmented system's `drift` and `diffusion`: the state's
 /// rows 0..d follow the system, the k tangent vectors at rows `q(j, c)` follow J q (and for
 /// an SDE ∂g·q on the same channels, as general noise); every other row stays.
-fn glue(sys: &System, derived: &str, d: usize, k: usize, q: &dyn Fn(usize, usize) -> usize) -> String {
+fn glue(
+    sys: &System,
+    derived: &str,
+    d: usize,
+    k: usize,
+    q: &dyn Fn(usize, usize) -> usize,
+) -> String {
     let mut s = String::from(derived);
     let xo = |f: &dyn Fn(usize) -> usize| {
         let parts: Vec<String> = (0..d).map(|c| format!("x[{}]", f(c))).collect();
@@ -175,7 +176,15 @@ fn glue(sys: &System, derived: &str, d: usize, k: usize, q: &dyn Fn(usize, usize
     } else {
         (0..k).map(|j| xo(&|c| q(j, c))).collect()
     };
-    s += "fn drift(t: F, x: S, p: Params) -> S {\n    var out: S;\n";
+    // A map's augmented system is a map too: its next state, under the name maps use.
+    let name = if sys.kind == crate::system::Kind::Map {
+        "map"
+    } else {
+        "drift"
+    };
+    // A flow's other rows have zero derivative; a map's keep their values.
+    let init = if name == "map" { " = x" } else { ": S" };
+    s += &format!("fn {name}(t: F, x: S, p: Params) -> S {{\n    var out{init};\n");
     s += &format!("    let y = {};\n", xo(&|c| c));
     for (j, dir) in dirs.iter().enumerate() {
         s += &format!("    let r{j} = d_drift(t, y, p, F(0.0), {dir}, Params());\n");
@@ -453,11 +462,10 @@ pub fn probe(
         open_ended: false,
     };
     let pre = kernel::prelude(job, target);
-    let entry = format!(
-        "@group(0) @binding(0) var<storage, read> pts: array<F>;
+    let entry = "@group(0) @binding(0) var<storage, read> pts: array<F>;
 @group(0) @binding(1) var<storage, read_write> outs: array<F>;
 @compute @workgroup_size(1)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = gid.x;
     let b = i * (2u * DIM + 2u);
     let o = i * 4u * DIM;
@@ -483,9 +491,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
     outs[o + 2u * DIM + $cu] = fp[$c];
     outs[o + 3u * DIM + $cu] = fm[$c];
 #endfor
-}}
-"
-    );
+}
+";
     let sys = &job.system;
     let consts = [
         ("DIM", d as u32),
@@ -498,13 +505,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
     ];
     sources.extend(kernel::system_sources(sys));
     sources.push(Source::new("derived", &derived));
-    sources.push(Source::new("probe", &entry));
-    let composed = shader::compose(
-        &sources,
-        &[],
-        &flags,
-        &consts,
-    )?;
+    sources.push(Source::new("probe", entry));
+    let composed = shader::compose(&sources, &[], &flags, &consts)?;
     let mut input = Vec::new();
     for (t, x, v, h) in points {
         if x.len() != d || v.len() != d {

@@ -452,12 +452,7 @@ pub fn integrate(job: &Job, target: Target) -> Result<Composed> {
     sources.extend(system_sources(sys));
     sources.push(Source::new(info.shader, text(info.shader)));
     sources.push(Source::new(driver, text(driver)));
-    let composed = compose(
-        &sources,
-        &[],
-        &flags,
-        &consts,
-    )?;
+    let composed = compose(&sources, &[], &flags, &consts)?;
     // Throng's own modules parse; an error naga cannot place comes from the user's code.
     let module = composed.parse().map_err(|e| match e {
         Error::Shader {

@@ -24,6 +24,9 @@ pub const LOCK: &str = ".throng.lock";
 /// Files being written are named with this prefix until they are complete.
 const TMP: &str = ".throng-tmp.";
 const SUMMARY: &str = "summary.json";
+/// Draws a picture into the path it is given.
+pub type Draw<'a> = &'a dyn Fn(&Path) -> Result<()>;
+
 /// Pictures some run writes.
 const PICTURES: [&str; 1] = ["lyapunov.png"];
 
@@ -162,7 +165,7 @@ impl OutDir {
     pub fn write_arrays(
         self,
         arrays: &[(&str, Vec<u64>, &[f64])],
-        pictures: &[(&str, &dyn Fn(&Path) -> Result<()>)],
+        pictures: &[(&str, Draw)],
         mut summary: Json,
     ) -> Result<()> {
         let old = run_files(&self.dir)?;
@@ -177,7 +180,8 @@ impl OutDir {
         for (name, draw) in pictures {
             let tmp = self.dir.join(format!("{TMP}{name}"));
             let path = self.dir.join(name);
-            let drawn = draw(&tmp).and_then(|()| std::fs::rename(&tmp, &path).map_err(|e| io(&path, e)));
+            let drawn =
+                draw(&tmp).and_then(|()| std::fs::rename(&tmp, &path).map_err(|e| io(&path, e)));
             if drawn.is_err() {
                 let _ = std::fs::remove_file(&tmp);
             }

@@ -49,7 +49,10 @@ pub const MODULES: &[(&str, &str)] = &[
         include_str!("../shaders/methods/etdrk4.wgsl"),
     ),
     ("methods/rk4", include_str!("../shaders/methods/rk4.wgsl")),
-    ("methods/iterate", include_str!("../shaders/methods/iterate.wgsl")),
+    (
+        "methods/iterate",
+        include_str!("../shaders/methods/iterate.wgsl"),
+    ),
     (
         "methods/dopri5",
         include_str!("../shaders/methods/dopri5.wgsl"),

@@ -298,12 +298,7 @@ pub fn parse(text: &str, file: &str, dir: &Path) -> Result<(System, Option<RunRe
         None | Some("flow") => crate::system::Kind::Flow,
         Some("map") if noise == Noise::None => crate::system::Kind::Map,
         Some("map") => return Err(wrong(file, "a map (kind = \"map\") has no noise")),
-        Some(other) => {
-            return Err(wrong(
-                file,
-                format!("unknown kind `{other}` (flow or map)"),
-            ))
-        }
+        Some(other) => return Err(wrong(file, format!("unknown kind `{other}` (flow or map)"))),
     };
     if spec.channels.is_some() && !matches!(noise, Noise::General { .. }) {
         return Err(wrong(

@@ -5,6 +5,7 @@ mod common;
 use rand::{Rng, SeedableRng};
 use throng::chaos::{self, LyapunovOptions};
 use throng::kernel::Target;
+use throng::system::Kind;
 use throng::{Ensemble, Error, Init, Method, Noise, Precision, System, TimeGrid};
 
 /// The largest difference between the derived J·v and central differences at points near
@@ -21,9 +22,15 @@ fn derived_tangents_match_central_differences_for_every_catalog_ode() {
         }
         let d = sys.dim();
         let x0 = sys.defaults.x0.clone().unwrap_or(vec![0.5; d]);
+        // Maps are differentiated the same way (their `drift` is the next state).
+        let method = if sys.kind == Kind::Map {
+            Method::Iterate
+        } else {
+            Method::Rk4
+        };
         let f64_job = Ensemble::new(sys.clone(), 1)
             .precision(Precision::F64)
-            .job(Method::Rk4, TimeGrid::new(0.0, 0.01, 1))
+            .job(method, TimeGrid::new(0.0, 0.01, 1))
             .unwrap();
         let target = Target {
             int64: false,
@@ -36,7 +43,7 @@ fn derived_tangents_match_central_differences_for_every_catalog_ode() {
             f64_job
         } else {
             Ensemble::new(sys.clone(), 1)
-                .job(Method::Rk4, TimeGrid::new(0.0, 0.01, 1))
+                .job(method, TimeGrid::new(0.0, 0.01, 1))
                 .unwrap()
         };
         let points: Vec<(f64, Vec<f64>, Vec<f64>, f64)> = (0..8)
@@ -201,13 +208,12 @@ fn a_linear_system_s_exponents_are_the_real_parts_of_its_eigenvalues() {
             &opts(2, 200),
         )
         .unwrap();
-        for j in 0..2 {
+        for (j, w) in want.iter().enumerate() {
             let (m, _) = mean_sd(&l.exponent(j));
             assert!(
-                (m - want[j]).abs() < 2e-4,
-                "A = [[{a}, {b}], [{c}, {e}]]: λ{} = {m}, want {}",
-                j + 1,
-                want[j]
+                (m - w).abs() < 2e-4,
+                "A = [[{a}, {b}], [{c}, {e}]]: λ{} = {m}, want {w}",
+                j + 1
             );
         }
     }
@@ -293,4 +299,62 @@ fn lorenz_rho_sweep_is_stable_below_13_9_and_chaotic_at_28() {
             assert!(*v > 0.5, "ρ = {rho:.2}: λ1 = {v}");
         }
     }
+}
+
+/// The logistic map at r = 4: λ = ln 2, within 4 standard errors of each trajectory's block
+/// estimates; the Hénon map: λ1 + λ2 = ln b to the logs' precision; the tent map: ln μ.
+#[test]
+fn maps_have_their_known_exponents() {
+    let ctx = common::ctx();
+    let run = |name: &str, k: usize, steps: u64, renorm: u64| {
+        let ens = Ensemble::new(System::builtin(name).unwrap(), 16)
+            .precision(Precision::F64)
+            .init(Init::Uniform(vec![
+                0.05;
+                System::builtin(name).unwrap().dim()
+            ]))
+            .seed(5);
+        let o = LyapunovOptions {
+            exponents: k,
+            renorm,
+            transient: 100,
+            lanes: None,
+        };
+        chaos::lyapunov(
+            &ctx,
+            &ens,
+            Method::Iterate,
+            TimeGrid::new(0.0, 1.0, steps),
+            &o,
+        )
+        .unwrap()
+    };
+    let l = run("logistic", 1, 100_000, 1);
+    let ln2 = std::f64::consts::LN_2;
+    for i in 0..16 {
+        let (v, se) = (l.exponents[i], l.stderr[i]);
+        assert!(
+            se > 0.0 && (v - ln2).abs() < 4.0 * se,
+            "trajectory {i}: {v} ± {se}"
+        );
+    }
+    let l = run("henon", 2, 100_000, 10);
+    for i in 0..16 {
+        let (l1, l2) = (l.exponents[2 * i], l.exponents[2 * i + 1]);
+        assert!(
+            (l1 + l2 - 0.3f64.ln()).abs() < 1e-5,
+            "trajectory {i}: {l1} + {l2}"
+        );
+        assert!((l1 - 0.42).abs() < 0.01, "trajectory {i}: λ1 {l1}");
+    }
+    let l = run("tent", 1, 20_000, 10);
+    let (m, _) = mean_sd(&l.exponent(0));
+    assert!((m - 1.9f64.ln()).abs() < 1e-4, "tent: {m}");
+    // A flow method on a map, and iterate on a flow, are refused plainly.
+    let ens = Ensemble::new(System::builtin("logistic").unwrap(), 1);
+    let e = ens
+        .job(Method::Rk4, TimeGrid::new(0.0, 1.0, 10))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("is a map; use --method iterate"), "{e}");
 }

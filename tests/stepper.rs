@@ -396,9 +396,15 @@ fn every_method_steps_as_it_solves() {
     let grid = TimeGrid::until(0.0, 0.5, 15);
     for info in throng::method::METHODS {
         // An SDE where the method takes one (gbm defines `linear` for the exponential
-        // methods), Lorenz for the ODE methods.
+        // methods), Lorenz for the ODE methods, Hénon for `iterate`.
         let job = match gbm(600, 4).job(info.method, grid) {
             Ok(job) => job,
+            Err(Error::MethodDoesNotFit { .. }) if matches!(info.method, Method::Iterate) => {
+                Ensemble::new(System::builtin("henon").unwrap(), 300)
+                    .init(throng::Init::Uniform(vec![0.1, 0.1]))
+                    .job(info.method, grid)
+                    .unwrap()
+            }
             Err(Error::MethodDoesNotFit { .. }) => lorenz(400).job(info.method, grid).unwrap(),
             Err(e) => panic!("{}: {e}", info.name),
         };

@@ -58,7 +58,10 @@ pub fn lyapunov(args: LyapunovArgs) -> Result<ExitCode, Error> {
         ("--dispatch-steps", req.dispatch_steps.is_some()),
     ];
     if let Some((flag, _)) = observers.iter().find(|(_, given)| *given) {
-        return Err(input(flag, format!("{flag} applies to `throng run`, not to `throng lyapunov`")));
+        return Err(input(
+            flag,
+            format!("{flag} applies to `throng run`, not to `throng lyapunov`"),
+        ));
     }
     let (ens, method, grid, params) = super::run::ensemble(&system, &req)?;
     let opts = LyapunovOptions {
@@ -76,7 +79,11 @@ pub fn lyapunov(args: LyapunovArgs) -> Result<ExitCode, Error> {
     let k = l.k;
     let mut per = Vec::new();
     for j in 0..k {
-        let v: Vec<f64> = l.exponent(j).into_iter().filter(|v| v.is_finite()).collect();
+        let v: Vec<f64> = l
+            .exponent(j)
+            .into_iter()
+            .filter(|v| v.is_finite())
+            .collect();
         let n = v.len() as f64;
         let mean = v.iter().sum::<f64>() / n;
         let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt();
@@ -133,12 +140,11 @@ pub fn lyapunov(args: LyapunovArgs) -> Result<ExitCode, Error> {
                 "λ1",
             )
         };
-        let pictures: Vec<(&str, &dyn Fn(&std::path::Path) -> Result<(), Error>)> =
-            if axes.len() == 2 {
-                vec![("lyapunov.png", &draw)]
-            } else {
-                vec![]
-            };
+        let pictures: Vec<(&str, throng::output::Draw)> = if axes.len() == 2 {
+            vec![("lyapunov.png", &draw)]
+        } else {
+            vec![]
+        };
         out.write_arrays(
             &[
                 ("lyapunov", shape.clone(), &l.exponents),
@@ -160,7 +166,10 @@ pub fn lyapunov(args: LyapunovArgs) -> Result<ExitCode, Error> {
             l.blocks,
             args.renorm
         );
-        println!("{:<6} {:>14} {:>12} {:>14} {:>14} {:>9}", "", "mean", "sd", "min", "max", "finite");
+        println!(
+            "{:<6} {:>14} {:>12} {:>14} {:>14} {:>9}",
+            "", "mean", "sd", "min", "max", "finite"
+        );
         for (j, p) in per.iter().enumerate() {
             println!(
                 "λ{:<5} {:>14.6} {:>12.3e} {:>14.6} {:>14.6} {:>9}",
@@ -173,7 +182,10 @@ pub fn lyapunov(args: LyapunovArgs) -> Result<ExitCode, Error> {
             );
         }
         if k > 1 {
-            let sum: f64 = per.iter().map(|p| p["mean"].as_f64().unwrap_or(f64::NAN)).sum();
+            let sum: f64 = per
+                .iter()
+                .map(|p| p["mean"].as_f64().unwrap_or(f64::NAN))
+                .sum();
             println!("sum of the means: {sum:.6}");
         }
         println!(
