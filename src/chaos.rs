@@ -538,3 +538,199 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         })
         .collect())
 }
+
+/// What an orbit diagram records of each trajectory, after the transient.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum OrbitMode {
+    /// Every step's value (for maps: every iterate).
+    Every,
+    /// Local maxima of the component, refined by the parabola through the last three values.
+    Maxima,
+    /// Upward crossings of `x[component] = value`, the recorded component interpolated
+    /// linearly to the crossing.
+    Section { component: usize, value: f64 },
+}
+
+/// How to record an orbit diagram.
+#[derive(Clone, Debug)]
+pub struct OrbitOptions {
+    /// The component recorded.
+    pub component: usize,
+    pub mode: OrbitMode,
+    /// At most this many values per trajectory.
+    pub values: usize,
+    /// Steps before recording starts.
+    pub transient: u64,
+    pub lanes: Option<u32>,
+}
+
+/// The values an orbit diagram is made of: for trajectory i, `values[i * m .. i * m +
+/// counts[i]]` in the order they were met (NaN after).
+#[derive(Clone, Debug)]
+pub struct Orbit {
+    pub paths: u64,
+    pub m: usize,
+    pub values: Vec<f64>,
+    pub counts: Vec<u64>,
+    pub adapter: String,
+    pub timing: crate::Timing,
+}
+
+impl Orbit {
+    /// A (value bin × trajectory bin) histogram: `bins` value bins over [lo, hi) (rows, the
+    /// lowest first) by `columns` bins of consecutive trajectories (a sweep's parameter).
+    pub fn histogram(&self, columns: usize, bins: usize, lo: f64, hi: f64) -> Vec<u64> {
+        let mut h = vec![0u64; columns * bins];
+        let n = self.paths as usize;
+        for i in 0..n {
+            let col = i * columns / n;
+            for &v in &self.values[i * self.m..][..self.counts[i] as usize] {
+                let b = ((v - lo) / (hi - lo) * bins as f64).floor();
+                if b >= 0.0 && b < bins as f64 {
+                    h[b as usize * columns + col] += 1;
+                }
+            }
+        }
+        h
+    }
+}
+
+/// Records orbit values of every trajectory of `ens` on the device: an augmented system
+/// whose `project` watches the component after each step and keeps the first `values`
+/// values it meets.
+pub fn orbit(
+    ctx: &crate::Context,
+    ens: &Ensemble,
+    method: Method,
+    grid: TimeGrid,
+    opts: &OrbitOptions,
+) -> Result<Orbit> {
+    let job = ens.job(method, grid)?;
+    let sys = &job.system;
+    let d = sys.dim();
+    let m = opts.values;
+    let input = |message: String| Error::Input {
+        what: "orbit".into(),
+        message,
+    };
+    let max = crate::system::MAX_DERIVED_DIM - d - 4;
+    if m == 0 || m > max {
+        return Err(input(format!(
+            "values must be between 1 and {max}, got {m}"
+        )));
+    }
+    let section = match opts.mode {
+        OrbitMode::Section { component, value } => Some((component, value)),
+        _ => None,
+    };
+    for c in [Some(opts.component), section.map(|s| s.0)]
+        .into_iter()
+        .flatten()
+    {
+        if c >= d {
+            return Err(input(format!(
+                "component {c} is not one of `{}`'s {d}",
+                sys.name
+            )));
+        }
+    }
+    if method.is_adaptive() {
+        return Err(Error::MethodDoesNotFit {
+            method: method.name(),
+            system: sys.name.clone(),
+            message: "orbit diagrams need a fixed-step method".into(),
+        });
+    }
+    if job.precision == Precision::F32 && job.steps as u64 > 1 << 24 {
+        return Err(input(format!(
+            "at most 2^24 steps in f32 (the step counter is exact up to there), got {}",
+            job.steps
+        )));
+    }
+    let lanes = opts.lanes.unwrap_or(DEFAULT_LANES);
+    let derived = derivatives(&job, lanes)?;
+    // Rows: the state, the values, their count, the step counter, two remembered values.
+    let (rec, count, steps, prev1, prev2) = (d, d + m, d + m + 1, d + m + 2, d + m + 3);
+    let mut s = glue(sys, &derived, d, 0, &|_, _| 0);
+    let lit = |v: f64| format!("R({v:?})");
+    s += "fn project(x_in: S, p: Params) -> S {\n    var x = x_in;\n";
+    s += &format!("    x[{steps}] = x[{steps}] + R(1.0);\n");
+    s += &format!("    let on = x[{steps}] > R({}.0);\n", opts.transient);
+    s += &format!("    let v = x[{}];\n", opts.component);
+    match opts.mode {
+        OrbitMode::Every => s += "    let fire = on;\n    let value = v;\n",
+        OrbitMode::Maxima => {
+            s += &format!(
+                "    let a = x[{prev2}];\n    let b = x[{prev1}];\n    let fire = on & (x[{steps}] > R(2.0)) & (b > a) & (b >= v);\n    let den = a - R(2.0) * b + v;\n    let shift = select(R(0.0), (a - v) / (R(2.0) * den), den != R(0.0));\n    let value = b - R(0.25) * (a - v) * shift;\n    x[{prev2}] = b;\n    x[{prev1}] = v;\n"
+            );
+        }
+        OrbitMode::Section { component, value } => {
+            s += &format!(
+                "    let sv = x[{component}] - {};\n    let sp = x[{prev1}];\n    let fire = on & (x[{steps}] > R(1.0)) & (sp < R(0.0)) & (sv >= R(0.0));\n    let frac = select(R(0.0), sp / (sp - sv), sp != sv);\n    let value = x[{prev2}] + frac * (v - x[{prev2}]);\n    x[{prev1}] = sv;\n    x[{prev2}] = v;\n",
+                lit(value)
+            );
+        }
+    }
+    for i in 0..m {
+        s += &format!(
+            "    x[{r}] = select(x[{r}], value, fire & (x[{count}] == R({i}.0)));\n",
+            r = rec + i
+        );
+    }
+    s += &format!(
+        "    x[{count}] = x[{count}] + select(R(0.0), R(1.0), fire & (x[{count}] < R({m}.0)));\n    return x;\n}}\n"
+    );
+    let mut state: Vec<String> = sys.state.clone();
+    state.extend((0..m).map(|i| format!("orbit{i}")));
+    state.extend(["orbit_count", "steps_done", "orbit_prev1", "orbit_prev2"].map(String::from));
+    let aug = System {
+        name: format!("{}+orbit", sys.name),
+        description: format!("{} recording an orbit diagram", sys.name),
+        state,
+        params: sys.params.clone(),
+        noise: match sys.noise {
+            Noise::None => Noise::None,
+            _ => Noise::General {
+                channels: sys.noise_channels(),
+            },
+        },
+        wgsl: s,
+        origin: CodeOrigin {
+            name: format!("<orbit of {}>", sys.name),
+            ..CodeOrigin::default()
+        },
+        defaults: Default::default(),
+        reference: sys.reference.clone(),
+        twin: None,
+        resizable: false,
+        kind: sys.kind,
+        derived: true,
+    };
+    aug.check()?;
+    let aug_job = ens.augmented(aug, &vec![0.0; m + 4]).job(method, grid)?;
+    let run = Options {
+        keep_states: true,
+        lanes: Some(lanes),
+        ..Default::default()
+    };
+    let sol = crate::solve(ctx, &aug_job, &run)?;
+    let states = sol.states.expect("states are kept");
+    let n = job.paths as usize;
+    let mut values = vec![f64::NAN; n * m];
+    let mut counts = vec![0u64; n];
+    for i in 0..n {
+        let c = states[count * n + i];
+        counts[i] = if c.is_finite() { c as u64 } else { 0 };
+        for j in 0..counts[i] as usize {
+            values[i * m + j] = states[(rec + j) * n + i];
+        }
+    }
+    Ok(Orbit {
+        paths: job.paths,
+        m,
+        values,
+        counts,
+        adapter: sol.adapter,
+        timing: sol.timing,
+    })
+}

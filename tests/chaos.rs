@@ -358,3 +358,93 @@ fn maps_have_their_known_exponents() {
         .to_string();
     assert!(e.contains("is a map; use --method iterate"), "{e}");
 }
+
+fn distinct(v: &[f64], tol: f64) -> usize {
+    let mut s: Vec<f64> = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    1 + s.windows(2).filter(|w| w[1] - w[0] > tol).count()
+}
+
+/// The logistic map's orbit diagram: one value below r1 = 3, two between r1 and
+/// r2 = 1 + √6, four between r2 and r3 ≈ 3.544, and period 3 just above 1 + √8.
+#[test]
+fn logistic_orbits_double_and_open_the_period_3_window() {
+    let ctx = common::ctx();
+    let rs = vec![2.9, 2.99, 3.02, 3.2, 3.43, 3.46, 3.5, 3.835];
+    let want = [1, 1, 2, 2, 2, 4, 4, 3];
+    let ens = Ensemble::new(System::builtin("logistic").unwrap(), rs.len() as u64)
+        .precision(Precision::F64)
+        .values("r", rs.clone());
+    let o = chaos::orbit(
+        &ctx,
+        &ens,
+        Method::Iterate,
+        TimeGrid::new(0.0, 1.0, 20_048),
+        &chaos::OrbitOptions {
+            component: 0,
+            mode: chaos::OrbitMode::Every,
+            values: 48,
+            transient: 20_000,
+            lanes: None,
+        },
+    )
+    .unwrap();
+    for (i, r) in rs.iter().enumerate() {
+        assert_eq!(o.counts[i], 48);
+        let v = &o.values[i * 48..][..48];
+        assert_eq!(distinct(v, 1e-6), want[i], "r = {r}: {v:?}");
+    }
+    // The histogram over (value, trajectory) holds every value once.
+    let h = o.histogram(rs.len(), 100, 0.0, 1.0);
+    assert_eq!(h.iter().sum::<u64>(), 48 * rs.len() as u64);
+}
+
+/// x'' = -x from (1, 0): the maxima of x are 1, and the upward crossings of v = 0 happen at
+/// x = -1 (RK4 at h = 0.01 keeps the amplitude to 1e-9; the parabola and the linear
+/// interpolation are good to 1e-5 and 1e-4 here).
+#[test]
+fn maxima_and_sections_of_an_oscillator() {
+    let ctx = common::ctx();
+    let sys = System::wgsl(
+        "oscillator",
+        &["x", "v"],
+        &[],
+        Noise::None,
+        "fn drift(t: F, x: S, p: Params) -> S {\n    return S(x[1], -x[0]);\n}\n",
+    )
+    .unwrap();
+    let ens = Ensemble::new(sys, 4)
+        .precision(Precision::F64)
+        .x0(&[1.0, 0.0]);
+    let grid = TimeGrid::new(0.0, 0.01, 5000);
+    let run = |mode| {
+        chaos::orbit(
+            &ctx,
+            &ens,
+            Method::Rk4,
+            grid,
+            &chaos::OrbitOptions {
+                component: 0,
+                mode,
+                values: 8,
+                transient: 10,
+                lanes: None,
+            },
+        )
+        .unwrap()
+    };
+    let o = run(chaos::OrbitMode::Maxima);
+    // t = 2π k for k = 1..7 within 50 time units.
+    assert_eq!(o.counts[0], 7);
+    for v in &o.values[..7] {
+        assert!((v - 1.0).abs() < 1e-5, "maximum {v}");
+    }
+    let o = run(chaos::OrbitMode::Section {
+        component: 1,
+        value: 0.0,
+    });
+    assert_eq!(o.counts[0], 8);
+    for v in &o.values[..8] {
+        assert!((v + 1.0).abs() < 1e-4, "crossing at x = {v}");
+    }
+}
