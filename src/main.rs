@@ -27,6 +27,9 @@ enum Command {
     /// Lyapunov exponents of every trajectory (sweeps and grids included), from tangents
     /// derived from the system's WGSL
     Lyapunov(Box<cli::lyapunov::LyapunovArgs>),
+    /// Orbit (bifurcation) diagrams: every iterate, local maxima or section crossings after a
+    /// transient, per trajectory of a sweep
+    Orbit(Box<cli::orbit::OrbitArgs>),
     /// Print consecutive Philox4x32-10 blocks (four 8-digit hex words per line)
     Rng(cli::rng::RngArgs),
     /// Describe the adapter: name, backend, type, limits, f64
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(a) => cli::run::run(*a),
         Command::Lyapunov(a) => cli::lyapunov::lyapunov(*a),
+        Command::Orbit(a) => cli::orbit::orbit(*a),
         Command::Rng(a) => cli::rng::rng(a).map(|()| ExitCode::SUCCESS),
         Command::Info { all, adapter } => cli::info::info(all, adapter).map(|()| ExitCode::SUCCESS),
         Command::Systems { name } => cli::systems::systems(name).map(|()| ExitCode::SUCCESS),

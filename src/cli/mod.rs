@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod info;
 pub mod lyapunov;
+pub mod orbit;
 pub mod report;
 pub mod request;
 pub mod rng;
