@@ -60,13 +60,18 @@ pub fn analysis(
 /// `lanes` trajectories per invocation: `d_drift(t, x, p, dt, dx, dp)` returns
 /// `Dual_drift(f, ∂f·(dt, dx, dp))`.
 pub fn derivatives(job: &Job, lanes: u32) -> Result<String> {
+    derivatives_with(job, lanes, &[])
+}
+
+/// [`derivatives`], and those of `more` of the system's functions.
+fn derivatives_with(job: &Job, lanes: u32, more: &[&str]) -> Result<String> {
     let (composed, module, info) = analysis(job, lanes)?;
-    let roots: &[&str] = if job.system.noise == Noise::None {
-        &["drift"]
-    } else {
-        &["drift", "diffusion"]
-    };
-    tangent::derive(&composed, &module, &info, roots)
+    let mut roots = vec!["drift"];
+    if job.system.noise != Noise::None {
+        roots.push("diffusion");
+    }
+    roots.extend_from_slice(more);
+    tangent::derive(&composed, &module, &info, &roots)
 }
 
 /// How to compute Lyapunov exponents.
@@ -733,4 +738,163 @@ pub fn orbit(
         adapter: sol.adapter,
         timing: sol.timing,
     })
+}
+
+/// How [`basins`] labels each trajectory's final state.
+#[derive(Clone, Debug)]
+pub enum Labels {
+    /// The index of the nearest of these points (Euclidean, in the state's units), if it
+    /// is within `radius`.
+    Nearest { points: Vec<Vec<f64>>, radius: f64 },
+    /// The system's own `fn label(x: S, p: Params) -> U`, evaluated on the device at the end.
+    Wgsl,
+}
+
+/// Final states and their labels: basins of attraction over a grid of initial states.
+#[derive(Clone, Debug)]
+pub struct Basins {
+    pub paths: u64,
+    /// Per trajectory; `u32::MAX` where unlabelled (not finite, or near no point).
+    pub labels: Vec<u32>,
+    /// The final states, `states[c * paths + i]`.
+    pub states: Vec<f64>,
+    pub adapter: String,
+    pub timing: crate::Timing,
+}
+
+/// Integrates every trajectory of `ens` (typically a grid over initial components,
+/// `x0.NAME`) and labels where it ends.
+pub fn basins(
+    ctx: &crate::Context,
+    ens: &Ensemble,
+    method: Method,
+    grid: TimeGrid,
+    labels: &Labels,
+    lanes: Option<u32>,
+) -> Result<Basins> {
+    let job = ens.job(method, grid)?;
+    let sys = &job.system;
+    let d = sys.dim();
+    let n = job.paths as usize;
+    let lanes = lanes.unwrap_or(if method.is_adaptive() {
+        1
+    } else {
+        DEFAULT_LANES
+    });
+    let run = Options {
+        keep_states: true,
+        lanes: Some(lanes),
+        ..Default::default()
+    };
+    match labels {
+        Labels::Nearest { points, radius } => {
+            if points.is_empty() || points.iter().any(|p| p.len() != d) {
+                return Err(Error::Input {
+                    what: "basins".into(),
+                    message: format!("give one or more points of {d} components each"),
+                });
+            }
+            let sol = crate::solve(ctx, &job, &run)?;
+            let states = sol.states.expect("states are kept");
+            let labels = (0..n)
+                .map(|i| {
+                    let x: Vec<f64> = (0..d).map(|c| states[c * n + i]).collect();
+                    if !x.iter().all(|v| v.is_finite()) {
+                        return u32::MAX;
+                    }
+                    let (k, dist) = points
+                        .iter()
+                        .enumerate()
+                        .map(|(k, p)| {
+                            let d2: f64 = p.iter().zip(&x).map(|(a, b)| (a - b).powi(2)).sum();
+                            (k, d2.sqrt())
+                        })
+                        .min_by(|a, b| a.1.total_cmp(&b.1))
+                        .expect("points is not empty");
+                    if dist <= *radius {
+                        k as u32
+                    } else {
+                        u32::MAX
+                    }
+                })
+                .collect();
+            let mut x = states;
+            x.truncate(d * n);
+            Ok(Basins {
+                paths: job.paths,
+                labels,
+                states: x,
+                adapter: sol.adapter,
+                timing: sol.timing,
+            })
+        }
+        Labels::Wgsl => {
+            if method.is_adaptive() {
+                return Err(Error::MethodDoesNotFit {
+                    method: method.name(),
+                    system: sys.name.clone(),
+                    message: "labels from `fn label` need a fixed-step method".into(),
+                });
+            }
+            let derived = derivatives_with(&job, lanes, &["label"])?;
+            // Rows: the state, the step counter, the label (set at the last step).
+            let (steps, label) = (d, d + 1);
+            let mut s = glue(sys, &derived, d, 0, &|_, _| 0);
+            let xs: Vec<String> = (0..d).map(|c| format!("x[{c}]")).collect();
+            s += &format!(
+                "fn project(x_in: S, p: Params) -> S {{\n    var x = x_in;\n    x[{steps}] = x[{steps}] + R(1.0);\n    if (all(x[{steps}] == R({}.0))) {{\n        x[{label}] = R(d_label(Sd({}), p, Sd(), Params()));\n    }}\n    return x;\n}}\n",
+                job.steps,
+                xs.join(", ")
+            );
+            let mut state = sys.state.clone();
+            state.extend(["steps_done", "basin_label"].map(String::from));
+            let aug = System {
+                name: format!("{}+label", sys.name),
+                description: format!("{} labelling its final state", sys.name),
+                state,
+                params: sys.params.clone(),
+                noise: match sys.noise {
+                    Noise::None => Noise::None,
+                    _ => Noise::General {
+                        channels: sys.noise_channels(),
+                    },
+                },
+                wgsl: s,
+                origin: CodeOrigin {
+                    name: format!("<labels of {}>", sys.name),
+                    ..CodeOrigin::default()
+                },
+                defaults: Default::default(),
+                reference: sys.reference.clone(),
+                twin: None,
+                resizable: false,
+                kind: sys.kind,
+                derived: true,
+            };
+            aug.check()?;
+            let aug_job = ens.augmented(aug, &[0.0, 0.0]).job(method, grid)?;
+            let sol = crate::solve(ctx, &aug_job, &run)?;
+            let states = sol.states.expect("states are kept");
+            let labels = (0..n)
+                .map(|i| {
+                    let l = states[label * n + i];
+                    let finite = (0..d).all(|c| states[c * n + i].is_finite());
+                    if finite && l.is_finite() && l >= 0.0 {
+                        l as u32
+                    } else {
+                        u32::MAX
+                    }
+                })
+                .collect();
+            let mut x = states;
+            x.truncate(d * n);
+            Ok(Basins {
+                paths: job.paths,
+                labels,
+                states: x,
+                adapter: sol.adapter,
+                timing: sol.timing,
+            })
+        }
+    }
 }

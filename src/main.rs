@@ -30,6 +30,9 @@ enum Command {
     /// Orbit (bifurcation) diagrams: every iterate, local maxima or section crossings after a
     /// transient, per trajectory of a sweep
     Orbit(Box<cli::orbit::OrbitArgs>),
+    /// Basins of attraction over a grid of initial states, labelled by the nearest of given
+    /// points or by the system's `fn label`
+    Basins(Box<cli::basins::BasinsArgs>),
     /// Print consecutive Philox4x32-10 blocks (four 8-digit hex words per line)
     Rng(cli::rng::RngArgs),
     /// Describe the adapter: name, backend, type, limits, f64
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Command::Run(a) => cli::run::run(*a),
         Command::Lyapunov(a) => cli::lyapunov::lyapunov(*a),
         Command::Orbit(a) => cli::orbit::orbit(*a),
+        Command::Basins(a) => cli::basins::basins(*a),
         Command::Rng(a) => cli::rng::rng(a).map(|()| ExitCode::SUCCESS),
         Command::Info { all, adapter } => cli::info::info(all, adapter).map(|()| ExitCode::SUCCESS),
         Command::Systems { name } => cli::systems::systems(name).map(|()| ExitCode::SUCCESS),

@@ -28,7 +28,7 @@ const SUMMARY: &str = "summary.json";
 pub type Draw<'a> = &'a dyn Fn(&Path) -> Result<()>;
 
 /// Pictures some run writes.
-const PICTURES: [&str; 2] = ["lyapunov.png", "orbit.png"];
+const PICTURES: [&str; 3] = ["basins.png", "lyapunov.png", "orbit.png"];
 
 fn io(path: &Path, source: std::io::Error) -> Error {
     Error::Io {
@@ -39,7 +39,8 @@ fn io(path: &Path, source: std::io::Error) -> Error {
 
 /// Whether `name` is a file some run writes: `summary.json` or one of the arrays.
 pub fn is_run_file(name: &str) -> bool {
-    const ARRAYS: [&str; 15] = [
+    const ARRAYS: [&str; 16] = [
+        "basins",
         "lyapunov",
         "lyapunov_se",
         "orbit",

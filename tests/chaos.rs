@@ -448,3 +448,56 @@ fn maxima_and_sections_of_an_oscillator() {
         assert!((v + 1.0).abs() < 1e-4, "crossing at x = {v}");
     }
 }
+
+/// A damped double well, x'' = -δ x' + x - x³, has two attractors (±1, 0); its equations
+/// are odd, so the basins over a grid symmetric about 0 are mirror images, and labels from
+/// the nearest attractor agree with the system's own `label`.
+#[test]
+fn basins_of_a_double_well_mirror_and_agree() {
+    let ctx = common::ctx();
+    let sys = System::wgsl(
+        "well",
+        &["x", "v"],
+        &[("d", 0.3)],
+        Noise::None,
+        "fn drift(t: F, x: S, p: Params) -> S {\n    return S(x[1], -p.d * x[1] + x[0] - x[0] * x[0] * x[0]);\n}\n\
+         fn label(x: S, p: Params) -> U {\n    return select(U(1u), U(0u), x[0] > R(0.0));\n}\n",
+    )
+    .unwrap();
+    let n = 33u64;
+    let ens = Ensemble::new(sys, n * n)
+        .grid("x0.x", -2.0, 2.0, n)
+        .grid("x0.v", -2.0, 2.0, n);
+    let grid = TimeGrid::new(0.0, 0.01, 5000);
+    let near = chaos::basins(
+        &ctx,
+        &ens,
+        Method::Rk4,
+        grid,
+        &chaos::Labels::Nearest {
+            points: vec![vec![1.0, 0.0], vec![-1.0, 0.0]],
+            radius: 0.1,
+        },
+        None,
+    )
+    .unwrap();
+    let own = chaos::basins(&ctx, &ens, Method::Rk4, grid, &chaos::Labels::Wgsl, None).unwrap();
+    let n = n as usize;
+    let mut counts = [0usize; 3];
+    for i in 0..n * n {
+        let (ix, iv) = (i % n, i / n);
+        let mirror = (n - 1 - ix) + n * (n - 1 - iv);
+        let (a, b) = (near.labels[i], near.labels[mirror]);
+        match a {
+            u32::MAX => assert_eq!(b, u32::MAX, "cell {i}"),
+            _ => assert_eq!(a + b, 1, "cell {i} ({a}) and its mirror ({b})"),
+        }
+        if a != u32::MAX {
+            assert_eq!(own.labels[i], a, "cell {i}");
+        }
+        counts[a.min(2) as usize] += 1;
+    }
+    // Both basins are large, and only the saddle's stable manifold is left out.
+    assert!(counts[0] > 300 && counts[1] > 300, "{counts:?}");
+    assert!(counts[2] < 40, "{counts:?}");
+}

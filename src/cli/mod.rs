@@ -1,6 +1,7 @@
 //! The subcommands of the `throng` binary, one module each. The library never depends on
 //! this: it is the last layer, free to use anything the library exports.
 
+pub mod basins;
 pub mod bench;
 pub mod info;
 pub mod lyapunov;
