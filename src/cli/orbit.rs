@@ -133,11 +133,12 @@ pub fn orbit(args: OrbitArgs) -> Result<ExitCode, Error> {
         None => {
             let lo = finite.iter().cloned().fold(f64::INFINITY, f64::min);
             let hi = finite.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-            if !(lo < hi) {
-                (lo - 0.5, lo + 0.5)
-            } else {
+            if lo < hi {
                 let pad = (hi - lo) * 0.01;
                 (lo - pad, hi + pad)
+            } else {
+                // One value (or none: the check below reports it).
+                (lo - 0.5, lo + 0.5)
             }
         }
     };
