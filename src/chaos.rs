@@ -281,15 +281,24 @@ fn augmented_wgsl(sys: &System, derived: &str, rows: Rows, opts: &LyapunovOption
     s
 }
 
-/// The augmented job for the Lyapunov exponents of `ens` under `method` on `grid`, and its
-/// row layout.
+/// The Lyapunov system of a job: its rows, the rows added to the state, their start, and
+/// its WGSL.
+struct Augmented {
+    job: Job,
+    rows: Rows,
+    extra: Vec<String>,
+    start: Vec<f64>,
+    wgsl: String,
+}
+
+/// The augmented system for the Lyapunov exponents of `ens` under `method` on `grid`.
 fn augmented_job(
     ens: &Ensemble,
     method: Method,
     grid: TimeGrid,
     opts: &LyapunovOptions,
     lanes: u32,
-) -> Result<(Job, Rows)> {
+) -> Result<Augmented> {
     let job = ens.job(method, grid)?;
     let sys = &job.system;
     let d = sys.dim();
@@ -343,50 +352,31 @@ fn augmented_job(
         ..opts.clone()
     };
     let wgsl = augmented_wgsl(sys, &derived, rows, &opts);
-    let mut state: Vec<String> = sys.state.clone();
+    let mut extra = Vec::new();
     for j in 0..k {
         for c in 0..d {
-            state.push(format!("tan{}_{}", j + 1, sys.state[c]));
+            extra.push(format!("tan{}_{}", j + 1, sys.state[c]));
         }
     }
     for what in ["lsum", "lcomp", "lsq"] {
         for j in 0..k {
-            state.push(format!("{what}{}", j + 1));
+            extra.push(format!("{what}{}", j + 1));
         }
     }
-    state.push("steps_done".into());
-    debug_assert_eq!(state.len(), rows.len());
-    let noise = match sys.noise {
-        Noise::None => Noise::None,
-        _ => Noise::General {
-            channels: sys.noise_channels(),
-        },
-    };
-    let aug = System {
-        name: format!("{}+tangents", sys.name),
-        description: format!("{} with {k} tangent vectors (Lyapunov exponents)", sys.name),
-        state,
-        params: sys.params.clone(),
-        noise,
-        wgsl,
-        origin: CodeOrigin {
-            name: format!("<tangents of {}>", sys.name),
-            ..CodeOrigin::default()
-        },
-        defaults: Default::default(),
-        reference: sys.reference.clone(),
-        twin: None,
-        resizable: false,
-        kind: sys.kind,
-        derived: true,
-    };
-    aug.check()?;
-    let mut extra = vec![0.0; rows.len() - d];
+    extra.push("steps_done".into());
+    debug_assert_eq!(d + extra.len(), rows.len());
+    // The tangent vectors start as the first k unit vectors.
+    let mut start = vec![0.0; rows.len() - d];
     for j in 0..k {
-        extra[rows.q(j, j) - d] = 1.0;
+        start[rows.q(j, j) - d] = 1.0;
     }
-    let aug_job = ens.augmented(aug, &extra).job(method, grid)?;
-    Ok((aug_job, rows))
+    Ok(Augmented {
+        job,
+        rows,
+        extra,
+        start,
+        wgsl,
+    })
 }
 
 /// Lyapunov exponents of every trajectory of `ens` (its sweeps and grids included) on the
@@ -399,20 +389,34 @@ pub fn lyapunov(
     opts: &LyapunovOptions,
 ) -> Result<Lyapunov> {
     let lanes = opts.lanes.unwrap_or(DEFAULT_LANES);
-    let (job, rows) = augmented_job(ens, method, grid, opts, lanes)?;
-    let run = Options {
-        keep_states: true,
-        lanes: Some(lanes),
-        ..Default::default()
-    };
-    let sol = crate::solve(ctx, &job, &run)?;
+    let Augmented {
+        job,
+        rows,
+        extra,
+        start,
+        wgsl,
+    } = augmented_job(ens, method, grid, opts, lanes)?;
+    let k = rows.k;
+    let sol = solve_augmented(
+        ctx,
+        ens,
+        method,
+        grid,
+        lanes,
+        (
+            "tangents",
+            &format!("with {k} tangent vectors (Lyapunov exponents)"),
+        ),
+        extra,
+        &start,
+        wgsl,
+    )?;
     let states = sol.states.expect("states are kept");
     let n = job.paths as usize;
     let transient = opts.transient.div_ceil(opts.renorm) * opts.renorm;
     let blocks = (job.steps as u64).saturating_sub(transient) / opts.renorm;
     let block_t = opts.renorm as f64 * job.grid.dt;
     let time = blocks as f64 * block_t;
-    let k = rows.k;
     let mut exponents = vec![0.0; n * k];
     let mut stderr = vec![0.0; n * k];
     for i in 0..n {
@@ -685,40 +689,19 @@ pub fn orbit(
     s += &format!(
         "    x[{count}] = x[{count}] + select(R(0.0), R(1.0), fire & (x[{count}] < R({m}.0)));\n    return x;\n}}\n"
     );
-    let mut state: Vec<String> = sys.state.clone();
-    state.extend((0..m).map(|i| format!("orbit{i}")));
-    state.extend(["orbit_count", "steps_done", "orbit_prev1", "orbit_prev2"].map(String::from));
-    let aug = System {
-        name: format!("{}+orbit", sys.name),
-        description: format!("{} recording an orbit diagram", sys.name),
-        state,
-        params: sys.params.clone(),
-        noise: match sys.noise {
-            Noise::None => Noise::None,
-            _ => Noise::General {
-                channels: sys.noise_channels(),
-            },
-        },
-        wgsl: s,
-        origin: CodeOrigin {
-            name: format!("<orbit of {}>", sys.name),
-            ..CodeOrigin::default()
-        },
-        defaults: Default::default(),
-        reference: sys.reference.clone(),
-        twin: None,
-        resizable: false,
-        kind: sys.kind,
-        derived: true,
-    };
-    aug.check()?;
-    let aug_job = ens.augmented(aug, &vec![0.0; m + 4]).job(method, grid)?;
-    let run = Options {
-        keep_states: true,
-        lanes: Some(lanes),
-        ..Default::default()
-    };
-    let sol = crate::solve(ctx, &aug_job, &run)?;
+    let mut extra: Vec<String> = (0..m).map(|i| format!("orbit{i}")).collect();
+    extra.extend(["orbit_count", "steps_done", "orbit_prev1", "orbit_prev2"].map(String::from));
+    let sol = solve_augmented(
+        ctx,
+        ens,
+        method,
+        grid,
+        lanes,
+        ("orbit", "recording an orbit diagram"),
+        extra,
+        &vec![0.0; m + 4],
+        s,
+    )?;
     let states = sol.states.expect("states are kept");
     let n = job.paths as usize;
     let mut values = vec![f64::NAN; n * m];
@@ -846,34 +829,17 @@ pub fn basins(
                 job.steps,
                 xs.join(", ")
             );
-            let mut state = sys.state.clone();
-            state.extend(["steps_done", "basin_label"].map(String::from));
-            let aug = System {
-                name: format!("{}+label", sys.name),
-                description: format!("{} labelling its final state", sys.name),
-                state,
-                params: sys.params.clone(),
-                noise: match sys.noise {
-                    Noise::None => Noise::None,
-                    _ => Noise::General {
-                        channels: sys.noise_channels(),
-                    },
-                },
-                wgsl: s,
-                origin: CodeOrigin {
-                    name: format!("<labels of {}>", sys.name),
-                    ..CodeOrigin::default()
-                },
-                defaults: Default::default(),
-                reference: sys.reference.clone(),
-                twin: None,
-                resizable: false,
-                kind: sys.kind,
-                derived: true,
-            };
-            aug.check()?;
-            let aug_job = ens.augmented(aug, &[0.0, 0.0]).job(method, grid)?;
-            let sol = crate::solve(ctx, &aug_job, &run)?;
+            let sol = solve_augmented(
+                ctx,
+                ens,
+                method,
+                grid,
+                lanes,
+                ("labels", "labelling its final state"),
+                ["steps_done", "basin_label"].map(String::from).to_vec(),
+                &[0.0, 0.0],
+                s,
+            )?;
             let states = sol.states.expect("states are kept");
             let labels = (0..n)
                 .map(|i| {
@@ -897,4 +863,55 @@ pub fn basins(
             })
         }
     }
+}
+
+/// Solves the augmented system `wgsl` over `sys` with extra rows `extra` (each starting at
+/// `start`), keeping every row: `suffix` and `what` name it in messages.
+#[allow(clippy::too_many_arguments)]
+fn solve_augmented(
+    ctx: &crate::Context,
+    ens: &Ensemble,
+    method: Method,
+    grid: TimeGrid,
+    lanes: u32,
+    (suffix, what): (&str, &str),
+    extra: Vec<String>,
+    start: &[f64],
+    wgsl: String,
+) -> Result<crate::Solution> {
+    let sys = &ens.system;
+    let mut state = sys.state.clone();
+    state.extend(extra);
+    let aug = System {
+        name: format!("{}+{suffix}", sys.name),
+        description: format!("{} {what}", sys.name),
+        state,
+        params: sys.params.clone(),
+        // The tangents (if any) share the system's own channels: general noise.
+        noise: match sys.noise {
+            Noise::None => Noise::None,
+            _ => Noise::General {
+                channels: sys.noise_channels(),
+            },
+        },
+        wgsl,
+        origin: CodeOrigin {
+            name: format!("<{suffix} of {}>", sys.name),
+            ..CodeOrigin::default()
+        },
+        defaults: Default::default(),
+        reference: sys.reference.clone(),
+        twin: None,
+        resizable: false,
+        kind: sys.kind,
+        derived: true,
+    };
+    aug.check()?;
+    let job = ens.augmented(aug, start).job(method, grid)?;
+    let run = Options {
+        keep_states: true,
+        lanes: Some(lanes),
+        ..Default::default()
+    };
+    crate::solve(ctx, &job, &run)
 }

@@ -187,6 +187,32 @@ impl Buf {
     }
 }
 
+/// Trajectories per invocation: as asked (1, 2 or 4), else [`DEFAULT_LANES`]; adaptive
+/// methods take one (the user's drift takes one t, and adaptive trajectories' times differ).
+fn choose_lanes(job: &Job, asked: Option<u32>) -> Result<u32> {
+    let lanes = match (job.method.is_adaptive(), asked) {
+        (true, None | Some(1)) => 1,
+        (true, Some(l)) => {
+            return Err(Error::MethodDoesNotFit {
+                method: job.method.name(),
+                system: job.system.name.clone(),
+                message: format!(
+                    "method {} runs one trajectory per invocation; lanes {l} is not available",
+                    job.method.name()
+                ),
+            })
+        }
+        (false, l) => l.unwrap_or(DEFAULT_LANES),
+    };
+    if ![1, 2, 4].contains(&lanes) {
+        return Err(Error::Input {
+            what: "lanes".into(),
+            message: format!("lanes must be 1, 2 or 4, got {lanes}"),
+        });
+    }
+    Ok(lanes)
+}
+
 /// Every check and size of a run.
 #[derive(Clone, Debug)]
 pub struct Plan {
@@ -253,27 +279,7 @@ impl Plan {
             opts.chunk,
         )?;
         let adaptive = job.method.is_adaptive();
-        let lanes = match (adaptive, opts.lanes) {
-            // The user's drift takes one t, and adaptive trajectories' times differ.
-            (true, None | Some(1)) => 1,
-            (true, Some(l)) => {
-                return Err(Error::MethodDoesNotFit {
-                    method: job.method.name(),
-                    system: job.system.name.clone(),
-                    message: format!(
-                        "method {} runs one trajectory per invocation; lanes {l} is not available",
-                        job.method.name()
-                    ),
-                })
-            }
-            (false, l) => l.unwrap_or(DEFAULT_LANES),
-        };
-        if ![1, 2, 4].contains(&lanes) {
-            return Err(Error::Input {
-                what: "lanes".into(),
-                message: format!("lanes must be 1, 2 or 4, got {lanes}"),
-            });
-        }
+        let lanes = choose_lanes(job, opts.lanes)?;
         let save_steps = opts.save_at.steps(job)?;
         let target = Target {
             int64: dev.int64,
@@ -367,26 +373,7 @@ impl Plan {
     /// and reports every shortfall at once ([`Error::DeviceLacks`]).
     pub fn stepper(job: &Job, lanes: Option<u32>, dev: &DeviceInfo) -> Result<Plan> {
         let adaptive = job.method.is_adaptive();
-        let lanes = match (adaptive, lanes) {
-            (true, None | Some(1)) => 1,
-            (true, Some(l)) => {
-                return Err(Error::MethodDoesNotFit {
-                    method: job.method.name(),
-                    system: job.system.name.clone(),
-                    message: format!(
-                        "method {} runs one trajectory per invocation; lanes {l} is not available",
-                        job.method.name()
-                    ),
-                })
-            }
-            (false, l) => l.unwrap_or(DEFAULT_LANES),
-        };
-        if ![1, 2, 4].contains(&lanes) {
-            return Err(Error::Input {
-                what: "lanes".into(),
-                message: format!("lanes must be 1, 2 or 4, got {lanes}"),
-            });
-        }
+        let lanes = choose_lanes(job, lanes)?;
         let rows = job.rows();
         let real_bytes = job.precision.bytes();
         let block = BLOCK as u64;

@@ -3,12 +3,10 @@
 //! system's own `fn label(x: S, p: Params) -> U`; with `--out`, the labels as NPY and a
 //! categorical PNG for a 2-D grid.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use serde_json::json;
 use throng::chaos::{self, Labels};
-use throng::output::OutDir;
 use throng::{Context, Error};
 
 use super::request::RequestArgs;
@@ -16,12 +14,8 @@ use super::{input, AdapterArgs};
 
 #[derive(clap::Args)]
 pub struct BasinsArgs {
-    /// A catalog system (`throng systems`), NAME:N for resizable ones
-    #[arg(long)]
-    system: Option<String>,
-    /// A spec file (TOML) with your own system, and optionally a [run] table
-    #[arg(long)]
-    spec: Option<PathBuf>,
+    #[command(flatten)]
+    which: super::SystemArgs,
     #[command(flatten)]
     pub request: RequestArgs,
     /// Label by the nearest of these points: "x1,y1;x2,y2;..." (else the system's `fn label`)
@@ -30,18 +24,18 @@ pub struct BasinsArgs {
     /// With --attractors: farther than this from every point is unlabelled
     #[arg(long, default_value_t = f64::INFINITY)]
     radius: f64,
-    /// Write basins.npy, summary.json (and basins.png for a 2-D grid) into DIR
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// With --out: replace the files of a previous run in DIR
-    #[arg(long, requires = "out")]
-    force: bool,
+    #[command(flatten)]
+    out: super::OutArgs,
     #[command(flatten)]
     adapter: AdapterArgs,
 }
 
 pub fn basins(args: BasinsArgs) -> Result<ExitCode, Error> {
-    let (system, req) = super::run::load(&args.system, &args.spec, args.request.into_request())?;
+    let (system, req) = super::run::load(
+        &args.which.system,
+        &args.which.spec,
+        args.request.into_request(),
+    )?;
     let (ens, method, grid, params) = super::run::ensemble(&system, &req)?;
     let labels = match &args.attractors {
         Some(text) => {
@@ -67,10 +61,7 @@ pub fn basins(args: BasinsArgs) -> Result<ExitCode, Error> {
         }
         None => Labels::Wgsl,
     };
-    let out = match &args.out {
-        Some(dir) => Some(OutDir::open(dir, args.force)?),
-        None => None,
-    };
+    let out = args.out.open()?;
     let ctx = Context::new(&args.adapter.choice())?;
     let b = chaos::basins(&ctx, &ens, method, grid, &labels, req.lanes)?;
     let mut counts: std::collections::BTreeMap<String, u64> = Default::default();

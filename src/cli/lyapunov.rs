@@ -3,12 +3,10 @@
 //! with `--out` the exponents as NPY (grid-shaped for a 2-D grid) and, for a 2-D grid, a
 //! heatmap of λ1.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use serde_json::json;
 use throng::chaos::{self, LyapunovOptions};
-use throng::output::OutDir;
 use throng::{Context, Error};
 
 use super::request::RequestArgs;
@@ -16,12 +14,8 @@ use super::{input, AdapterArgs};
 
 #[derive(clap::Args)]
 pub struct LyapunovArgs {
-    /// A catalog system (`throng systems`), NAME:N for resizable ones
-    #[arg(long)]
-    system: Option<String>,
-    /// A spec file (TOML) with your own system, and optionally a [run] table
-    #[arg(long)]
-    spec: Option<PathBuf>,
+    #[command(flatten)]
+    which: super::SystemArgs,
     #[command(flatten)]
     pub request: RequestArgs,
     /// How many exponents, the largest first (1 to the dimension)
@@ -33,12 +27,8 @@ pub struct LyapunovArgs {
     /// Steps before the stretches count (rounded up to a multiple of --renorm)
     #[arg(long, default_value_t = 1000)]
     transient: u64,
-    /// Write lyapunov.npy, lyapunov_se.npy, summary.json (and lyapunov.png for a 2-D grid) into DIR
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// With --out: replace the files of a previous run in DIR
-    #[arg(long, requires = "out")]
-    force: bool,
+    #[command(flatten)]
+    out: super::OutArgs,
     /// Print one JSON object as the last line
     #[arg(long)]
     json: bool,
@@ -47,7 +37,11 @@ pub struct LyapunovArgs {
 }
 
 pub fn lyapunov(args: LyapunovArgs) -> Result<ExitCode, Error> {
-    let (system, req) = super::run::load(&args.system, &args.spec, args.request.into_request())?;
+    let (system, req) = super::run::load(
+        &args.which.system,
+        &args.which.spec,
+        args.request.into_request(),
+    )?;
     let observers = [
         ("--save-every", req.save_every.is_some()),
         ("--save-at", req.save_at.is_some()),
@@ -70,10 +64,7 @@ pub fn lyapunov(args: LyapunovArgs) -> Result<ExitCode, Error> {
         transient: args.transient,
         lanes: req.lanes,
     };
-    let out = match &args.out {
-        Some(dir) => Some(OutDir::open(dir, args.force)?),
-        None => None,
-    };
+    let out = args.out.open()?;
     let ctx = Context::new(&args.adapter.choice())?;
     let l = chaos::lyapunov(&ctx, &ens, method, grid, &opts)?;
     let k = l.k;

@@ -24,6 +24,38 @@ pub fn method_names() -> String {
         .join("; ")
 }
 
+/// Which system: one of the catalog's, or a spec file's.
+#[derive(clap::Args)]
+pub struct SystemArgs {
+    /// A catalog system (`throng systems`), NAME:N for resizable ones
+    #[arg(long)]
+    pub system: Option<String>,
+    /// A spec file (TOML) with your own system, and optionally a [run] table
+    #[arg(long)]
+    pub spec: Option<std::path::PathBuf>,
+}
+
+/// Where results go.
+#[derive(clap::Args)]
+pub struct OutArgs {
+    /// Write NPY arrays (and pictures), then summary.json, into DIR (locked while writing)
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
+    /// With --out: replace the files of a previous run in DIR
+    #[arg(long, requires = "out")]
+    pub force: bool,
+}
+
+impl OutArgs {
+    /// Locks and checks the directory before any work is done.
+    pub fn open(&self) -> Result<Option<throng::output::OutDir>, Error> {
+        self.out
+            .as_deref()
+            .map(|dir| throng::output::OutDir::open(dir, self.force))
+            .transpose()
+    }
+}
+
 #[derive(clap::Args, Clone, Default)]
 pub struct AdapterArgs {
     /// Use the first adapter whose name contains this text (see `throng info --all`)

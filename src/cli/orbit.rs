@@ -3,12 +3,10 @@
 //! crosses a section upward; with `--out`, the values and a (value × parameter) histogram as
 //! NPY and a log-scaled density PNG.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use serde_json::json;
 use throng::chaos::{self, OrbitMode, OrbitOptions};
-use throng::output::OutDir;
 use throng::{Context, Error};
 
 use super::request::RequestArgs;
@@ -16,12 +14,8 @@ use super::{input, AdapterArgs};
 
 #[derive(clap::Args)]
 pub struct OrbitArgs {
-    /// A catalog system (`throng systems`), NAME:N for resizable ones
-    #[arg(long)]
-    system: Option<String>,
-    /// A spec file (TOML) with your own system, and optionally a [run] table
-    #[arg(long)]
-    spec: Option<PathBuf>,
+    #[command(flatten)]
+    which: super::SystemArgs,
     #[command(flatten)]
     pub request: RequestArgs,
     /// The state component recorded (default: the first)
@@ -45,18 +39,18 @@ pub struct OrbitArgs {
     /// Range of the value axis, LO:HI (default: the values' own)
     #[arg(long)]
     range: Option<String>,
-    /// Write orbit.npy, orbit_counts.npy, orbit_hist.npy, orbit.png and summary.json into DIR
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// With --out: replace the files of a previous run in DIR
-    #[arg(long, requires = "out")]
-    force: bool,
+    #[command(flatten)]
+    out: super::OutArgs,
     #[command(flatten)]
     adapter: AdapterArgs,
 }
 
 pub fn orbit(args: OrbitArgs) -> Result<ExitCode, Error> {
-    let (system, req) = super::run::load(&args.system, &args.spec, args.request.into_request())?;
+    let (system, req) = super::run::load(
+        &args.which.system,
+        &args.which.spec,
+        args.request.into_request(),
+    )?;
     let (ens, method, grid, params) = super::run::ensemble(&system, &req)?;
     let index = |name: &str| -> Result<usize, Error> {
         system.state.iter().position(|s| s == name).ok_or_else(|| {
@@ -94,10 +88,7 @@ pub fn orbit(args: OrbitArgs) -> Result<ExitCode, Error> {
         (None, true) => OrbitMode::Maxima,
         (None, false) => OrbitMode::Every,
     };
-    let out = match &args.out {
-        Some(dir) => Some(OutDir::open(dir, args.force)?),
-        None => None,
-    };
+    let out = args.out.open()?;
     let ctx = Context::new(&args.adapter.choice())?;
     let o = chaos::orbit(
         &ctx,

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{json, Map, Value as Json};
-use throng::output::OutDir;
 use throng::spec::RunRequest;
 use throng::{
     cpu, Context, Ensemble, Error, Job, Method, Noise, Options, SaveAt, Solution, System, TimeGrid,
@@ -21,20 +20,12 @@ use super::{input, AdapterArgs};
 
 #[derive(clap::Args)]
 pub struct RunArgs {
-    /// A catalog system (`throng systems`), NAME:N for resizable ones
-    #[arg(long)]
-    system: Option<String>,
-    /// A spec file (TOML) with your own system, and optionally a [run] table
-    #[arg(long)]
-    spec: Option<PathBuf>,
+    #[command(flatten)]
+    which: super::SystemArgs,
     #[command(flatten)]
     pub request: RequestArgs,
-    /// Write NPY arrays and summary.json into DIR (locked during the run; summary.json last)
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// With --out: replace the files of a previous run in DIR
-    #[arg(long, requires = "out")]
-    force: bool,
+    #[command(flatten)]
+    out: super::OutArgs,
     /// Report progress on stderr after every chunk
     #[arg(long)]
     progress: bool,
@@ -54,14 +45,15 @@ pub const INTERRUPTED: u8 = 130;
 /// Runs the ensemble and reports it; the status is `INTERRUPTED` if Ctrl-C stopped the run
 /// before its last chunk (what was finished is reported and written, marked partial).
 pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
-    let (system, req) = load(&args.system, &args.spec, args.request.into_request())?;
+    let (system, req) = load(
+        &args.which.system,
+        &args.which.spec,
+        args.request.into_request(),
+    )?;
     let (job, params) = job(&system, &req)?;
     let mut opts = options(&req, &job, args.progress)?;
     // Lock and check the output directory before spending time on the run.
-    let out = match &args.out {
-        Some(dir) => Some(OutDir::open(dir, args.force)?),
-        None => None,
-    };
+    let out = args.out.open()?;
     opts.cancel = Some(interrupt());
     let (sol, device_s) = execute(&job, &opts, args.cpu, &args.adapter)?;
     let report = Report {
