@@ -13,12 +13,7 @@ use throng::{Context, Ensemble, Init, Method, Stepper, StepperOptions, System, T
 #[test]
 fn a_frame_drawn_from_the_state_buffer_shows_both_lobes() {
     let ours = common::ctx();
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
-    let adapter = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
-        .into_iter()
-        .find(|a| a.get_info().name == ours.info.name)
-        .unwrap();
-    let (device, queue) = pollster::block_on(adapter.request_device(&Default::default())).unwrap();
+    let (_, device, queue) = common::app_device(&ours);
     let ctx = Context::borrow(&device, &queue);
     let job = Ensemble::new(System::builtin("stochastic_lorenz").unwrap(), 1 << 14)
         .x0(&[1.0, 1.0, 20.0])

@@ -400,13 +400,8 @@ fn nonfinite_trajectories_are_counted_and_excluded() {
 #[test]
 fn a_device_the_caller_owns_gives_the_same_results() {
     let ours = common::ctx();
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
     // The same adapter as ours, opened by the caller with default features and limits.
-    let adapter = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
-        .into_iter()
-        .find(|a| a.get_info().name == ours.info.name)
-        .unwrap();
-    let (device, queue) = pollster::block_on(adapter.request_device(&Default::default())).unwrap();
+    let (adapter, device, queue) = common::app_device(&ours);
     let theirs = throng::Context::from_device(device, queue, adapter.get_info());
     let job = gbm(5000, 0.05, 0.2, 77)
         .job(Method::EulerMaruyama, TimeGrid::until(0.0, 1.0, 40))

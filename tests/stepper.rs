@@ -266,21 +266,10 @@ fn two_steppers_share_one_encoder() {
     );
 }
 
-/// The application's own device, opened with default features and limits (no f64, 128 MiB
-/// storage bindings).
-fn app_device(ours: &Context) -> (wgpu::Device, wgpu::Queue) {
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
-    let adapter = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
-        .into_iter()
-        .find(|a| a.get_info().name == ours.info.name)
-        .unwrap();
-    pollster::block_on(adapter.request_device(&Default::default())).unwrap()
-}
-
 #[test]
 fn one_error_lists_everything_a_borrowed_device_lacks() {
     let ours = common::ctx();
-    let (device, queue) = app_device(&ours);
+    let (_, device, queue) = common::app_device(&ours);
     let ctx = Context::borrow(&device, &queue);
     // 2^25 f64 trajectories: f64 is missing, the states need 805 MB in one binding, and one
     // dispatch would need 131072 workgroups.
@@ -319,7 +308,7 @@ fn one_error_lists_everything_a_borrowed_device_lacks() {
 #[test]
 fn borrowing_leaves_the_app_s_device_lost_callback_in_place() {
     let ours = common::ctx();
-    let (device, queue) = app_device(&ours);
+    let (_, device, queue) = common::app_device(&ours);
     let lost = Arc::new(AtomicBool::new(false));
     let flag = lost.clone();
     device.set_device_lost_callback(move |_, _| flag.store(true, Ordering::SeqCst));

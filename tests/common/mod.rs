@@ -180,3 +180,16 @@ pub fn stdout(o: &std::process::Output) -> String {
 pub fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// An application's own device and queue on the same adapter as `ours`, opened with
+/// default features and limits (no f64, no INT64, 128 MiB storage bindings).
+pub fn app_device(ours: &Context) -> (wgpu::Adapter, wgpu::Device, wgpu::Queue) {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    let adapter = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+        .into_iter()
+        .find(|a| a.get_info().name == ours.info.name)
+        .expect("the adapter `ctx` opened");
+    let (device, queue) = pollster::block_on(adapter.request_device(&Default::default()))
+        .expect("a device with default limits");
+    (adapter, device, queue)
+}
