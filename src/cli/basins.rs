@@ -31,12 +31,8 @@ pub struct BasinsArgs {
 }
 
 pub fn basins(args: BasinsArgs) -> Result<ExitCode, Error> {
-    let (system, req) = super::run::load(
-        &args.which.system,
-        &args.which.spec,
-        args.request.into_request(),
-    )?;
-    let (ens, method, grid, params) = super::run::ensemble(&system, &req)?;
+    let (system, req, ens, method, grid, params) =
+        super::run::asked(&args.which, args.request.into_request())?;
     let labels = match &args.attractors {
         Some(text) => {
             let points: Result<Vec<Vec<f64>>, Error> = text

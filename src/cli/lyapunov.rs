@@ -37,11 +37,8 @@ pub struct LyapunovArgs {
 }
 
 pub fn lyapunov(args: LyapunovArgs) -> Result<ExitCode, Error> {
-    let (system, req) = super::run::load(
-        &args.which.system,
-        &args.which.spec,
-        args.request.into_request(),
-    )?;
+    let (system, req, ens, method, grid, params) =
+        super::run::asked(&args.which, args.request.into_request())?;
     let observers = [
         ("--save-every", req.save_every.is_some()),
         ("--save-at", req.save_at.is_some()),
@@ -57,7 +54,6 @@ pub fn lyapunov(args: LyapunovArgs) -> Result<ExitCode, Error> {
             format!("{flag} applies to `throng run`, not to `throng lyapunov`"),
         ));
     }
-    let (ens, method, grid, params) = super::run::ensemble(&system, &req)?;
     let opts = LyapunovOptions {
         exponents: args.exponents,
         renorm: args.renorm,

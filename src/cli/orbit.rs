@@ -46,12 +46,8 @@ pub struct OrbitArgs {
 }
 
 pub fn orbit(args: OrbitArgs) -> Result<ExitCode, Error> {
-    let (system, req) = super::run::load(
-        &args.which.system,
-        &args.which.spec,
-        args.request.into_request(),
-    )?;
-    let (ens, method, grid, params) = super::run::ensemble(&system, &req)?;
+    let (system, req, ens, method, grid, params) =
+        super::run::asked(&args.which, args.request.into_request())?;
     let index = |name: &str| -> Result<usize, Error> {
         system.state.iter().position(|s| s == name).ok_or_else(|| {
             input(

@@ -136,6 +136,24 @@ pub(crate) fn load(
     Ok((system, spec_run.unwrap_or_default().merge(flags)))
 }
 
+/// What the chaos subcommands need of a request: the system, the request, and the ensemble,
+/// method, grid and parameters it asks for.
+pub(crate) type Asked = (
+    System,
+    RunRequest,
+    Ensemble,
+    Method,
+    TimeGrid,
+    Map<String, Json>,
+);
+
+/// The system named by `which` and the ensemble the flags (over the spec's `[run]`) ask for.
+pub(crate) fn asked(which: &super::SystemArgs, flags: RunRequest) -> Result<Asked, Error> {
+    let (system, req) = load(&which.system, &which.spec, flags)?;
+    let (ens, method, grid, params) = ensemble(&system, &req)?;
+    Ok((system, req, ens, method, grid, params))
+}
+
 /// The checked job, and its parameters as the JSON reports them.
 fn job(system: &System, req: &RunRequest) -> Result<(Job, Map<String, Json>), Error> {
     let (ens, method, grid, params) = ensemble(system, req)?;
