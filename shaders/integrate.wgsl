@@ -29,11 +29,17 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 #ifdef FUNCTIONALS
     start_functionals(inv, x, p);
 #endif
+#ifdef CARRIED
+    load_carried(inv);
+#endif
 #ifdef ADAPTIVE
     load_counts(inv);
 #endif
     let x_end = advance(x, p, traj);
     store_state(inv, x_end);
+#ifdef CARRIED
+    store_carried(inv);
+#endif
 #ifdef FUNCTIONALS
     store_functionals(inv, x_end, p);
 #endif

@@ -138,24 +138,35 @@ struct Rows {
     k: usize,
 }
 
+/// The integrated rows (state, then tangents) and the carried ones (`carried[..]`: log
+/// sums, their Kahan terms, sums of squares, the step counter), which follow them in the
+/// states buffer.
 impl Rows {
     fn q(&self, j: usize, c: usize) -> usize {
         self.d + j * self.d + c
     }
+    /// Integrated rows.
+    fn integrated(&self) -> usize {
+        self.d + self.k * self.d
+    }
     fn sum(&self, j: usize) -> usize {
-        self.d + self.k * self.d + j
+        j
     }
     fn comp(&self, j: usize) -> usize {
-        self.sum(j) + self.k
+        self.k + j
     }
     fn sq(&self, j: usize) -> usize {
-        self.sum(j) + 2 * self.k
+        2 * self.k + j
     }
     fn steps(&self) -> usize {
-        self.d + self.k * self.d + 3 * self.k
+        3 * self.k
     }
-    fn len(&self) -> usize {
+    fn carried(&self) -> usize {
         self.steps() + 1
+    }
+    /// Where carried value `c` sits among all rows.
+    fn row(&self, c: usize) -> usize {
+        self.integrated() + c
     }
 }
 
@@ -242,9 +253,9 @@ fn augmented_wgsl(sys: &System, derived: &str, rows: Rows, opts: &LyapunovOption
     // project: count the step; every `renorm` steps, modified Gram–Schmidt and the sums.
     let n = rows.steps();
     s += "fn project(x_in: S, p: Params) -> S {\n    var x = x_in;\n";
-    s += &format!("    x[{n}] = x[{n}] + R(1.0);\n");
+    s += &format!("    carried[{n}] = carried[{n}] + R(1.0);\n");
     s += &format!(
-        "    let n = x[{n}];\n    if (any(n - R({r}.0) * floor(n / R({r}.0)) != R(0.0))) {{\n        return x;\n    }}\n",
+        "    let n = carried[{n}];\n    if (any(n - R({r}.0) * floor(n / R({r}.0)) != R(0.0))) {{\n        return x;\n    }}\n",
         r = opts.renorm
     );
     s += &format!("    let on = n > R({}.0);\n", opts.transient);
@@ -271,7 +282,7 @@ fn augmented_wgsl(sys: &System, derived: &str, rows: Rows, opts: &LyapunovOption
         }
         // log in f32 (f64 has no log on Vulkan); sums in the run's precision, compensated.
         s += &format!(
-            "    let l{j} = R(log(R32(n{j})));\n    let y{j} = select(R(0.0), l{j} - x[{c}], on);\n    let s{j} = x[{sm}] + y{j};\n    x[{c}] = select(x[{c}], (s{j} - x[{sm}]) - y{j}, on);\n    x[{sm}] = s{j};\n    x[{q}] = x[{q}] + select(R(0.0), l{j} * l{j}, on);\n",
+            "    let l{j} = R(log(R32(n{j})));\n    let y{j} = select(R(0.0), l{j} - carried[{c}], on);\n    let s{j} = carried[{sm}] + y{j};\n    carried[{c}] = select(carried[{c}], (s{j} - carried[{sm}]) - y{j}, on);\n    carried[{sm}] = s{j};\n    carried[{q}] = carried[{q}] + select(R(0.0), l{j} * l{j}, on);\n",
             c = rows.comp(j),
             sm = rows.sum(j),
             q = rows.sq(j)
@@ -287,6 +298,7 @@ struct Augmented {
     job: Job,
     rows: Rows,
     extra: Vec<String>,
+    carried: Vec<String>,
     start: Vec<f64>,
     wgsl: String,
 }
@@ -358,15 +370,16 @@ fn augmented_job(
             extra.push(format!("tan{}_{}", j + 1, sys.state[c]));
         }
     }
+    let mut carried = Vec::new();
     for what in ["lsum", "lcomp", "lsq"] {
         for j in 0..k {
-            extra.push(format!("{what}{}", j + 1));
+            carried.push(format!("{what}{}", j + 1));
         }
     }
-    extra.push("steps_done".into());
-    debug_assert_eq!(d + extra.len(), rows.len());
+    carried.push("steps_done".into());
+    debug_assert_eq!(carried.len(), rows.carried());
     // The tangent vectors start as the first k unit vectors.
-    let mut start = vec![0.0; rows.len() - d];
+    let mut start = vec![0.0; rows.integrated() - d];
     for j in 0..k {
         start[rows.q(j, j) - d] = 1.0;
     }
@@ -374,6 +387,7 @@ fn augmented_job(
         job,
         rows,
         extra,
+        carried,
         start,
         wgsl,
     })
@@ -393,6 +407,7 @@ pub fn lyapunov(
         job,
         rows,
         extra,
+        carried,
         start,
         wgsl,
     } = augmented_job(ens, method, grid, opts, lanes)?;
@@ -407,7 +422,7 @@ pub fn lyapunov(
             "tangents",
             &format!("with {k} tangent vectors (Lyapunov exponents)"),
         ),
-        extra,
+        (extra, carried),
         &start,
         wgsl,
     )?;
@@ -421,8 +436,8 @@ pub fn lyapunov(
     let mut stderr = vec![0.0; n * k];
     for i in 0..n {
         for j in 0..k {
-            let sum = states[rows.sum(j) * n + i];
-            let sq = states[rows.sq(j) * n + i];
+            let sum = states[rows.row(rows.sum(j)) * n + i];
+            let sq = states[rows.row(rows.sq(j)) * n + i];
             exponents[i * k + j] = sum / time;
             let b = blocks as f64;
             let mean = sum / b;
@@ -658,39 +673,40 @@ pub fn orbit(
     }
     let lanes = opts.lanes.unwrap_or(DEFAULT_LANES);
     let derived = derivatives(&job, lanes)?;
-    // Rows: the state, the values, their count, the step counter, two remembered values.
-    let (rec, count, steps, prev1, prev2) = (d, d + m, d + m + 1, d + m + 2, d + m + 3);
+    // Carried rows (after the state): the values, their count, the step counter, two
+    // remembered values.
+    let (rec, count, steps, prev1, prev2) = (0, m, m + 1, m + 2, m + 3);
     let mut s = glue(sys, &derived, d, 0, &|_, _| 0);
     let lit = |v: f64| format!("R({v:?})");
     s += "fn project(x_in: S, p: Params) -> S {\n    var x = x_in;\n";
-    s += &format!("    x[{steps}] = x[{steps}] + R(1.0);\n");
-    s += &format!("    let on = x[{steps}] > R({}.0);\n", opts.transient);
+    s += &format!("    carried[{steps}] = carried[{steps}] + R(1.0);\n");
+    s += &format!("    let on = carried[{steps}] > R({}.0);\n", opts.transient);
     s += &format!("    let v = x[{}];\n", opts.component);
     match opts.mode {
         OrbitMode::Every => s += "    let fire = on;\n    let value = v;\n",
         OrbitMode::Maxima => {
             s += &format!(
-                "    let a = x[{prev2}];\n    let b = x[{prev1}];\n    let fire = on & (x[{steps}] > R(2.0)) & (b > a) & (b >= v);\n    let den = a - R(2.0) * b + v;\n    let shift = select(R(0.0), (a - v) / (R(2.0) * den), den != R(0.0));\n    let value = b - R(0.25) * (a - v) * shift;\n    x[{prev2}] = b;\n    x[{prev1}] = v;\n"
+                "    let a = carried[{prev2}];\n    let b = carried[{prev1}];\n    let fire = on & (carried[{steps}] > R(2.0)) & (b > a) & (b >= v);\n    let den = a - R(2.0) * b + v;\n    let shift = select(R(0.0), (a - v) / (R(2.0) * den), den != R(0.0));\n    let value = b - R(0.25) * (a - v) * shift;\n    carried[{prev2}] = b;\n    carried[{prev1}] = v;\n"
             );
         }
         OrbitMode::Section { component, value } => {
             s += &format!(
-                "    let sv = x[{component}] - {};\n    let sp = x[{prev1}];\n    let fire = on & (x[{steps}] > R(1.0)) & (sp < R(0.0)) & (sv >= R(0.0));\n    let frac = select(R(0.0), sp / (sp - sv), sp != sv);\n    let value = x[{prev2}] + frac * (v - x[{prev2}]);\n    x[{prev1}] = sv;\n    x[{prev2}] = v;\n",
+                "    let sv = x[{component}] - {};\n    let sp = carried[{prev1}];\n    let fire = on & (carried[{steps}] > R(1.0)) & (sp < R(0.0)) & (sv >= R(0.0));\n    let frac = select(R(0.0), sp / (sp - sv), sp != sv);\n    let value = carried[{prev2}] + frac * (v - carried[{prev2}]);\n    carried[{prev1}] = sv;\n    carried[{prev2}] = v;\n",
                 lit(value)
             );
         }
     }
     for i in 0..m {
         s += &format!(
-            "    x[{r}] = select(x[{r}], value, fire & (x[{count}] == R({i}.0)));\n",
+            "    carried[{r}] = select(carried[{r}], value, fire & (carried[{count}] == R({i}.0)));\n",
             r = rec + i
         );
     }
     s += &format!(
-        "    x[{count}] = x[{count}] + select(R(0.0), R(1.0), fire & (x[{count}] < R({m}.0)));\n    return x;\n}}\n"
+        "    carried[{count}] = carried[{count}] + select(R(0.0), R(1.0), fire & (carried[{count}] < R({m}.0)));\n    return x;\n}}\n"
     );
-    let mut extra: Vec<String> = (0..m).map(|i| format!("orbit{i}")).collect();
-    extra.extend(["orbit_count", "steps_done", "orbit_prev1", "orbit_prev2"].map(String::from));
+    let mut carried: Vec<String> = (0..m).map(|i| format!("orbit{i}")).collect();
+    carried.extend(["orbit_count", "steps_done", "orbit_prev1", "orbit_prev2"].map(String::from));
     let sol = solve_augmented(
         ctx,
         ens,
@@ -698,8 +714,8 @@ pub fn orbit(
         grid,
         lanes,
         ("orbit", "recording an orbit diagram"),
-        extra,
-        &vec![0.0; m + 4],
+        (vec![], carried),
+        &[],
         s,
     )?;
     let states = sol.states.expect("states are kept");
@@ -707,10 +723,10 @@ pub fn orbit(
     let mut values = vec![f64::NAN; n * m];
     let mut counts = vec![0u64; n];
     for i in 0..n {
-        let c = states[count * n + i];
+        let c = states[(d + count) * n + i];
         counts[i] = if c.is_finite() { c as u64 } else { 0 };
         for j in 0..counts[i] as usize {
-            values[i * m + j] = states[(rec + j) * n + i];
+            values[i * m + j] = states[(d + rec + j) * n + i];
         }
     }
     Ok(Orbit {
@@ -820,12 +836,12 @@ pub fn basins(
                 });
             }
             let derived = derivatives_with(&job, lanes, &["label"])?;
-            // Rows: the state, the step counter, the label (set at the last step).
-            let (steps, label) = (d, d + 1);
+            // Carried rows: the step counter, the label (set at the last step).
+            let (steps, label) = (0, 1);
             let mut s = glue(sys, &derived, d, 0, &|_, _| 0);
             let xs: Vec<String> = (0..d).map(|c| format!("x[{c}]")).collect();
             s += &format!(
-                "fn project(x_in: S, p: Params) -> S {{\n    var x = x_in;\n    x[{steps}] = x[{steps}] + R(1.0);\n    if (all(x[{steps}] == R({}.0))) {{\n        x[{label}] = R(d_label(Sd({}), p, Sd(), Params()));\n    }}\n    return x;\n}}\n",
+                "fn project(x_in: S, p: Params) -> S {{\n    var x = x_in;\n    carried[{steps}] = carried[{steps}] + R(1.0);\n    if (all(carried[{steps}] == R({}.0))) {{\n        carried[{label}] = R(d_label(Sd({}), p, Sd(), Params()));\n    }}\n    return x;\n}}\n",
                 job.steps,
                 xs.join(", ")
             );
@@ -836,14 +852,17 @@ pub fn basins(
                 grid,
                 lanes,
                 ("labels", "labelling its final state"),
-                ["steps_done", "basin_label"].map(String::from).to_vec(),
-                &[0.0, 0.0],
+                (
+                    vec![],
+                    ["steps_done", "basin_label"].map(String::from).to_vec(),
+                ),
+                &[],
                 s,
             )?;
             let states = sol.states.expect("states are kept");
             let labels = (0..n)
                 .map(|i| {
-                    let l = states[label * n + i];
+                    let l = states[(d + label) * n + i];
                     let finite = (0..d).all(|c| states[c * n + i].is_finite());
                     if finite && l.is_finite() && l >= 0.0 {
                         l as u32
@@ -875,7 +894,7 @@ fn solve_augmented(
     grid: TimeGrid,
     lanes: u32,
     (suffix, what): (&str, &str),
-    extra: Vec<String>,
+    (extra, carried): (Vec<String>, Vec<String>),
     start: &[f64],
     wgsl: String,
 ) -> Result<crate::Solution> {
@@ -904,6 +923,7 @@ fn solve_augmented(
         twin: None,
         resizable: false,
         kind: sys.kind,
+        carried,
         derived: true,
     };
     aug.check()?;

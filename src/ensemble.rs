@@ -171,6 +171,7 @@ impl Job {
         if self.method.is_adaptive() {
             r.extend(["accepted", "rejected", "dt_next", "err_prev"].map(String::from));
         }
+        r.extend(self.system.carried.iter().cloned());
         r
     }
 

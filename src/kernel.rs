@@ -170,6 +170,13 @@ pub fn prelude(job: &Job, target: Target) -> String {
         s += "    unused: R,\n";
     }
     s += "}\n";
+    let carried = sys.carried.len();
+    if carried > 0 {
+        s += &format!(
+            "const CARRIED: u32 = {carried}u;\nconst CROW: u32 = {}u;\nvar<private> carried: array<R, {carried}>;\n",
+            job.rows() - carried
+        );
+    }
     if job.tables > 0 {
         s += "#import chunk\n@group(0) @binding(2) var<storage, read> inputs: array<R>;\n";
         s += "fn input(k: u32, inv: u32) -> R {\n    return inputs[k * chunk.stride + inv];\n}\n";
@@ -260,6 +267,9 @@ pub const PRELUDE_NAMES: &[&str] = &[
     "params_at",
     "x0_at",
     "correlate",
+    "CARRIED",
+    "CROW",
+    "carried",
 ];
 
 /// Every top-level name throng's kernels may declare: the prelude's and those of every
@@ -318,6 +328,9 @@ pub fn base_flags(job: &Job, target: Target) -> Vec<&'static str> {
     flags.extend(noise_flag(&sys.noise));
     if job.tables > 0 {
         flags.push("TABLES");
+    }
+    if !sys.carried.is_empty() {
+        flags.push("CARRIED");
     }
     flags
 }
@@ -385,6 +398,7 @@ pub fn integrate(job: &Job, target: Target) -> Result<Composed> {
     let consts = [
         ("DIM", sys.dim() as u32),
         ("NOISE", sys.noise_channels().max(1) as u32),
+        ("CARRIED", sys.carried.len() as u32),
     ];
     let mut flags = base_flags(job, target);
     let outline = user_outline(job, &flags, &consts)?;

@@ -342,6 +342,7 @@ pub fn parse(text: &str, file: &str, dir: &Path) -> Result<(System, Option<RunRe
         twin: None,
         resizable: spec.resizable,
         kind,
+        carried: Vec::new(),
         derived: false,
     };
     sys.check()?;

@@ -103,6 +103,10 @@ pub struct System {
     pub resizable: bool,
     /// A flow (`drift`, `diffusion`) or a discrete map (`map`).
     pub kind: Kind,
+    /// Rows kept beside the state but not integrated (systems throng derives): the WGSL's
+    /// `project` reads and writes them as `carried[j]`; they start at 0 and sit after every
+    /// other row.
+    pub carried: Vec<String>,
     /// Built by throng from another system (the tangent-augmented systems of the chaos
     /// toolkit): its rows may number up to [`MAX_DERIVED_DIM`].
     pub derived: bool,
@@ -134,6 +138,7 @@ impl System {
             twin: None,
             resizable: false,
             kind: Kind::Flow,
+            carried: Vec::new(),
             derived: false,
         };
         sys.check()?;
