@@ -71,7 +71,8 @@ fn derivatives_with(job: &Job, lanes: u32, more: &[&str]) -> Result<String> {
         roots.push("diffusion");
     }
     roots.extend_from_slice(more);
-    tangent::derive(&composed, &module, &info, &roots)
+    // Every use here differentiates along the state alone: t and p carry no tangent.
+    tangent::derive(&composed, &module, &info, &roots, Some(&[1]))
 }
 
 /// How to compute Lyapunov exponents.

@@ -32,12 +32,15 @@ pub fn dual_name(name: &str) -> String {
 }
 
 /// Derives the `roots` and every function they call, each once. `composed` is the source
-/// `module` was parsed from (for errors at the user's line), `info` its validation.
+/// `module` was parsed from (for errors at the user's line), `info` its validation. With
+/// `active`, only those arguments of the roots carry tangents (the others' are taken as
+/// zero whatever is passed: e.g. `&[1]` for J·v along the state alone).
 pub fn derive(
     composed: &Composed,
     module: &naga::Module,
     info: &naga::valid::ModuleInfo,
     roots: &[&str],
+    active: Option<&[u32]>,
 ) -> Result<String> {
     let find = |name: &str| {
         module
@@ -105,6 +108,15 @@ pub fn derive(
             tan: HashMap::new(),
             out: String::new(),
             indent: 1,
+            inactive: match (
+                active,
+                roots.contains(&module.functions[h].name.as_deref().unwrap_or("")),
+            ) {
+                (Some(a), true) => (0..module.functions[h].arguments.len() as u32)
+                    .filter(|i| !a.contains(i))
+                    .collect(),
+                _ => Vec::new(),
+            },
         };
         out += &w.function()?;
     }
@@ -148,6 +160,9 @@ struct Writer<'a> {
     tan: HashMap<Handle<naga::Expression>, Tan>,
     out: String,
     indent: usize,
+    /// Arguments whose tangent is zero in every call (the roots' `t` and `p` when only the
+    /// state varies): their products are not written.
+    inactive: Vec<u32>,
 }
 
 /// Whether values of a type carry a tangent (they hold floats).
@@ -336,7 +351,9 @@ impl Writer<'_> {
             E::ZeroValue(t) => zero(format!("{}()", type_text(self.module, t))),
             E::FunctionArgument(i) => {
                 let arg = &self.func.arguments[i as usize];
-                let t = if has_floats(self.module, &self.module.types[arg.ty].inner) {
+                let t = if has_floats(self.module, &self.module.types[arg.ty].inner)
+                    && !self.inactive.contains(&i)
+                {
                     Tan::Text(format!("da{i}"))
                 } else {
                     Tan::Zero
