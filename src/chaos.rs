@@ -75,6 +75,11 @@ fn derivatives_with(job: &Job, lanes: u32, more: &[&str]) -> Result<String> {
     tangent::derive(&composed, &module, &info, &roots, Some(&[1]))
 }
 
+/// Trajectories per invocation for tangent systems unless asked: one. Their state and
+/// tangents fill the registers, so lanes only add spills: on llvmpipe λ1 of Lorenz took
+/// 1.89 s with 1 lane and 2.35 s with 4 (BENCHMARKS.md, issue 12).
+pub const TANGENT_LANES: u32 = 1;
+
 /// How to compute Lyapunov exponents.
 #[derive(Clone, Debug)]
 pub struct LyapunovOptions {
@@ -403,7 +408,7 @@ pub fn lyapunov(
     grid: TimeGrid,
     opts: &LyapunovOptions,
 ) -> Result<Lyapunov> {
-    let lanes = opts.lanes.unwrap_or(DEFAULT_LANES);
+    let lanes = opts.lanes.unwrap_or(TANGENT_LANES);
     let Augmented {
         job,
         rows,
