@@ -63,7 +63,9 @@ pub fn derivatives(job: &Job, lanes: u32) -> Result<String> {
     derivatives_with(job, lanes, &[])
 }
 
-/// [`derivatives`], and those of `more` of the system's functions.
+/// [`derivatives`], and those of `more` of the system's functions. A system that gives
+/// `fn jacobian(t, x, p)` (row-major ∂f_i/∂x_c) is not differentiated: its functions are
+/// written for their values only, with `d_jacobian`.
 fn derivatives_with(job: &Job, lanes: u32, more: &[&str]) -> Result<String> {
     let (composed, module, info) = analysis(job, lanes)?;
     let mut roots = vec!["drift"];
@@ -71,8 +73,27 @@ fn derivatives_with(job: &Job, lanes: u32, more: &[&str]) -> Result<String> {
         roots.push("diffusion");
     }
     roots.extend_from_slice(more);
+    let primal = has_jacobian(&module);
+    if primal {
+        if job.system.noise != Noise::None {
+            return Err(Error::MethodDoesNotFit {
+                method: job.method.name(),
+                system: job.system.name.clone(),
+                message: "`fn jacobian` serves ODEs and maps; an SDE's tangents are derived from its WGSL".into(),
+            });
+        }
+        roots.push("jacobian");
+    }
     // Every use here differentiates along the state alone: t and p carry no tangent.
-    tangent::derive(&composed, &module, &info, &roots, Some(&[1]))
+    tangent::derive(&composed, &module, &info, &roots, Some(&[1]), primal)
+}
+
+/// Whether the system's code defines `jacobian`.
+fn has_jacobian(module: &naga::Module) -> bool {
+    module
+        .functions
+        .iter()
+        .any(|(_, f)| f.name.as_deref() == Some("jacobian"))
 }
 
 /// Trajectories per invocation for tangent systems unless asked: one. Their state and
@@ -208,6 +229,26 @@ fn glue(
     let init = if name == "map" { " = x" } else { ": S" };
     s += &format!("fn {name}(t: F, x: S, p: Params) -> S {{\n    var out{init};\n");
     s += &format!("    let y = {};\n", xo(&|c| c));
+    if derived.contains("fn d_jacobian(") {
+        // The system's own Jacobian, row-major: J q_j row by row.
+        s += "    let r0 = d_drift(t, y, p, F(0.0), Sd(), Params());\n";
+        for c in 0..d {
+            s += &format!("    out[{c}] = r0.v[{c}];\n");
+        }
+        if k > 0 {
+            s += "    let jm = d_jacobian(t, y, p, F(0.0), Sd(), Params()).v;\n";
+        }
+        for j in 0..k {
+            for i in 0..d {
+                let terms: Vec<String> = (0..d)
+                    .map(|c| format!("jm[{}] * x[{}]", i * d + c, q(j, c)))
+                    .collect();
+                s += &format!("    out[{}] = {};\n", q(j, i), terms.join(" + "));
+            }
+        }
+        s += "    return out;\n}\n";
+        return s;
+    }
     for (j, dir) in dirs.iter().enumerate() {
         s += &format!("    let r{j} = d_drift(t, y, p, F(0.0), {dir}, Params());\n");
         if j == 0 {

@@ -34,13 +34,16 @@ pub fn dual_name(name: &str) -> String {
 /// Derives the `roots` and every function they call, each once. `composed` is the source
 /// `module` was parsed from (for errors at the user's line), `info` its validation. With
 /// `active`, only those arguments of the roots carry tangents (the others' are taken as
-/// zero whatever is passed: e.g. `&[1]` for J·v along the state alone).
+/// zero whatever is passed: e.g. `&[1]` for J·v along the state alone). With `primal`, no
+/// argument of any function does: the functions are written with zero tangents and nothing
+/// is refused for want of a derivative (for systems that give `fn jacobian`).
 pub fn derive(
     composed: &Composed,
     module: &naga::Module,
     info: &naga::valid::ModuleInfo,
     roots: &[&str],
     active: Option<&[u32]>,
+    primal: bool,
 ) -> Result<String> {
     let find = |name: &str| {
         module
@@ -108,14 +111,14 @@ pub fn derive(
             tan: HashMap::new(),
             out: String::new(),
             indent: 1,
-            inactive: match (
-                active,
-                roots.contains(&module.functions[h].name.as_deref().unwrap_or("")),
-            ) {
-                (Some(a), true) => (0..module.functions[h].arguments.len() as u32)
-                    .filter(|i| !a.contains(i))
-                    .collect(),
-                _ => Vec::new(),
+            inactive: {
+                let n = module.functions[h].arguments.len() as u32;
+                let root = roots.contains(&module.functions[h].name.as_deref().unwrap_or(""));
+                match active {
+                    _ if primal => (0..n).collect(),
+                    Some(a) if root => (0..n).filter(|i| !a.contains(i)).collect(),
+                    _ => Vec::new(),
+                }
             },
         };
         out += &w.function()?;
@@ -558,7 +561,9 @@ impl Writer<'_> {
                     {
                         Tan::Text(format!("{ty}({d})"))
                     }
-                    _ if kind == naga::ScalarKind::Float && convert.is_none() && from_float => {
+                    Tan::Text(_)
+                        if kind == naga::ScalarKind::Float && convert.is_none() && from_float =>
+                    {
                         return Err(self.err(h, "a bitcast of a float"))
                     }
                     _ => Tan::Zero,

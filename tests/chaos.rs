@@ -501,3 +501,31 @@ fn basins_of_a_double_well_mirror_and_agree() {
     assert!(counts[0] > 300 && counts[1] > 300, "{counts:?}");
     assert!(counts[2] < 40, "{counts:?}");
 }
+
+/// A drift throng cannot differentiate (`smoothstep`), with the system's own `fn jacobian`:
+/// the exponents come from the Jacobian it gives (here diagonal: λ = a, e).
+#[test]
+fn a_system_s_own_jacobian_serves_where_its_drift_cannot_be_differentiated() {
+    let ctx = common::ctx();
+    let code = "fn drift(t: F, x: S, p: Params) -> S {\n    return S(p.a * x[0] + 0.0 * smoothstep(0.0, 1.0, x[1]), p.e * x[1]);\n}\n";
+    let jac = "fn jacobian(t: F, x: S, p: Params) -> array<R, 4> {\n    return array<R, 4>(p.a, R(0.0), R(0.0), p.e);\n}\n";
+    let params = [("a", 0.25), ("e", -1.5)];
+    let plain = System::wgsl("smooth2", &["u", "v"], &params, Noise::None, code).unwrap();
+    let grid = TimeGrid::new(0.0, 0.01, 2000);
+    let ens = |s: System| Ensemble::new(s, 4).x0(&[1.0, 1.0]);
+    let e = chaos::lyapunov(&ctx, &ens(plain), Method::Rk4, grid, &opts(2, 200)).unwrap_err();
+    assert!(e.to_string().contains("`smoothstep`"), "{e}");
+    let with = System::wgsl(
+        "smooth2",
+        &["u", "v"],
+        &params,
+        Noise::None,
+        &format!("{code}{jac}"),
+    )
+    .unwrap();
+    let l = chaos::lyapunov(&ctx, &ens(with), Method::Rk4, grid, &opts(2, 200)).unwrap();
+    for (j, want) in [0.25, -1.5].iter().enumerate() {
+        let (m, _) = mean_sd(&l.exponent(j));
+        assert!((m - want).abs() < 2e-4, "λ{}: {m}", j + 1);
+    }
+}
