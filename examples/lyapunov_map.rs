@@ -33,6 +33,7 @@ fn main() -> throng::Result<()> {
             renorm: 10,
             transient: steps / 5,
             lanes: None,
+            separation: None,
         };
         Ok(chaos::lyapunov(&ctx, &ens, Method::Rk4, grid, &opts)?
             .timing

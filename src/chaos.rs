@@ -60,21 +60,22 @@ pub fn analysis(
 /// `lanes` trajectories per invocation: `d_drift(t, x, p, dt, dx, dp)` returns
 /// `Dual_drift(f, ∂f·(dt, dx, dp))`.
 pub fn derivatives(job: &Job, lanes: u32) -> Result<String> {
-    derivatives_with(job, lanes, &[])
+    derivatives_with(job, lanes, &[], false)
 }
 
 /// [`derivatives`], and those of `more` of the system's functions. A system that gives
 /// `fn jacobian(t, x, p)` (row-major ∂f_i/∂x_c) is not differentiated: its functions are
 /// written for their values only, with `d_jacobian`.
-fn derivatives_with(job: &Job, lanes: u32, more: &[&str]) -> Result<String> {
+fn derivatives_with(job: &Job, lanes: u32, more: &[&str], values_only: bool) -> Result<String> {
     let (composed, module, info) = analysis(job, lanes)?;
     let mut roots = vec!["drift"];
     if job.system.noise != Noise::None {
         roots.push("diffusion");
     }
     roots.extend_from_slice(more);
-    let primal = has_jacobian(&module);
-    if primal {
+    let jacobian = has_jacobian(&module) && !values_only;
+    let primal = jacobian || values_only;
+    if jacobian {
         if job.system.noise != Noise::None {
             return Err(Error::MethodDoesNotFit {
                 method: job.method.name(),
@@ -111,8 +112,13 @@ pub struct LyapunovOptions {
     /// Steps before the log-stretches count (rounded up to a multiple of `renorm`); the
     /// tangents are re-orthonormalised during it too.
     pub transient: u64,
-    /// Trajectories per invocation (default as `solve`).
+    /// Trajectories per invocation (default [`TANGENT_LANES`]).
     pub lanes: Option<u32>,
+    /// `Some(d0)`: λ1 by the two-trajectory method (Benettin) instead of tangents: a
+    /// neighbour at distance d0 (in the state's units; choose it for the precision: 1e-9 is
+    /// below f32's resolution), pulled back to d0 every `renorm` steps. For systems whose
+    /// drift cannot be differentiated; it needs only the drift's values.
+    pub separation: Option<f64>,
 }
 
 impl Default for LyapunovOptions {
@@ -122,6 +128,7 @@ impl Default for LyapunovOptions {
             renorm: 10,
             transient: 1000,
             lanes: None,
+            separation: None,
         }
     }
 }
@@ -165,6 +172,15 @@ struct Rows {
     k: usize,
 }
 
+/// Where value `i` of a system's G goes in general noise: (row, channel).
+fn place(sys: &System, i: usize) -> (usize, usize) {
+    match sys.noise {
+        Noise::General { channels } => (i / channels, i % channels),
+        Noise::Scalar => (i, 0),
+        _ => (i, i),
+    }
+}
+
 /// The integrated rows (state, then tangents) and the carried ones (`carried[..]`: log
 /// sums, their Kahan terms, sums of squares, the step counter), which follow them in the
 /// states buffer.
@@ -200,13 +216,16 @@ impl Rows {
 /// The augmented system's WGSL: the derived functions, then drift, diffusion and project.
 /// The derived functions, then an augmented system's `drift` and `diffusion`: the state's
 /// rows 0..d follow the system, the k tangent vectors at rows `q(j, c)` follow J q (and for
-/// an SDE ∂g·q on the same channels, as general noise); every other row stays.
+/// an SDE ∂g·q on the same channels, as general noise); every other row stays. With
+/// `neighbour`, rows from there hold a neighbour's offset w instead of tangents, following
+/// f(x + w) − f(x) (and g(x + w) − g(x) on the same channels).
 fn glue(
     sys: &System,
     derived: &str,
     d: usize,
     k: usize,
     q: &dyn Fn(usize, usize) -> usize,
+    neighbour: Option<usize>,
 ) -> String {
     let mut s = String::from(derived);
     let xo = |f: &dyn Fn(usize) -> usize| {
@@ -229,6 +248,43 @@ fn glue(
     let init = if name == "map" { " = x" } else { ": S" };
     s += &format!("fn {name}(t: F, x: S, p: Params) -> S {{\n    var out{init};\n");
     s += &format!("    let y = {};\n", xo(&|c| c));
+    if let Some(offset) = neighbour {
+        // The neighbour x + w: its offset w follows f(x + w) - f(x).
+        let z: Vec<String> = (0..d)
+            .map(|c| format!("x[{c}] + x[{}]", offset + c))
+            .collect();
+        s += &format!(
+            "    let r0 = d_drift(t, y, p, F(0.0), Sd(), Params());\n    let r1 = d_drift(t, Sd({}), p, F(0.0), Sd(), Params());\n",
+            z.join(", ")
+        );
+        for c in 0..d {
+            s += &format!(
+                "    out[{c}] = r0.v[{c}];\n    out[{}] = r1.v[{c}] - r0.v[{c}];\n",
+                offset + c
+            );
+        }
+        s += "    return out;\n}\n";
+        if sys.noise != Noise::None {
+            let m = sys.noise_channels();
+            s += &format!(
+                "fn diffusion(t: F, x: S, p: Params) -> G {{\n    var g: G;\n    let g0 = d_diffusion(t, y_of(x), p, F(0.0), Sd(), Params());\n    let g1 = d_diffusion(t, Sd({}), p, F(0.0), Sd(), Params());\n",
+                z.join(", ")
+            );
+            for i in 0..sys.diffusion_len() {
+                let (r, ch) = place(sys, i);
+                s += &format!(
+                    "    g[{}] = g0.v[{i}];\n    g[{}] = g1.v[{i}] - g0.v[{i}];\n",
+                    r * m + ch,
+                    (offset + r) * m + ch
+                );
+            }
+            s += &format!(
+                "    return g;\n}}\nfn y_of(x: S) -> Sd {{\n    return {};\n}}\n",
+                xo(&|c| c)
+            );
+        }
+        return s;
+    }
     if derived.contains("fn d_jacobian(") {
         // The system's own Jacobian, row-major: J q_j row by row.
         s += "    let r0 = d_drift(t, y, p, F(0.0), Sd(), Params());\n";
@@ -265,14 +321,7 @@ fn glue(
     s += "    return out;\n}\n";
     if sys.noise != Noise::None {
         let m = sys.noise_channels();
-        // Where value `i` of the system's G goes: (row, channel).
-        let place = |i: usize| -> (usize, usize) {
-            match sys.noise {
-                Noise::General { channels } => (i / channels, i % channels),
-                Noise::Scalar => (i, 0),
-                _ => (i, i),
-            }
-        };
+        let place = |i: usize| place(sys, i);
         s += "fn diffusion(t: F, x: S, p: Params) -> G {\n    var g: G;\n";
         s += &format!("    let y = {};\n", xo(&|c| c));
         for (j, dir) in dirs.iter().enumerate() {
@@ -296,7 +345,8 @@ fn glue(
 /// `renorm` steps re-orthonormalises and sums.
 fn augmented_wgsl(sys: &System, derived: &str, rows: Rows, opts: &LyapunovOptions) -> String {
     let (d, k) = (rows.d, rows.k);
-    let mut s = glue(sys, derived, d, k, &|j, c| rows.q(j, c));
+    let neighbour = opts.separation.map(|_| rows.q(0, 0));
+    let mut s = glue(sys, derived, d, k, &|j, c| rows.q(j, c), neighbour);
     // project: count the step; every `renorm` steps, modified Gram–Schmidt and the sums.
     let n = rows.steps();
     s += "fn project(x_in: S, p: Params) -> S {\n    var x = x_in;\n";
@@ -325,14 +375,22 @@ fn augmented_wgsl(sys: &System, derived: &str, rows: Rows, opts: &LyapunovOption
             .collect();
         s += &format!("    let n{j} = sqrt({});\n", sq.join(" + "));
         for c in 0..d {
-            s += &format!("    x[{q}] = x[{q}] / n{j};\n", q = rows.q(j, c));
+            s += &match opts.separation {
+                // The neighbour's offset back to d0.
+                Some(d0) => format!(
+                    "    x[{q}] = x[{q}] * (R({d0:?}) / n{j});\n",
+                    q = rows.q(j, c)
+                ),
+                None => format!("    x[{q}] = x[{q}] / n{j};\n", q = rows.q(j, c)),
+            };
         }
         // log in f32 (f64 has no log on Vulkan); sums in the run's precision, compensated.
         s += &format!(
-            "    let l{j} = R(log(R32(n{j})));\n    let y{j} = select(R(0.0), l{j} - carried[{c}], on);\n    let s{j} = carried[{sm}] + y{j};\n    carried[{c}] = select(carried[{c}], (s{j} - carried[{sm}]) - y{j}, on);\n    carried[{sm}] = s{j};\n    carried[{q}] = carried[{q}] + select(R(0.0), l{j} * l{j}, on);\n",
+            "    let l{j} = R(log(R32(n{j} / R({scale:?}))));\n    let y{j} = select(R(0.0), l{j} - carried[{c}], on);\n    let s{j} = carried[{sm}] + y{j};\n    carried[{c}] = select(carried[{c}], (s{j} - carried[{sm}]) - y{j}, on);\n    carried[{sm}] = s{j};\n    carried[{q}] = carried[{q}] + select(R(0.0), l{j} * l{j}, on);\n",
             c = rows.comp(j),
             sm = rows.sum(j),
-            q = rows.sq(j)
+            q = rows.sq(j),
+            scale = opts.separation.unwrap_or(1.0)
         );
     }
     s += "    return x;\n}\n";
@@ -405,7 +463,16 @@ fn augmented_job(
         )));
     }
     let rows = Rows { d, k };
-    let derived = derivatives(&job, lanes)?;
+    if opts
+        .separation
+        .is_some_and(|d0| !(d0 > 0.0 && d0.is_finite()))
+        || (opts.separation.is_some() && k != 1)
+    {
+        return Err(input(
+            "the two-trajectory method gives λ1 alone, from a separation d0 > 0".into(),
+        ));
+    }
+    let derived = derivatives_with(&job, lanes, &[], opts.separation.is_some())?;
     let opts = LyapunovOptions {
         transient,
         ..opts.clone()
@@ -723,7 +790,7 @@ pub fn orbit(
     // Carried rows (after the state): the values, their count, the step counter, two
     // remembered values.
     let (rec, count, steps, prev1, prev2) = (0, m, m + 1, m + 2, m + 3);
-    let mut s = glue(sys, &derived, d, 0, &|_, _| 0);
+    let mut s = glue(sys, &derived, d, 0, &|_, _| 0, None);
     let lit = |v: f64| format!("R({v:?})");
     s += "fn project(x_in: S, p: Params) -> S {\n    var x = x_in;\n";
     s += &format!("    carried[{steps}] = carried[{steps}] + R(1.0);\n");
@@ -882,10 +949,10 @@ pub fn basins(
                     message: "labels from `fn label` need a fixed-step method".into(),
                 });
             }
-            let derived = derivatives_with(&job, lanes, &["label"])?;
+            let derived = derivatives_with(&job, lanes, &["label"], true)?;
             // Carried rows: the step counter, the label (set at the last step).
             let (steps, label) = (0, 1);
-            let mut s = glue(sys, &derived, d, 0, &|_, _| 0);
+            let mut s = glue(sys, &derived, d, 0, &|_, _| 0, None);
             let xs: Vec<String> = (0..d).map(|c| format!("x[{c}]")).collect();
             s += &format!(
                 "fn project(x_in: S, p: Params) -> S {{\n    var x = x_in;\n    carried[{steps}] = carried[{steps}] + R(1.0);\n    if (all(carried[{steps}] == R({}.0))) {{\n        carried[{label}] = R(d_label(Sd({}), p, Sd(), Params()));\n    }}\n    return x;\n}}\n",

@@ -136,6 +136,7 @@ fn opts(exponents: usize, transient: u64) -> LyapunovOptions {
         renorm: 10,
         transient,
         lanes: None,
+        separation: None,
     }
 }
 
@@ -319,6 +320,7 @@ fn maps_have_their_known_exponents() {
             renorm,
             transient: 100,
             lanes: None,
+            separation: None,
         };
         chaos::lyapunov(
             &ctx,
@@ -528,4 +530,70 @@ fn a_system_s_own_jacobian_serves_where_its_drift_cannot_be_differentiated() {
         let (m, _) = mean_sd(&l.exponent(j));
         assert!((m - want).abs() < 2e-4, "λ{}: {m}", j + 1);
     }
+}
+
+/// The two-trajectory (Benettin) method: Lorenz's λ1 agrees with the tangents', in f32 with a
+/// separation f32 resolves (1e-3 at |x| ~ 30) and in f64 with 1e-8; and it needs only the
+/// drift's values, so a drift throng cannot differentiate still gets λ1.
+#[test]
+fn two_trajectories_agree_with_tangents_and_need_no_derivative() {
+    let ctx = common::ctx();
+    let ens = |p: Precision| {
+        Ensemble::new(System::builtin("lorenz").unwrap(), 32)
+            .x0(&[1.0, 1.0, 20.0])
+            .init(Init::Normal(vec![2.0, 2.0, 2.0]))
+            .seed(8)
+            .precision(p)
+    };
+    let grid = TimeGrid::new(0.0, 0.01, 100_000);
+    let tangent = chaos::lyapunov(
+        &ctx,
+        &ens(Precision::F32),
+        Method::Rk4,
+        grid,
+        &opts(1, 2000),
+    )
+    .unwrap();
+    let (lt, _) = mean_sd(&tangent.exponent(0));
+    for (p, d0) in [(Precision::F32, 1e-3), (Precision::F64, 1e-8)] {
+        let o = LyapunovOptions {
+            separation: Some(d0),
+            ..opts(1, 2000)
+        };
+        let l = chaos::lyapunov(&ctx, &ens(p), Method::Rk4, grid, &o).unwrap();
+        let (m, _) = mean_sd(&l.exponent(0));
+        assert!(
+            (m - lt).abs() < 0.01,
+            "{p:?} d0 {d0}: {m} against the tangents' {lt}"
+        );
+    }
+    let sys = System::wgsl(
+        "smooth2",
+        &["u", "v"],
+        &[("a", 0.25), ("e", -1.5)],
+        Noise::None,
+        "fn drift(t: F, x: S, p: Params) -> S {\n    return S(p.a * x[0] + 0.0 * smoothstep(0.0, 1.0, x[1]), p.e * x[1]);\n}\n",
+    )
+    .unwrap();
+    let o = LyapunovOptions {
+        separation: Some(1e-4),
+        ..opts(1, 200)
+    };
+    let l = chaos::lyapunov(
+        &ctx,
+        &Ensemble::new(sys, 4).x0(&[1.0, 1.0]),
+        Method::Rk4,
+        TimeGrid::new(0.0, 0.01, 2000),
+        &o,
+    )
+    .unwrap();
+    let (m, _) = mean_sd(&l.exponent(0));
+    assert!((m - 0.25).abs() < 1e-3, "λ1 {m}");
+    // Two trajectories give λ1 alone.
+    let o = LyapunovOptions {
+        separation: Some(1e-4),
+        ..opts(2, 200)
+    };
+    let e = chaos::lyapunov(&ctx, &ens(Precision::F32), Method::Rk4, grid, &o).unwrap_err();
+    assert!(e.to_string().contains("λ1 alone"), "{e}");
 }

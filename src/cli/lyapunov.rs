@@ -27,6 +27,10 @@ pub struct LyapunovArgs {
     /// Steps before the stretches count (rounded up to a multiple of --renorm)
     #[arg(long, default_value_t = 1000)]
     transient: u64,
+    /// λ1 by the two-trajectory method with a neighbour at this distance, for drifts throng
+    /// cannot differentiate (needs --exponents 1)
+    #[arg(long)]
+    separation: Option<f64>,
     #[command(flatten)]
     out: super::OutArgs,
     /// Print one JSON object as the last line
@@ -59,6 +63,7 @@ pub fn lyapunov(args: LyapunovArgs) -> Result<ExitCode, Error> {
         renorm: args.renorm,
         transient: args.transient,
         lanes: req.lanes,
+        separation: args.separation,
     };
     let out = args.out.open()?;
     let ctx = Context::new(&args.adapter.choice())?;
