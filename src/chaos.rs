@@ -67,6 +67,17 @@ pub fn derivatives(job: &Job, lanes: u32) -> Result<String> {
 /// `fn jacobian(t, x, p)` (row-major ∂f_i/∂x_c) is not differentiated: its functions are
 /// written for their values only, with `d_jacobian`.
 fn derivatives_with(job: &Job, lanes: u32, more: &[&str], values_only: bool) -> Result<String> {
+    derivatives_along(job, lanes, more, values_only, &[1])
+}
+
+/// [`derivatives_with`] along the roots' arguments `active` (1: the state, 2: the parameters).
+fn derivatives_along(
+    job: &Job,
+    lanes: u32,
+    more: &[&str],
+    values_only: bool,
+    active: &[u32],
+) -> Result<String> {
     let (composed, module, info) = analysis(job, lanes)?;
     let mut roots = vec!["drift"];
     if job.system.noise != Noise::None {
@@ -85,8 +96,7 @@ fn derivatives_with(job: &Job, lanes: u32, more: &[&str], values_only: bool) -> 
         }
         roots.push("jacobian");
     }
-    // Every use here differentiates along the state alone: t and p carry no tangent.
-    tangent::derive(&composed, &module, &info, &roots, Some(&[1]), primal)
+    tangent::derive(&composed, &module, &info, &roots, Some(active), primal)
 }
 
 /// Whether the system's code defines `jacobian`.
@@ -591,8 +601,37 @@ pub fn probe(
     job: &Job,
     points: &[(f64, Vec<f64>, Vec<f64>, f64)],
 ) -> Result<Vec<Probe>> {
+    probe_along(ctx, job, points, None)
+}
+
+/// Sensitivities: ∂f/∂p for the parameter `name` at points (t, x, h) by the derived WGSL
+/// (`Probe::jv`), with the drift at p ± h for central differences (`f_plus`, `f_minus`).
+pub fn probe_param(
+    ctx: &crate::Context,
+    job: &Job,
+    name: &str,
+    points: &[(f64, Vec<f64>, f64)],
+) -> Result<Vec<Probe>> {
+    job.system.param_index(name)?;
     let d = job.system.dim();
-    let derived = derivatives(job, 1)?;
+    let pts: Vec<(f64, Vec<f64>, Vec<f64>, f64)> = points
+        .iter()
+        .map(|(t, x, h)| (*t, x.clone(), vec![0.0; d], *h))
+        .collect();
+    probe_along(ctx, job, &pts, Some(name))
+}
+
+fn probe_along(
+    ctx: &crate::Context,
+    job: &Job,
+    points: &[(f64, Vec<f64>, Vec<f64>, f64)],
+    param: Option<&str>,
+) -> Result<Vec<Probe>> {
+    let d = job.system.dim();
+    let derived = match param {
+        None => derivatives(job, 1)?,
+        Some(_) => derivatives_along(job, 1, &[], false, &[1, 2])?,
+    };
     let target = Target {
         int64: false,
         lanes: 1,
@@ -620,9 +659,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     xm[$c] = x[$c] - h * v[$c];
 #endfor
     let p = params_at(R(0.0), 0u);
-    let r = d_drift(t, x, p, F(0.0), v, Params());
-    let fp = drift(t, xp, p);
-    let fm = drift(t, xm, p);
+    let r = d_drift(t, x, p, F(0.0), v, DP);
+    let fp = drift(t, xp, PP);
+    let fm = drift(t, xm, PM);
 #for c in DIM
     outs[o + $cu] = r.v[$c];
     outs[o + DIM + $cu] = r.d[$c];
@@ -637,13 +676,28 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         ("NOISE", sys.noise_channels().max(1) as u32),
     ];
     let flags = kernel::base_flags(job, target);
+    // Along the state (DP zero, p fixed), or along one parameter (DP its unit vector, p ± h).
+    let entry = match param {
+        None => entry
+            .replace("DP", "Params()")
+            .replace("PP", "p")
+            .replace("PM", "p"),
+        Some(name) => entry
+            .replace(
+                "    let r = d_drift",
+                &format!("    var dp = Params();\n    dp.{name} = R(1.0);\n    var pp = p;\n    pp.{name} = pp.{name} + h;\n    var pm = p;\n    pm.{name} = pm.{name} - h;\n    let r = d_drift"),
+            )
+            .replace("DP", "dp")
+            .replace("PP", "pp")
+            .replace("PM", "pm"),
+    };
     let mut sources = vec![
         Source::new("prelude", &pre),
         Source::new("analysis", "#import state\n"),
     ];
     sources.extend(kernel::system_sources(sys));
     sources.push(Source::new("derived", &derived));
-    sources.push(Source::new("probe", entry));
+    sources.push(Source::new("probe", &entry));
     let composed = shader::compose(&sources, &[], &flags, &consts)?;
     let mut input = Vec::new();
     for (t, x, v, h) in points {

@@ -597,3 +597,32 @@ fn two_trajectories_agree_with_tangents_and_need_no_derivative() {
     let e = chaos::lyapunov(&ctx, &ens(Precision::F32), Method::Rk4, grid, &o).unwrap_err();
     assert!(e.to_string().contains("λ1 alone"), "{e}");
 }
+
+/// Sensitivities from the same transform: for Lorenz, ∂f/∂σ = (y − x, 0, 0),
+/// ∂f/∂ρ = (0, x, 0), ∂f/∂β = (0, 0, −z), exactly, and beside central differences in p.
+#[test]
+fn parameter_sensitivities_come_from_the_same_transform() {
+    let ctx = common::ctx();
+    let job = Ensemble::new(System::builtin("lorenz").unwrap(), 1)
+        .job(Method::Rk4, TimeGrid::new(0.0, 0.01, 1))
+        .unwrap();
+    let x = vec![1.5, -2.0, 20.0];
+    let pts = vec![(0.0, x.clone(), 1e-2)];
+    let want = [
+        ("sigma", [x[1] - x[0], 0.0, 0.0]),
+        ("rho", [0.0, x[0], 0.0]),
+        ("beta", [0.0, 0.0, -x[2]]),
+    ];
+    for (name, w) in want {
+        let r = &chaos::probe_param(&ctx, &job, name, &pts).unwrap()[0];
+        for c in 0..3 {
+            assert_eq!(r.jv[c], w[c], "∂f{c}/∂{name}");
+            let fd = (r.f_plus[c] - r.f_minus[c]) / 2e-2;
+            assert!(
+                (fd - w[c]).abs() < 1e-2 * (1.0 + w[c].abs()),
+                "{name}: {fd}"
+            );
+        }
+    }
+    assert!(chaos::probe_param(&ctx, &job, "nu", &pts).is_err());
+}
