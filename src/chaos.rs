@@ -78,13 +78,41 @@ fn derivatives_along(
     values_only: bool,
     active: &[u32],
 ) -> Result<String> {
+    derive_roots(job, lanes, more, values_only, active, true)
+}
+
+/// The transform behind the `derivatives` family. `for_run`: for an augmented system that
+/// will run, where a system's `fn jacobian` replaces differentiation and its own `project`
+/// cannot be kept yet; probes (not `for_run`) differentiate regardless, to check.
+fn derive_roots(
+    job: &Job,
+    lanes: u32,
+    more: &[&str],
+    values_only: bool,
+    active: &[u32],
+    for_run: bool,
+) -> Result<String> {
     let (composed, module, info) = analysis(job, lanes)?;
+    if for_run
+        && module
+            .functions
+            .iter()
+            .any(|(_, f)| f.name.as_deref() == Some("project"))
+    {
+        return Err(Error::MethodDoesNotFit {
+            method: job.method.name(),
+            system: job.system.name.clone(),
+            message:
+                "the chaos tools do not keep a system's own `project` yet; remove it to run them"
+                    .into(),
+        });
+    }
     let mut roots = vec!["drift"];
     if job.system.noise != Noise::None {
         roots.push("diffusion");
     }
     roots.extend_from_slice(more);
-    let jacobian = has_jacobian(&module) && !values_only;
+    let jacobian = for_run && has_jacobian(&module) && !values_only;
     let primal = jacobian || values_only;
     if jacobian {
         if job.system.noise != Noise::None {
@@ -362,8 +390,10 @@ fn augmented_wgsl(sys: &System, derived: &str, rows: Rows, opts: &LyapunovOption
     s += "fn project(x_in: S, p: Params) -> S {\n    var x = x_in;\n";
     s += &format!("    carried[{n}] = carried[{n}] + R(1.0);\n");
     s += &format!(
-        "    let n = carried[{n}];\n    if (any(n - R({r}.0) * floor(n / R({r}.0)) != R(0.0))) {{\n        return x;\n    }}\n",
-        r = opts.renorm
+        "    let n = carried[{n}];\n    let q = n / R({r}.0);\n    if (any(abs(q - round(q)) > R({h:?}))) {{\n        return x;\n    }}\n",
+        r = opts.renorm,
+        // Multiples of renorm give whole quotients (to WGSL's 2.5 ulp), others differ by 1/r.
+        h = 0.5 / opts.renorm as f64
     );
     s += &format!("    let on = n > R({}.0);\n", opts.transient);
     for j in 0..k {
@@ -466,10 +496,10 @@ fn augmented_job(
         )));
     }
     let transient = opts.transient.div_ceil(opts.renorm) * opts.renorm;
-    if transient >= job.steps as u64 {
+    if transient + opts.renorm > job.steps as u64 {
         return Err(input(format!(
-            "the transient ({transient} steps) leaves no step of the {} to average over",
-            job.steps
+            "the transient ({transient} steps) leaves no block of {} steps of the {} to average over",
+            opts.renorm, job.steps
         )));
     }
     let rows = Rows { d, k };
@@ -505,7 +535,8 @@ fn augmented_job(
     // The tangent vectors start as the first k unit vectors.
     let mut start = vec![0.0; rows.integrated() - d];
     for j in 0..k {
-        start[rows.q(j, j) - d] = 1.0;
+        // A neighbour starts at its separation; tangents are unit vectors.
+        start[rows.q(j, j) - d] = opts.separation.unwrap_or(1.0);
     }
     Ok(Augmented {
         job,
@@ -628,10 +659,17 @@ fn probe_along(
     param: Option<&str>,
 ) -> Result<Vec<Probe>> {
     let d = job.system.dim();
-    let derived = match param {
-        None => derivatives(job, 1)?,
-        Some(_) => derivatives_along(job, 1, &[], false, &[1, 2])?,
+    if job.tables > 0 {
+        return Err(Error::Input {
+            what: "probe".into(),
+            message: "probes use the system's parameters: give no per-trajectory tables".into(),
+        });
+    }
+    let active: &[u32] = match param {
+        None => &[1],
+        Some(_) => &[1, 2],
     };
+    let derived = derive_roots(job, 1, &[], false, active, false)?;
     let target = Target {
         int64: false,
         lanes: 1,
@@ -840,7 +878,8 @@ pub fn orbit(
         )));
     }
     let lanes = opts.lanes.unwrap_or(DEFAULT_LANES);
-    let derived = derivatives(&job, lanes)?;
+    // The drift's values alone: nothing needs to be differentiable.
+    let derived = derivatives_with(&job, lanes, &[], true)?;
     // Carried rows (after the state): the values, their count, the step counter, two
     // remembered values.
     let (rec, count, steps, prev1, prev2) = (0, m, m + 1, m + 2, m + 3);
@@ -1001,6 +1040,15 @@ pub fn basins(
                     method: method.name(),
                     system: sys.name.clone(),
                     message: "labels from `fn label` need a fixed-step method".into(),
+                });
+            }
+            if job.precision == Precision::F32 && job.steps as u64 > 1 << 24 {
+                return Err(Error::Input {
+                    what: "basins".into(),
+                    message: format!(
+                        "at most 2^24 steps in f32 (the step counter is exact up to there), got {}",
+                        job.steps
+                    ),
                 });
             }
             let derived = derivatives_with(&job, lanes, &["label"], true)?;

@@ -274,6 +274,16 @@ impl Writer<'_> {
         matches!(self.inner(h), T::Pointer { .. } | T::ValuePointer { .. })
     }
 
+    /// A tangent `d` of operand `h` in the shape of a result of type `ty` (a scalar operand's
+    /// tangent splatted when the result is a vector).
+    fn shaped(&self, h: Handle<naga::Expression>, ty: &str, d: String) -> String {
+        if self.ty(h) == ty {
+            d
+        } else {
+            format!("{ty}({d})")
+        }
+    }
+
     /// The tangent of `h` as a value (a typed zero if statically zero).
     fn tan_value(&mut self, h: Handle<naga::Expression>) -> Result<String> {
         Ok(match self.tangent(h)? {
@@ -303,16 +313,9 @@ impl Writer<'_> {
                     components.iter().map(|c| self.global_expr(*c)).collect();
                 format!("{}({})", type_text(self.module, *ty), parts?.join(", "))
             }
-            E::Splat { value, .. } => {
-                // Splat's type is not at hand here; a vector of the value's scalar type.
-                return Err(Error::Shader {
-                    at: None,
-                    message: format!(
-                        "throng cannot inline a splatted constant ({})",
-                        self.global_expr(*value)?
-                    ),
-                    code: None,
-                });
+            E::Splat { size, value } => {
+                // WGSL infers the element type from the value.
+                format!("vec{}({})", *size as u8, self.global_expr(*value)?)
             }
             other => {
                 return Err(Error::Shader {
@@ -483,11 +486,14 @@ impl Writer<'_> {
                 let (da, db) = (self.tangent(left)?, self.tangent(right)?);
                 let t = match (op, da, db) {
                     (_, Tan::Zero, Tan::Zero) => Tan::Zero,
-                    (B::Add, Tan::Text(d), Tan::Zero) => Tan::Text(d),
-                    (B::Add, Tan::Zero, Tan::Text(d)) => Tan::Text(d),
+                    // A scalar's tangent beside a vector's zero becomes the vector's shape.
+                    (B::Add, Tan::Text(d), Tan::Zero) => Tan::Text(self.shaped(left, &ty, d)),
+                    (B::Add, Tan::Zero, Tan::Text(d)) => Tan::Text(self.shaped(right, &ty, d)),
                     (B::Add, Tan::Text(x), Tan::Text(y)) => Tan::Text(format!("({x} + {y})")),
-                    (B::Subtract, Tan::Text(d), Tan::Zero) => Tan::Text(d),
-                    (B::Subtract, Tan::Zero, Tan::Text(d)) => Tan::Text(format!("(-{d})")),
+                    (B::Subtract, Tan::Text(d), Tan::Zero) => Tan::Text(self.shaped(left, &ty, d)),
+                    (B::Subtract, Tan::Zero, Tan::Text(d)) => {
+                        Tan::Text(self.shaped(right, &ty, format!("(-{d})")))
+                    }
                     (B::Subtract, Tan::Text(x), Tan::Text(y)) => Tan::Text(format!("({x} - {y})")),
                     (B::Multiply, Tan::Text(d), Tan::Zero) => Tan::Text(format!("({d} * {b})")),
                     (B::Multiply, Tan::Zero, Tan::Text(d)) => Tan::Text(format!("({a} * {d})")),
@@ -508,7 +514,7 @@ impl Writer<'_> {
                             Tan::Zero => format!("{ty}()"),
                         };
                         match db {
-                            Tan::Zero => Tan::Text(x),
+                            Tan::Zero => Tan::Text(self.shaped(left, &ty, x)),
                             Tan::Text(y) => Tan::Text(format!("({x} - {y} * trunc({a} / {b}))")),
                         }
                     }
@@ -687,6 +693,13 @@ impl Writer<'_> {
                 b = ps[1],
                 db = dv[1]
             ),
+            M::Length | M::Distance if matches!(self.inner(args[0]), T::Scalar(_)) => {
+                // |a| and |a - b| of scalars: dot() takes vectors only.
+                match fun {
+                    M::Length => format!("(sign({a}) * {da})"),
+                    _ => format!("(sign({a} - {b}) * ({da} - {db}))", b = ps[1], db = dv[1]),
+                }
+            }
             M::Length => format!("(dot({a}, {da}) / length({a}))"),
             M::Distance => format!(
                 "(dot({a} - {b}, {da} - {db}) / distance({a}, {b}))",
@@ -843,6 +856,20 @@ impl Writer<'_> {
         let ty_of = |h| type_text(module, h);
         let mut params = Vec::new();
         let mut dparams = Vec::new();
+        if self
+            .func
+            .arguments
+            .iter()
+            .any(|a| matches!(module.types[a.ty].inner, T::Pointer { .. }))
+        {
+            let span = self
+                .func
+                .body
+                .span_iter()
+                .next()
+                .map_or(naga::Span::default(), |(_, s)| *s);
+            return Err(self.refuse(span, "a function taking a pointer (`ptr<function, ..>`)"));
+        }
         for (i, a) in self.func.arguments.iter().enumerate() {
             let ty = ty_of(a.ty);
             params.push(format!("a{i}: {ty}"));

@@ -623,3 +623,28 @@ fn parameter_sensitivities_come_from_the_same_transform() {
     }
     assert!(chaos::probe_param(&ctx, &job, "nu", &pts).is_err());
 }
+
+/// Forms the review found: a scalar plus a constant vector, `length` and `distance` of
+/// scalars, a splatted module constant; each tangent beside central differences.
+#[test]
+fn mixed_shapes_scalar_lengths_and_splatted_constants_differentiate() {
+    let ctx = common::ctx();
+    let sys = System::wgsl(
+        "shapes",
+        &["a", "b"],
+        &[],
+        Noise::None,
+        "const K = vec2(2.0);\n\
+         fn drift(t: F, x: S, p: Params) -> S {\n    let v = vec3<F>(1.0, 2.0, 3.0) + x[0];\n    let w = K * x[1];\n    return S(v.y * x[1] + length(x[0]), distance(x[0], x[1]) + w.x * v.z);\n}\n",
+    )
+    .unwrap();
+    let job = Ensemble::new(sys, 1)
+        .job(Method::Rk4, TimeGrid::new(0.0, 0.01, 1))
+        .unwrap();
+    let pts = vec![(0.0, vec![0.7, -1.3], vec![0.4, 0.9], 3e-3)];
+    let r = &chaos::probe(&ctx, &job, &pts).unwrap()[0];
+    for c in 0..2 {
+        let fd = (r.f_plus[c] - r.f_minus[c]) / 6e-3;
+        assert!((r.jv[c] - fd).abs() < 1e-2, "[{c}] {} vs {fd}", r.jv[c]);
+    }
+}
