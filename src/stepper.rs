@@ -186,9 +186,18 @@ impl Stepper {
         self.t0 + self.step as f64 * self.dt
     }
 
-    /// Starts again from the job's initial states: the next encode initialises them.
+    /// Starts again from the job's initial states: the next encode initialises them (and an
+    /// adaptive method's counts of trajectories out of steps start again, at the application's
+    /// next submission).
     pub fn reset(&mut self) {
         self.step = 0;
+        if self.plan.adaptive {
+            self.ctx.queue.write_buffer(
+                &self.res.buffers[&Buf::Events],
+                0,
+                bytemuck::cast_slice(&[0u32, u32::MAX]),
+            );
+        }
     }
 
     fn uniform(&self, step0: u64, steps: u64) -> ChunkUniform {
