@@ -86,13 +86,9 @@ pub fn basins(args: BasinsArgs) -> Result<ExitCode, Error> {
         b.timing.setup_s, b.timing.solve_s, b.adapter
     );
     if let Some(out) = out {
-        let axes: Vec<(String, f64, f64, u64)> = req
-            .grid
-            .iter()
-            .map(|s| (s.name.clone(), s.value.lo, s.value.hi, s.value.n))
-            .collect();
+        let axes = super::grid_axes(&req);
         let shape: Vec<u64> = match axes.as_slice() {
-            [a, c] => vec![c.3, a.3],
+            [a, c] => vec![c.1 as u64, a.1 as u64],
             _ => vec![b.paths],
         };
         let title = format!("basins of {}", system.name);
@@ -100,20 +96,7 @@ pub fn basins(args: BasinsArgs) -> Result<ExitCode, Error> {
             let [a, c] = axes.as_slice() else {
                 return Ok(());
             };
-            let axis = |x: &(String, f64, f64, u64)| throng::plot::Axis {
-                label: x.0.clone(),
-                lo: x.1,
-                hi: x.2,
-            };
-            throng::plot::categorical(
-                path,
-                &b.labels,
-                a.3 as usize,
-                c.3 as usize,
-                &axis(a),
-                &axis(c),
-                &title,
-            )
+            throng::plot::categorical(path, &b.labels, a.1, c.1, &a.0, &c.0, &title)
         };
         let pictures: Vec<(&str, throng::output::Draw)> = if axes.len() == 2 {
             vec![("basins.png", &draw)]

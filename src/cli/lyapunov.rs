@@ -84,13 +84,9 @@ pub fn lyapunov(args: LyapunovArgs) -> Result<ExitCode, Error> {
         per.push(json!({"mean": mean, "sd": sd, "min": min, "max": max, "finite": v.len()}));
     }
     // A 2-D grid: the array is (axis 2, axis 1, exponents), axis 1 varying fastest.
-    let axes: Vec<(String, f64, f64, u64)> = req
-        .grid
-        .iter()
-        .map(|s| (s.name.clone(), s.value.lo, s.value.hi, s.value.n))
-        .collect();
+    let axes = super::grid_axes(&req);
     let shape: Vec<u64> = match axes.as_slice() {
-        [a, b] => vec![b.3, a.3, k as u64],
+        [a, b] => vec![b.1 as u64, a.1 as u64, k as u64],
         _ => vec![l.paths, k as u64],
     };
     let summary = json!({
@@ -116,18 +112,10 @@ pub fn lyapunov(args: LyapunovArgs) -> Result<ExitCode, Error> {
             throng::plot::heatmap(
                 path,
                 &first,
-                a.3 as usize,
-                b.3 as usize,
-                &throng::plot::Axis {
-                    label: a.0.clone(),
-                    lo: a.1,
-                    hi: a.2,
-                },
-                &throng::plot::Axis {
-                    label: b.0.clone(),
-                    lo: b.1,
-                    hi: b.2,
-                },
+                a.1,
+                b.1,
+                &a.0,
+                &b.0,
                 &format!("largest Lyapunov exponent of {}", system.name),
                 "λ1",
             )

@@ -35,6 +35,22 @@ pub struct SystemArgs {
     pub spec: Option<std::path::PathBuf>,
 }
 
+/// The `--grid` axes of a request, as a picture's axes and their sizes (the first varying
+/// fastest).
+pub fn grid_axes(req: &throng::spec::RunRequest) -> Vec<(throng::plot::Axis, usize)> {
+    req.grid
+        .iter()
+        .map(|s| {
+            let axis = throng::plot::Axis {
+                label: s.name.clone(),
+                lo: s.value.lo,
+                hi: s.value.hi,
+            };
+            (axis, s.value.n as usize)
+        })
+        .collect()
+}
+
 /// Where results go.
 #[derive(clap::Args)]
 pub struct OutArgs {
