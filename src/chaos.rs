@@ -846,7 +846,7 @@ pub fn orbit(
     let max = crate::system::MAX_DERIVED_DIM - d - 4;
     if m == 0 || m > max {
         return Err(input(format!(
-            "values must be between 1 and {max}, got {m}"
+            "values (points) per trajectory must be between 1 and {max}, got {m}"
         )));
     }
     let section = match opts.mode {
