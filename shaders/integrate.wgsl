@@ -3,6 +3,9 @@
 // the previous segment stored), lets the driver's `advance` (fixed.wgsl, or controller.wgsl
 // for adaptive methods) carry them through the segment's steps, and stores the result.
 #import store
+#ifdef TALLY
+#import tally
+#endif
 #ifdef FUNCTIONALS
 #import functionals
 #endif
@@ -14,6 +17,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let traj = U(chunk.first + inv * LANES) + LANE_OFFSETS;
+#ifdef TALLY
+    traj_now = traj;
+#endif
     let fi = R(traj);
     let p = params_at(fi, inv);
 #ifdef ONE_SEGMENT

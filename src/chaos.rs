@@ -580,6 +580,7 @@ pub fn lyapunov(
         (extra, carried),
         &start,
         wgsl,
+        0,
     )?;
     let states = sol.states.expect("states are kept");
     let n = job.paths as usize;
@@ -787,41 +788,131 @@ pub struct OrbitOptions {
     /// The component recorded.
     pub component: usize,
     pub mode: OrbitMode,
-    /// At most this many values per trajectory.
+    /// At most this many values kept per trajectory (0: none, with a histogram).
     pub values: usize,
     /// Steps before recording starts.
     pub transient: u64,
     pub lanes: Option<u32>,
+    /// Count every recorded value into a (value bin × trajectory bin) histogram on the
+    /// device, however many there are.
+    pub histogram: Option<OrbitBins>,
 }
 
-/// The values an orbit diagram is made of: for trajectory i, `values[i * m .. i * m +
-/// counts[i]]` in the order they were met (NaN after).
+/// The bins of an orbit diagram's histogram: `bins` value bins over [lo, hi), and columns
+/// of `per` consecutive trajectories (a sweep's parameter), `per` the least that makes at
+/// most `columns` of them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OrbitBins {
+    pub columns: u64,
+    pub bins: usize,
+    pub lo: f64,
+    pub hi: f64,
+}
+
+/// An orbit diagram's histogram: `counts[b * columns + c]` values in value bin `b` (the
+/// lowest first) from trajectories `c * per ..` (c + 1) * per; values below `lo` and at or
+/// above `hi` counted apart (NaN nowhere).
+#[derive(Clone, Debug, PartialEq)]
+pub struct OrbitHistogram {
+    pub per: u64,
+    pub columns: usize,
+    pub bins: usize,
+    pub lo: f64,
+    pub hi: f64,
+    pub counts: Vec<u64>,
+    pub below: u64,
+    pub above: u64,
+}
+
+impl OrbitBins {
+    /// Trajectories per column and the number of columns, for `paths` trajectories.
+    pub fn columns_of(&self, paths: u64) -> (u64, usize) {
+        let per = paths.div_ceil(self.columns.max(1)).max(1);
+        (per, paths.div_ceil(per) as usize)
+    }
+
+    /// Value bins per unit, in the run's precision (the device's and the host's factor).
+    fn scale(&self) -> f64 {
+        self.bins as f64 / (self.hi - self.lo)
+    }
+
+    fn check(&self) -> Result<()> {
+        let bad = |message: String| {
+            Err(Error::Input {
+                what: "orbit".into(),
+                message,
+            })
+        };
+        if !(self.lo < self.hi && self.lo.is_finite() && self.hi.is_finite()) {
+            return bad(format!(
+                "the histogram's range needs finite lo < hi, got {}:{}",
+                self.lo, self.hi
+            ));
+        }
+        if self.bins == 0 || self.columns == 0 {
+            return bad("the histogram needs at least one bin and one column".into());
+        }
+        Ok(())
+    }
+}
+
+/// The values an orbit diagram is made of: trajectory i recorded `counts[i]` values, the
+/// first `kept(i)` of them in `values[i * m ..]` in the order they were met (NaN after);
+/// `histogram` counts all of them, if asked for.
 #[derive(Clone, Debug)]
 pub struct Orbit {
     pub paths: u64,
     pub m: usize,
     pub values: Vec<f64>,
     pub counts: Vec<u64>,
+    pub histogram: Option<OrbitHistogram>,
+    pub precision: Precision,
     pub adapter: String,
     pub timing: crate::Timing,
 }
 
 impl Orbit {
-    /// A (value bin × trajectory bin) histogram: `bins` value bins over [lo, hi) (rows, the
-    /// lowest first) by `columns` bins of consecutive trajectories (a sweep's parameter).
-    pub fn histogram(&self, columns: usize, bins: usize, lo: f64, hi: f64) -> Vec<u64> {
-        let mut h = vec![0u64; columns * bins];
-        let n = self.paths as usize;
-        for i in 0..n {
-            let col = i * columns / n;
-            for &v in &self.values[i * self.m..][..self.counts[i] as usize] {
-                let b = ((v - lo) / (hi - lo) * bins as f64).floor();
-                if b >= 0.0 && b < bins as f64 {
-                    h[b as usize * columns + col] += 1;
+    /// How many of trajectory i's values are kept.
+    pub fn kept(&self, i: usize) -> usize {
+        (self.counts[i] as usize).min(self.m)
+    }
+
+    /// The histogram of the kept values, made on the host with the device's arithmetic
+    /// (so it equals the device's when every value was kept).
+    pub fn histogram_of_kept(&self, bins: &OrbitBins) -> Result<OrbitHistogram> {
+        bins.check()?;
+        let (per, columns) = bins.columns_of(self.paths);
+        let mut h = OrbitHistogram {
+            per,
+            columns,
+            bins: bins.bins,
+            lo: bins.lo,
+            hi: bins.hi,
+            counts: vec![0; columns * bins.bins],
+            below: 0,
+            above: 0,
+        };
+        let (lo, scale) = (bins.lo, bins.scale());
+        for i in 0..self.paths as usize {
+            let col = i / per as usize;
+            for &v in &self.values[i * self.m..][..self.kept(i)] {
+                // (v - lo) * scale, rounded as the device rounds it.
+                let b = match self.precision {
+                    Precision::F32 => ((v as f32 - lo as f32) * scale as f32) as f64,
+                    Precision::F64 => (v - lo) * scale,
+                };
+                if b.is_nan() {
+                    continue;
+                } else if b < 0.0 {
+                    h.below += 1;
+                } else if b >= bins.bins as f64 {
+                    h.above += 1;
+                } else {
+                    h.counts[b as usize * columns + col] += 1;
                 }
             }
         }
-        h
+        Ok(h)
     }
 }
 
@@ -844,10 +935,14 @@ pub fn orbit(
         message,
     };
     let max = crate::system::MAX_DERIVED_DIM - d - 4;
-    if m == 0 || m > max {
+    let least = opts.histogram.is_none() as usize;
+    if m < least || m > max {
         return Err(input(format!(
-            "values (points) per trajectory must be between 1 and {max}, got {m}"
+            "values (points) kept per trajectory must be between {least} and {max}, got {m}"
         )));
+    }
+    if let Some(b) = &opts.histogram {
+        b.check()?;
     }
     let section = match opts.mode {
         OrbitMode::Section { component, value } => Some((component, value)),
@@ -880,8 +975,8 @@ pub fn orbit(
     let lanes = opts.lanes.unwrap_or(DEFAULT_LANES);
     // The drift's values alone: nothing needs to be differentiable.
     let derived = derivatives_with(&job, lanes, &[], true)?;
-    // Carried rows (after the state): the values, their count, the step counter, two
-    // remembered values.
+    // Carried rows (after the state): the values kept, the count of all values recorded,
+    // the step counter, two remembered values.
     let (rec, count, steps, prev1, prev2) = (0, m, m + 1, m + 2, m + 3);
     let mut s = glue(sys, &derived, d, 0, &|_, _| 0, None);
     let lit = |v: f64| format!("R({v:?})");
@@ -909,9 +1004,30 @@ pub fn orbit(
             r = rec + i
         );
     }
-    s += &format!(
-        "    carried[{count}] = carried[{count}] + select(R(0.0), R(1.0), fire & (carried[{count}] < R({m}.0)));\n    return x;\n}}\n"
-    );
+    s += &format!("    carried[{count}] = carried[{count}] + select(R(0.0), R(1.0), fire);\n");
+    // Every value into its (value bin, column) counter, or below / above (NaN nowhere):
+    // the same arithmetic as `Orbit::histogram_of_kept`.
+    let mut tally = 0;
+    if let Some(b) = &opts.histogram {
+        let (per, columns) = b.columns_of(job.paths);
+        let cells = columns as u64 * b.bins as u64;
+        if cells + 2 > u32::MAX as u64 / 2 {
+            return Err(input(format!(
+                "{cells} histogram cells are too many for one buffer of 64-bit counters"
+            )));
+        }
+        tally = cells as u32 + 2;
+        s += &format!(
+            "    let hb = (value - {lo}) * {scale};\n    let inside = (hb >= R(0.0)) & (hb < R({bins}.0));\n    let cell = U(clamp(hb, R(0.0), R({last}.0))) * U({columns}u) + traj_now / U({per}u);\n    let outside = select(U({above}u), U({below}u), hb < R(0.0));\n    tally_add(fire & (value == value), select(outside, cell, inside));\n",
+            lo = lit(b.lo),
+            scale = lit(b.scale()),
+            bins = b.bins,
+            last = b.bins - 1,
+            below = cells,
+            above = cells + 1,
+        );
+    }
+    s += "    return x;\n}\n";
     let mut carried: Vec<String> = (0..m).map(|i| format!("orbit{i}")).collect();
     carried.extend(["orbit_count", "steps_done", "orbit_prev1", "orbit_prev2"].map(String::from));
     let sol = solve_augmented(
@@ -924,6 +1040,7 @@ pub fn orbit(
         (vec![], carried),
         &[],
         s,
+        tally,
     )?;
     let states = sol.states.expect("states are kept");
     let n = job.paths as usize;
@@ -932,15 +1049,31 @@ pub fn orbit(
     for i in 0..n {
         let c = states[(d + count) * n + i];
         counts[i] = if c.is_finite() { c as u64 } else { 0 };
-        for j in 0..counts[i] as usize {
+        for j in 0..(counts[i] as usize).min(m) {
             values[i * m + j] = states[(d + rec + j) * n + i];
         }
     }
+    let histogram = opts.histogram.map(|b| {
+        let (per, columns) = b.columns_of(job.paths);
+        let cells = columns * b.bins;
+        OrbitHistogram {
+            per,
+            columns,
+            bins: b.bins,
+            lo: b.lo,
+            hi: b.hi,
+            counts: sol.tally[..cells].to_vec(),
+            below: sol.tally[cells],
+            above: sol.tally[cells + 1],
+        }
+    });
     Ok(Orbit {
         paths: job.paths,
         m,
         values,
         counts,
+        histogram,
+        precision: job.precision,
         adapter: sol.adapter,
         timing: sol.timing,
     })
@@ -1074,6 +1207,7 @@ pub fn basins(
                 ),
                 &[],
                 s,
+                0,
             )?;
             let states = sol.states.expect("states are kept");
             let labels = (0..n)
@@ -1113,6 +1247,7 @@ fn solve_augmented(
     (extra, carried): (Vec<String>, Vec<String>),
     start: &[f64],
     wgsl: String,
+    tally: u32,
 ) -> Result<crate::Solution> {
     let sys = &ens.system;
     let mut state = sys.state.clone();
@@ -1140,6 +1275,7 @@ fn solve_augmented(
         resizable: false,
         kind: sys.kind,
         carried,
+        tally,
         derived: true,
     };
     aug.check()?;

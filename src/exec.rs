@@ -46,6 +46,8 @@ pub struct Outcome {
     pub kept: Vec<f64>,
     /// Every terminal row if kept, component-major.
     pub states: Option<Vec<f64>>,
+    /// A derived system's device counters (`System::tally`).
+    pub tally: Vec<u64>,
     pub unfinished: u64,
     pub first_unfinished: Option<u64>,
     /// Trajectories of the completed chunks.
@@ -106,6 +108,7 @@ pub fn execute<B: Backend>(
         states: plan
             .keep_states
             .then(|| vec![0.0; plan.paths as usize * plan.rows]),
+        tally: Vec::new(),
         unfinished: 0,
         first_unfinished: None,
         completed: 0,
@@ -120,7 +123,7 @@ pub fn execute<B: Backend>(
             .is_some_and(|c| c.load(Ordering::Relaxed))
     };
     for cmd in &rec.commands {
-        if out.partial && *cmd != Command::ReadObservers {
+        if out.partial && !matches!(cmd, Command::ReadObservers | Command::ReadTally) {
             continue;
         }
         match cmd {
@@ -135,6 +138,21 @@ pub fn execute<B: Backend>(
             Command::UploadTables(chunk) => {
                 let table = job.table_rows(chunk.first, chunk.count, plan.capacity);
                 backend.write(Buf::Inputs, &real_bytes(&table, plan.precision))?;
+            }
+            Command::ResetTally => {
+                let zero = vec![0u8; plan.buffer_bytes(Buf::Tally) as usize];
+                backend.write(Buf::Tally, &zero)?;
+            }
+            Command::ReadTally => {
+                let bytes = plan.buffer_bytes(Buf::Tally);
+                backend.copy(Buf::Tally, Buf::TallyRead, bytes)?;
+                let ticket = backend.submit()?;
+                let raw = backend.read(Buf::TallyRead, bytes, ticket)?;
+                // Two u32 words per counter, low first.
+                out.tally = bytemuck::pod_collect_to_vec::<u8, u32>(&raw)
+                    .chunks(2)
+                    .map(|w| w[0] as u64 | (w[1] as u64) << 32)
+                    .collect();
             }
             Command::ResetEvents => {
                 backend.write(Buf::Events, bytemuck::cast_slice(&[0u32, u32::MAX]))?;

@@ -209,7 +209,7 @@ fn usage(b: Buf) -> wgpu::BufferUsages {
         Buf::Uniform => B::UNIFORM | B::COPY_DST,
         Buf::States | Buf::Partials | Buf::Hist | Buf::Kept => B::STORAGE | B::COPY_SRC,
         Buf::Inputs | Buf::Ranges => B::STORAGE | B::COPY_DST,
-        Buf::Events => B::STORAGE | B::COPY_DST | B::COPY_SRC,
+        Buf::Events | Buf::Tally => B::STORAGE | B::COPY_DST | B::COPY_SRC,
         _ => B::MAP_READ | B::COPY_DST,
     }
 }
@@ -223,6 +223,7 @@ fn bindings(kernel: Kernel) -> &'static [(u32, Buf)] {
             (1, Buf::States),
             (2, Buf::Inputs),
             (3, Buf::Events),
+            (4, Buf::Tally),
         ],
         Kernel::Reduce => &[(0, Buf::Uniform), (1, Buf::States), (2, Buf::Partials)],
         Kernel::Observe => &[

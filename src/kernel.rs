@@ -177,6 +177,9 @@ pub fn prelude(job: &Job, target: Target) -> String {
             job.rows() - carried
         );
     }
+    if sys.tally > 0 {
+        s += &format!("const TALLY: u32 = {}u;\n", sys.tally);
+    }
     if job.tables > 0 {
         s += "#import chunk\n@group(0) @binding(2) var<storage, read> inputs: array<R>;\n";
         s += "fn input(k: u32, inv: u32) -> R {\n    return inputs[k * chunk.stride + inv];\n}\n";
@@ -270,6 +273,7 @@ pub const PRELUDE_NAMES: &[&str] = &[
     "CARRIED",
     "CROW",
     "carried",
+    "TALLY",
 ];
 
 /// Every top-level name throng's kernels may declare: the prelude's and those of every
@@ -331,6 +335,9 @@ pub fn base_flags(job: &Job, target: Target) -> Vec<&'static str> {
     }
     if !sys.carried.is_empty() {
         flags.push("CARRIED");
+    }
+    if sys.tally > 0 {
+        flags.push("TALLY");
     }
     flags
 }

@@ -136,10 +136,13 @@ pub enum Buf {
     Kept,
     HistRead,
     KeptRead,
+    /// Counters a derived system's `project` adds to (`System::tally`), 64 bits each.
+    Tally,
+    TallyRead,
 }
 
 impl Buf {
-    pub const ALL: [Buf; 14] = [
+    pub const ALL: [Buf; 16] = [
         Buf::Uniform,
         Buf::States,
         Buf::Partials,
@@ -154,6 +157,8 @@ impl Buf {
         Buf::Kept,
         Buf::HistRead,
         Buf::KeptRead,
+        Buf::Tally,
+        Buf::TallyRead,
     ];
 
     pub fn name(self) -> &'static str {
@@ -171,6 +176,8 @@ impl Buf {
             Buf::Kept => "kept",
             Buf::HistRead => "hist read",
             Buf::KeptRead => "kept read",
+            Buf::Tally => "tally",
+            Buf::TallyRead => "tally read",
         }
     }
 
@@ -183,6 +190,7 @@ impl Buf {
                 | Buf::EventsRead
                 | Buf::HistRead
                 | Buf::KeptRead
+                | Buf::TallyRead
         )
     }
 }
@@ -246,6 +254,8 @@ pub struct Plan {
     pub pilot: Option<u64>,
     pub keep_states: bool,
     pub adaptive: bool,
+    /// 64-bit counters of `System::tally`.
+    pub tally: u64,
     /// Per-trajectory input tables the host fills for each chunk.
     pub tables: usize,
     /// Alignment of the uniform slots.
@@ -326,7 +336,12 @@ impl Plan {
         }
         let hist_bytes = nsaves * observers.words as u64 * 4;
         let kept_bytes = nsaves * sa.keep_paths * dim as u64 * real_bytes;
-        for (what, b) in [("histograms", hist_bytes), ("kept paths", kept_bytes)] {
+        let tally_bytes = job.system.tally as u64 * 8;
+        for (what, b) in [
+            ("histograms", hist_bytes),
+            ("kept paths", kept_bytes),
+            ("device counters", tally_bytes),
+        ] {
             if b > binding {
                 return Err(Error::Limit {
                     what: format!("bytes of {what}"),
@@ -358,6 +373,7 @@ impl Plan {
             observers,
             keep_states: opts.keep_states,
             adaptive,
+            tally: job.system.tally as u64,
             uniform_align: dev.uniform_align,
             uniform_slots: 1,
             device_bytes: 0,
@@ -408,6 +424,7 @@ impl Plan {
             pilot: None,
             keep_states: true,
             adaptive,
+            tally: job.system.tally as u64,
             tables: job.tables,
             uniform_align: dev.uniform_align,
             uniform_slots: 1,
@@ -437,6 +454,7 @@ impl Plan {
             ("the states", Buf::States),
             ("the input tables", Buf::Inputs),
             ("the block partials", Buf::Partials),
+            ("the device counters", Buf::Tally),
         ] {
             let bytes = self.buffer_bytes(b);
             if bytes > binding {
@@ -464,8 +482,9 @@ impl Plan {
             ));
         }
         // The integration kernel binds the states, the input tables and the adaptive
-        // counters; the reduction the states and the partials.
-        let storage = (1 + (self.tables > 0) as u32 + self.adaptive as u32).max(2);
+        // counters (and a derived system's tally); the reduction the states and the partials.
+        let storage =
+            (1 + (self.tables > 0) as u32 + self.adaptive as u32 + (self.tally > 0) as u32).max(2);
         if dev.storage_per_stage < storage {
             out.push(format!(
                 "{storage} storage buffers in one kernel (the device allows {})",
@@ -494,6 +513,7 @@ impl Plan {
             Buf::Ranges => nsaves * obs.specs.len() as u64 * 2 * self.real_bytes,
             Buf::Kept => kept,
             Buf::KeptRead => obs.active() as u64 * kept,
+            Buf::Tally | Buf::TallyRead => self.tally * 8,
         }
     }
 

@@ -61,6 +61,10 @@ pub enum Command {
     /// Read histogram counters and kept paths (at the end: integer counts do not depend on
     /// the order chunks arrive in).
     ReadObservers,
+    /// Zero a derived system's device counters (after any pilot, before the run's chunks).
+    ResetTally,
+    /// Read them (at the end, like the observers' counters).
+    ReadTally,
 }
 
 /// A run, recorded.
@@ -91,12 +95,18 @@ impl Recording {
         if plan.observers.active() {
             commands.push(Command::UploadRanges);
         }
+        if plan.tally > 0 {
+            commands.push(Command::ResetTally);
+        }
         for &chunk in &plan.chunks {
             chunk_commands(plan, index, chunk, false, &mut commands);
             index += 1;
         }
         if plan.observers.active() {
             commands.push(Command::ReadObservers);
+        }
+        if plan.tally > 0 {
+            commands.push(Command::ReadTally);
         }
         Recording { commands }
     }

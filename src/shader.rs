@@ -25,6 +25,7 @@ pub const MODULES: &[(&str, &str)] = &[
     ("state", include_str!("../shaders/state.wgsl")),
     ("chunk", include_str!("../shaders/chunk.wgsl")),
     ("store", include_str!("../shaders/store.wgsl")),
+    ("tally", include_str!("../shaders/tally.wgsl")),
     ("integrate", include_str!("../shaders/integrate.wgsl")),
     ("fixed", include_str!("../shaders/fixed.wgsl")),
     ("controller", include_str!("../shaders/controller.wgsl")),

@@ -41,6 +41,8 @@ pub struct Solution {
     pub saves: Vec<Save>,
     /// Terminal states if kept, component-major, in the run's precision widened to f64.
     pub states: Option<Vec<f64>>,
+    /// A derived system's device counters (`System::tally`; empty for other systems).
+    pub tally: Vec<u64>,
     /// Adaptive methods only.
     pub adaptive: Option<StepReport>,
     /// Cancelled: the statistics cover the first `completed` trajectories only.
@@ -181,6 +183,7 @@ pub fn assemble(
         partial: out.partial,
         completed: out.completed,
         states: out.states,
+        tally: out.tally,
         timing,
         adapter,
         chunks: plan.chunks.len(),

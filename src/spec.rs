@@ -343,6 +343,7 @@ pub fn parse(text: &str, file: &str, dir: &Path) -> Result<(System, Option<RunRe
         resizable: spec.resizable,
         kind,
         carried: Vec::new(),
+        tally: 0,
         derived: false,
     };
     sys.check()?;

@@ -107,6 +107,9 @@ pub struct System {
     /// `project` reads and writes them as `carried[j]`; they start at 0 and sit after every
     /// other row.
     pub carried: Vec<String>,
+    /// 64-bit counters the WGSL's `project` may add to on the device (`tally_add(on, idx)`;
+    /// `traj_now` is the lanes' trajectory indices), read back as `Solution::tally`.
+    pub tally: u32,
     /// Built by throng from another system (the tangent-augmented systems of the chaos
     /// toolkit): its rows may number up to [`MAX_DERIVED_DIM`].
     pub derived: bool,
@@ -139,6 +142,7 @@ impl System {
             resizable: false,
             kind: Kind::Flow,
             carried: Vec::new(),
+            tally: 0,
             derived: false,
         };
         sys.check()?;

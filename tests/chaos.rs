@@ -388,6 +388,7 @@ fn logistic_orbits_double_and_open_the_period_3_window() {
             values: 48,
             transient: 20_000,
             lanes: None,
+            histogram: None,
         },
     )
     .unwrap();
@@ -397,8 +398,88 @@ fn logistic_orbits_double_and_open_the_period_3_window() {
         assert_eq!(distinct(v, 1e-6), want[i], "r = {r}: {v:?}");
     }
     // The histogram over (value, trajectory) holds every value once.
-    let h = o.histogram(rs.len(), 100, 0.0, 1.0);
-    assert_eq!(h.iter().sum::<u64>(), 48 * rs.len() as u64);
+    let h = o
+        .histogram_of_kept(&chaos::OrbitBins {
+            columns: rs.len() as u64,
+            bins: 100,
+            lo: 0.0,
+            hi: 1.0,
+        })
+        .unwrap();
+    assert_eq!((h.columns, h.per), (rs.len(), 1));
+    assert_eq!(h.counts.iter().sum::<u64>(), 48 * rs.len() as u64);
+}
+
+/// The device's orbit histogram (integer atomics in the integration dispatch) counts what
+/// the host counts from the same values, bin for bin, in f32 and f64 and for any lanes; with
+/// more values than are kept it still counts every one, and a column whose trajectories
+/// sit on a fixed point has all its values in one bin.
+#[test]
+fn orbit_histogram_on_the_device_counts_every_value() {
+    let ctx = common::ctx();
+    let n = 64u64;
+    let bins = chaos::OrbitBins {
+        columns: 16,
+        bins: 50,
+        lo: 0.2,
+        hi: 0.9,
+    };
+    for (precision, lanes) in [
+        (Precision::F32, None),
+        (Precision::F32, Some(1)),
+        (Precision::F64, Some(2)),
+    ] {
+        let ens = Ensemble::new(System::builtin("logistic").unwrap(), n)
+            .precision(precision)
+            .sweep("r", 2.8, 4.0);
+        let run = |steps: u64, values: usize| {
+            chaos::orbit(
+                &ctx,
+                &ens,
+                Method::Iterate,
+                TimeGrid::new(0.0, 1.0, steps),
+                &chaos::OrbitOptions {
+                    component: 0,
+                    mode: chaos::OrbitMode::Every,
+                    values,
+                    transient: 1000,
+                    lanes,
+                    histogram: Some(bins),
+                },
+            )
+            .unwrap()
+        };
+        // Every value kept: the two histograms are the same counts.
+        let o = run(1048, 48);
+        let dev = o.histogram.clone().unwrap();
+        assert_eq!((dev.per, dev.columns), (4, 16));
+        let host = o.histogram_of_kept(&bins).unwrap();
+        assert_eq!(dev, host, "{precision:?}, lanes {lanes:?}");
+        assert!(dev.below > 0 && dev.above > 0, "the range cuts both ends");
+        assert_eq!(
+            dev.counts.iter().sum::<u64>() + dev.below + dev.above,
+            n * 48
+        );
+        // 5000 values per trajectory, one kept: all counted.
+        let o = run(6000, 1);
+        let dev = o.histogram.clone().unwrap();
+        assert!(o.counts.iter().all(|&c| c == 5000));
+        assert_eq!(
+            dev.counts.iter().sum::<u64>() + dev.below + dev.above,
+            n * 5000
+        );
+        // The first column's r < 3 have a fixed point (|f'| = |2 - r| <= 0.86): 5000 times
+        // their first value's bin.
+        let first = o.histogram_of_kept(&bins).unwrap();
+        let col0: Vec<u64> = (0..bins.bins).map(|b| dev.counts[b * 16]).collect();
+        let want: Vec<u64> = (0..bins.bins)
+            .map(|b| first.counts[b * 16] * 5000)
+            .collect();
+        assert_eq!(col0, want);
+        assert!(o
+            .histogram_of_kept(&chaos::OrbitBins { columns: 0, ..bins })
+            .is_err());
+    }
 }
 
 /// x'' = -x from (1, 0): the maxima of x are 1, and the upward crossings of v = 0 happen at
@@ -431,6 +512,7 @@ fn maxima_and_sections_of_an_oscillator() {
                 values: 8,
                 transient: 10,
                 lanes: None,
+                histogram: None,
             },
         )
         .unwrap()

@@ -6,11 +6,14 @@
 use std::process::ExitCode;
 
 use serde_json::json;
-use throng::chaos::{self, OrbitMode, OrbitOptions};
+use throng::chaos::{self, OrbitBins, OrbitMode, OrbitOptions};
 use throng::{Context, Error};
 
 use super::request::RequestArgs;
 use super::{input, AdapterArgs};
+
+/// At most this many columns of trajectories in the diagram.
+const COLUMNS: u64 = 800;
 
 #[derive(clap::Args)]
 pub struct OrbitArgs {
@@ -27,7 +30,8 @@ pub struct OrbitArgs {
     /// Record the component where NAME crosses VALUE upward (NAME=VALUE)
     #[arg(long, conflicts_with = "maxima")]
     section: Option<String>,
-    /// Values kept per trajectory
+    /// Values kept per trajectory (with --range, every value is counted into the histogram
+    /// on the device whatever this is, and it may be 0)
     #[arg(long, default_value_t = 32)]
     points: usize,
     /// Steps before recording starts
@@ -36,7 +40,8 @@ pub struct OrbitArgs {
     /// Value bins of the diagram
     #[arg(long, default_value_t = 400)]
     bins: usize,
-    /// Range of the value axis, LO:HI (default: the values' own)
+    /// Range of the value axis, LO:HI: every value recorded is counted on the device
+    /// (default: the range of the kept values, and the histogram of those alone)
     #[arg(long)]
     range: Option<String>,
     #[command(flatten)]
@@ -84,6 +89,28 @@ pub fn orbit(args: OrbitArgs) -> Result<ExitCode, Error> {
         (None, true) => OrbitMode::Maxima,
         (None, false) => OrbitMode::Every,
     };
+    let range = match &args.range {
+        Some(r) => Some(
+            r.split_once(':')
+                .and_then(|(a, b)| {
+                    Some((a.trim().parse::<f64>().ok()?, b.trim().parse::<f64>().ok()?))
+                })
+                .filter(|(a, b)| a < b && a.is_finite() && b.is_finite())
+                .ok_or_else(|| {
+                    input(
+                        "--range",
+                        format!("--range takes LO:HI with finite LO < HI, got `{r}`"),
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    let bins_over = |(lo, hi): (f64, f64)| OrbitBins {
+        columns: COLUMNS,
+        bins: args.bins,
+        lo,
+        hi,
+    };
     let out = args.out.open()?;
     let ctx = Context::new(&args.adapter.choice())?;
     let o = chaos::orbit(
@@ -97,26 +124,13 @@ pub fn orbit(args: OrbitArgs) -> Result<ExitCode, Error> {
             values: args.points,
             transient: args.transient,
             lanes: req.lanes,
+            histogram: range.map(bins_over),
         },
     )?;
     let finite: Vec<f64> = o.values.iter().cloned().filter(|v| v.is_finite()).collect();
     let recorded: u64 = o.counts.iter().sum();
-    let (lo, hi) = match &args.range {
-        Some(r) => {
-            let (a, b) = r
-                .split_once(':')
-                .and_then(|(a, b)| {
-                    Some((a.trim().parse::<f64>().ok()?, b.trim().parse::<f64>().ok()?))
-                })
-                .filter(|(a, b)| a < b)
-                .ok_or_else(|| {
-                    input(
-                        "--range",
-                        format!("--range takes LO:HI with LO < HI, got `{r}`"),
-                    )
-                })?;
-            (a, b)
-        }
+    let (lo, hi) = match range {
+        Some(r) => r,
         None => {
             let lo = finite.iter().cloned().fold(f64::INFINITY, f64::min);
             let hi = finite.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
@@ -129,28 +143,48 @@ pub fn orbit(args: OrbitArgs) -> Result<ExitCode, Error> {
             }
         }
     };
-    let columns = (o.paths as usize).min(800);
     println!(
-        "{} trajectories of {} ({}): {recorded} values of `{}` recorded ({} to {} per trajectory), in [{lo:.6}, {hi:.6}]",
+        "{} trajectories of {} ({}): {recorded} values of `{}` recorded ({} to {} per trajectory, the first {} kept)",
         o.paths,
         system.name,
         method.name(),
         system.state[component],
         o.counts.iter().min().unwrap_or(&0),
         o.counts.iter().max().unwrap_or(&0),
+        o.m,
     );
+    // The device's histogram of every value, or the host's of the kept ones.
+    let hist = match &o.histogram {
+        Some(h) => Some(h.clone()),
+        None if lo.is_finite() && hi.is_finite() => {
+            Some(o.histogram_of_kept(&bins_over((lo, hi)))?)
+        }
+        None => None,
+    };
+    if let Some(h) = &hist {
+        println!(
+            "histogram of {} values ({}): {} in [{lo:.6}, {hi:.6}), {} below, {} above; {} columns of {} trajectories",
+            if o.histogram.is_some() { "all" } else { "the kept" },
+            if o.histogram.is_some() { "on the device" } else { "on the host" },
+            h.counts.iter().sum::<u64>(),
+            h.below,
+            h.above,
+            h.columns,
+            h.per
+        );
+    }
     println!(
         "setup {:.3} s, solve {:.3} s on {}",
         o.timing.setup_s, o.timing.solve_s, o.adapter
     );
     if let Some(out) = out {
-        if !lo.is_finite() || !hi.is_finite() {
+        let Some(hist) = hist else {
             return Err(input(
                 "--out",
                 "no finite value was recorded: nothing to draw",
             ));
-        }
-        let hist = o.histogram(columns, args.bins, lo, hi);
+        };
+        let columns = hist.columns;
         // The x axis: the one swept parameter, else the trajectory index.
         let x = match (req.sweep.as_slice(), req.grid.as_slice()) {
             ([s], []) => throng::plot::Axis {
@@ -171,17 +205,25 @@ pub fn orbit(args: OrbitArgs) -> Result<ExitCode, Error> {
         };
         let title = format!("orbit diagram of {}", system.name);
         let draw = |path: &std::path::Path| {
-            throng::plot::density(path, &hist, columns, args.bins, &x, &y, &title)
+            throng::plot::density(path, &hist.counts, columns, args.bins, &x, &y, &title)
         };
         let counts: Vec<f64> = o.counts.iter().map(|&c| c as f64).collect();
-        let hist_f: Vec<f64> = hist.iter().map(|&c| c as f64).collect();
+        let hist_f: Vec<f64> = hist.counts.iter().map(|&c| c as f64).collect();
         let summary = json!({
             "system": system.name,
             "method": method.name(),
             "paths": o.paths,
             "component": system.state[component],
             "recorded": recorded,
+            "kept_per_trajectory": o.m,
             "range": [lo, hi],
+            "histogram": {
+                "of": if o.histogram.is_some() { "every value, on the device" } else { "the kept values" },
+                "counted": hist.counts.iter().sum::<u64>(),
+                "below": hist.below,
+                "above": hist.above,
+                "trajectories_per_column": hist.per,
+            },
             "params": params,
             "adapter": o.adapter,
             "solve_s": o.timing.solve_s,
