@@ -53,8 +53,9 @@ pub fn heatmap(
     draw_heatmap(path, values, nx, ny, x, y, title, bar_label).map(|_| ())
 }
 
-/// Counts as a log-scaled density: a cell's shade is log(1 + c) / log(1 + max) on viridis,
-/// and a cell with no count is black. Axes and `title`.
+/// Counts as a log-scaled density: a cell's shade is ln c / ln max on viridis (the darkest
+/// for 1, the brightest for the most), and a cell with no count is black. Axes, a colour bar
+/// of counts on a log scale, and `title`.
 pub fn density(
     path: &Path,
     counts: &[u64],
@@ -68,7 +69,10 @@ pub fn density(
 }
 
 /// Categorical labels in distinct colours (a palette of ten, cycled: label `l` has colour
-/// `l % 10`); `u32::MAX` means unlabelled and is black. Axes and `title`.
+/// `l % 10`); `u32::MAX` means unlabelled and is black. Axes, a legend of the labels
+/// present (label `l` named `names[l]`, or "label l" past the names' end; at most
+/// [`LEGEND_ROWS`] rows), and `title`.
+#[allow(clippy::too_many_arguments)]
 pub fn categorical(
     path: &Path,
     labels: &[u32],
@@ -77,9 +81,13 @@ pub fn categorical(
     x: &Axis,
     y: &Axis,
     title: &str,
+    names: &[String],
 ) -> Result<()> {
-    draw_categorical(path, labels, nx, ny, x, y, title).map(|_| ())
+    draw_categorical(path, labels, nx, ny, x, y, title, names).map(|_| ())
 }
+
+/// Rows of a categorical picture's legend; labels past them are summed in a last row.
+pub const LEGEND_ROWS: usize = 24;
 
 /// The picture's size in pixels.
 const WIDTH: u32 = 900;
@@ -210,7 +218,9 @@ fn draw_heatmap(
     picture(path, title, |area| {
         let (main, strip) = area.split_horizontally(WIDTH - BAR_STRIP);
         let frame = grid(&main, nx, ny, x, y, |i| diverging(values[i], max))?;
-        let bar = colour_bar(&strip, range, bar_label, |v| diverging(v, max))?;
+        let bar = colour_bar(&strip, -range..range, bar_label, None, |f| {
+            diverging(range * (2.0 * f - 1.0), max)
+        })?;
         Ok((frame, bar))
     })
 }
@@ -223,15 +233,32 @@ fn draw_density(
     x: &Axis,
     y: &Axis,
     title: &str,
-) -> Result<Frame> {
+) -> Result<(Frame, Frame)> {
     check(counts.len(), nx, ny, x, y)?;
-    let max = counts.iter().copied().max().unwrap_or(0);
-    let scale = (max as f64).ln_1p();
+    let max = counts.iter().copied().max().unwrap_or(0).max(1) as f64;
+    // ln c / ln max, the brightest for every count when the most is 1.
+    let shade = |c: f64| {
+        if max > 1.0 {
+            c.ln() / max.ln()
+        } else {
+            1.0
+        }
+    };
     picture(path, title, |area| {
-        grid(area, nx, ny, x, y, |i| match counts[i] {
+        let (main, strip) = area.split_horizontally(WIDTH - BAR_STRIP);
+        let frame = grid(&main, nx, ny, x, y, |i| match counts[i] {
             0 => NOTHING,
-            c => along(&VIRIDIS, (c as f64).ln_1p() / scale),
-        })
+            c => along(&VIRIDIS, shade(c as f64)),
+        })?;
+        // The bar runs over counts 1 ..= max on a log scale (to 10 when the most is 1, so the
+        // scale has a length).
+        let top = if max > 1.0 { max } else { 10.0 };
+        // Counts are whole: ticks without decimals.
+        let whole = |v: &f64| format!("{}", v.round() as u64);
+        let bar = colour_bar(&strip, (1.0..top).log_scale(), "count", Some(&whole), |f| {
+            along(&VIRIDIS, shade(top.powf(f)))
+        })?;
+        Ok((frame, bar))
     })
 }
 
@@ -243,13 +270,67 @@ fn draw_categorical(
     x: &Axis,
     y: &Axis,
     title: &str,
-) -> Result<Frame> {
+    names: &[String],
+) -> Result<(Frame, Frame)> {
     check(labels.len(), nx, ny, x, y)?;
-    picture(path, title, |area| {
-        grid(area, nx, ny, x, y, |i| match labels[i] {
-            u32::MAX => NOTHING,
-            l => PALETTE[l as usize % PALETTE.len()],
+    let colour = |l: u32| match l {
+        u32::MAX => NOTHING,
+        l => PALETTE[l as usize % PALETTE.len()],
+    };
+    let mut present: Vec<u32> = labels.to_vec();
+    present.sort_unstable();
+    present.dedup();
+    let mut rows: Vec<([u8; 3], String)> = present
+        .iter()
+        .map(|&l| {
+            let name = match (l, names.get(l as usize)) {
+                (u32::MAX, _) => "unlabelled".to_string(),
+                (_, Some(n)) => n.clone(),
+                (l, None) => format!("label {l}"),
+            };
+            (colour(l), name)
         })
+        .collect();
+    if rows.len() > LEGEND_ROWS {
+        let more = rows.len() - (LEGEND_ROWS - 1);
+        rows.truncate(LEGEND_ROWS - 1);
+        rows.push(([255, 255, 255], format!("… {more} more")));
+    }
+    picture(path, title, |area| {
+        let (main, strip) = area.split_horizontally(WIDTH - BAR_STRIP);
+        let frame = grid(&main, nx, ny, x, y, |i| colour(labels[i]))?;
+        let legend = legend(&strip, &rows)?;
+        Ok((frame, legend))
+    })
+}
+
+/// A legend over `area`: a swatch and a name per row, from the top of the plot area down.
+/// Returns the swatches' column span and rows' span.
+fn legend(area: &Area, rows: &[([u8; 3], String)]) -> std::result::Result<Frame, Drawn> {
+    const TOP: i32 = 15;
+    const STEP: i32 = 24;
+    const SWATCH: i32 = 16;
+    let style = TextStyle::from((FONT, TICK_SIZE).into_font())
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Left, VPos::Center));
+    for (k, (c, name)) in rows.iter().enumerate() {
+        let y = TOP + k as i32 * STEP;
+        area.draw(&Rectangle::new(
+            [(10, y), (10 + SWATCH, y + SWATCH)],
+            RGBColor(c[0], c[1], c[2]).filled(),
+        ))?;
+        area.draw(&Rectangle::new(
+            [(10, y), (10 + SWATCH, y + SWATCH)],
+            BLACK.stroke_width(1),
+        ))?;
+        area.draw_text(name, &style, (10 + SWATCH + 8, y + SWATCH / 2))?;
+    }
+    let (xs, ys) = area.get_pixel_range();
+    Ok(Frame {
+        x0: (xs.start + 10) as u32,
+        x1: (xs.start + 10 + SWATCH) as u32,
+        y0: (ys.start + TOP) as u32,
+        y1: (ys.start + TOP + rows.len() as i32 * STEP) as u32,
     })
 }
 
@@ -391,39 +472,46 @@ fn grid(
     Ok(Frame::of(&plot))
 }
 
-/// A heatmap's colour bar over `area`: ±`range` upwards, ticks and `label` on the right.
-fn colour_bar(
+/// A colour bar over `area`: the scale `ys` upwards with its ticks and `label` on the right;
+/// `colour(f)` is the colour a fraction `f` of the way up the bar.
+fn colour_bar<Y>(
     area: &Area,
-    range: f64,
+    ys: Y,
     label: &str,
+    ticks: Option<&dyn Fn(&f64) -> String>,
     colour: impl Fn(f64) -> [u8; 3],
-) -> std::result::Result<Frame, Drawn> {
+) -> std::result::Result<Frame, Drawn>
+where
+    Y: plotters::coord::ranged1d::AsRangedCoord<Value = f64>,
+    Y::CoordDescType: plotters::coord::ranged1d::ValueFormatter<f64>,
+{
     // The same top and bottom as the grid's chart, so that the bar stands beside the grid.
     let mut chart = ChartBuilder::on(area)
         .margin(15)
         .x_label_area_size(55)
         .set_label_area_size(LabelAreaPosition::Right, 95)
-        .build_cartesian_2d(0.0..1.0, -range..range)?;
+        .build_cartesian_2d(0.0..1.0, ys)?;
     let plot = chart.plotting_area().strip_coord_spec();
     let (w, h) = plot.dim_in_pixel();
     let mut pixels = Vec::with_capacity(w as usize * h as usize * 3);
     for py in 0..h {
-        let v = range - (f64::from(py) + 0.5) / f64::from(h) * 2.0 * range;
-        let c = colour(v);
+        let c = colour(1.0 - (f64::from(py) + 0.5) / f64::from(h));
         for _ in 0..w {
             pixels.extend_from_slice(&c);
         }
     }
     blit(&plot, (w, h), pixels)?;
-    chart
-        .configure_mesh()
-        .disable_mesh()
+    let mut mesh = chart.configure_mesh();
+    mesh.disable_mesh()
         .disable_x_axis()
         .y_desc(label)
         .axis_desc_style((FONT, DESC_SIZE))
         .label_style((FONT, TICK_SIZE))
-        .y_labels(9)
-        .draw()?;
+        .y_labels(9);
+    if let Some(f) = ticks {
+        mesh.y_label_formatter(f);
+    }
+    mesh.draw()?;
     Ok(Frame::of(&plot))
 }
 
@@ -648,7 +736,7 @@ mod tests {
         let path = d.join("d.png");
         let (x, y) = axes();
         let counts = [0, 1, 10, 1000, 0, 0, 5, 100];
-        let f = draw_density(&path, &counts, 4, 2, &x, &y, "density").unwrap();
+        let (f, bar) = draw_density(&path, &counts, 4, 2, &x, &y, "density").unwrap();
         plausible(f);
         let p = Picture::read(&path);
         assert_eq!((p.width, p.height), (WIDTH, HEIGHT));
@@ -668,6 +756,21 @@ mod tests {
         );
         assert!(luma(one) > 30, "{one:?}");
         assert!(one[1] < ten[1] && ten[1] < hundred[1] && hundred[1] < most[1]);
+        // The colour bar: the most at its top, a count of 1 at its bottom, 10 a third of the
+        // way up (log scale to 1000), and its ticks right of it.
+        let mid = (bar.x0 + bar.x1) / 2;
+        // (a pixel row is a fraction 1/h of the bar: a step of at most 2 along viridis)
+        let close = |a: [u8; 3], b: [u8; 3]| (0..3).all(|k| a[k].abs_diff(b[k]) <= 2);
+        assert!(close(p.at(mid, bar.y0), most), "{:?}", p.at(mid, bar.y0));
+        assert!(
+            close(p.at(mid, bar.y1 - 1), one),
+            "{:?}",
+            p.at(mid, bar.y1 - 1)
+        );
+        let third = bar.y1 - (bar.y1 - bar.y0) / 3;
+        let c = p.at(mid, third);
+        assert!(c[1].abs_diff(ten[1]) < 8, "{c:?} against {ten:?}");
+        assert!(p.dark(bar.x1 + 2..WIDTH, bar.y0..bar.y1) > 100);
     }
 
     #[test]
@@ -676,7 +779,8 @@ mod tests {
         let path = d.join("c.png");
         let (x, y) = axes();
         let labels = [0, 1, 2, u32::MAX, 0, 1, 10, 3];
-        let f = draw_categorical(&path, &labels, 4, 2, &x, &y, "basins").unwrap();
+        let names = ["left".to_string(), "right".to_string()];
+        let (f, legend) = draw_categorical(&path, &labels, 4, 2, &x, &y, "basins", &names).unwrap();
         plausible(f);
         let p = Picture::read(&path);
         assert_eq!((p.width, p.height), (WIDTH, HEIGHT));
@@ -690,6 +794,23 @@ mod tests {
         assert_eq!(c(2, 1), c(0, 0), "the palette cycles after ten");
         assert_eq!(c(3, 0), [0, 0, 0]);
         assert_ne!(c(0, 0), [255, 255, 255]);
+        // The legend: one row per label present (0, 1, 2, 3, 10, unlabelled), in order,
+        // each swatch in its label's colour, with its name beside it.
+        let rows = 6;
+        assert_eq!(legend.y1 - legend.y0, rows * 24);
+        let swatch = |k: u32| p.at((legend.x0 + legend.x1) / 2, legend.y0 + k * 24 + 8);
+        assert_eq!(swatch(0), c(0, 0));
+        assert_eq!(swatch(1), c(1, 0));
+        assert_eq!(swatch(2), c(2, 0));
+        assert_eq!(swatch(4), c(2, 1));
+        assert_eq!(swatch(5), [0, 0, 0]);
+        for k in 0..rows {
+            let y = legend.y0 + k * 24;
+            assert!(
+                p.dark(legend.x1 + 6..WIDTH, y..y + 16) > 10,
+                "row {k} has a name"
+            );
+        }
     }
 
     #[test]
@@ -702,8 +823,8 @@ mod tests {
             heatmap(&path, &[], 0, 3, &x, &y, "t", "v"),
             density(&path, &[0; 3], 3, 0, &x, &y, "t"),
             density(&path, &[0; 7], 2, 3, &x, &y, "t"),
-            categorical(&path, &[0; 4], 5, 1, &x, &y, "t"),
-            categorical(&path, &[0; 4], usize::MAX, 2, &x, &y, "t"),
+            categorical(&path, &[0; 4], 5, 1, &x, &y, "t", &[]),
+            categorical(&path, &[0; 4], usize::MAX, 2, &x, &y, "t", &[]),
             heatmap(
                 &path,
                 &[0.0; 4],
@@ -752,7 +873,7 @@ mod tests {
         let d = dir("io");
         let path = d.join("no such directory").join("p.png");
         let (x, y) = axes();
-        match categorical(&path, &[0; 8], 4, 2, &x, &y, "t") {
+        match categorical(&path, &[0; 8], 4, 2, &x, &y, "t", &[]) {
             Err(Error::Io { what, source }) => {
                 assert_eq!(what, path.display().to_string());
                 assert_eq!(source.kind(), io::ErrorKind::NotFound);

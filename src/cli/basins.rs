@@ -92,11 +92,22 @@ pub fn basins(args: BasinsArgs) -> Result<ExitCode, Error> {
             _ => vec![b.paths],
         };
         let title = format!("basins of {}", system.name);
+        // The legend names a nearest-point label by its point.
+        let names: Vec<String> = match &labels {
+            Labels::Nearest { points, .. } => points
+                .iter()
+                .map(|p| {
+                    let v: Vec<String> = p.iter().map(|v| format!("{v}")).collect();
+                    format!("near ({})", v.join(", "))
+                })
+                .collect(),
+            Labels::Wgsl => vec![],
+        };
         let draw = |path: &std::path::Path| -> Result<(), Error> {
             let [a, c] = axes.as_slice() else {
                 return Ok(());
             };
-            throng::plot::categorical(path, &b.labels, a.1, c.1, &a.0, &c.0, &title)
+            throng::plot::categorical(path, &b.labels, a.1, c.1, &a.0, &c.0, &title, &names)
         };
         let pictures: Vec<(&str, throng::output::Draw)> = if axes.len() == 2 {
             vec![("basins.png", &draw)]
