@@ -262,6 +262,7 @@ fn draw_density(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn draw_categorical(
     path: &Path,
     labels: &[u32],
