@@ -83,7 +83,8 @@ fn derivatives_along(
 
 /// The transform behind the `derivatives` family. `for_run`: for an augmented system that
 /// will run, where a system's `fn jacobian` replaces differentiation and its own `project`
-/// cannot be kept yet; probes (not `for_run`) differentiate regardless, to check.
+/// is derived too (`d_project`, applied by [`own_project`]); probes (not `for_run`)
+/// differentiate regardless, to check.
 fn derive_roots(
     job: &Job,
     lanes: u32,
@@ -93,20 +94,11 @@ fn derive_roots(
     for_run: bool,
 ) -> Result<String> {
     let (composed, module, info) = analysis(job, lanes)?;
-    if for_run
+    let project = for_run
         && module
             .functions
             .iter()
-            .any(|(_, f)| f.name.as_deref() == Some("project"))
-    {
-        return Err(Error::MethodDoesNotFit {
-            method: job.method.name(),
-            system: job.system.name.clone(),
-            message:
-                "the chaos tools do not keep a system's own `project` yet; remove it to run them"
-                    .into(),
-        });
-    }
+            .any(|(_, f)| f.name.as_deref() == Some("project"));
     let mut roots = vec!["drift"];
     if job.system.noise != Noise::None {
         roots.push("diffusion");
@@ -114,6 +106,17 @@ fn derive_roots(
     roots.extend_from_slice(more);
     let jacobian = for_run && has_jacobian(&module) && !values_only;
     let primal = jacobian || values_only;
+    if project {
+        if jacobian {
+            // Written for values only, `project` would pass tangents through unprojected.
+            return Err(Error::MethodDoesNotFit {
+                method: job.method.name(),
+                system: job.system.name.clone(),
+                message: "a system with both `fn jacobian` and `project` cannot have its tangents projected; remove `fn jacobian` to derive both".into(),
+            });
+        }
+        roots.push("project");
+    }
     if jacobian {
         if job.system.noise != Noise::None {
             return Err(Error::MethodDoesNotFit {
@@ -124,7 +127,21 @@ fn derive_roots(
         }
         roots.push("jacobian");
     }
-    tangent::derive(&composed, &module, &info, &roots, Some(active), primal)
+    let structs: Vec<String> = crate::system::wgsl::outline(&job.system.wgsl)
+        .decls
+        .into_iter()
+        .filter(|d| d.kind == crate::system::wgsl::Kind::Struct)
+        .map(|d| d.name)
+        .collect();
+    tangent::derive(
+        &composed,
+        &module,
+        &info,
+        &roots,
+        Some(active),
+        primal,
+        &structs,
+    )
 }
 
 /// Whether the system's code defines `jacobian`.
@@ -379,6 +396,40 @@ fn glue(
     s
 }
 
+/// The start of an augmented `project` (after `var x = x_in;`): the system's own `project`,
+/// when it has one (`d_project` in `derived`), applied to the state's rows 0..d, and its
+/// derivative to each direction in `dirs` (rows of tangents, or a neighbour's offset), as
+/// the chain rule through the projected step asks.
+fn own_project(derived: &str, d: usize, dirs: &[Vec<usize>]) -> String {
+    if !derived.contains("fn d_project(") {
+        return String::new();
+    }
+    let sd = |rows: &mut dyn Iterator<Item = usize>| {
+        let parts: Vec<String> = rows.map(|r| format!("x[{r}]")).collect();
+        format!("Sd({})", parts.join(", "))
+    };
+    let mut s = format!("    let y_own = {};\n", sd(&mut (0..d)));
+    let first = dirs
+        .first()
+        .map_or("Sd()".to_string(), |q| sd(&mut q.iter().copied()));
+    s += &format!("    let own0 = d_project(y_own, p, {first}, Params());\n");
+    for (j, q) in dirs.iter().enumerate().skip(1) {
+        s += &format!(
+            "    let own{j} = d_project(y_own, p, {}, Params());\n",
+            sd(&mut q.iter().copied())
+        );
+    }
+    for c in 0..d {
+        s += &format!("    x[{c}] = own0.v[{c}];\n");
+    }
+    for (j, q) in dirs.iter().enumerate() {
+        for (c, r) in q.iter().enumerate() {
+            s += &format!("    x[{r}] = own{j}.d[{c}];\n");
+        }
+    }
+    s
+}
+
 /// The Lyapunov system's WGSL: the glue, and a `project` that counts the step and every
 /// `renorm` steps re-orthonormalises and sums.
 fn augmented_wgsl(sys: &System, derived: &str, rows: Rows, opts: &LyapunovOptions) -> String {
@@ -388,6 +439,10 @@ fn augmented_wgsl(sys: &System, derived: &str, rows: Rows, opts: &LyapunovOption
     // project: count the step; every `renorm` steps, modified Gram–Schmidt and the sums.
     let n = rows.steps();
     s += "fn project(x_in: S, p: Params) -> S {\n    var x = x_in;\n";
+    let dirs: Vec<Vec<usize>> = (0..k)
+        .map(|j| (0..d).map(|c| rows.q(j, c)).collect())
+        .collect();
+    s += &own_project(derived, d, &dirs);
     s += &format!("    carried[{n}] = carried[{n}] + R(1.0);\n");
     s += &format!(
         "    let n = carried[{n}];\n    let q = n / R({r}.0);\n    if (any(abs(q - round(q)) > R({h:?}))) {{\n        return x;\n    }}\n",
@@ -981,6 +1036,7 @@ pub fn orbit(
     let mut s = glue(sys, &derived, d, 0, &|_, _| 0, None);
     let lit = |v: f64| format!("R({v:?})");
     s += "fn project(x_in: S, p: Params) -> S {\n    var x = x_in;\n";
+    s += &own_project(&derived, d, &[]);
     s += &format!("    carried[{steps}] = carried[{steps}] + R(1.0);\n");
     s += &format!("    let on = carried[{steps}] > R({}.0);\n", opts.transient);
     s += &format!("    let v = x[{}];\n", opts.component);
@@ -1190,7 +1246,8 @@ pub fn basins(
             let mut s = glue(sys, &derived, d, 0, &|_, _| 0, None);
             let xs: Vec<String> = (0..d).map(|c| format!("x[{c}]")).collect();
             s += &format!(
-                "fn project(x_in: S, p: Params) -> S {{\n    var x = x_in;\n    carried[{steps}] = carried[{steps}] + R(1.0);\n    if (all(carried[{steps}] == R({}.0))) {{\n        carried[{label}] = R(d_label(Sd({}), p, Sd(), Params()));\n    }}\n    return x;\n}}\n",
+                "fn project(x_in: S, p: Params) -> S {{\n    var x = x_in;\n{}    carried[{steps}] = carried[{steps}] + R(1.0);\n    if (all(carried[{steps}] == R({}.0))) {{\n        carried[{label}] = R(d_label(Sd({}), p, Sd(), Params()));\n    }}\n    return x;\n}}\n",
+                own_project(&derived, d, &[]),
                 job.steps,
                 xs.join(", ")
             );

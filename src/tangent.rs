@@ -44,6 +44,7 @@ pub fn derive(
     roots: &[&str],
     active: Option<&[u32]>,
     primal: bool,
+    structs: &[String],
 ) -> Result<String> {
     let find = |name: &str| {
         module
@@ -80,6 +81,20 @@ pub fn derive(
         visit(module, h, &mut seen, &mut order);
     }
     let mut out = String::new();
+    // The user's own structs, written again for the kernel the derived code goes into (the
+    // arena holds a struct's member types before it, so this order declares them first).
+    for (_, t) in module.types.iter() {
+        if let (Some(name), T::Struct { members, .. }) = (&t.name, &t.inner) {
+            if structs.contains(name) {
+                let _ = writeln!(out, "struct {name} {{");
+                for m in members {
+                    let field = m.name.as_deref().unwrap_or("_");
+                    let _ = writeln!(out, "    {field}: {},", type_text(module, m.ty));
+                }
+                let _ = writeln!(out, "}}");
+            }
+        }
+    }
     for (name, alias) in [("S", "Sd"), ("G", "Gd")] {
         if let Some((h, _)) = module
             .types
@@ -114,9 +129,12 @@ pub fn derive(
             inactive: {
                 let n = module.functions[h].arguments.len() as u32;
                 let root = roots.contains(&module.functions[h].name.as_deref().unwrap_or(""));
+                // `active` counts arguments as in (t, x, p); a root without t (`project`,
+                // `label`: (x, p)) has them one place earlier.
+                let shift = 3u32.saturating_sub(n);
                 match active {
                     _ if primal => (0..n).collect(),
-                    Some(a) if root => (0..n).filter(|i| !a.contains(i)).collect(),
+                    Some(a) if root => (0..n).filter(|i| !a.contains(&(i + shift))).collect(),
                     _ => Vec::new(),
                 }
             },

@@ -220,6 +220,96 @@ fn a_linear_system_s_exponents_are_the_real_parts_of_its_eigenvalues() {
     }
 }
 
+/// A system's own `project` is kept, and the tangents go through its derivative: dx = A x
+/// with A = diag(1, −0.5, −2) projected onto the unit sphere after every step is the
+/// projective flow, which settles at e1 with exponents a2 − a1 = −1.5 and a3 − a1 = −3
+/// (normalising commutes with a linear step, so only RK4's O(h^4) error remains). Tangents
+/// passed through unprojected would grow like A: 1 and −0.5. The orbit of x[0] is the
+/// projected one (1 at the end, not e^t).
+#[test]
+fn a_system_s_own_project_is_kept_and_differentiated() {
+    let ctx = common::ctx();
+    let sys = System::wgsl(
+        "sphere",
+        &["x", "y", "z"],
+        &[("a1", 1.0), ("a2", -0.5), ("a3", -2.0)],
+        Noise::None,
+        "fn drift(t: F, x: S, p: Params) -> S {\n    return S(p.a1 * x[0], p.a2 * x[1], p.a3 * x[2]);\n}\n\
+         fn project(x: S, p: Params) -> S {\n    let n = sqrt(x[0] * x[0] + x[1] * x[1] + x[2] * x[2]);\n    return S(x[0] / n, x[1] / n, x[2] / n);\n}\n",
+    )
+    .unwrap();
+    let ens = Ensemble::new(sys, 4)
+        .precision(Precision::F64)
+        .x0(&[0.6, 0.6, 0.52915]);
+    let l = chaos::lyapunov(
+        &ctx,
+        &ens,
+        Method::Rk4,
+        TimeGrid::new(0.0, 0.01, 4000),
+        &opts(2, 2000),
+    )
+    .unwrap();
+    for (j, w) in [-1.5, -3.0].iter().enumerate() {
+        let (m, _) = mean_sd(&l.exponent(j));
+        assert!((m - w).abs() < 1e-4, "λ{} = {m}, want {w}", j + 1);
+    }
+    let o = chaos::orbit(
+        &ctx,
+        &ens,
+        Method::Rk4,
+        TimeGrid::new(0.0, 0.01, 4000),
+        &chaos::OrbitOptions {
+            component: 0,
+            mode: chaos::OrbitMode::Every,
+            values: 4,
+            transient: 3996,
+            lanes: None,
+            histogram: None,
+        },
+    )
+    .unwrap();
+    for v in &o.values {
+        assert!((v - 1.0).abs() < 1e-9, "x[0] = {v}");
+    }
+}
+
+/// A user's own struct travels into the derived code: Lorenz written through a struct gives
+/// the catalog Lorenz's exponents bit for bit (the same arithmetic).
+#[test]
+fn a_user_struct_is_declared_for_the_derived_code() {
+    let ctx = common::ctx();
+    let lorenz = System::builtin("lorenz").unwrap();
+    let params: Vec<(&str, f64)> = lorenz
+        .params
+        .iter()
+        .map(|(n, v)| (n.as_str(), *v))
+        .collect();
+    let sys = System::wgsl(
+        "pair",
+        &["x", "y", "z"],
+        &params,
+        Noise::None,
+        "struct Pair {\n    a: R,\n    b: R,\n}\nfn mk(x: R, y: R) -> Pair {\n    return Pair(x, y);\n}\n\
+         fn drift(t: F, x: S, p: Params) -> S {\n    let q = mk(x[0], x[1]);\n    return S(p.sigma * (q.b - q.a), x[0] * (p.rho - x[2]) - x[1], x[0] * x[1] - p.beta * x[2]);\n}\n",
+    )
+    .unwrap();
+    let run = |sys: System| {
+        let ens = Ensemble::new(sys, 8)
+            .x0(&[1.0, 1.0, 20.0])
+            .sweep("rho", 20.0, 30.0);
+        chaos::lyapunov(
+            &ctx,
+            &ens,
+            Method::Rk4,
+            TimeGrid::new(0.0, 0.01, 3000),
+            &opts(2, 1000),
+        )
+        .unwrap()
+        .exponents
+    };
+    assert_eq!(run(sys), run(lorenz));
+}
+
 /// GBM dX = μX dt + σX dW (Itô), by Euler–Maruyama: the tangent obeys the same chain, so the
 /// exponent of the method's flow is E log|1 + μh + σ√h Z| / h, within O(h) of μ − σ²/2.
 #[test]
