@@ -469,24 +469,40 @@ pub fn integrate(job: &Job, target: Target) -> Result<Composed> {
     if f.payoff {
         flags.push("PAYOFF");
     }
+    // Throng's own modules parse; an error naga cannot place comes from the user's code.
+    let parse = |composed: &Composed| {
+        composed.parse().map_err(|e| match e {
+            Error::Shader {
+                at: None,
+                message,
+                code,
+            } => Error::Shader {
+                at: Some(Location::file(&sys.origin.name)),
+                message,
+                code,
+            },
+            e => e,
+        })
+    };
+    if sys.kind == crate::system::Kind::Map {
+        let alone = compose(
+            &[
+                Source::new("prelude", &pre),
+                Source::new("analysis", "#import state\n"),
+                Source::code(&sys.wgsl, &sys.origin),
+            ],
+            &[],
+            &flags,
+            &consts,
+        )?;
+        check_user_functions(&alone, &parse(&alone)?, sys, job.precision)?;
+    }
     let mut sources = vec![Source::new("prelude", &pre)];
     sources.extend(system_sources(sys));
     sources.push(Source::new(info.shader, text(info.shader)));
     sources.push(Source::new(driver, text(driver)));
     let composed = compose(&sources, &[], &flags, &consts)?;
-    // Throng's own modules parse; an error naga cannot place comes from the user's code.
-    let module = composed.parse().map_err(|e| match e {
-        Error::Shader {
-            at: None,
-            message,
-            code,
-        } => Error::Shader {
-            at: Some(Location::file(&sys.origin.name)),
-            message,
-            code,
-        },
-        e => e,
-    })?;
+    let module = parse(&composed)?;
     check_user_functions(&composed, &module, sys, job.precision)?;
     check_memory(&composed, &module)?;
     if job.precision == Precision::F64 {
@@ -640,14 +656,21 @@ fn check_user_functions(
         Precision::F32 => naga::Scalar::F32,
         Precision::F64 => naga::Scalar::F64,
     };
-    let signature = "(t: F, x: S, p: Params)";
-    let mut wanted = vec![("drift", "S", d)];
+    // A map's kernels call `drift` over the user's `map` (MAP_DRIFT): its signature is
+    // checked on the user's code alone, before the wrapper's call could fail inside.
+    let is_map = sys.kind == crate::system::Kind::Map;
+    let signature = if is_map {
+        "(n: F, x: S, p: Params)"
+    } else {
+        "(t: F, x: S, p: Params)"
+    };
+    let mut wanted = vec![(if is_map { "map" } else { "drift" }, "S", d)];
     if sys.noise != Noise::None {
         wanted.push(("diffusion", "G", sys.diffusion_len()));
     }
     for (name, ret, len) in wanted {
         let Some((handle, f)) = find(name) else {
-            let need = if name == "drift" {
+            let need = if name == "drift" || name == "map" {
                 "every system needs".to_string()
             } else {
                 format!("noise = \"{}\" needs", sys.noise.name())
@@ -672,7 +695,7 @@ fn check_user_functions(
             f.arguments[2].ty == params_ty,
         ];
         if let Some(k) = arg_ok.iter().position(|ok| !ok) {
-            let what = ["t: F", "x: S", "p: Params"][k];
+            let what = [if is_map { "n: F" } else { "t: F" }, "x: S", "p: Params"][k];
             return Err(at(format!(
                 "argument {} of `{name}` is `{}`; it must be `{what}` ({} here); the signature is `fn {name}{signature} -> {ret}`",
                 k + 1,

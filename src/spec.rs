@@ -332,10 +332,13 @@ pub fn parse(text: &str, file: &str, dir: &Path) -> Result<(System, Option<RunRe
         noise,
         wgsl,
         origin,
+        // A map steps by `iterate`, one time unit per iterate, unless the spec says otherwise.
         defaults: Defaults {
             x0: spec.x0.clone(),
-            dt: spec.dt,
-            method,
+            dt: spec
+                .dt
+                .or((kind == crate::system::Kind::Map).then_some(1.0)),
+            method: method.or((kind == crate::system::Kind::Map).then_some(Method::Iterate)),
         },
         reference: spec.reference.clone().unwrap_or_default(),
         // Only the catalog attaches a Rust twin (`catalog::get`): a spec cannot name one.

@@ -449,6 +449,30 @@ fn maps_have_their_known_exponents() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("is a map; use --method iterate"), "{e}");
+    // A `map` without its first argument is refused at the user's line, not inside the
+    // drift throng wraps around it; a map spec runs with iterate and dt 1 by default.
+    let spec = "name = \"badmap\"\nkind = \"map\"\nstate = [\"x\"]\nparams = { r = 3.5 }\nwgsl = \"\"\"\nfn map(x: S, p: Params) -> S {\n    return S(p.r * x[0] * (1.0 - x[0]));\n}\n\"\"\"\n";
+    let (sys, _) = throng::spec::parse(spec, "badmap.toml", std::path::Path::new(".")).unwrap();
+    assert_eq!(
+        (sys.defaults.method, sys.defaults.dt),
+        (Some(Method::Iterate), Some(1.0))
+    );
+    let job = Ensemble::new(sys, 1)
+        .job(Method::Iterate, TimeGrid::new(0.0, 1.0, 10))
+        .unwrap();
+    let target = Target {
+        int64: false,
+        lanes: 1,
+        segmented: false,
+        open_ended: false,
+    };
+    let e = throng::kernel::integrate(&job, target)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("badmap.toml:6:1") && e.contains("`map` takes 2 argument(s)"),
+        "{e}"
+    );
 }
 
 fn distinct(v: &[f64], tol: f64) -> usize {
