@@ -20,7 +20,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 #ifdef TALLY
     traj_now = traj;
 #endif
+#ifdef REPLICAS
+    // A point's replicas share its inputs (sweeps are over points).
+    let fi = R(traj / U(REPLICAS));
+#else
     let fi = R(traj);
+#endif
     let p = params_at(fi, inv);
 #ifdef ONE_SEGMENT
     var x = x0_at(fi, inv);

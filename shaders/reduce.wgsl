@@ -74,12 +74,37 @@ fn scale_for(big: f32) -> f32 {
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+#ifdef POINTS
+    // Invocation (block, k): the k-th point the block meets, trajectories first..end of the
+    // chunk (empty if the block meets fewer points: an empty partial is still written).
+    // Blocks start at multiples of BLOCK in the whole run, so segments do not depend on
+    // chunking; (p + 1) * REPLICAS is only formed where it stays below the block's end.
+    let block = gid.x / SEGS;
+    let k = gid.x % SEGS;
+    let bfirst = block * BLOCK;
+    if (bfirst >= chunk.count) {
+        return;
+    }
+    let bend = min(bfirst + BLOCK, chunk.count);
+    let g = chunk.first + bfirst;
+    let g_last = chunk.first + bend - 1u;
+    let p = g / REPLICAS + k;
+    var first = bend;
+    var end = bend;
+    if (p <= g_last / REPLICAS) {
+        first = max(g, p * REPLICAS) - chunk.first;
+        end = select(bend, (p + 1u) * REPLICAS - chunk.first, p + 1u <= g_last / REPLICAS);
+    }
+    let slot = gid.x;
+#else
     let block = gid.x;
     let first = block * BLOCK;
     if (first >= chunk.count) {
         return;
     }
     let end = min(first + BLOCK, chunk.count);
+    let slot = block;
+#endif
     let cap = chunk.stride * LANES;
     // Which trajectories are finite in every component: one bit each.
     var finite: array<u32, 8>;
@@ -99,7 +124,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             bad += 1u;
         }
     }
-    let base = (chunk.save * chunk.blocks + block) * (3u + 5u * DIM);
+#ifdef POINTS
+    let base = (chunk.save * chunk.blocks * SEGS + slot) * (3u + 5u * DIM);
+#else
+    let base = (chunk.save * chunk.blocks + slot) * (3u + 5u * DIM);
+#endif
     var count = 0u;
     for (var c = 0u; c < DIM; c++) {
         var lo = BIG;

@@ -80,6 +80,7 @@ pub struct Ensemble {
     settings: Vec<(String, Value)>,
     init: Option<Init>,
     precision: Precision,
+    replicas: Option<u64>,
 }
 
 /// The f32 step constants, computed once in f64 and rounded, shared by kernels and twins.
@@ -129,7 +130,10 @@ pub enum Input {
 pub struct Job {
     pub system: System,
     pub method: Method,
+    /// Trajectories: points x replicas.
     pub paths: u64,
+    /// Trajectories per point, if statistics are reduced per point.
+    pub replicas: Option<u64>,
     pub seed: u64,
     pub grid: TimeGrid,
     pub steps: u32,
@@ -180,9 +184,16 @@ impl Job {
         self.system.dim() + k
     }
 
-    /// Input `slot` of trajectory i, as the kernel sees it (in the run's precision).
-    pub fn value_at(&self, slot: usize, i: u64) -> f64 {
-        let n = self.paths;
+    /// Parameter points: trajectories / replicas.
+    pub fn points(&self) -> u64 {
+        self.paths / self.replicas.unwrap_or(1)
+    }
+
+    /// Input `slot` of trajectory i, as the kernel sees it (in the run's precision): its
+    /// point's value, then (random initial states) the trajectory's own offset.
+    pub fn value_at(&self, slot: usize, traj: u64) -> f64 {
+        let n = self.points();
+        let i = traj / self.replicas.unwrap_or(1);
         let r = |v: f64| self.precision.round(v);
         let frac = |i: u64| {
             if n > 1 {
@@ -220,7 +231,7 @@ impl Job {
         match &self.init {
             Some(init) if slot < self.system.dim() => {
                 let c = slot;
-                let w = philox4x32_10([(c / 4) as u32, 0, i as u32, STREAM_INIT], self.key());
+                let w = philox4x32_10([(c / 4) as u32, 0, traj as u32, STREAM_INIT], self.key());
                 // The random offset is an f32 draw in both precisions.
                 let offset = match init {
                     Init::Normal(scale) => scale[c] as f32 * normals4(w)[c % 4],
@@ -369,7 +380,17 @@ impl Ensemble {
             settings: Vec::new(),
             init: None,
             precision: Precision::F32,
+            replicas: None,
         }
+    }
+
+    /// `r` trajectories for each of the `paths` points (sweep or grid points): trajectory
+    /// `point * r + replica` has the point's parameters and initial state (random initial
+    /// states and noise stay keyed by the trajectory), and statistics are also reduced per
+    /// point ([`crate::Solution::points`]). The run has `paths * r` trajectories.
+    pub fn replicas(mut self, r: u64) -> Self {
+        self.replicas = Some(r);
+        self
     }
 
     pub fn x0(mut self, x0: &[f64]) -> Self {
@@ -454,6 +475,7 @@ impl Ensemble {
                 Init::Uniform(s) => Init::Uniform(widen(s)),
             }),
             precision: self.precision,
+            replicas: self.replicas,
         }
     }
 
@@ -462,15 +484,23 @@ impl Ensemble {
         let sys = &self.system;
         sys.check()?;
         method.check_fits(sys)?;
-        if self.paths == 0 || self.paths > MAX_PATHS {
+        if self.replicas == Some(0) {
+            return Err(input("replicas", "replicas must be at least 1".into()));
+        }
+        // The points (one trajectory each without replicas), and all trajectories.
+        let points = self.paths;
+        let paths = points.saturating_mul(self.replicas.unwrap_or(1));
+        if points == 0 || paths > MAX_PATHS {
             return Err(Error::Limit {
                 what: "paths".into(),
-                got: self.paths,
+                got: paths,
                 max: MAX_PATHS,
-                message: format!(
-                    "paths must be between 1 and {MAX_PATHS}, got {}",
-                    self.paths
-                ),
+                message: match self.replicas {
+                    Some(r) => format!(
+                        "{points} points x {r} replicas = {paths} trajectories; the points must be at least 1 and the trajectories at most {MAX_PATHS}"
+                    ),
+                    None => format!("paths must be between 1 and {MAX_PATHS}, got {paths}"),
+                },
             });
         }
         if grid.steps == 0 || grid.steps > MAX_STEPS {
@@ -574,10 +604,18 @@ impl Ensemble {
                     stride = stride.saturating_mul(*n);
                 }
                 Value::Table(v) => {
-                    if v.len() as u64 != self.paths {
+                    if v.len() as u64 != points {
                         return Err(input(
                             name,
-                            format!("`{name}`: {} values for {} paths", v.len(), self.paths),
+                            format!(
+                                "`{name}`: {} values for {points} {}",
+                                v.len(),
+                                if self.replicas.is_some() {
+                                    "points"
+                                } else {
+                                    "paths"
+                                }
+                            ),
                         ));
                     }
                     if let Some(bad) = v.iter().position(|x| !finite_f32(*x)) {
@@ -591,12 +629,12 @@ impl Ensemble {
             }
             values[slot] = value.clone();
         }
-        if stride > 1 && stride != self.paths {
+        if stride > 1 && stride != points {
             return Err(input(
                 "paths",
                 format!(
-                    "the grid has {stride} cells but the ensemble has {} paths; they must be equal",
-                    self.paths
+                    "the grid has {stride} cells but the ensemble has {points} {}; they must be equal",
+                    if self.replicas.is_some() { "points" } else { "paths" }
                 ),
             ));
         }
@@ -635,7 +673,7 @@ impl Ensemble {
             .enumerate()
             .map(|(slot, v)| match v {
                 Value::Const(_) | Value::Linspace { .. } if self.init.is_none() || slot >= dim => {
-                    let (b, s) = affine(v, self.paths, self.precision);
+                    let (b, s) = affine(v, points, self.precision);
                     Input::Affine(b, s)
                 }
                 _ => {
@@ -648,7 +686,8 @@ impl Ensemble {
         Ok(Job {
             system: sys.clone(),
             method,
-            paths: self.paths,
+            paths,
+            replicas: self.replicas,
             seed: self.seed,
             grid,
             steps: grid.steps as u32,

@@ -14,7 +14,7 @@ use crate::observe::quantile_range;
 use crate::plan::{Buf, Options, Plan, ProgressInfo};
 use crate::precision::Precision;
 use crate::record::{Command, Kernel, Recording};
-use crate::reduce::Stats;
+use crate::reduce::{for_each_block32, for_each_block64, Partial, PointStats, Stats};
 use crate::reduce::{partial_words, BLOCK};
 use crate::schedule::Chunk;
 
@@ -48,6 +48,8 @@ pub struct Outcome {
     pub states: Option<Vec<f64>>,
     /// A derived system's device counters (`System::tally`).
     pub tally: Vec<u64>,
+    /// Statistics per point at every save time (runs with replicas; else empty).
+    pub points: Vec<PointStats>,
     pub unfinished: u64,
     pub first_unfinished: Option<u64>,
     /// Trajectories of the completed chunks.
@@ -109,6 +111,10 @@ pub fn execute<B: Backend>(
             .keep_states
             .then(|| vec![0.0; plan.paths as usize * plan.rows]),
         tally: Vec::new(),
+        points: match plan.replicas {
+            Some(r) => vec![PointStats::empty(plan.paths / r, plan.rows); nsaves],
+            None => Vec::new(),
+        },
         unfinished: 0,
         first_unfinished: None,
         completed: 0,
@@ -201,13 +207,13 @@ pub fn execute<B: Backend>(
             Command::EndChunk => {
                 let parts = current.take().expect("a chunk is open");
                 if parts.pilot {
-                    finish(plan, backend, parts, &mut pilot)?;
+                    finish(plan, backend, parts, &mut pilot, &mut [])?;
                     continue;
                 }
                 // The previous chunk is read and merged only now, after this one has been
                 // submitted: the device computes while the host reads.
                 if let Some(p) = previous.take() {
-                    finish(plan, backend, p, &mut out.saved)?;
+                    finish(plan, backend, p, &mut out.saved, &mut out.points)?;
                 }
                 out.completed += parts.chunk.count;
                 previous = Some(parts);
@@ -272,7 +278,7 @@ pub fn execute<B: Backend>(
             }
             Command::ReadObservers => {
                 if let Some(p) = previous.take() {
-                    finish(plan, backend, p, &mut out.saved)?;
+                    finish(plan, backend, p, &mut out.saved, &mut out.points)?;
                 }
                 let hist = plan.buffer_bytes(Buf::Hist);
                 let kept = plan.buffer_bytes(Buf::Kept);
@@ -297,7 +303,7 @@ pub fn execute<B: Backend>(
         }
     }
     if let Some(p) = previous.take() {
-        finish(plan, backend, p, &mut out.saved)?;
+        finish(plan, backend, p, &mut out.saved, &mut out.points)?;
     }
     Ok(out)
 }
@@ -320,6 +326,7 @@ fn finish<B: Backend>(
     backend: &mut B,
     parts: Parts<B::Ticket>,
     totals: &mut [Stats],
+    points: &mut [PointStats],
 ) -> Result<()> {
     let mut all = parts.read;
     if let Some((parity, used, n, ticket)) = parts.tail {
@@ -329,11 +336,49 @@ fn finish<B: Backend>(
         }
     }
     let blocks = parts.chunk.count.div_ceil(BLOCK as u64);
-    let chunk_bytes = (blocks * partial_words(plan.rows) as u64 * plan.real_bytes) as usize;
-    for (total, (raw, at)) in totals.iter_mut().zip(&all) {
-        absorb(total, &raw[*at..][..chunk_bytes], plan.precision);
+    let chunk_bytes =
+        (blocks * plan.segs * partial_words(plan.rows) as u64 * plan.real_bytes) as usize;
+    for (k, (total, (raw, at))) in totals.iter_mut().zip(&all).enumerate() {
+        let raw = &raw[*at..][..chunk_bytes];
+        match (plan.replicas, points.get_mut(k)) {
+            (Some(r), Some(pts)) => {
+                absorb_points(total, pts, raw, plan.precision, r, parts.chunk.first)
+            }
+            _ => absorb(total, raw, plan.precision),
+        }
     }
     Ok(())
+}
+
+/// Merges the per-point-segment partials of a chunk starting at trajectory `first` (read
+/// back from the device) into `total` and into each segment's point of `pts`, in order.
+pub fn absorb_points(
+    total: &mut Stats,
+    pts: &mut PointStats,
+    raw: &[u8],
+    precision: Precision,
+    replicas: u64,
+    first: u64,
+) {
+    let segs = crate::reduce::segments_per_block(Some(replicas));
+    let rows = pts.rows;
+    // Partial s is segment s % segs of block s / segs: the point it covers.
+    let sink = |s: usize, p: Partial| {
+        let block = s as u64 / segs;
+        let point = (first + block * BLOCK as u64) / replicas + s as u64 % segs;
+        if point < pts.points {
+            pts.absorb(point as usize, &p);
+        }
+        total.absorb(&p);
+    };
+    match precision {
+        Precision::F32 => {
+            for_each_block32(&bytemuck::pod_collect_to_vec::<u8, u32>(raw), rows, sink)
+        }
+        Precision::F64 => {
+            for_each_block64(&bytemuck::pod_collect_to_vec::<u8, f64>(raw), rows, sink)
+        }
+    }
 }
 
 /// Merges block partials read back from the device into `total`, in block order.

@@ -180,6 +180,10 @@ pub fn prelude(job: &Job, target: Target) -> String {
     if sys.tally > 0 {
         s += &format!("const TALLY: u32 = {}u;\n", sys.tally);
     }
+    if let Some(r) = job.replicas.filter(|&r| r > 1) {
+        // Trajectory point * r + replica takes the point's inputs.
+        s += &format!("const REPLICAS: u32 = {r}u;\n");
+    }
     if job.tables > 0 {
         s += "#import chunk\n@group(0) @binding(2) var<storage, read> inputs: array<R>;\n";
         s += "fn input(k: u32, inv: u32) -> R {\n    return inputs[k * chunk.stride + inv];\n}\n";
@@ -274,6 +278,7 @@ pub const PRELUDE_NAMES: &[&str] = &[
     "CROW",
     "carried",
     "TALLY",
+    "REPLICAS",
 ];
 
 /// Every top-level name throng's kernels may declare: the prelude's and those of every
@@ -338,6 +343,9 @@ pub fn base_flags(job: &Job, target: Target) -> Vec<&'static str> {
     }
     if sys.tally > 0 {
         flags.push("TALLY");
+    }
+    if job.replicas.is_some_and(|r| r > 1) {
+        flags.push("REPLICAS");
     }
     flags
 }
@@ -788,13 +796,27 @@ fn check_user_functions(
     Ok(())
 }
 
-/// The reduction kernel for `dim` values per trajectory in `precision`.
-pub fn reduce(dim: usize, lanes: u32, precision: Precision) -> Result<Composed> {
-    let pre = format!("const LANES: u32 = {lanes}u;\nconst DIM: u32 = {dim}u;\n");
-    let flags: &[&str] = match precision {
-        Precision::F32 => &[],
-        Precision::F64 => &["F64"],
+/// The reduction kernel for `dim` values per trajectory in `precision`; with `replicas`,
+/// one partial per (block, point segment) (`reduce::segments_per_block` of them per block).
+pub fn reduce(
+    dim: usize,
+    lanes: u32,
+    precision: Precision,
+    replicas: Option<u64>,
+) -> Result<Composed> {
+    let mut pre = format!("const LANES: u32 = {lanes}u;\nconst DIM: u32 = {dim}u;\n");
+    let mut flags: Vec<&str> = match precision {
+        Precision::F32 => vec![],
+        Precision::F64 => vec!["F64"],
     };
+    if let Some(r) = replicas {
+        pre += &format!(
+            "const REPLICAS: u32 = {r}u;\nconst SEGS: u32 = {}u;\n",
+            crate::reduce::segments_per_block(replicas)
+        );
+        flags.push("POINTS");
+    }
+    let flags = &flags[..];
     compose(
         &[
             Source::new("prelude", &pre),

@@ -156,6 +156,8 @@ pub struct Save {
     pub quantiles: Vec<Quantiles>,
     /// States of the first `keep_paths` trajectories, trajectory-major (`[i * dim + c]`).
     pub paths: Vec<f64>,
+    /// Statistics per point, every row (runs with replicas).
+    pub points: Option<crate::reduce::PointStats>,
 }
 
 /// A histogram of one state component at every save time: `bins` bins over [lo, hi), with

@@ -319,6 +319,7 @@ fn arrays(dir: &Path, sol: &Solution, t_end: f64, steps: u64) -> Result<Json> {
             hist: vec![],
             quantiles: vec![],
             paths: vec![],
+            points: sol.points.clone(),
         }];
         &end
     } else {

@@ -62,6 +62,8 @@ pub const DEFAULT_LANES: u32 = 4;
 /// Partials of several save times wait on the device in slots and are read back together,
 /// one readback per batch of saves: at most this many bytes of them.
 const PARTIAL_BUDGET: u64 = 64 << 20;
+/// Host memory the per-point statistics of all save times may take.
+pub const POINT_BUDGET: u64 = 2 << 30;
 
 /// Dispatches whose uniforms one upload holds (each in its own aligned slot, chosen by a
 /// dynamic offset); a chunk with more dispatches uploads them in several batches.
@@ -256,6 +258,10 @@ pub struct Plan {
     pub adaptive: bool,
     /// 64-bit counters of `System::tally`.
     pub tally: u64,
+    /// Trajectories per point when statistics are reduced per point.
+    pub replicas: Option<u64>,
+    /// Partials per reduction block: one per point segment (`reduce::segments_per_block`).
+    pub segs: u64,
     /// Per-trajectory input tables the host fills for each chunk.
     pub tables: usize,
     /// Alignment of the uniform slots.
@@ -319,8 +325,24 @@ impl Plan {
         let cap = chunking.capacity;
         let blocks = cap / BLOCK as u64;
         let nsaves = save_steps.len() as u64;
-        let slot_bytes = blocks * partial_words(rows) as u64 * real_bytes;
+        let segs = crate::reduce::segments_per_block(job.replicas);
+        let slot_bytes = blocks * segs * partial_words(rows) as u64 * real_bytes;
         let budget = PARTIAL_BUDGET.min(dev.limits.max_storage_binding);
+        if job.replicas.is_some() {
+            // Every save time's per-point statistics stay in host memory until the end.
+            let bytes = nsaves * crate::reduce::PointStats::bytes(job.points(), rows);
+            if bytes > POINT_BUDGET {
+                return Err(Error::Limit {
+                    what: "bytes of per-point statistics".into(),
+                    got: bytes,
+                    max: POINT_BUDGET,
+                    message: format!(
+                        "statistics of {} points at {nsaves} save times need {bytes} bytes of host memory, more than {POINT_BUDGET}; save less often or use fewer points",
+                        job.points()
+                    ),
+                });
+            }
+        }
         let slots = (budget / slot_bytes).clamp(1, nsaves);
         let dim = job.system.dim();
         let observers = ObserverLayout::new(sa, rows);
@@ -374,6 +396,8 @@ impl Plan {
             keep_states: opts.keep_states,
             adaptive,
             tally: job.system.tally as u64,
+            replicas: job.replicas,
+            segs,
             uniform_align: dev.uniform_align,
             uniform_slots: 1,
             device_bytes: 0,
@@ -401,7 +425,10 @@ impl Plan {
             segmented: true,
             open_ended: true,
         };
-        let slot_bytes = blocks * partial_words(rows) as u64 * real_bytes;
+        let slot_bytes = blocks
+            * crate::reduce::segments_per_block(job.replicas)
+            * partial_words(rows) as u64
+            * real_bytes;
         let mut plan = Plan {
             paths: job.paths,
             rows,
@@ -425,6 +452,8 @@ impl Plan {
             keep_states: true,
             adaptive,
             tally: job.system.tally as u64,
+            replicas: job.replicas,
+            segs: crate::reduce::segments_per_block(job.replicas),
             tables: job.tables,
             uniform_align: dev.uniform_align,
             uniform_slots: 1,

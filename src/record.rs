@@ -171,7 +171,7 @@ fn chunk_commands(plan: &Plan, index: usize, chunk: Chunk, pilot: bool, out: &mu
         out.push(Command::Dispatch {
             kernel: Kernel::Reduce,
             slot,
-            workgroups: chunk_blocks.div_ceil(64) as u32,
+            workgroups: (chunk_blocks * plan.segs).div_ceil(64) as u32,
         });
         if observing {
             out.push(Command::Dispatch {
@@ -214,7 +214,7 @@ pub fn kernels(
         (Kernel::Integrate, kernel::integrate(job, t)?),
         (
             Kernel::Reduce,
-            kernel::reduce(plan.rows, t.lanes, plan.precision)?,
+            kernel::reduce(plan.rows, t.lanes, plan.precision, plan.replicas)?,
         ),
     ];
     let obs = &plan.observers;

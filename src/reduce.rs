@@ -12,6 +12,16 @@ pub fn partial_words(dim: usize) -> usize {
     3 + 5 * dim
 }
 
+/// Partials per reduction block when every `replicas` consecutive trajectories form a
+/// point: one per point the block touches (a block of BLOCK trajectories aligned at a
+/// multiple of BLOCK meets at most (BLOCK - 1) / replicas + 2 points); 1 without points.
+pub fn segments_per_block(replicas: Option<u64>) -> u64 {
+    match replicas {
+        None => 1,
+        Some(r) => (((BLOCK as u64) - 1) / r.max(1) + 2).min(BLOCK as u64),
+    }
+}
+
 /// How many non-finite trajectory indices statistics keep.
 pub const MAX_REPORTED: usize = 8;
 
@@ -64,20 +74,12 @@ impl Stats {
 
     /// Merges another set of statistics into this one (Chan et al. 1979).
     pub fn merge(&mut self, n: u64, mean: &[f64], m2: &[f64], min: &[f64], max: &[f64]) {
-        if n == 0 {
-            return;
-        }
-        let na = self.count as f64;
-        let nb = n as f64;
-        let nt = na + nb;
-        for c in 0..self.dim() {
-            let d = mean[c] - self.mean[c];
-            self.mean[c] += d * (nb / nt);
-            self.m2[c] += m2[c] + d * d * (na * nb / nt);
-            self.min[c] = self.min[c].min(min[c]);
-            self.max[c] = self.max[c].max(max[c]);
-        }
-        self.count += n;
+        chan(
+            &mut self.count,
+            [&mut self.mean, &mut self.m2, &mut self.min, &mut self.max],
+            n,
+            [mean, m2, min, max],
+        );
     }
 
     /// Components `at..` as statistics of their own (same counts).
@@ -96,55 +98,172 @@ impl Stats {
     /// Merges reduction blocks, in order, from their words (layout in `shaders/reduce.wgsl`):
     /// the scaled f32 moments are unscaled exactly in f64.
     pub fn absorb_blocks(&mut self, words: &[u32]) {
-        self.absorb_words(
-            words,
-            |w| f32::from_bits(w) as f64,
-            |w| w as u64,
-            |w| (w != u32::MAX).then_some(w as u64),
-        );
+        let dim = self.dim();
+        for_each_block32(words, dim, |_, p| self.absorb(&p));
     }
 
     /// The same for the f64 kernel, whose words are f64 values (counts too).
     pub fn absorb_blocks64(&mut self, words: &[f64]) {
-        self.absorb_words(
-            words,
-            |w| w,
-            |w| w as u64,
-            |w| (w >= 0.0).then_some(w as u64),
+        let dim = self.dim();
+        for_each_block64(words, dim, |_, p| self.absorb(&p));
+    }
+
+    /// Merges one block's (or segment's) partial.
+    pub fn absorb(&mut self, p: &Partial) {
+        self.nonfinite += p.bad;
+        if let Some(i) = p.first_bad {
+            if self.first_nonfinite.len() < MAX_REPORTED {
+                self.first_nonfinite.push(i);
+            }
+        }
+        self.merge(p.count, &p.mean, &p.m2, &p.lo, &p.hi);
+    }
+}
+
+/// Chan's update of (count, [mean, m2, min, max]) with another part's.
+fn chan(count: &mut u64, a: [&mut [f64]; 4], n: u64, b: [&[f64]; 4]) {
+    if n == 0 {
+        return;
+    }
+    let [mean, m2, min, max] = a;
+    let na = *count as f64;
+    let nb = n as f64;
+    let nt = na + nb;
+    for c in 0..mean.len() {
+        let d = b[0][c] - mean[c];
+        mean[c] += d * (nb / nt);
+        m2[c] += b[1][c] + d * d * (na * nb / nt);
+        min[c] = min[c].min(b[2][c]);
+        max[c] = max[c].max(b[3][c]);
+    }
+    *count += n;
+}
+
+/// One reduction block's (or point segment's) statistics, decoded to f64.
+#[derive(Clone, Debug)]
+pub struct Partial {
+    pub count: u64,
+    pub bad: u64,
+    pub first_bad: Option<u64>,
+    pub mean: Vec<f64>,
+    pub m2: Vec<f64>,
+    pub lo: Vec<f64>,
+    pub hi: Vec<f64>,
+}
+
+/// Decodes f32 partial words block by block, in order: `f(k, partial)` for block k.
+pub fn for_each_block32(words: &[u32], dim: usize, f: impl FnMut(usize, Partial)) {
+    decode(
+        words,
+        dim,
+        |w| f32::from_bits(w) as f64,
+        |w| w as u64,
+        |w| (w != u32::MAX).then_some(w as u64),
+        f,
+    );
+}
+
+/// The same for the f64 kernel's words (f64 values, counts too).
+pub fn for_each_block64(words: &[f64], dim: usize, f: impl FnMut(usize, Partial)) {
+    decode(
+        words,
+        dim,
+        |w| w,
+        |w| w as u64,
+        |w| (w >= 0.0).then_some(w as u64),
+        f,
+    );
+}
+
+fn decode<W: Copy>(
+    words: &[W],
+    dim: usize,
+    f: impl Fn(W) -> f64,
+    n: impl Fn(W) -> u64,
+    index: impl Fn(W) -> Option<u64>,
+    mut sink: impl FnMut(usize, Partial),
+) {
+    for (k, block) in words.chunks_exact(partial_words(dim)).enumerate() {
+        let mut p = Partial {
+            count: n(block[0]),
+            bad: n(block[1]),
+            first_bad: index(block[2]),
+            mean: vec![0.0; dim],
+            m2: vec![0.0; dim],
+            lo: vec![0.0; dim],
+            hi: vec![0.0; dim],
+        };
+        for c in 0..dim {
+            let w = &block[3 + 5 * c..];
+            let inv = f(w[4]);
+            p.mean[c] = f(w[0]) / inv;
+            p.m2[c] = f(w[1]) / (inv * inv);
+            p.lo[c] = f(w[2]);
+            p.hi[c] = f(w[3]);
+        }
+        sink(k, p);
+    }
+}
+
+/// Statistics per parameter point (runs with replicas): for point p and row c, entry
+/// `p * rows + c` of `mean`, `m2`, `min` and `max`; `count` and `nonfinite` per point. Each
+/// point's segments are merged in block order, as [`Stats`] merges blocks.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PointStats {
+    pub points: u64,
+    pub rows: usize,
+    pub count: Vec<u64>,
+    pub nonfinite: Vec<u64>,
+    pub mean: Vec<f64>,
+    pub m2: Vec<f64>,
+    pub min: Vec<f64>,
+    pub max: Vec<f64>,
+}
+
+impl PointStats {
+    pub fn empty(points: u64, rows: usize) -> PointStats {
+        let n = points as usize * rows;
+        PointStats {
+            points,
+            rows,
+            count: vec![0; points as usize],
+            nonfinite: vec![0; points as usize],
+            mean: vec![0.0; n],
+            m2: vec![0.0; n],
+            min: vec![f64::INFINITY; n],
+            max: vec![f64::NEG_INFINITY; n],
+        }
+    }
+
+    /// Merges a segment's partial into point `p`.
+    pub fn absorb(&mut self, p: usize, part: &Partial) {
+        let r = p * self.rows..(p + 1) * self.rows;
+        self.nonfinite[p] += part.bad;
+        chan(
+            &mut self.count[p],
+            [
+                &mut self.mean[r.clone()],
+                &mut self.m2[r.clone()],
+                &mut self.min[r.clone()],
+                &mut self.max[r],
+            ],
+            part.count,
+            [&part.mean, &part.m2, &part.lo, &part.hi],
         );
     }
 
-    fn absorb_words<W: Copy>(
-        &mut self,
-        words: &[W],
-        f: impl Fn(W) -> f64,
-        n: impl Fn(W) -> u64,
-        index: impl Fn(W) -> Option<u64>,
-    ) {
-        let dim = self.dim();
-        let (mut mean, mut m2, mut lo, mut hi) = (
-            vec![0.0; dim],
-            vec![0.0; dim],
-            vec![0.0; dim],
-            vec![0.0; dim],
-        );
-        for block in words.chunks_exact(partial_words(dim)) {
-            self.nonfinite += n(block[1]);
-            if let Some(i) = index(block[2]) {
-                if self.first_nonfinite.len() < MAX_REPORTED {
-                    self.first_nonfinite.push(i);
-                }
-            }
-            for c in 0..dim {
-                let w = &block[3 + 5 * c..];
-                let inv = f(w[4]);
-                mean[c] = f(w[0]) / inv;
-                m2[c] = f(w[1]) / (inv * inv);
-                lo[c] = f(w[2]);
-                hi[c] = f(w[3]);
-            }
-            self.merge(n(block[0]), &mean, &m2, &lo, &hi);
+    /// Unbiased sample variance of point p's row c (NaN with fewer than two trajectories).
+    pub fn var(&self, p: usize, c: usize) -> f64 {
+        if self.count[p] > 1 {
+            self.m2[p * self.rows + c] / (self.count[p] - 1) as f64
+        } else {
+            f64::NAN
         }
+    }
+
+    /// Bytes of host memory a `PointStats` of this size holds.
+    pub fn bytes(points: u64, rows: usize) -> u64 {
+        points * (16 + 32 * rows as u64)
     }
 }
 

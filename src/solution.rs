@@ -8,7 +8,7 @@ use crate::exec::Outcome;
 use crate::observe::QUANTILE_BINS;
 use crate::observe::{quantiles_from, HistCounts, ObserverLayout, Quantiles, Save, SaveAt};
 use crate::plan::Plan;
-use crate::reduce::Stats;
+use crate::reduce::{PointStats, Stats};
 
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct Timing {
@@ -43,6 +43,9 @@ pub struct Solution {
     pub states: Option<Vec<f64>>,
     /// A derived system's device counters (`System::tally`; empty for other systems).
     pub tally: Vec<u64>,
+    /// Terminal statistics per point (runs with replicas): point p's trajectories are
+    /// `p * replicas .. (p + 1) * replicas`; every row of the run (`Job::row_names`).
+    pub points: Option<PointStats>,
     /// Adaptive methods only.
     pub adaptive: Option<StepReport>,
     /// Cancelled: the statistics cover the first `completed` trajectories only.
@@ -72,6 +75,7 @@ fn saves_of(
     sa: &SaveAt,
     steps: &[u64],
     stats: Vec<Stats>,
+    points: &[PointStats],
     observed: &Observed,
 ) -> Vec<Save> {
     if !sa.any() {
@@ -127,6 +131,7 @@ fn saves_of(
                 hist,
                 quantiles,
                 paths: observed.kept[s * k..(s + 1) * k].to_vec(),
+                points: points.get(s).cloned(),
             }
         })
         .collect()
@@ -174,7 +179,14 @@ pub fn assemble(
         .last()
         .cloned()
         .expect("at least one save: the end");
-    let saves = saves_of(job, sa, &plan.save_steps, out.saved.clone(), &observed);
+    let saves = saves_of(
+        job,
+        sa,
+        &plan.save_steps,
+        out.saved.clone(),
+        &out.points,
+        &observed,
+    );
     let (stats, adaptive) = split_counts(job, stats, out.unfinished, out.first_unfinished);
     Solution {
         stats,
@@ -184,6 +196,7 @@ pub fn assemble(
         completed: out.completed,
         states: out.states,
         tally: out.tally,
+        points: out.points.last().cloned(),
         timing,
         adapter,
         chunks: plan.chunks.len(),

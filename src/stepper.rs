@@ -273,7 +273,8 @@ impl Stepper {
             });
         }
         self.set_uniform(enc, self.uniform(self.step, 0));
-        let groups = self.plan.blocks.div_ceil(64) as u32;
+        // With replicas, one partial per point segment of each block (merged in order).
+        let groups = (self.plan.blocks * self.plan.segs).div_ceil(64) as u32;
         self.res.encode_dispatch(enc, Kernel::Reduce, 0, groups);
         Ok(())
     }

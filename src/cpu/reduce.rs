@@ -24,21 +24,52 @@ struct Block<T> {
     comps: Vec<Moments<T>>,
 }
 
-/// Per block (indices numbered from `first_index`), the moments of `v * scale(max |v|)`.
+/// The trajectories `first..end` (of the chunk) each partial covers, in order: whole
+/// blocks, or with `replicas` each block's segments, one per point it meets (empty ones
+/// included), as `shaders/reduce.wgsl` forms them.
+fn segments(n: usize, first_index: u64, replicas: Option<u64>) -> Vec<(usize, usize)> {
+    let b = BLOCK as usize;
+    let mut out = Vec::new();
+    for block in 0..n.div_ceil(b) {
+        let (bfirst, bend) = (block * b, (block * b + b).min(n));
+        let Some(r) = replicas else {
+            out.push((bfirst, bend));
+            continue;
+        };
+        let g = first_index + bfirst as u64;
+        let g_last = first_index + bend as u64 - 1;
+        for k in 0..crate::reduce::segments_per_block(replicas) {
+            let p = g / r + k;
+            if p <= g_last / r {
+                let first = ((p * r).max(g) - first_index) as usize;
+                let end = if p < g_last / r {
+                    ((p + 1) * r - first_index) as usize
+                } else {
+                    bend
+                };
+                out.push((first, end));
+            } else {
+                out.push((bend, bend));
+            }
+        }
+    }
+    out
+}
+
+/// Per partial (indices numbered from `first_index`), the moments of `v * scale(max |v|)`.
 fn blocks<T: Real>(
     values: &[T],
     n: usize,
     dim: usize,
     first_index: u64,
+    replicas: Option<u64>,
     scale: impl Fn(T) -> T,
 ) -> Vec<Block<T>> {
-    let b = BLOCK as usize;
     let max = |a: T, b: T| if b > a { b } else { a };
     let min = |a: T, b: T| if b < a { b } else { a };
-    (0..n.div_ceil(b))
-        .map(|block| {
-            let first = block * b;
-            let end = (first + b).min(n);
+    segments(n, first_index, replicas)
+        .into_iter()
+        .map(|(first, end)| {
             let finite: Vec<bool> = (first..end)
                 .map(|j| (0..dim).all(|c| values[c * n + j].to_f64().is_finite()))
                 .collect();
@@ -103,18 +134,25 @@ fn blocks<T: Real>(
 
 /// Per-block partial words for `n` trajectories stored component-major (`values[c * n + j]`).
 pub fn block_partials(values: &[f32], n: usize, dim: usize) -> Vec<u32> {
-    block_partials_from(values, n, dim, 0)
+    block_partials_from(values, n, dim, 0, None)
 }
 
-/// The same for trajectories numbered from `first_index` (for the first-non-finite word).
-pub fn block_partials_from(values: &[f32], n: usize, dim: usize, first_index: u64) -> Vec<u32> {
+/// The same for trajectories numbered from `first_index` (for the first-non-finite word),
+/// per point segment with `replicas`.
+pub fn block_partials_from(
+    values: &[f32],
+    n: usize,
+    dim: usize,
+    first_index: u64,
+    replicas: Option<u64>,
+) -> Vec<u32> {
     // An exact power of two bringing max |v| near 1, so squares cannot overflow.
     let scale = |big: f32| {
         let e = ((big.to_bits() >> 23) & 0xFF) as i32;
         f32::from_bits(((254 - e).clamp(1, 254) as u32) << 23)
     };
     let mut out = Vec::with_capacity(n.div_ceil(BLOCK as usize) * partial_words(dim));
-    for b in blocks(values, n, dim, first_index, scale) {
+    for b in blocks(values, n, dim, first_index, replicas, scale) {
         out.extend([
             b.count as u32,
             b.bad as u32,
@@ -130,13 +168,19 @@ pub fn block_partials_from(values: &[f32], n: usize, dim: usize, first_index: u6
 /// The twin of the f64 kernel (flag F64): the same order, f64 throughout, no scaling; the
 /// words are f64 values, counts included.
 pub fn block_partials64(values: &[f64], n: usize, dim: usize) -> Vec<f64> {
-    block_partials64_from(values, n, dim, 0)
+    block_partials64_from(values, n, dim, 0, None)
 }
 
-/// The same for trajectories numbered from `first_index`.
-pub fn block_partials64_from(values: &[f64], n: usize, dim: usize, first_index: u64) -> Vec<f64> {
+/// The same for trajectories numbered from `first_index`, per point segment with `replicas`.
+pub fn block_partials64_from(
+    values: &[f64],
+    n: usize,
+    dim: usize,
+    first_index: u64,
+    replicas: Option<u64>,
+) -> Vec<f64> {
     let mut out = Vec::with_capacity(n.div_ceil(BLOCK as usize) * partial_words(dim));
-    for b in blocks(values, n, dim, first_index, |_| 1.0) {
+    for b in blocks(values, n, dim, first_index, replicas, |_| 1.0) {
         out.extend([
             b.count as f64,
             b.bad as f64,
@@ -158,7 +202,7 @@ pub fn dispatch(
     partials: &mut [u64],
 ) {
     let (n, rows, cap) = (u.count as usize, plan.rows, plan.capacity as usize);
-    let at = u.save as usize * u.blocks as usize * partial_words(rows);
+    let at = u.save as usize * (u.blocks as u64 * plan.segs) as usize * partial_words(rows);
     // The chunk's rows, compacted to `n` trajectories each as the twins expect.
     fn compact<T: bytemuck::Pod>(states: &[u64], rows: usize, cap: usize, n: usize) -> Vec<T> {
         let v: &[T] = &bytemuck::cast_slice(states)[..rows * cap];
@@ -174,11 +218,19 @@ pub fn dispatch(
     match plan.precision {
         crate::precision::Precision::F32 => {
             let v = compact::<f32>(states, rows, cap, n);
-            put(partials, at, &block_partials_from(&v, n, rows, first));
+            put(
+                partials,
+                at,
+                &block_partials_from(&v, n, rows, first, plan.replicas),
+            );
         }
         crate::precision::Precision::F64 => {
             let v = compact::<f64>(states, rows, cap, n);
-            put(partials, at, &block_partials64_from(&v, n, rows, first));
+            put(
+                partials,
+                at,
+                &block_partials64_from(&v, n, rows, first, plan.replicas),
+            );
         }
     }
 }
