@@ -496,7 +496,14 @@ pub fn integrate(job: &Job, target: Target) -> Result<Composed> {
         let alone = compose(
             &[
                 Source::new("prelude", &pre),
-                Source::new("analysis", "#import state\n"),
+                Source::new(
+                    "analysis",
+                    if sys.tally > 0 {
+                        "#import state\n#import tally\n"
+                    } else {
+                        "#import state\n"
+                    },
+                ),
                 Source::code(&sys.wgsl, &sys.origin),
             ],
             &[],
@@ -1025,10 +1032,12 @@ mod tests {
                     }
                 }
                 for precision in [Precision::F32, Precision::F64] {
-                    reduce(sys.dim(), t.lanes, precision)
-                        .unwrap()
-                        .validate(caps(t) | Capabilities::FLOAT64)
-                        .unwrap();
+                    for replicas in [None, Some(1), Some(100), Some(1000)] {
+                        reduce(sys.dim(), t.lanes, precision, replicas)
+                            .unwrap()
+                            .validate(caps(t) | Capabilities::FLOAT64)
+                            .unwrap();
+                    }
                     for hists in [&[][..], &[(0, 10, 0), (sys.dim() - 1, 4096, 12)][..]] {
                         observe(sys.dim(), t.lanes, precision, hists, 4110, 7, 3)
                             .unwrap()
