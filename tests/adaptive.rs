@@ -284,3 +284,48 @@ fn dopri5_saves_at_grid_times_by_stepping_onto_them() {
         "{err}"
     );
 }
+
+/// A system's `project` runs after every accepted step and never after a rejected one, and
+/// the FSAL derivative is recomputed when it moves the state. State (x, a, c, s, b, z):
+/// x' = a, s' = 1, z' = -k z (stiff enough that steps are rejected), and a, c, b constant
+/// between steps. `project` counts in c, and at the first accepted step sets a = 1 and
+/// b = s (that step's end), so x(T) = T - b to rounding; with a stale k1 (a = 0 there) the
+/// next step is rejected down to a tiny h and accepted with an error (x was off by 1.7e-6
+/// when tried). On the device only: the CPU twin runs the catalog's twin systems, none of
+/// which has a `project`.
+#[test]
+fn dopri5_projects_after_accepted_steps_only_and_refreshes_k1() {
+    let ctx = common::ctx();
+    let sys = System::wgsl(
+        "kicked",
+        &["x", "a", "c", "s", "b", "z"],
+        &[("k", 50.0)],
+        throng::Noise::None,
+        "fn drift(t: F, x: S, p: Params) -> S {\n    return S(x[1], R(0.0), R(0.0), R(1.0), R(0.0), -p.k * x[5]);\n}\n\
+         fn project(x: S, p: Params) -> S {\n    var y = x;\n    if (x[2] == R(0.0)) {\n        y[1] = R(1.0);\n        y[4] = x[3];\n    }\n    y[2] = x[2] + R(1.0);\n    return y;\n}\n",
+    )
+    .unwrap();
+    let n = 8u64;
+    let t1 = 2.0;
+    let job = Ensemble::new(sys, n)
+        .x0(&[0.0, 0.0, 0.0, 0.0, 0.0, 1.0])
+        .sweep("k", 20.0, 80.0)
+        .precision(Precision::F64)
+        .job(dopri5(1e-8, 1e-8), TimeGrid::until(0.0, t1, 4))
+        .unwrap();
+    let s = solve(&ctx, &job, &keep()).unwrap().states.unwrap();
+    let n = n as usize;
+    let row = |r: usize, i: usize| s[r * n + i];
+    for i in 0..n {
+        let (x, c, b) = (row(0, i), row(2, i), row(4, i));
+        let (accepted, rejected) = (row(6, i), row(7, i));
+        assert!(rejected > 0.0, "trajectory {i}: no step was rejected");
+        assert_eq!(c, accepted, "trajectory {i}: project ran {c} times");
+        assert!(b > 0.0 && b < t1, "trajectory {i}: first step ends at {b}");
+        assert!(
+            (x - (t1 - b)).abs() < 1e-9,
+            "trajectory {i}: x = {x}, want {}",
+            t1 - b
+        );
+    }
+}
