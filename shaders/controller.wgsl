@@ -121,12 +121,18 @@ fn advance(x0: S, p: Params, traj: U) -> S {
         let fac = clamp(pw(err2, EXP_ERR2) / pw(prev2, EXP_PREV2) / 0.9, R(0.1), R(5.0));
         let grown = hs / fac;
         let h_ok = select(grown, hs, last_rejected & (grown > hs));
-        let h_rej = hs / min(pw(err2, EXP_ERR2) / 0.9, R(5.0));
+        // A NaN norm (a trial that overflowed: inf - inf) shortens the step as an infinite one
+        // does, as in the CPU twin; pw's max(NaN, ..) may drop the NaN and grow the step.
+        let err2_rej = select(err2, R(1e30), !(err2 <= R(1e30)));
+        let h_rej = hs / min(pw(err2_rej, EXP_ERR2) / 0.9, R(5.0));
         prev2 = select(prev2, max(err2, R(1e-8)), ok);
         last_rejected = select(last_rejected, rej, running);
         h = select(h, clamp(select(h_rej, h_ok, ok), R(DT_MIN), R(DT_MAX)), running);
         running = running & (t < te);
     }
+    // A lane still running did not reach te: the loop was stopped from outside (llvmpipe
+    // ends a shader's loops after 65535 iterations in all). Unfinished, not cut short.
+    unfinished = unfinished | running;
 #for c in DIM
     x[$c] = select(x[$c], nan_r(), unfinished);
 #endfor

@@ -114,6 +114,7 @@ pub fn segment<T: Real>(job: &Job, p: &[T], row: &mut [T], step0: u64, steps: u6
         } else {
             rejected += 1;
             let fac = pow(err2, EXP_ERR2) / k(0.9);
+            // A NaN norm (an overflowed trial) shortens by 5, as the kernel does.
             h_new = h_step / if fac < k(5.0) { fac } else { k(5.0) };
             last_rejected = true;
         }
