@@ -6,11 +6,18 @@
 // drift takes one t, and lanes' times differ. A step is accepted when its error norm
 // (Trial.err2, a mean square) is at most 1; PI control as in Hairer's DOPRI5 (beta 0.04).
 // The controller's powers are taken in f32 in both precisions (f64 pow is no Vulkan
-// built-in, and the controller needs no more). CPU twin: src/cpu/controller.rs.
+// built-in, and the controller needs no more). A system's `project` is applied after every
+// accepted step. CPU twin: src/cpu/controller.rs.
 #import state
 #import integrate
 
 @group(0) @binding(3) var<storage, read_write> events: array<atomic<u32>, 2>;
+
+#ifdef PROJECT
+// The time `project` is called at (the end of the step just accepted): adaptive steps are
+// not on the grid, and the chaos toolkit's derived `project` times its blocks by it.
+var<private> throng_t: R;
+#endif
 
 // Controller state of this invocation's lanes: loaded from the rows after the state by
 // `load_counts` (a segment after the first continues where the last one stopped), stored
@@ -91,17 +98,41 @@ fn advance(x0: S, p: Params, traj: U) -> S {
         k1[$c] = select(k1[$c], trial.k[$c], ok);
 #endfor
         t = select(t, t_new, ok);
+#ifdef PROJECT
+        // Only after an accepted step: project may have side effects (the carried rows of
+        // throng's derived systems). Written for LANES = 1, like the drift calls here.
+        if (any(ok)) {
+            throng_t = t;
+            let xp = project(x, p);
+            var moved = false;
+#for c in DIM
+            moved = moved | any(xp[$c] != x[$c]);
+#endfor
+            // k1 (first same as last) is the drift at the state before projection: stale
+            // if project moved it. An identity projection costs no drift call.
+            if (moved) {
+                x = xp;
+                k1 = drift(t, x, p);
+            }
+        }
+#endif
         accepted += select(U(0u), U(1u), ok);
         rejected += select(U(0u), U(1u), rej);
         let fac = clamp(pw(err2, EXP_ERR2) / pw(prev2, EXP_PREV2) / 0.9, R(0.1), R(5.0));
         let grown = hs / fac;
         let h_ok = select(grown, hs, last_rejected & (grown > hs));
-        let h_rej = hs / min(pw(err2, EXP_ERR2) / 0.9, R(5.0));
+        // A NaN norm (a trial that overflowed: inf - inf) shortens the step as an infinite one
+        // does, as in the CPU twin; pw's max(NaN, ..) may drop the NaN and grow the step.
+        let err2_rej = select(err2, R(1e30), !(err2 <= R(1e30)));
+        let h_rej = hs / min(pw(err2_rej, EXP_ERR2) / 0.9, R(5.0));
         prev2 = select(prev2, max(err2, R(1e-8)), ok);
         last_rejected = select(last_rejected, rej, running);
         h = select(h, clamp(select(h_rej, h_ok, ok), R(DT_MIN), R(DT_MAX)), running);
         running = running & (t < te);
     }
+    // A lane still running did not reach te: the loop was stopped from outside (llvmpipe
+    // ends a shader's loops after 65535 iterations in all). Unfinished, not cut short.
+    unfinished = unfinished | running;
 #for c in DIM
     x[$c] = select(x[$c], nan_r(), unfinished);
 #endfor

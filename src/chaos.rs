@@ -10,7 +10,10 @@
 //! step and every `renorm` steps re-orthonormalises the q's by modified Gram–Schmidt and,
 //! after the transient, adds log ‖q_j‖ to the sums. The method integrates the tangents with
 //! the state (RK4 with them, EM/Heun for SDEs), so the exponents are those of the method's
-//! own discrete flow.
+//! own discrete flow. Under dopri5 the tangents are integrated rows like the state, so they
+//! are in its error norm and steer its steps; `project` then runs after accepted steps only,
+//! counts those, and times each block by the controller's clock (`throng_t`), since
+//! adaptive blocks differ in length.
 
 use crate::ensemble::{Ensemble, Job, TimeGrid};
 use crate::error::{Error, Result};
@@ -162,10 +165,10 @@ pub const TANGENT_LANES: u32 = 1;
 pub struct LyapunovOptions {
     /// How many exponents (1 ..= dim), the largest first.
     pub exponents: usize,
-    /// Re-orthonormalise every this many steps.
+    /// Re-orthonormalise every this many steps (an adaptive method's accepted steps).
     pub renorm: u64,
-    /// Steps before the log-stretches count (rounded up to a multiple of `renorm`); the
-    /// tangents are re-orthonormalised during it too.
+    /// Steps before the log-stretches count (rounded up to a multiple of `renorm`; an
+    /// adaptive method's accepted steps); the tangents are re-orthonormalised during it too.
     pub transient: u64,
     /// Trajectories per invocation (default [`TANGENT_LANES`]).
     pub lanes: Option<u32>,
@@ -194,17 +197,32 @@ pub struct Lyapunov {
     pub paths: u64,
     /// Exponents per trajectory.
     pub k: usize,
-    /// `exponents[i * k + j]`: λ_{j+1} of trajectory i (NaN if it left the finite numbers).
+    /// `exponents[i * k + j]`: λ_{j+1} of trajectory i: its log-stretches summed over its
+    /// counted blocks, over their time. NaN if it left the finite numbers, and under an
+    /// adaptive method if it ran out of steps ([`Lyapunov::unfinished`]) or took too few
+    /// accepted steps for one block after the transient (its `counts[i]` is 0).
     pub exponents: Vec<f64>,
     /// A convergence estimate per exponent: the standard error of the mean of the block
-    /// estimates (blocks of `renorm` steps) as if they were independent. Successive blocks
-    /// are correlated, so read it as an order of magnitude (for Lorenz it is about 8x the
-    /// spread seen across trajectories).
+    /// estimates (the rates log-stretch / block time, blocks of `renorm` steps) as if they
+    /// were independent. Successive blocks are correlated, so read it as an order of
+    /// magnitude (for Lorenz it is about 8x the spread seen across trajectories). An
+    /// adaptive method's blocks differ in length: their rates are weighted by it, as the
+    /// exponent weights them, and the count of blocks stands for the sample size.
     pub stderr: Vec<f64>,
-    /// The time the exponents average over.
+    /// The time the exponents average over: every trajectory's under a fixed-step method;
+    /// under an adaptive one the mean of [`Lyapunov::times`] over trajectories with a block.
     pub time: f64,
-    /// Blocks of `renorm` steps averaged.
+    /// Blocks of `renorm` steps averaged: every trajectory's under a fixed-step method;
+    /// under an adaptive one the fewest any trajectory counted.
     pub blocks: u64,
+    /// Per trajectory: the time its exponents average over (under an adaptive method, from
+    /// the controller's clock at the start of its first counted block to the end of its
+    /// last; 0 without a block).
+    pub times: Vec<f64>,
+    /// Per trajectory: the blocks averaged.
+    pub counts: Vec<u64>,
+    /// Trajectories that ran out of an adaptive method's step budget (`max_steps`).
+    pub unfinished: u64,
     /// The state of each trajectory at the end, `states[c * paths + i]`.
     pub states: Vec<f64>,
     pub adapter: String,
@@ -225,6 +243,8 @@ impl Lyapunov {
 struct Rows {
     d: usize,
     k: usize,
+    /// An adaptive method: blocks are counted and timed on the device.
+    adaptive: bool,
 }
 
 /// Where value `i` of a system's G goes in general noise: (row, channel).
@@ -237,8 +257,9 @@ fn place(sys: &System, i: usize) -> (usize, usize) {
 }
 
 /// The integrated rows (state, then tangents) and the carried ones (`carried[..]`: log
-/// sums, their Kahan terms, sums of squares, the step counter), which follow them in the
-/// states buffer.
+/// sums, their Kahan terms, sums of squares, the step counter, and for an adaptive method
+/// the blocks counted and the clock where they start and end), which follow them (and an
+/// adaptive method's controller rows) in the states buffer.
 impl Rows {
     fn q(&self, j: usize, c: usize) -> usize {
         self.d + j * self.d + c
@@ -259,12 +280,24 @@ impl Rows {
     fn steps(&self) -> usize {
         3 * self.k
     }
-    fn carried(&self) -> usize {
-        self.steps() + 1
+    /// Blocks counted (adaptive).
+    fn blocks(&self) -> usize {
+        3 * self.k + 1
     }
-    /// Where carried value `c` sits among all rows.
-    fn row(&self, c: usize) -> usize {
-        self.integrated() + c
+    /// The clock at the start of the first counted block (adaptive).
+    fn t_first(&self) -> usize {
+        3 * self.k + 2
+    }
+    /// The clock at the latest renormalisation (adaptive).
+    fn t_last(&self) -> usize {
+        3 * self.k + 3
+    }
+    fn carried(&self) -> usize {
+        if self.adaptive {
+            self.t_last() + 1
+        } else {
+            self.steps() + 1
+        }
     }
 }
 
@@ -431,7 +464,8 @@ fn own_project(derived: &str, d: usize, dirs: &[Vec<usize>]) -> String {
 }
 
 /// The Lyapunov system's WGSL: the glue, and a `project` that counts the step and every
-/// `renorm` steps re-orthonormalises and sums.
+/// `renorm` steps re-orthonormalises and sums (for an adaptive method, also counts the
+/// block and reads the clock).
 fn augmented_wgsl(sys: &System, derived: &str, rows: Rows, opts: &LyapunovOptions) -> String {
     let (d, k) = (rows.d, rows.k);
     let neighbour = opts.separation.map(|_| rows.q(0, 0));
@@ -451,6 +485,27 @@ fn augmented_wgsl(sys: &System, derived: &str, rows: Rows, opts: &LyapunovOption
         h = 0.5 / opts.renorm as f64
     );
     s += &format!("    let on = n > R({}.0);\n", opts.transient);
+    if rows.adaptive {
+        // Blocks of `renorm` accepted steps span their own times: keep the clock (the
+        // controller's, at the end of the step) where the counted blocks start and where
+        // the latest ends, and this block's length for the weighted squares.
+        s += &format!(
+            "    let t_prev = select(carried[{tl}], R(T0), n == R({r}.0));\n    let tb = throng_t - t_prev;\n    carried[{tf}] = select(carried[{tf}], t_prev, on & (carried[{b}] == R(0.0)));\n    carried[{tl}] = throng_t;\n    carried[{b}] = carried[{b}] + select(R(0.0), R(1.0), on);\n",
+            tl = rows.t_last(),
+            tf = rows.t_first(),
+            b = rows.blocks(),
+            r = opts.renorm,
+        );
+    }
+    // The squares: of the block's log, or for unequal blocks log² / length (their
+    // length-weighted mean is that of the squared rates, see `lyapunov`).
+    let sq_term = |j: usize| {
+        if rows.adaptive {
+            format!("l{j} * l{j} / tb")
+        } else {
+            format!("l{j} * l{j}")
+        }
+    };
     for j in 0..k {
         for i in 0..j {
             let dot: Vec<String> = (0..d)
@@ -481,11 +536,12 @@ fn augmented_wgsl(sys: &System, derived: &str, rows: Rows, opts: &LyapunovOption
         }
         // log in f32 (f64 has no log on Vulkan); sums in the run's precision, compensated.
         s += &format!(
-            "    let l{j} = R(log(R32(n{j} / R({scale:?}))));\n    let y{j} = select(R(0.0), l{j} - carried[{c}], on);\n    let s{j} = carried[{sm}] + y{j};\n    carried[{c}] = select(carried[{c}], (s{j} - carried[{sm}]) - y{j}, on);\n    carried[{sm}] = s{j};\n    carried[{q}] = carried[{q}] + select(R(0.0), l{j} * l{j}, on);\n",
+            "    let l{j} = R(log(R32(n{j} / R({scale:?}))));\n    let y{j} = select(R(0.0), l{j} - carried[{c}], on);\n    let s{j} = carried[{sm}] + y{j};\n    carried[{c}] = select(carried[{c}], (s{j} - carried[{sm}]) - y{j}, on);\n    carried[{sm}] = s{j};\n    carried[{q}] = carried[{q}] + select(R(0.0), {sqt}, on);\n",
             c = rows.comp(j),
             sm = rows.sum(j),
             q = rows.sq(j),
-            scale = opts.separation.unwrap_or(1.0)
+            scale = opts.separation.unwrap_or(1.0),
+            sqt = sq_term(j)
         );
     }
     s += "    return x;\n}\n";
@@ -527,16 +583,6 @@ fn augmented_job(
     if opts.renorm == 0 {
         return Err(input("renorm must be at least 1 step".into()));
     }
-    if method.is_adaptive() {
-        return Err(Error::MethodDoesNotFit {
-            method: method.name(),
-            system: sys.name.clone(),
-            message: format!(
-                "Lyapunov exponents need a fixed-step method (rk4 for ODEs, em or heun for SDEs); {} chooses its own steps",
-                method.name()
-            ),
-        });
-    }
     if matches!(sys.noise, Noise::Correlated { .. }) {
         return Err(Error::MethodDoesNotFit {
             method: method.name(),
@@ -544,20 +590,29 @@ fn augmented_job(
             message: "Lyapunov exponents of correlated noise are not supported; write the noise as general".into(),
         });
     }
-    if job.precision == Precision::F32 && job.steps as u64 > 1 << 24 {
+    // The most steps the counter sees: an adaptive method's accepted steps are at most its
+    // step budget (how many it takes is known only after the run).
+    let (most, steps_are) = match method {
+        Method::Dopri5(ctl) => (ctl.max_steps as u64, "accepted steps (max_steps)"),
+        _ => (job.steps as u64, "steps"),
+    };
+    if job.precision == Precision::F32 && most > 1 << 24 {
         return Err(input(format!(
-            "at most 2^24 steps in f32 (the step counter is exact up to there), got {}",
-            job.steps
+            "at most 2^24 {steps_are} in f32 (the step counter is exact up to there), got {most}"
         )));
     }
     let transient = opts.transient.div_ceil(opts.renorm) * opts.renorm;
-    if transient + opts.renorm > job.steps as u64 {
+    if transient + opts.renorm > most {
         return Err(input(format!(
-            "the transient ({transient} steps) leaves no block of {} steps of the {} to average over",
-            opts.renorm, job.steps
+            "the transient ({transient} steps) leaves no block of {} steps of the {most} {steps_are} to average over",
+            opts.renorm
         )));
     }
-    let rows = Rows { d, k };
+    let rows = Rows {
+        d,
+        k,
+        adaptive: method.is_adaptive(),
+    };
     if opts
         .separation
         .is_some_and(|d0| !(d0 > 0.0 && d0.is_finite()))
@@ -586,6 +641,9 @@ fn augmented_job(
         }
     }
     carried.push("steps_done".into());
+    if rows.adaptive {
+        carried.extend(["blocks_done", "t_first", "t_last"].map(String::from));
+    }
     debug_assert_eq!(carried.len(), rows.carried());
     // The tangent vectors start as the first k unit vectors.
     let mut start = vec![0.0; rows.integrated() - d];
@@ -639,23 +697,90 @@ pub fn lyapunov(
     )?;
     let states = sol.states.expect("states are kept");
     let n = job.paths as usize;
+    // The carried rows come last, after an adaptive method's controller rows.
+    let crow = states.len() / n - rows.carried();
+    let at = |c: usize, i: usize| states[(crow + c) * n + i];
     let transient = opts.transient.div_ceil(opts.renorm) * opts.renorm;
-    let blocks = (job.steps as u64).saturating_sub(transient) / opts.renorm;
+    let fixed_blocks = (job.steps as u64).saturating_sub(transient) / opts.renorm;
     let block_t = opts.renorm as f64 * job.grid.dt;
-    let time = blocks as f64 * block_t;
+    let (times, counts): (Vec<f64>, Vec<u64>) = if rows.adaptive {
+        (0..n)
+            .map(|i| {
+                let b = at(rows.blocks(), i);
+                let b = if b.is_finite() { b as u64 } else { 0 };
+                let t = if b > 0 {
+                    at(rows.t_last(), i) - at(rows.t_first(), i)
+                } else {
+                    0.0
+                };
+                (t, b)
+            })
+            .unzip()
+    } else {
+        (
+            vec![fixed_blocks as f64 * block_t; n],
+            vec![fixed_blocks; n],
+        )
+    };
+    let unfinished = sol.adaptive.as_ref().map_or(0, |a| a.unfinished);
+    if rows.adaptive && counts.iter().all(|&b| b == 0) {
+        // The first controller row: accepted steps.
+        let most = (0..n)
+            .map(|i| states[rows.integrated() * n + i])
+            .fold(0.0f64, f64::max);
+        return Err(Error::Input {
+            what: "lyapunov".into(),
+            message: format!(
+                "no trajectory took enough accepted steps for one block: the transient is {transient} accepted steps and a block {}, but the most any took was {most}{}; lengthen the time span or shorten the transient",
+                opts.renorm,
+                if unfinished > 0 {
+                    format!(" ({unfinished} ran out of steps)")
+                } else {
+                    String::new()
+                }
+            ),
+        });
+    }
     let mut exponents = vec![0.0; n * k];
     let mut stderr = vec![0.0; n * k];
     for i in 0..n {
+        let b = counts[i] as f64;
+        // An adaptive trajectory out of steps has a NaN state and unfinished blocks.
+        let lost = rows.adaptive
+            && (counts[i] == 0 || !(0..rows.d).all(|c| states[c * n + i].is_finite()));
         for j in 0..k {
-            let sum = states[rows.row(rows.sum(j)) * n + i];
-            let sq = states[rows.row(rows.sq(j)) * n + i];
-            exponents[i * k + j] = sum / time;
-            let b = blocks as f64;
-            let mean = sum / b;
-            let var = (sq / b - mean * mean).max(0.0);
-            stderr[i * k + j] = (var / b).sqrt() / block_t;
+            let sum = at(rows.sum(j), i);
+            let sq = at(rows.sq(j), i);
+            let lambda = sum / times[i];
+            // The variance of the block rates r = log / length, each weighted by its block's
+            // length (the exponent is their weighted mean): Σ(log²/length) / time − λ²; for
+            // equal blocks, the plain variance of the logs over length².
+            let var = if rows.adaptive {
+                sq / times[i] - lambda * lambda
+            } else {
+                let mean = sum / b;
+                (sq / b - mean * mean) / (block_t * block_t)
+            };
+            exponents[i * k + j] = if lost { f64::NAN } else { lambda };
+            stderr[i * k + j] = if lost {
+                f64::NAN
+            } else {
+                (var.max(0.0) / b).sqrt()
+            };
         }
     }
+    let (time, blocks) = if rows.adaptive {
+        let with: Vec<f64> = (0..n)
+            .filter(|&i| counts[i] > 0)
+            .map(|i| times[i])
+            .collect();
+        (
+            with.iter().sum::<f64>() / with.len() as f64,
+            counts.iter().copied().min().unwrap_or(0),
+        )
+    } else {
+        (fixed_blocks as f64 * block_t, fixed_blocks)
+    };
     let mut x = states;
     x.truncate(rows.d * n);
     Ok(Lyapunov {
@@ -665,6 +790,9 @@ pub fn lyapunov(
         stderr,
         time,
         blocks,
+        times,
+        counts,
+        unfinished,
         states: x,
         adapter: sol.adapter,
         timing: sol.timing,

@@ -284,3 +284,108 @@ fn dopri5_saves_at_grid_times_by_stepping_onto_them() {
         "{err}"
     );
 }
+
+/// A system's `project` runs after every accepted step and never after a rejected one, and
+/// the FSAL derivative is recomputed when it moves the state. State (x, a, c, s, b, z):
+/// x' = a, s' = 1, z' = -k z (stiff enough that steps are rejected), and a, c, b constant
+/// between steps. `project` counts in c, and at the first accepted step sets a = 1 and
+/// b = s (that step's end), so x(T) = T - b to rounding; with a stale k1 (a = 0 there) the
+/// next step is rejected down to a tiny h and accepted with an error (x was off by 1.7e-6
+/// when tried). On the device only: the CPU twin runs the catalog's twin systems, none of
+/// which has a `project`.
+#[test]
+fn dopri5_projects_after_accepted_steps_only_and_refreshes_k1() {
+    let ctx = common::ctx();
+    let sys = System::wgsl(
+        "kicked",
+        &["x", "a", "c", "s", "b", "z"],
+        &[("k", 50.0)],
+        throng::Noise::None,
+        "fn drift(t: F, x: S, p: Params) -> S {\n    return S(x[1], R(0.0), R(0.0), R(1.0), R(0.0), -p.k * x[5]);\n}\n\
+         fn project(x: S, p: Params) -> S {\n    var y = x;\n    if (x[2] == R(0.0)) {\n        y[1] = R(1.0);\n        y[4] = x[3];\n    }\n    y[2] = x[2] + R(1.0);\n    return y;\n}\n",
+    )
+    .unwrap();
+    let n = 8u64;
+    let t1 = 2.0;
+    let job = Ensemble::new(sys, n)
+        .x0(&[0.0, 0.0, 0.0, 0.0, 0.0, 1.0])
+        .sweep("k", 20.0, 80.0)
+        .precision(Precision::F64)
+        .job(dopri5(1e-8, 1e-8), TimeGrid::until(0.0, t1, 4))
+        .unwrap();
+    let s = solve(&ctx, &job, &keep()).unwrap().states.unwrap();
+    let n = n as usize;
+    let row = |r: usize, i: usize| s[r * n + i];
+    for i in 0..n {
+        let (x, c, b) = (row(0, i), row(2, i), row(4, i));
+        let (accepted, rejected) = (row(6, i), row(7, i));
+        assert!(rejected > 0.0, "trajectory {i}: no step was rejected");
+        assert_eq!(c, accepted, "trajectory {i}: project ran {c} times");
+        assert!(b > 0.0 && b < t1, "trajectory {i}: first step ends at {b}");
+        assert!(
+            (x - (t1 - b)).abs() < 1e-9,
+            "trajectory {i}: x = {x}, want {}",
+            t1 - b
+        );
+    }
+}
+
+/// A first step so long that the trial overflows (Lorenz in f32 with h = 20: inf − inf makes
+/// the error norm NaN) is shortened like a failed one and the run proceeds, on the device as
+/// on the CPU twin. The step used to grow on NaN (WGSL's max may drop a NaN), and the
+/// trajectory was rejected in place until the step budget ran out. Over t = 20 of chaos in
+/// f32 the states differ; the step counts agree within 2%.
+#[test]
+fn an_overflowing_first_step_is_shortened_as_on_the_twin() {
+    let ctx = common::ctx();
+    let job = lorenz(4, Precision::F32)
+        .job(dopri5(1e-6, 1e-6), TimeGrid::until(0.0, 20.0, 1))
+        .unwrap();
+    let gpu = solve(&ctx, &job, &keep()).unwrap();
+    let twin = cpu::solve(&job, &keep()).unwrap();
+    let (g, t) = (gpu.states.unwrap(), twin.states.unwrap());
+    assert_eq!(gpu.adaptive.unwrap().unfinished, 0);
+    for i in 0..4 {
+        assert!((0..3).all(|c| g[c * 4 + i].is_finite()), "trajectory {i}");
+        let (a, b) = (g[3 * 4 + i], t[3 * 4 + i]);
+        assert!(
+            a > 0.0 && (a - b).abs() <= 0.02 * b,
+            "trajectory {i}: {a} accepted steps, the twin {b}"
+        );
+    }
+}
+
+/// A trajectory is reported finished only if it reached t1. llvmpipe ends a shader's loops
+/// after 65535 iterations in all, so Lorenz to t = 2000 (about 91000 trial steps) stops
+/// there: it must come out unfinished (NaN, counted), not as a state at t ≈ 1400 labelled
+/// t1. Where loops are not limited it finishes, with about the twin's step count (the
+/// trajectories differ after t ~ 20 of chaos in f32; their step counts agree within 2%).
+#[test]
+fn a_trajectory_the_driver_stops_early_is_unfinished_not_finished() {
+    let ctx = common::ctx();
+    let n = 2usize;
+    let job = Ensemble::new(System::builtin("lorenz").unwrap(), n as u64)
+        .x0(&[1.0, 1.0, 1.0])
+        .sweep("rho", 28.0, 29.0)
+        .job(dopri5(1e-6, 1e-6), TimeGrid::until(0.0, 2000.0, 1000))
+        .unwrap();
+    let gpu = solve(&ctx, &job, &keep()).unwrap();
+    let twin = cpu::solve(&job, &keep()).unwrap();
+    let (g, t) = (gpu.states.unwrap(), twin.states.unwrap());
+    let report = gpu.adaptive.unwrap();
+    let nan = (0..n).filter(|&i| g[i].is_nan()).count();
+    assert_eq!(report.unfinished as usize, nan);
+    for i in 0..n {
+        let taken = |s: &[f64]| s[3 * n + i] + s[4 * n + i];
+        assert!(taken(&t) > 70_000.0, "the twin took {}", taken(&t));
+        if g[i].is_finite() {
+            assert!(
+                (taken(&g) - taken(&t)).abs() <= 0.02 * taken(&t),
+                "trajectory {i}: finished after {} steps, the twin {}",
+                taken(&g),
+                taken(&t)
+            );
+        }
+    }
+    eprintln!("{nan} of {n} stopped by the driver");
+}

@@ -177,6 +177,86 @@ fn lorenz_spectrum_and_the_trace_identity() {
     }
 }
 
+fn dopri5() -> Method {
+    Method::Dopri5(throng::method::Controller::default())
+}
+
+/// Lorenz under dopri5 (rtol = atol = 1e-6), whose error norm holds the tangents too. λ1
+/// within 0.02 of 0.906 (the mean's standard error over the trajectories is about 0.002),
+/// λ2 near 0, and the trace identity: every trajectory's sum is −(σ+1+β) exactly for the
+/// exact flow (Liouville), and dopri5 keeps each step's error in every tangent row near
+/// rtol relative, so the log-volume drifts by at most about 3 rtol per step: with ~50
+/// steps per unit time, 1.5e-4 per unit time; the f32 logs and the clock add far less.
+/// Hence 1e-3 on the mean and 2e-3 per trajectory, as for RK4.
+#[test]
+fn lorenz_spectrum_and_the_trace_identity_under_dopri5() {
+    let ctx = common::ctx();
+    let ens = Ensemble::new(System::builtin("lorenz").unwrap(), 64)
+        .x0(&[1.0, 1.0, 20.0])
+        .init(Init::Normal(vec![2.0, 2.0, 2.0]))
+        .seed(3);
+    let l = chaos::lyapunov(
+        &ctx,
+        &ens,
+        dopri5(),
+        TimeGrid::until(0.0, 200.0, 20_000),
+        &opts(3, 2000),
+    )
+    .unwrap();
+    let (l1, l2, l3) = (
+        mean_sd(&l.exponent(0)),
+        mean_sd(&l.exponent(1)),
+        mean_sd(&l.exponent(2)),
+    );
+    assert_eq!(l.unfinished, 0);
+    // Every trajectory's blocks lie within t1 = 200, after its 2000 transient steps.
+    for i in 0..l.paths as usize {
+        assert!(
+            l.counts[i] > 0 && l.times[i] > 0.0 && l.times[i] < 200.0,
+            "trajectory {i}: {} blocks over t = {}",
+            l.counts[i],
+            l.times[i]
+        );
+    }
+    assert!((l1.0 - 0.906).abs() < 0.02, "λ1 {l1:?}");
+    assert!(l2.0.abs() < 0.01, "λ2 {l2:?}");
+    let trace = -(10.0 + 1.0 + 8.0 / 3.0);
+    let sum = l1.0 + l2.0 + l3.0;
+    assert!((sum - trace).abs() < 1e-3, "sum {sum} against {trace}");
+    for i in 0..l.paths as usize {
+        let s: f64 = l.exponents[i * 3..][..3].iter().sum();
+        assert!((s - trace).abs() < 2e-3, "trajectory {i}: sum {s}");
+    }
+    // The stderr weights each block's rate by its length. RK4 with blocks of dopri5's mean
+    // length, over the same time after as many steps, estimates the same spread of block
+    // rates: the mean stderrs agree within 25% (λ1: 0.135 and 0.146 when tried, about 8x
+    // the trajectories' spread, as documented).
+    let h = l.time / (l.blocks as f64 * 10.0);
+    let counted = (l.time / h) as u64 / 10 * 10;
+    let rk4 = chaos::lyapunov(
+        &ctx,
+        &ens,
+        Method::Rk4,
+        TimeGrid::new(0.0, h, 2000 + counted),
+        &opts(3, 2000),
+    )
+    .unwrap();
+    let mean_se = |l: &chaos::Lyapunov, j: usize| {
+        (0..l.paths as usize)
+            .map(|i| l.stderr[i * 3 + j])
+            .sum::<f64>()
+            / l.paths as f64
+    };
+    for j in 0..3 {
+        let (a, b) = (mean_se(&l, j), mean_se(&rk4, j));
+        assert!(
+            a > 0.75 * b && a < 1.25 * b,
+            "λ{}: stderr {a} under dopri5, {b} under RK4 with h = {h}",
+            j + 1
+        );
+    }
+}
+
 /// dx = A x: the exponents are the real parts of A's eigenvalues (RK4's error at h = 0.01 is
 /// O(h^4), far below the f32 logs' 1e-5).
 #[test]
@@ -308,6 +388,113 @@ fn a_user_struct_is_declared_for_the_derived_code() {
         .exponents
     };
     assert_eq!(run(sys), run(lorenz));
+}
+
+/// dx = A x under dopri5: the exponents are the real parts of A's eigenvalues. Its blocks of
+/// accepted steps differ in length, so this checks their clock too: a relative error of
+/// 1e-5 in the time shows as 2e-5 in λ = −2. The error seen was at most 7e-6 (rtol 1e-6, and
+/// the f32 clock's rounding, ~1e-5 per step at t ~ 100, random over ~1000 steps); 5e-5.
+/// One case starts at t0 = −50 with no transient: its first block starts at t0.
+#[test]
+fn a_linear_system_s_exponents_under_dopri5() {
+    let ctx = common::ctx();
+    let sys = System::wgsl(
+        "linear2",
+        &["u", "v"],
+        &[("a", 0.5), ("b", 0.0), ("c", 0.0), ("e", -2.0)],
+        Noise::None,
+        "fn drift(t: F, x: S, p: Params) -> S {\n    return S(p.a * x[0] + p.b * x[1], p.c * x[0] + p.e * x[1]);\n}\n",
+    )
+    .unwrap();
+    for (a, b, c, e, want, t0, transient) in [
+        (0.5, 0.0, 0.0, -2.0, [0.5, -2.0], 0.0, 100),
+        (-1.0, 2.0, -2.0, -1.0, [-1.0, -1.0], -50.0, 0),
+        (0.3, 1.0, 0.0, -0.7, [0.3, -0.7], 0.0, 100),
+    ] {
+        // At the fixed point 0 the state cannot overflow over a long run; J = A anywhere.
+        let ens = Ensemble::new(sys.clone(), 4)
+            .x0(&[0.0, 0.0])
+            .set("a", a)
+            .set("b", b)
+            .set("c", c)
+            .set("e", e);
+        let l = chaos::lyapunov(
+            &ctx,
+            &ens,
+            dopri5(),
+            TimeGrid::until(t0, t0 + 200.0, 20_000),
+            &opts(2, transient),
+        )
+        .unwrap();
+        assert!(l.blocks >= 30, "{} blocks", l.blocks);
+        for (j, w) in want.iter().enumerate() {
+            let (m, _) = mean_sd(&l.exponent(j));
+            assert!(
+                (m - w).abs() < 5e-5,
+                "A = [[{a}, {b}], [{c}, {e}]]: λ{} = {m}, want {w}",
+                j + 1
+            );
+        }
+    }
+}
+
+/// Under dopri5 the accepted steps are known only after the run. x' = a x over a ∈ [0, −1]:
+/// at a = 0 nothing changes, the steps grow to the whole span and no block follows the
+/// transient: that trajectory's exponent is NaN with its count 0 (and the CLI says why),
+/// the others' are a; when no trajectory has a block, the run is an error that says so.
+#[test]
+fn dopri5_trajectories_with_too_few_steps_for_a_block_say_so() {
+    let ctx = common::ctx();
+    let ens = |n: u64| {
+        Ensemble::new(System::builtin("linear").unwrap(), n)
+            .x0(&[1.0])
+            .sweep("a", 0.0, -1.0)
+    };
+    let grid = TimeGrid::until(0.0, 200.0, 100);
+    let l = chaos::lyapunov(&ctx, &ens(4), dopri5(), grid, &opts(1, 200)).unwrap();
+    assert_eq!(l.counts[0], 0);
+    assert!(l.exponents[0].is_nan() && l.times[0] == 0.0);
+    assert_eq!(l.blocks, 0, "the fewest blocks");
+    for i in 1..4 {
+        let a = -(i as f64) / 3.0;
+        assert!(l.counts[i] > 0, "a = {a}: no block");
+        assert!(
+            (l.exponents[i] - a).abs() < 5e-5,
+            "a = {a}: {}",
+            l.exponents[i]
+        );
+    }
+    let e = chaos::lyapunov(&ctx, &ens(1), dopri5(), grid, &opts(1, 200)).unwrap_err();
+    assert!(
+        e.to_string().contains("no trajectory took enough accepted steps for one block: the transient is 200 accepted steps and a block 10, but the most any took was"),
+        "{e}"
+    );
+    let o = common::throng(&[
+        "lyapunov",
+        "--system",
+        "linear",
+        "--method",
+        "dopri5",
+        "--sweep",
+        "a=0:-1",
+        "--paths",
+        "4",
+        "--t1",
+        "200",
+        "--transient",
+        "200",
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    assert!(
+        common::stderr(&o).contains("warning: 1 of 4 trajectories took too few accepted steps for one block of 10 after the transient of 200; their exponents are NaN"),
+        "{}",
+        common::stderr(&o)
+    );
+    assert!(
+        common::stdout(&o).contains("(0 to "),
+        "{}",
+        common::stdout(&o)
+    );
 }
 
 /// GBM dX = μX dt + σX dW (Itô), by Euler–Maruyama: the tangent obeys the same chain, so the

@@ -21,10 +21,11 @@ pub struct LyapunovArgs {
     /// How many exponents, the largest first (1 to the dimension)
     #[arg(long, default_value_t = 1)]
     exponents: usize,
-    /// Re-orthonormalise the tangent vectors every this many steps
+    /// Re-orthonormalise the tangent vectors every this many steps (dopri5: accepted steps)
     #[arg(long, default_value_t = 10)]
     renorm: u64,
-    /// Steps before the stretches count (rounded up to a multiple of --renorm)
+    /// Steps before the stretches count (rounded up to a multiple of --renorm; dopri5:
+    /// accepted steps)
     #[arg(long, default_value_t = 1000)]
     transient: u64,
     /// λ1 by the two-trajectory method with a neighbour at this distance, for drifts throng
@@ -69,6 +70,8 @@ pub fn lyapunov(args: LyapunovArgs) -> Result<ExitCode, Error> {
     let ctx = Context::new(&args.adapter.choice())?;
     let l = chaos::lyapunov(&ctx, &ens, method, grid, &opts)?;
     let k = l.k;
+    let transient = args.transient.div_ceil(args.renorm) * args.renorm;
+    let short = l.counts.iter().filter(|&&b| b == 0).count();
     let mut per = Vec::new();
     for j in 0..k {
         let v: Vec<f64> = l
@@ -97,7 +100,9 @@ pub fn lyapunov(args: LyapunovArgs) -> Result<ExitCode, Error> {
         "averaged_time": l.time,
         "blocks": l.blocks,
         "renorm": args.renorm,
-        "transient": args.transient.div_ceil(args.renorm) * args.renorm,
+        "transient": transient,
+        "too_few_steps": short,
+        "unfinished": l.unfinished,
         "params": params,
         "adapter": l.adapter,
         "solve_s": l.timing.solve_s,
@@ -134,8 +139,32 @@ pub fn lyapunov(args: LyapunovArgs) -> Result<ExitCode, Error> {
             summary.clone(),
         )?;
     }
+    if short > 0 {
+        eprintln!(
+            "warning: {short} of {} trajectories took too few accepted steps for one block of {} after the transient of {transient}; their exponents are NaN (lengthen --t1 or shorten --transient)",
+            l.paths, args.renorm
+        );
+    }
+    if l.unfinished > 0 {
+        eprintln!(
+            "warning: {} trajectories reached --max-steps before t1 (llvmpipe also stops one after 65535 trial steps); their exponents are NaN",
+            l.unfinished
+        );
+    }
     if args.json {
         println!("{summary}");
+    } else if method.is_adaptive() {
+        // Each trajectory's blocks of accepted steps span its own time.
+        let most = l.counts.iter().copied().max().unwrap_or(0);
+        println!(
+            "{} trajectories of {} ({}), exponents averaged over t = {:.6} on average ({} to {most} blocks of {} accepted steps)",
+            l.paths,
+            system.name,
+            method.name(),
+            l.time,
+            l.blocks,
+            args.renorm
+        );
     } else {
         println!(
             "{} trajectories of {} ({}), exponents averaged over t = {} ({} blocks of {} steps)",
@@ -146,6 +175,8 @@ pub fn lyapunov(args: LyapunovArgs) -> Result<ExitCode, Error> {
             l.blocks,
             args.renorm
         );
+    }
+    if !args.json {
         println!(
             "{:<6} {:>14} {:>12} {:>14} {:>14} {:>9}",
             "", "mean", "sd", "min", "max", "finite"

@@ -1,7 +1,9 @@
 //! The adaptive driver, the twin of `shaders/controller.wgsl`: each trajectory has its own
 //! t, step h and controller memory, carried in rows after the state across segments, and
 //! takes trial steps of its method (`dopri5.rs`) until it reaches the segment's end. A step
-//! is accepted when its error norm is at most 1; PI control as in Hairer's DOPRI5.
+//! is accepted when its error norm is at most 1; PI control as in Hairer's DOPRI5. The
+//! kernel's call of `project` after an accepted step has no twin: the twin systems (gbm, ou,
+//! lorenz, linear) define none, and user WGSL runs on a device only.
 
 use super::dopri5;
 use super::systems::drift;
@@ -94,6 +96,8 @@ pub fn segment<T: Real>(job: &Job, p: &[T], row: &mut [T], step0: u64, steps: u6
             t = t_new;
             x = x5;
             k1 = k7;
+            // Here the kernel applies a system's `project` (and then recomputes k1 if it
+            // moved x); no twin system defines one, so there is nothing to apply.
             let fac = clamp(
                 pow(err2, EXP_ERR2) / pow(prev2, EXP_PREV2) / k(0.9),
                 k(0.1),
@@ -110,6 +114,7 @@ pub fn segment<T: Real>(job: &Job, p: &[T], row: &mut [T], step0: u64, steps: u6
         } else {
             rejected += 1;
             let fac = pow(err2, EXP_ERR2) / k(0.9);
+            // A NaN norm (an overflowed trial) shortens by 5, as the kernel does.
             h_new = h_step / if fac < k(5.0) { fac } else { k(5.0) };
             last_rejected = true;
         }
