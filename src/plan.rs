@@ -62,6 +62,11 @@ pub const DEFAULT_LANES: u32 = 4;
 /// Partials of several save times wait on the device in slots and are read back together,
 /// one readback per batch of saves: at most this many bytes of them.
 const PARTIAL_BUDGET: u64 = 64 << 20;
+/// The most steps of a fixed-step method in one dispatch. llvmpipe ends every loop of a
+/// shader after 65535 iterations, silently (the fixed-step driver takes 4 steps per
+/// iteration, so a longer dispatch would stop early and report the state it reached as the
+/// end); GPU watchdogs also favour short dispatches. Results do not depend on the bound.
+pub const MAX_DISPATCH_STEPS: u64 = 1 << 16;
 /// Host memory the per-point statistics of all save times may take.
 pub const POINT_BUDGET: u64 = 2 << 30;
 
@@ -297,10 +302,16 @@ impl Plan {
         let adaptive = job.method.is_adaptive();
         let lanes = choose_lanes(job, opts.lanes)?;
         let save_steps = opts.save_at.steps(job)?;
+        // Fixed-step dispatches are bounded (MAX_DISPATCH_STEPS) below what was asked.
+        let dispatch_steps = match opts.dispatch_steps {
+            Some(d) => Some(d.min(MAX_DISPATCH_STEPS)),
+            None if !adaptive && job.steps as u64 > MAX_DISPATCH_STEPS => Some(MAX_DISPATCH_STEPS),
+            None => None,
+        };
         let target = Target {
             int64: dev.int64,
             lanes,
-            segmented: save_steps.len() > 1 || opts.dispatch_steps.is_some(),
+            segmented: save_steps.len() > 1 || dispatch_steps.is_some(),
             open_ended: false,
         };
         let sa = &opts.save_at;
@@ -388,7 +399,7 @@ impl Plan {
             stride: cap / lanes as u64,
             blocks,
             save_steps,
-            dispatch_steps: opts.dispatch_steps,
+            dispatch_steps,
             slots,
             slot_bytes,
             pilot: (!sa.quantiles.is_empty()).then(|| job.paths.min(PILOT)),

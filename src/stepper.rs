@@ -251,13 +251,18 @@ impl Stepper {
                 ),
             });
         }
-        self.set_uniform(enc, self.uniform(self.step, steps as u64));
         let groups = self
             .plan
             .invocations(self.plan.capacity)
             .div_ceil(self.plan.target.workgroup() as u64) as u32;
-        self.res.encode_dispatch(enc, Kernel::Integrate, 0, groups);
-        self.step = end;
+        // Dispatches of at most MAX_DISPATCH_STEPS steps (llvmpipe's loop limit), each with
+        // its own uniform; the noise is keyed by the global step, so the split changes nothing.
+        while self.step < end {
+            let k = (end - self.step).min(crate::plan::MAX_DISPATCH_STEPS);
+            self.set_uniform(enc, self.uniform(self.step, k));
+            self.res.encode_dispatch(enc, Kernel::Integrate, 0, groups);
+            self.step += k;
+        }
         Ok(())
     }
 
