@@ -39,7 +39,7 @@ fn io(path: &Path, source: std::io::Error) -> Error {
 
 /// Whether `name` is a file some run writes: `summary.json` or one of the arrays.
 pub fn is_run_file(name: &str) -> bool {
-    const ARRAYS: [&str; 16] = [
+    const ARRAYS: [&str; 22] = [
         "basins",
         "lyapunov",
         "lyapunov_se",
@@ -56,6 +56,12 @@ pub fn is_run_file(name: &str) -> bool {
         "quantiles",
         "quantile_resolution",
         "paths",
+        "point_count",
+        "point_nonfinite",
+        "point_mean",
+        "point_var",
+        "point_min",
+        "point_max",
     ];
     if name == SUMMARY || PICTURES.contains(&name) {
         return true;
@@ -383,6 +389,52 @@ fn arrays(dir: &Path, sol: &Solution, t_end: f64, steps: u64) -> Result<Json> {
             "paths".into(),
             npy(dir, "paths", &[s, k, d], &col(&|v| v.paths.clone()))?,
         );
+    }
+    // Per point (runs with replicas): [save, point] and [save, point, row], every row.
+    if let Some(p0) = &saves[0].points {
+        let (np, rows) = (p0.points, p0.rows as u64);
+        let pts = |f: &dyn Fn(&crate::reduce::PointStats) -> Vec<f64>| {
+            saves
+                .iter()
+                .flat_map(|v| v.points.as_ref().map(f).unwrap_or_default())
+                .collect::<Vec<f64>>()
+        };
+        let ints = |f: &dyn Fn(&crate::reduce::PointStats) -> Vec<u64>| {
+            saves
+                .iter()
+                .flat_map(|v| v.points.as_ref().map(f).unwrap_or_default())
+                .collect::<Vec<u64>>()
+        };
+        files.insert(
+            "point_count".into(),
+            npy(dir, "point_count", &[s, np], &ints(&|p| p.count.clone()))?,
+        );
+        files.insert(
+            "point_nonfinite".into(),
+            npy(
+                dir,
+                "point_nonfinite",
+                &[s, np],
+                &ints(&|p| p.nonfinite.clone()),
+            )?,
+        );
+        let var = |p: &crate::reduce::PointStats| {
+            (0..p.points as usize)
+                .flat_map(|i| (0..p.rows).map(move |c| (i, c)))
+                .map(|(i, c)| p.var(i, c))
+                .collect()
+        };
+        for (name, f) in [
+            (
+                "point_mean",
+                &(|p: &crate::reduce::PointStats| p.mean.clone()) as &dyn Fn(&_) -> _,
+            ),
+            ("point_var", &var),
+            ("point_min", &|p: &crate::reduce::PointStats| p.min.clone()),
+            ("point_max", &|p: &crate::reduce::PointStats| p.max.clone()),
+        ] {
+            files.insert(name.into(), npy(dir, name, &[s, np, rows], &pts(f))?);
+        }
     }
     Ok(Json::Object(files))
 }

@@ -98,7 +98,117 @@ impl Report<'_> {
                 "device_s": self.device_s,
             },
             "trajectory_steps_per_s": self.rate(),
+            "points": self.points_json(),
         })
+    }
+
+    /// The inputs that differ between points (sweeps, grid axes, files), by name.
+    fn varying(&self) -> Vec<(usize, String)> {
+        let job = self.job;
+        let d = job.system.dim();
+        job.values
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| !matches!(v, throng::Value::Const(_)))
+            .map(|(slot, _)| {
+                let name = if slot < d {
+                    format!("x0.{}", job.system.state[slot])
+                } else {
+                    job.system.params[slot - d].0.clone()
+                };
+                (slot, name)
+            })
+            .collect()
+    }
+
+    /// Point p's varying inputs as `name=value, ...`.
+    fn point_text(&self, p: usize) -> String {
+        let r = self.job.replicas.unwrap_or(1);
+        let parts: Vec<String> = self
+            .varying()
+            .iter()
+            .map(|(slot, name)| {
+                // The point's value without a random initial offset.
+                let v = self.job.value_at(*slot, p as u64 * r);
+                format!("{name}={v:.6}")
+            })
+            .collect();
+        if parts.is_empty() {
+            format!("point {p}")
+        } else {
+            format!("point {p}: {}", parts.join(", "))
+        }
+    }
+
+    /// The finite points with the smallest and largest mean of row c.
+    fn extremes(&self, c: usize) -> Option<(usize, usize)> {
+        let pts = self.sol.points.as_ref()?;
+        let mean = |p: usize| pts.mean[p * pts.rows + c];
+        let live: Vec<usize> = (0..pts.points as usize)
+            .filter(|&p| pts.count[p] > 0)
+            .collect();
+        let lo = *live.iter().min_by(|&&a, &&b| mean(a).total_cmp(&mean(b)))?;
+        let hi = *live.iter().max_by(|&&a, &&b| mean(a).total_cmp(&mean(b)))?;
+        Some((lo, hi))
+    }
+
+    /// Per-point statistics in the JSON: sizes and, per row, the extreme points (the arrays
+    /// go to files under --out).
+    fn points_json(&self) -> Json {
+        let Some(pts) = &self.sol.points else {
+            return Json::Null;
+        };
+        let names = self.job.row_names();
+        let rows: Vec<Json> = (0..pts.rows)
+            .map(|c| {
+                let ext = self.extremes(c).map(|(lo, hi)| {
+                    json!({
+                        "lowest_mean": {"point": lo, "mean": pts.mean[lo * pts.rows + c], "var": pts.var(lo, c)},
+                        "highest_mean": {"point": hi, "mean": pts.mean[hi * pts.rows + c], "var": pts.var(hi, c)},
+                    })
+                });
+                json!({"row": names[c], "extremes": ext})
+            })
+            .collect();
+        json!({
+            "points": pts.points,
+            "replicas": self.job.replicas,
+            "nonfinite_points": pts.nonfinite.iter().filter(|&&n| n > 0).count(),
+            "rows": rows,
+        })
+    }
+
+    /// The per-point summary: for each state row, the points of lowest and highest mean.
+    fn print_points(&self) {
+        let Some(pts) = &self.sol.points else {
+            return;
+        };
+        println!(
+            "per point: {} points x {} replicas (arrays point_*.npy with --out)",
+            pts.points,
+            self.job.replicas.unwrap_or(1)
+        );
+        let names = self.job.row_names();
+        for c in 0..pts.rows.min(self.sol.stats.dim()).min(4) {
+            let Some((lo, hi)) = self.extremes(c) else {
+                println!("  {}: no point has a finite trajectory", names[c]);
+                continue;
+            };
+            let show = |p: usize| {
+                format!(
+                    "{:.6e} ± {:.2e} ({})",
+                    pts.mean[p * pts.rows + c],
+                    (pts.var(p, c) / pts.count[p] as f64).sqrt(),
+                    self.point_text(p)
+                )
+            };
+            println!("  {:<8} lowest mean  {}", names[c], show(lo));
+            println!("  {:<8} highest mean {}", "", show(hi));
+        }
+        let bad = pts.nonfinite.iter().filter(|&&n| n > 0).count();
+        if bad > 0 {
+            println!("  {bad} points have non-finite trajectories (point_nonfinite.npy)");
+        }
     }
 
     /// `--out DIR` (locked and checked by `OutDir::open` before the run): the NPY arrays, and
@@ -140,6 +250,7 @@ impl Report<'_> {
         );
         println!("adapter: {}", sol.adapter);
         self.print_terminal();
+        self.print_points();
         if !sol.saves.is_empty() {
             self.print_saves();
         }

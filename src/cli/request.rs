@@ -32,9 +32,13 @@ pub struct RequestArgs {
     /// dopri5: steps (accepted + rejected) per trajectory before it is reported unfinished (default 100000)
     #[arg(long, allow_hyphen_values = true, value_parser = parse::<u32>)]
     max_steps: Option<u32>,
-    /// Number of trajectories (default: the spec's, or the grid's size)
+    /// Number of trajectories (default: the spec's, or the grid's size); with --replicas, of points
     #[arg(long, allow_hyphen_values = true, value_parser = parse::<u64>)]
     paths: Option<u64>,
+    /// R trajectories per sweep or grid point, with statistics of each point (trajectory
+    /// point * R + replica)
+    #[arg(long, allow_hyphen_values = true, value_parser = parse::<u64>)]
+    replicas: Option<u64>,
     /// Number of steps (dopri5: the first step is (t1 - t0) / steps; default 100)
     #[arg(long, allow_hyphen_values = true, value_parser = parse::<u64>)]
     steps: Option<u64>,
@@ -112,6 +116,7 @@ impl RequestArgs {
             dt_max: self.dt_max,
             max_steps: self.max_steps,
             paths: self.paths,
+            replicas: self.replicas,
             steps: self.steps,
             dt: self.dt,
             t1: self.t1,

@@ -187,6 +187,9 @@ pub(crate) fn ensemble(
     if let Some(init) = &req.init {
         ens = ens.init(init.clone());
     }
+    if let Some(r) = req.replicas {
+        ens = ens.replicas(r);
+    }
     Ok((ens, method, grid, params))
 }
 

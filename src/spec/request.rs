@@ -31,6 +31,10 @@ pub struct RunRequest {
     pub max_steps: Option<u32>,
     #[serde(default, deserialize_with = "de")]
     pub paths: Option<u64>,
+    /// Trajectories per point (sweep or grid point), with statistics per point; `paths`
+    /// then counts points.
+    #[serde(default, deserialize_with = "de")]
+    pub replicas: Option<u64>,
     #[serde(default, deserialize_with = "de")]
     pub steps: Option<u64>,
     /// The step, or the end time: one of the two.
@@ -104,6 +108,7 @@ impl RunRequest {
             dt_max: over.dt_max.or(self.dt_max),
             max_steps: over.max_steps.or(self.max_steps),
             paths: over.paths.or(self.paths),
+            replicas: over.replicas.or(self.replicas),
             steps: over.steps.or(self.steps),
             dt,
             t1,
