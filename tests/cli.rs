@@ -631,3 +631,59 @@ fn bad_values_exit_1_and_unknown_flags_exit_2() {
     ]);
     assert_eq!(json_of(&o)["paths"], 1000);
 }
+
+/// `--replicas`: paths counts points; the per-point arrays have a point axis (and a save
+/// axis), agree with the JSON's extremes, and the text names the extreme points with their
+/// parameter values.
+#[test]
+fn replicas_give_statistics_per_point_in_files_text_and_json() {
+    let dir = std::env::temp_dir().join(format!("throng-points-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let args = [
+        "run",
+        "--system",
+        "gbm",
+        "--paths",
+        "6",
+        "--replicas",
+        "500",
+        "--sweep",
+        "sigma=0.1:0.6",
+        "--steps",
+        "32",
+        "--t1",
+        "1",
+        "--save-every",
+        "16",
+    ];
+    let o = throng(&[&args[..], &["--out", dir.to_str().unwrap(), "--json"]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).lines().last().unwrap()).unwrap();
+    assert_eq!(v["paths"], 3000);
+    assert_eq!(v["points"]["points"], 6);
+    assert_eq!(v["points"]["replicas"], 500);
+    let (shape, count) = load_npy(&dir.join("point_count.npy"));
+    assert_eq!(shape, [2, 6]);
+    assert!(count.iter().all(|&c| c == 500.0));
+    let (shape, var) = load_npy(&dir.join("point_var.npy"));
+    assert_eq!(shape, [2, 6, 1]);
+    // GBM's variance grows with sigma: point 5's is the largest at t1.
+    assert!(var[6..].windows(2).all(|w| w[0] < w[1]), "{var:?}");
+    let (_, mean) = load_npy(&dir.join("point_mean.npy"));
+    let lo = v["points"]["rows"][0]["extremes"]["lowest_mean"]["point"]
+        .as_u64()
+        .unwrap() as usize;
+    let lowest = mean[6..].iter().cloned().fold(f64::INFINITY, f64::min);
+    assert_eq!(mean[6 + lo], lowest);
+    let o = throng(&args);
+    let text = stdout(&o);
+    assert!(
+        text.contains("per point: 6 points x 500 replicas"),
+        "{text}"
+    );
+    assert!(
+        text.contains("lowest mean") && text.contains("sigma="),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
