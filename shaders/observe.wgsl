@@ -35,6 +35,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let cap = chunk.stride * LANES;
     let s = chunk.save_index;
+#ifdef POINTS
+    // Point p's counters of save time s (runs with replicas).
+    let words = (s * POINTS + (chunk.first + j) / REPLICAS) * HIST_WORDS;
+#else
+    let words = s * HIST_WORDS;
+#endif
     // Every binding stays in the layout whichever observers this run has.
     _ = &hist;
     _ = &ranges;
@@ -51,7 +57,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             if (x >= V(0.0)) {
                 idx = u32(min(x, V(HIST_BINS[$h]))) + 1u;
             }
-            atomicAdd(&hist[s * HIST_WORDS + HIST_OFFSET[$h] + idx], 1u);
+            atomicAdd(&hist[words + HIST_OFFSET[$h] + idx], 1u);
         }
     }
 #endfor

@@ -105,7 +105,7 @@ pub fn execute<B: Backend>(
     let mut out = Outcome {
         saved: vec![Stats::empty(plan.rows); nsaves],
         ranges: user_ranges(plan, sa),
-        hist: vec![0; nsaves * obs.words as usize],
+        hist: vec![0; nsaves * obs.save_words() as usize],
         kept: vec![0.0; nsaves * (obs.keep as usize) * plan.dim],
         states: plan
             .keep_states

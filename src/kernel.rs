@@ -837,6 +837,7 @@ pub fn reduce(
 
 /// The observer kernel (observe.wgsl): histograms `(component, bins, offset)` with
 /// `hist_words` counters per save time, and the first `keep` trajectories' states.
+#[allow(clippy::too_many_arguments)]
 pub fn observe(
     dim: usize,
     lanes: u32,
@@ -845,6 +846,7 @@ pub fn observe(
     hist_words: u32,
     keep: u64,
     keep_every: u64,
+    points: Option<(u64, u64)>,
 ) -> Result<Composed> {
     let list = |f: &dyn Fn(&(usize, u32, u32)) -> u32| {
         if hists.is_empty() {
@@ -862,7 +864,7 @@ pub fn observe(
         Precision::F32 => "3.4028234663852886e38f",
         Precision::F64 => "1.7976931348623157e308lf",
     };
-    let pre = format!(
+    let mut pre = format!(
         "const LANES: u32 = {lanes}u;\nconst DIM: u32 = {dim}u;\nconst NHIST: u32 = {}u;\n\
          const HIST_WORDS: u32 = {hist_words}u;\nconst KEEP: u32 = {keep}u;\nconst KEEP_EVERY: u32 = {}u;\nconst BIG = {big};\n\
          const HIST_COMPONENT = array<u32, {n}>({});\nconst HIST_BINS = array<u32, {n}>({});\n\
@@ -874,6 +876,11 @@ pub fn observe(
         list(&|h| h.2),
     );
     let mut flags: Vec<&str> = Vec::new();
+    if let Some((r, p)) = points {
+        // Histograms per point: replicas r, points p.
+        pre += &format!("const REPLICAS: u32 = {r}u;\nconst POINTS: u32 = {p}u;\n");
+        flags.push("POINTS");
+    }
     if precision == Precision::F64 {
         flags.push("F64");
     }
@@ -1039,10 +1046,12 @@ mod tests {
                             .unwrap();
                     }
                     for hists in [&[][..], &[(0, 10, 0), (sys.dim() - 1, 4096, 12)][..]] {
-                        observe(sys.dim(), t.lanes, precision, hists, 4110, 7, 3)
-                            .unwrap()
-                            .validate(caps(t) | Capabilities::FLOAT64)
-                            .unwrap();
+                        for points in [None, Some((100, 37))] {
+                            observe(sys.dim(), t.lanes, precision, hists, 4110, 7, 3, points)
+                                .unwrap()
+                                .validate(caps(t) | Capabilities::FLOAT64)
+                                .unwrap();
+                        }
                     }
                 }
             }

@@ -158,6 +158,10 @@ pub struct Save {
     pub paths: Vec<f64>,
     /// Statistics per point, every row (runs with replicas).
     pub points: Option<crate::reduce::PointStats>,
+    /// Per point, one per requested histogram (runs with replicas).
+    pub point_hist: Vec<PointHist>,
+    /// Per point, one per row when quantiles were requested (runs with replicas).
+    pub point_quantiles: Vec<PointQuantiles>,
 }
 
 /// A histogram of one state component at every save time: `bins` bins over [lo, hi), with
@@ -183,6 +187,27 @@ pub struct HistCounts {
     pub lo: f64,
     pub hi: f64,
     pub counts: Vec<u64>,
+}
+
+/// One histogram at one save time for every point (runs with replicas): point p's counts
+/// are `counts[p * (bins + 2)..][..bins + 2]`, laid out as [`HistCounts`]'s.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PointHist {
+    pub component: usize,
+    pub lo: f64,
+    pub hi: f64,
+    pub bins: u32,
+    pub counts: Vec<u64>,
+}
+
+/// Quantiles of one component at one save time for every point: point p's are
+/// `values[p * levels..][..levels]`, read from its own quantile histogram over the range the
+/// pilot set for the whole run (so `resolution` is the same for all points).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PointQuantiles {
+    pub component: usize,
+    pub values: Vec<f64>,
+    pub resolution: f64,
 }
 
 /// Quantiles of one component at one save time, read from a histogram of QUANTILE_BINS bins
@@ -241,6 +266,10 @@ pub struct ObserverLayout {
     pub keep: u64,
     /// Kept trajectories are 0, keep_every, 2 keep_every, …
     pub keep_every: u64,
+    /// Runs with replicas count histograms per point: `points` sets of `words` counters per
+    /// save time, point p's at `(s * points + p) * words` (1 set without replicas).
+    pub points: u64,
+    pub replicas: Option<u64>,
 }
 
 impl ObserverLayout {
@@ -265,7 +294,23 @@ impl ObserverLayout {
             quantile_first,
             keep: sa.keep_paths,
             keep_every: sa.keep_every.max(1),
+            points: 1,
+            replicas: None,
         }
+    }
+
+    /// Per point, for runs with `replicas` trajectories per point (`points` of them).
+    pub fn per_point(mut self, replicas: Option<u64>, points: u64) -> ObserverLayout {
+        if replicas.is_some() {
+            self.points = points;
+            self.replicas = replicas;
+        }
+        self
+    }
+
+    /// Counters per save time, every point's.
+    pub fn save_words(&self) -> u64 {
+        self.points * self.words as u64
     }
 
     pub fn active(&self) -> bool {

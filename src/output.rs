@@ -39,7 +39,7 @@ fn io(path: &Path, source: std::io::Error) -> Error {
 
 /// Whether `name` is a file some run writes: `summary.json` or one of the arrays.
 pub fn is_run_file(name: &str) -> bool {
-    const ARRAYS: [&str; 22] = [
+    const ARRAYS: [&str; 23] = [
         "basins",
         "lyapunov",
         "lyapunov_se",
@@ -62,6 +62,7 @@ pub fn is_run_file(name: &str) -> bool {
         "point_var",
         "point_min",
         "point_max",
+        "point_quantiles",
     ];
     if name == SUMMARY || PICTURES.contains(&name) {
         return true;
@@ -69,10 +70,11 @@ pub fn is_run_file(name: &str) -> bool {
     let Some(stem) = name.strip_suffix(".npy") else {
         return false;
     };
-    ARRAYS.contains(&stem)
-        || stem
-            .strip_prefix("hist")
+    let numbered = |prefix: &str| {
+        stem.strip_prefix(prefix)
             .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
+    };
+    ARRAYS.contains(&stem) || numbered("hist") || numbered("point_hist")
 }
 
 /// The regular files of a run in `dir`, sorted by name.
@@ -326,6 +328,8 @@ fn arrays(dir: &Path, sol: &Solution, t_end: f64, steps: u64) -> Result<Json> {
             quantiles: vec![],
             paths: vec![],
             points: sol.points.clone(),
+            point_hist: vec![],
+            point_quantiles: vec![],
         }];
         &end
     } else {
@@ -434,6 +438,34 @@ fn arrays(dir: &Path, sol: &Solution, t_end: f64, steps: u64) -> Result<Json> {
             ("point_max", &|p: &crate::reduce::PointStats| p.max.clone()),
         ] {
             files.insert(name.into(), npy(dir, name, &[s, np, rows], &pts(f))?);
+        }
+        for (k, h) in saves[0].point_hist.iter().enumerate() {
+            let all: Vec<u64> = saves
+                .iter()
+                .flat_map(|v| v.point_hist[k].counts.clone())
+                .collect();
+            let name = format!("point_hist{k}");
+            let mut entry = npy(dir, &name, &[s, np, h.bins as u64 + 2], &all)?;
+            entry["component"] = json!(h.component);
+            entry["range"] = json!([h.lo, h.hi]);
+            files.insert(name, entry);
+        }
+        if !saves[0].point_quantiles.is_empty() {
+            let nr = saves[0].point_quantiles.len();
+            let q = saves[0].point_quantiles[0].values.len() as u64 / np;
+            // [save, point, row, level]
+            let mut vals = Vec::with_capacity(saves.len() * (np * q) as usize * nr);
+            for v in saves {
+                for p in 0..np as usize {
+                    for pq in &v.point_quantiles {
+                        vals.extend_from_slice(&pq.values[p * q as usize..][..q as usize]);
+                    }
+                }
+            }
+            files.insert(
+                "point_quantiles".into(),
+                npy(dir, "point_quantiles", &[s, np, nr as u64, q], &vals)?,
+            );
         }
     }
     Ok(Json::Object(files))

@@ -356,7 +356,7 @@ impl Plan {
         }
         let slots = (budget / slot_bytes).clamp(1, nsaves);
         let dim = job.system.dim();
-        let observers = ObserverLayout::new(sa, rows);
+        let observers = ObserverLayout::new(sa, rows).per_point(job.replicas, job.points());
         let binding = dev.limits.max_storage_binding;
         let table_bytes = job.tables as u64 * cap * real_bytes;
         if table_bytes > binding {
@@ -367,7 +367,7 @@ impl Plan {
                 message: "too many per-trajectory input tables for one binding".into(),
             });
         }
-        let hist_bytes = nsaves * observers.words as u64 * 4;
+        let hist_bytes = nsaves * observers.save_words() * 4;
         let kept_bytes = nsaves * sa.keep_paths * dim as u64 * real_bytes;
         let tally_bytes = job.system.tally as u64 * 8;
         for (what, b) in [
@@ -538,7 +538,7 @@ impl Plan {
     pub fn buffer_bytes(&self, b: Buf) -> u64 {
         let nsaves = self.save_steps.len() as u64;
         let obs = &self.observers;
-        let hist = nsaves * obs.words as u64 * 4;
+        let hist = nsaves * obs.save_words() * 4;
         let kept = nsaves * obs.keep * self.dim as u64 * self.real_bytes;
         let states = self.capacity * self.rows as u64 * self.real_bytes;
         match b {

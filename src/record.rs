@@ -227,6 +227,7 @@ pub fn kernels(
             obs.words,
             sa.keep_paths,
             sa.keep_every,
+            obs.replicas.map(|r| (r, obs.points)),
         )?;
         out.push((Kernel::Observe, observe));
     }

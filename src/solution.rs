@@ -6,7 +6,9 @@ use serde::Serialize;
 use crate::ensemble::Job;
 use crate::exec::Outcome;
 use crate::observe::QUANTILE_BINS;
-use crate::observe::{quantiles_from, HistCounts, ObserverLayout, Quantiles, Save, SaveAt};
+use crate::observe::{
+    quantiles_from, HistCounts, ObserverLayout, PointHist, PointQuantiles, Quantiles, Save, SaveAt,
+};
 use crate::plan::Plan;
 use crate::reduce::{PointStats, Stats};
 
@@ -93,10 +95,55 @@ fn saves_of(
             if job.method.is_adaptive() {
                 stats.split_off(dim);
             }
-            let counts = |h: usize| {
+            // Point p's counts of histogram h; the totals sum every point's.
+            let point_counts = |h: usize, p: u64| {
                 let (_, bins, off) = lay.specs[h];
-                let base = s * lay.words as usize + off as usize;
-                observed.hist[base..base + bins as usize + 2].to_vec()
+                let base = ((s as u64 * lay.points + p) * lay.words as u64) as usize + off as usize;
+                &observed.hist[base..base + bins as usize + 2]
+            };
+            let counts = |h: usize| {
+                let mut total = point_counts(h, 0).to_vec();
+                for p in 1..lay.points {
+                    for (t, c) in total.iter_mut().zip(point_counts(h, p)) {
+                        *t += c;
+                    }
+                }
+                total
+            };
+            let per_point = lay.replicas.is_some();
+            let point_hist = (0..sa.hist.len())
+                .filter(|_| per_point)
+                .map(|h| {
+                    let (lo, hi) = observed.ranges[s * nh + h];
+                    PointHist {
+                        component: lay.specs[h].0,
+                        lo,
+                        hi,
+                        bins: lay.specs[h].1,
+                        counts: (0..lay.points)
+                            .flat_map(|p| point_counts(h, p).to_vec())
+                            .collect(),
+                    }
+                })
+                .collect();
+            let point_quantiles = if sa.quantiles.is_empty() || !per_point {
+                Vec::new()
+            } else {
+                (0..job.rows())
+                    .map(|c| {
+                        let h = lay.quantile_first + c;
+                        let (lo, hi) = observed.ranges[s * nh + h];
+                        PointQuantiles {
+                            component: c,
+                            values: (0..lay.points)
+                                .flat_map(|p| {
+                                    quantiles_from(point_counts(h, p), lo, hi, &sa.quantiles)
+                                })
+                                .collect(),
+                            resolution: (hi - lo) / QUANTILE_BINS as f64,
+                        }
+                    })
+                    .collect()
             };
             let hist = (0..sa.hist.len())
                 .map(|h| {
@@ -133,6 +180,8 @@ fn saves_of(
                 quantiles,
                 paths: observed.kept[s * k..(s + 1) * k].to_vec(),
                 points: points.get(s).cloned(),
+                point_hist,
+                point_quantiles,
             }
         })
         .collect()

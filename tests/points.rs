@@ -165,12 +165,22 @@ fn per_point_statistics_do_not_depend_on_chunking_lanes_or_dispatches() {
             dispatch_steps: dispatch,
             save_at: SaveAt {
                 every: Some(16),
+                hist: vec![throng::observe::Histogram {
+                    component: 0,
+                    lo: 0.8,
+                    hi: 1.2,
+                    bins: 16,
+                }],
                 ..Default::default()
             },
             ..Default::default()
         };
         let sol = solve(&ctx, &job, &opts).unwrap();
-        let saves: Vec<_> = sol.saves.iter().map(|s| s.points.clone()).collect();
+        let saves: Vec<_> = sol
+            .saves
+            .iter()
+            .map(|s| (s.points.clone(), s.point_hist.clone()))
+            .collect();
         (sol.points, saves, sol.stats)
     };
     let base = run(None, None, None);
@@ -228,4 +238,80 @@ fn grids_tables_and_refusals_count_points() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("1048576 points x 8192 replicas"), "{e}");
+}
+
+/// Histograms and quantiles per point: each point's counts are the kept states of its
+/// replicas binned as the kernel bins them (bit for bit), the totals are their sum, and each
+/// point's quantiles are within one quantile bin of its replicas' sample quantiles.
+#[test]
+fn histograms_and_quantiles_per_point() {
+    let ctx = common::ctx();
+    let (points, r) = (6u64, 400u64);
+    let job = gbm_points(points, r)
+        .job(Method::EulerMaruyama, TimeGrid::new(0.0, 0.01, 50))
+        .unwrap();
+    let levels = [0.1, 0.5, 0.9];
+    let opts = Options {
+        keep_states: true,
+        save_at: SaveAt {
+            every: Some(25),
+            hist: vec![throng::observe::Histogram {
+                component: 0,
+                lo: 0.5,
+                hi: 1.5,
+                bins: 20,
+            }],
+            quantiles: levels.to_vec(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    for lanes in [None, Some(1)] {
+        let sol = solve(
+            &ctx,
+            &job,
+            &Options {
+                lanes,
+                ..opts.clone()
+            },
+        )
+        .unwrap();
+        let end = sol.saves.last().unwrap();
+        let x = sol.states.as_ref().unwrap();
+        let ph = &end.point_hist[0];
+        assert_eq!(ph.counts.len(), points as usize * 22);
+        let scale = 20.0 / (1.5 - 0.5);
+        for p in 0..points as usize {
+            let mut want = [0u64; 22];
+            for &v in &x[p * r as usize..][..r as usize] {
+                let b = cpu::observe::bin(v, 0.5, scale, 20, Precision::F32).unwrap();
+                want[b] += 1;
+            }
+            assert_eq!(
+                &ph.counts[p * 22..][..22],
+                &want[..],
+                "point {p}, lanes {lanes:?}"
+            );
+        }
+        let total: Vec<u64> = (0..22)
+            .map(|b| (0..points as usize).map(|p| ph.counts[p * 22 + b]).sum())
+            .collect();
+        assert_eq!(end.hist[0].counts, total);
+        let pq = &end.point_quantiles[0];
+        for p in 0..points as usize {
+            let mut v = x[p * r as usize..][..r as usize].to_vec();
+            v.sort_by(f64::total_cmp);
+            for (k, &q) in levels.iter().enumerate() {
+                // The sample quantile's neighbours bracket any definition of it.
+                let i = q * (r - 1) as f64;
+                let (a, b) = (v[i.floor() as usize], v[i.ceil() as usize]);
+                let got = pq.values[p * 3 + k];
+                assert!(
+                    got >= a - pq.resolution && got <= b + pq.resolution,
+                    "point {p}, level {q}: {got} not in [{a}, {b}] ± {}",
+                    pq.resolution
+                );
+            }
+        }
+    }
 }

@@ -189,9 +189,10 @@ impl Report<'_> {
             self.job.replicas.unwrap_or(1)
         );
         let names = self.job.row_names();
-        for c in 0..pts.rows.min(self.sol.stats.dim()).min(4) {
+        let shown = pts.rows.min(self.sol.stats.dim()).min(4);
+        for (c, name) in names.iter().enumerate().take(shown) {
             let Some((lo, hi)) = self.extremes(c) else {
-                println!("  {}: no point has a finite trajectory", names[c]);
+                println!("  {name}: no point has a finite trajectory");
                 continue;
             };
             let show = |p: usize| {
@@ -202,7 +203,7 @@ impl Report<'_> {
                     self.point_text(p)
                 )
             };
-            println!("  {:<8} lowest mean  {}", names[c], show(lo));
+            println!("  {name:<8} lowest mean  {}", show(lo));
             println!("  {:<8} highest mean {}", "", show(hi));
         }
         let bad = pts.nonfinite.iter().filter(|&&n| n > 0).count();

@@ -49,10 +49,15 @@ pub fn dispatch(
     let nh = obs.specs.len();
     let r = vals(ranges, plan.nsaves() * nh * 2);
     for j in 0..n {
+        let point = match obs.replicas {
+            Some(rep) => (u.first as u64 + j as u64) / rep,
+            None => 0,
+        };
+        let words = ((s as u64 * obs.points + point) * obs.words as u64) as usize;
         for (h, &(c, bins, off)) in obs.specs.iter().enumerate() {
             let k = 2 * (s * nh + h);
             if let Some(b) = bin(v[c * cap + j], r[k], r[k + 1], bins, plan.precision) {
-                hist[s * obs.words as usize + off as usize + b] += 1;
+                hist[words + off as usize + b] += 1;
             }
         }
     }
