@@ -8,7 +8,8 @@ use super::{input, AdapterArgs};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    /// Workload: w1 (GBM Euler–Maruyama), w2 (Lorenz RK4) or all
+    /// Workload: w1 (GBM Euler–Maruyama), w2 (Lorenz RK4), w3 (Ornstein–Uhlenbeck, exact
+    /// transition by setd1) or all
     #[arg(long, default_value = "all")]
     workload: String,
     /// Timed repetitions per measurement (the median is reported)
@@ -100,7 +101,8 @@ pub fn bench(args: BenchArgs) -> Result<(), Error> {
     Ok(())
 }
 
-/// W1 (GBM, Euler–Maruyama) and W2 (Lorenz, RK4), with their trajectories divided by `shrink`.
+/// W1 (GBM, Euler–Maruyama), W2 (Lorenz, RK4) and W3 (OU, setd1), with their trajectories
+/// divided by `shrink`.
 fn workloads(w: &str, shrink: u64) -> Result<Vec<(&'static str, Job)>, Error> {
     let mut jobs = vec![];
     if w == "w1" || w == "all" {
@@ -123,10 +125,23 @@ fn workloads(w: &str, shrink: u64) -> Result<Vec<(&'static str, Job)>, Error> {
             e.job(Method::Rk4, TimeGrid::new(0.0, 0.01, 1000))?,
         ));
     }
+    if w == "w3" || w == "all" {
+        // Ornstein–Uhlenbeck by its exact transition (setd1 on a linear drift).
+        let e = Ensemble::new(System::builtin("ou")?, (1 << 20) / shrink)
+            .x0(&[2.0])
+            .set("theta", 1.0)
+            .set("mu", 0.5)
+            .set("sigma", 0.3)
+            .seed(3);
+        jobs.push((
+            "W3 ou/setd1 2^20 x 100",
+            e.job(Method::Setd1, TimeGrid::until(0.0, 5.0, 100))?,
+        ));
+    }
     if jobs.is_empty() {
         return Err(input(
             "--workload",
-            format!("unknown workload `{w}` (w1, w2, all)"),
+            format!("unknown workload `{w}` (w1, w2, w3, all)"),
         ));
     }
     Ok(jobs)
