@@ -196,10 +196,15 @@ impl Report<'_> {
                 continue;
             };
             let show = |p: usize| {
+                // A standard error needs two trajectories.
+                let se = if pts.count[p] > 1 {
+                    format!(" ± {:.2e}", (pts.var(p, c) / pts.count[p] as f64).sqrt())
+                } else {
+                    String::new()
+                };
                 format!(
-                    "{:.6e} ± {:.2e} ({})",
+                    "{:.6e}{se} ({})",
                     pts.mean[p * pts.rows + c],
-                    (pts.var(p, c) / pts.count[p] as f64).sqrt(),
                     self.point_text(p)
                 )
             };
