@@ -78,7 +78,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     // Invocation (block, k): the k-th point the block meets, trajectories first..end of the
     // chunk (empty if the block meets fewer points: an empty partial is still written).
     // Blocks start at multiples of BLOCK in the whole run, so segments do not depend on
-    // chunking; (p + 1) * REPLICAS is only formed where it stays below the block's end.
+    // chunking. `select` evaluates both arms: (p + 1) * REPLICAS may wrap, but is only
+    // taken where it stays below the block's end.
     let block = gid.x / SEGS;
     let k = gid.x % SEGS;
     let bfirst = block * BLOCK;

@@ -192,8 +192,30 @@ impl Job {
     /// Input `slot` of trajectory i, as the kernel sees it (in the run's precision): its
     /// point's value, then (random initial states) the trajectory's own offset.
     pub fn value_at(&self, slot: usize, traj: u64) -> f64 {
+        let base = self.point_value(slot, traj / self.replicas.unwrap_or(1));
+        match &self.init {
+            Some(init) if slot < self.system.dim() => {
+                let c = slot;
+                let w = philox4x32_10([(c / 4) as u32, 0, traj as u32, STREAM_INIT], self.key());
+                // The random offset is an f32 draw in both precisions.
+                let offset = match init {
+                    Init::Normal(scale) => scale[c] as f32 * normals4(w)[c % 4],
+                    Init::Uniform(scale) => {
+                        scale[c] as f32 * (2.0 * half_open_unit(w[c % 4]) - 1.0)
+                    }
+                };
+                match self.precision {
+                    Precision::F32 => (base as f32 + offset) as f64,
+                    Precision::F64 => base + offset as f64,
+                }
+            }
+            _ => base,
+        }
+    }
+
+    /// Input `slot` of point i before any random initial offset (in the run's precision).
+    pub fn point_value(&self, slot: usize, i: u64) -> f64 {
         let n = self.points();
-        let i = traj / self.replicas.unwrap_or(1);
         let r = |v: f64| self.precision.round(v);
         let frac = |i: u64| {
             if n > 1 {
@@ -206,7 +228,7 @@ impl Job {
             Precision::F32 => (b as f32 + s as f32 * (i as u32 as f32)) as f64,
             Precision::F64 => b + s * (i as u32 as f64),
         };
-        let base = match &self.values[slot] {
+        match &self.values[slot] {
             Value::Const(v) => r(*v),
             Value::Linspace { .. } => match self.inputs[slot] {
                 Input::Affine(b, s) => affine_at(b, s),
@@ -227,24 +249,6 @@ impl Job {
                 r(lo + (hi - lo) * t)
             }
             Value::Table(v) => r(v[i as usize]),
-        };
-        match &self.init {
-            Some(init) if slot < self.system.dim() => {
-                let c = slot;
-                let w = philox4x32_10([(c / 4) as u32, 0, traj as u32, STREAM_INIT], self.key());
-                // The random offset is an f32 draw in both precisions.
-                let offset = match init {
-                    Init::Normal(scale) => scale[c] as f32 * normals4(w)[c % 4],
-                    Init::Uniform(scale) => {
-                        scale[c] as f32 * (2.0 * half_open_unit(w[c % 4]) - 1.0)
-                    }
-                };
-                match self.precision {
-                    Precision::F32 => (base as f32 + offset) as f64,
-                    Precision::F64 => base + offset as f64,
-                }
-            }
-            _ => base,
         }
     }
 

@@ -292,12 +292,23 @@ impl Plan {
         }
         let rows = job.rows();
         let real_bytes = job.precision.bytes();
+        // With replicas the reduction has `segs` invocations and partials per block: a chunk
+        // holds no more blocks than one reduce dispatch and one binding of partials allow.
+        let segs = crate::reduce::segments_per_block(job.replicas);
+        let by_reduce = (dev.limits.max_workgroups_per_dim as u64 * 64 / segs)
+            .min(dev.limits.max_storage_binding / (segs * partial_words(rows) as u64 * real_bytes))
+            * BLOCK as u64;
+        let chunk_cap = match (opts.chunk, job.replicas) {
+            (Some(c), Some(_)) => Some(c.min(by_reduce.max(BLOCK as u64))),
+            (None, Some(_)) => Some(by_reduce.max(BLOCK as u64)),
+            (c, None) => c,
+        };
         // A value of f64 occupies two f32 slots of the chunk plan.
         let chunking = schedule::plan(
             job.paths,
             rows * (real_bytes / 4) as usize,
             dev.limits,
-            opts.chunk,
+            chunk_cap,
         )?;
         let adaptive = job.method.is_adaptive();
         let lanes = choose_lanes(job, opts.lanes)?;
@@ -336,7 +347,6 @@ impl Plan {
         let cap = chunking.capacity;
         let blocks = cap / BLOCK as u64;
         let nsaves = save_steps.len() as u64;
-        let segs = crate::reduce::segments_per_block(job.replicas);
         let slot_bytes = blocks * segs * partial_words(rows) as u64 * real_bytes;
         let budget = PARTIAL_BUDGET.min(dev.limits.max_storage_binding);
         if job.replicas.is_some() {
@@ -402,7 +412,12 @@ impl Plan {
             dispatch_steps,
             slots,
             slot_bytes,
-            pilot: (!sa.quantiles.is_empty()).then(|| job.paths.min(PILOT)),
+            // With replicas the first trajectories are the first points only: the pilot runs
+            // every trajectory, so that every point's values fall in the ranges it sets.
+            pilot: (!sa.quantiles.is_empty()).then(|| match job.replicas {
+                Some(_) => job.paths,
+                None => job.paths.min(PILOT),
+            }),
             observers,
             keep_states: opts.keep_states,
             adaptive,
@@ -512,6 +527,15 @@ impl Plan {
             out.push(format!(
                 "{groups} workgroups in one dispatch for {} trajectories (the device allows {})",
                 self.paths, l.max_workgroups_per_dim
+            ));
+        }
+        let reduce_groups = (self.blocks * self.segs).div_ceil(64);
+        if reduce_groups > l.max_workgroups_per_dim as u64 {
+            out.push(format!(
+                "{reduce_groups} workgroups in one reduction for {} trajectories in points of {} (the device allows {})",
+                self.paths,
+                self.replicas.unwrap_or(1),
+                l.max_workgroups_per_dim
             ));
         }
         let wg = self.target.workgroup().max(64);
@@ -662,6 +686,41 @@ pub(crate) mod tests {
         assert!(lacks[4].starts_with("2 storage buffers"), "{}", lacks[4]);
         // Only the states need to fit: the same job on the CPU twin's limits plans.
         assert!(Plan::stepper(&job, None, &dev).is_ok());
+    }
+
+    /// With replicas the reduction has a partial per point segment of each block: chunks
+    /// hold no more blocks than one reduce dispatch and one binding of partials allow, the
+    /// quantile pilot covers every point, and long fixed-step runs are cut into dispatches.
+    #[test]
+    fn replicas_bound_chunks_by_the_reduction_and_pilot_every_point() {
+        let dev = DeviceInfo::cpu();
+        let job = |paths: u64, r: u64| {
+            Ensemble::new(System::builtin("gbm").unwrap(), paths)
+                .sweep("sigma", 0.1, 0.5)
+                .replicas(r)
+                .job(Method::EulerMaruyama, TimeGrid::new(0.0, 0.01, 8))
+                .unwrap()
+        };
+        for (paths, r) in [(4_200_000u64, 1u64), (4_200_000, 2), (100, 100_000)] {
+            let p = Plan::new(&job(paths, r), &Options::default(), &dev).unwrap();
+            let groups = (p.blocks * p.segs).div_ceil(64);
+            assert!(
+                groups <= dev.limits.max_workgroups_per_dim as u64,
+                "{paths} x {r}"
+            );
+            assert!(
+                p.slot_bytes <= dev.limits.max_storage_binding,
+                "{paths} x {r}"
+            );
+            assert_eq!(p.chunks.iter().map(|c| c.count).sum::<u64>(), paths * r);
+        }
+        let mut opts = Options::default();
+        opts.save_at.quantiles = vec![0.5];
+        let p = Plan::new(&job(64, 1000), &opts, &dev).unwrap();
+        assert_eq!(p.pilot, Some(64_000));
+        let p = Plan::new(&gbm(1 << 20, 200_000), &Options::default(), &dev).unwrap();
+        assert_eq!(p.dispatch_steps, Some(MAX_DISPATCH_STEPS));
+        assert!(p.target.segmented);
     }
 
     #[test]

@@ -78,9 +78,11 @@ fn saves_of(
     sa: &SaveAt,
     steps: &[u64],
     stats: Vec<Stats>,
-    points: &[PointStats],
+    points: Vec<PointStats>,
     observed: &Observed,
 ) -> Vec<Save> {
+    // Each save time's per-point statistics move into its Save (no copy: they can be large).
+    let mut points: Vec<Option<PointStats>> = points.into_iter().map(Some).collect();
     if !sa.any() {
         return Vec::new();
     }
@@ -126,21 +128,31 @@ fn saves_of(
                     }
                 })
                 .collect();
+            // Row c's quantiles from `counts` of its quantile histogram, and their resolution.
+            let quantiles_of = |c: usize, counts: &[u64]| {
+                let (lo, hi) = observed.ranges[s * nh + lay.quantile_first + c];
+                (
+                    quantiles_from(counts, lo, hi, &sa.quantiles),
+                    (hi - lo) / QUANTILE_BINS as f64,
+                )
+            };
             let point_quantiles = if sa.quantiles.is_empty() || !per_point {
                 Vec::new()
             } else {
                 (0..job.rows())
                     .map(|c| {
                         let h = lay.quantile_first + c;
-                        let (lo, hi) = observed.ranges[s * nh + h];
+                        let mut values = Vec::new();
+                        let mut resolution = 0.0;
+                        for p in 0..lay.points {
+                            let (v, r) = quantiles_of(c, point_counts(h, p));
+                            values.extend(v);
+                            resolution = r;
+                        }
                         PointQuantiles {
                             component: c,
-                            values: (0..lay.points)
-                                .flat_map(|p| {
-                                    quantiles_from(point_counts(h, p), lo, hi, &sa.quantiles)
-                                })
-                                .collect(),
-                            resolution: (hi - lo) / QUANTILE_BINS as f64,
+                            values,
+                            resolution,
                         }
                     })
                     .collect()
@@ -161,12 +173,11 @@ fn saves_of(
             } else {
                 (0..job.rows())
                     .map(|c| {
-                        let h = lay.quantile_first + c;
-                        let (lo, hi) = observed.ranges[s * nh + h];
+                        let (values, resolution) = quantiles_of(c, &counts(lay.quantile_first + c));
                         Quantiles {
                             component: c,
-                            values: quantiles_from(&counts(h), lo, hi, &sa.quantiles),
-                            resolution: (hi - lo) / QUANTILE_BINS as f64,
+                            values,
+                            resolution,
                         }
                     })
                     .collect()
@@ -179,7 +190,7 @@ fn saves_of(
                 hist,
                 quantiles,
                 paths: observed.kept[s * k..(s + 1) * k].to_vec(),
-                points: points.get(s).cloned(),
+                points: points.get_mut(s).and_then(Option::take),
                 point_hist,
                 point_quantiles,
             }
@@ -229,12 +240,13 @@ pub fn assemble(
         .last()
         .cloned()
         .expect("at least one save: the end");
+    let terminal_points = out.points.last().cloned();
     let saves = saves_of(
         job,
         sa,
         &plan.save_steps,
         out.saved.clone(),
-        &out.points,
+        out.points,
         &observed,
     );
     let (stats, adaptive) = split_counts(job, stats, out.unfinished, out.first_unfinished);
@@ -246,7 +258,7 @@ pub fn assemble(
         completed: out.completed,
         states: out.states,
         tally: out.tally,
-        points: out.points.last().cloned(),
+        points: terminal_points,
         timing,
         adapter,
         chunks: plan.chunks.len(),

@@ -255,10 +255,17 @@ impl Stepper {
             .plan
             .invocations(self.plan.capacity)
             .div_ceil(self.plan.target.workgroup() as u64) as u32;
-        // Dispatches of at most MAX_DISPATCH_STEPS steps (llvmpipe's loop limit), each with
-        // its own uniform; the noise is keyed by the global step, so the split changes nothing.
+        // A fixed-step method's dispatches take at most MAX_DISPATCH_STEPS steps (llvmpipe's
+        // loop limit), each with its own uniform; the noise is keyed by the global step, so
+        // the split changes nothing. An adaptive call stays one dispatch (its segment ends,
+        // and its step budget applies, per call).
+        let most = if self.plan.adaptive {
+            u64::MAX
+        } else {
+            crate::plan::MAX_DISPATCH_STEPS
+        };
         while self.step < end {
-            let k = (end - self.step).min(crate::plan::MAX_DISPATCH_STEPS);
+            let k = (end - self.step).min(most);
             self.set_uniform(enc, self.uniform(self.step, k));
             self.res.encode_dispatch(enc, Kernel::Integrate, 0, groups);
             self.step += k;
@@ -267,7 +274,8 @@ impl Stepper {
     }
 
     /// Records the reduction of the states as they are at this point of the encoder into
-    /// [`Stepper::stats_buffer`]: per block of 256 trajectories, the words of
+    /// [`Stepper::stats_buffer`]: per block of 256 trajectories (with replicas, per point
+    /// segment of each block: `reduce::segments_per_block` partials per block), the words of
     /// `shaders/reduce.wgsl` (counts, then per row mean, M2, min, max). Read and merged by
     /// [`Stepper::read_stats`], or bound by the application.
     pub fn encode_stats(&self, enc: &mut wgpu::CommandEncoder) -> Result<()> {

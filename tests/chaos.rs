@@ -257,11 +257,15 @@ fn lorenz_spectrum_and_the_trace_identity_under_dopri5() {
     }
 }
 
-/// dx = A x: the exponents are the real parts of A's eigenvalues (RK4's error at h = 0.01 is
-/// O(h^4), far below the f32 logs' 1e-5).
-#[test]
-fn a_linear_system_s_exponents_are_the_real_parts_of_its_eigenvalues() {
-    let ctx = common::ctx();
+/// dx = A x with A = [[a, b], [c, e]]: three such A and the real parts of their eigenvalues.
+const LINEAR_CASES: [([f64; 4], [f64; 2]); 3] = [
+    ([0.5, 0.0, 0.0, -2.0], [0.5, -2.0]),
+    ([-1.0, 2.0, -2.0, -1.0], [-1.0, -1.0]),
+    ([0.3, 1.0, 0.0, -0.7], [0.3, -0.7]),
+];
+
+/// The ensemble of 4 trajectories of dx = A x from `x0`.
+fn linear2(abce: [f64; 4], x0: [f64; 2]) -> Ensemble {
     let sys = System::wgsl(
         "linear2",
         &["u", "v"],
@@ -270,33 +274,42 @@ fn a_linear_system_s_exponents_are_the_real_parts_of_its_eigenvalues() {
         "fn drift(t: F, x: S, p: Params) -> S {\n    return S(p.a * x[0] + p.b * x[1], p.c * x[0] + p.e * x[1]);\n}\n",
     )
     .unwrap();
-    for (a, b, c, e, want) in [
-        (0.5, 0.0, 0.0, -2.0, [0.5, -2.0]),
-        (-1.0, 2.0, -2.0, -1.0, [-1.0, -1.0]),
-        (0.3, 1.0, 0.0, -0.7, [0.3, -0.7]),
-    ] {
-        let ens = Ensemble::new(sys.clone(), 4)
-            .x0(&[1.0, 1.0])
-            .set("a", a)
-            .set("b", b)
-            .set("c", c)
-            .set("e", e);
+    let [a, b, c, e] = abce;
+    Ensemble::new(sys, 4)
+        .x0(&x0)
+        .set("a", a)
+        .set("b", b)
+        .set("c", c)
+        .set("e", e)
+}
+
+/// Each exponent's mean over the trajectories is within `tol` of `want`.
+fn assert_exponents(l: &chaos::Lyapunov, want: [f64; 2], tol: f64, abce: [f64; 4]) {
+    for (j, w) in want.iter().enumerate() {
+        let (m, _) = mean_sd(&l.exponent(j));
+        assert!(
+            (m - w).abs() < tol,
+            "A = {abce:?}: λ{} = {m}, want {w}",
+            j + 1
+        );
+    }
+}
+
+/// dx = A x: the exponents are the real parts of A's eigenvalues (RK4's error at h = 0.01 is
+/// O(h^4), far below the f32 logs' 1e-5).
+#[test]
+fn a_linear_system_s_exponents_are_the_real_parts_of_its_eigenvalues() {
+    let ctx = common::ctx();
+    for (abce, want) in LINEAR_CASES {
         let l = chaos::lyapunov(
             &ctx,
-            &ens,
+            &linear2(abce, [1.0, 1.0]),
             Method::Rk4,
             TimeGrid::new(0.0, 0.01, 2000),
             &opts(2, 200),
         )
         .unwrap();
-        for (j, w) in want.iter().enumerate() {
-            let (m, _) = mean_sd(&l.exponent(j));
-            assert!(
-                (m - w).abs() < 2e-4,
-                "A = [[{a}, {b}], [{c}, {e}]]: λ{} = {m}, want {w}",
-                j + 1
-            );
-        }
+        assert_exponents(&l, want, 2e-4, abce);
     }
 }
 
@@ -398,43 +411,22 @@ fn a_user_struct_is_declared_for_the_derived_code() {
 #[test]
 fn a_linear_system_s_exponents_under_dopri5() {
     let ctx = common::ctx();
-    let sys = System::wgsl(
-        "linear2",
-        &["u", "v"],
-        &[("a", 0.5), ("b", 0.0), ("c", 0.0), ("e", -2.0)],
-        Noise::None,
-        "fn drift(t: F, x: S, p: Params) -> S {\n    return S(p.a * x[0] + p.b * x[1], p.c * x[0] + p.e * x[1]);\n}\n",
-    )
-    .unwrap();
-    for (a, b, c, e, want, t0, transient) in [
-        (0.5, 0.0, 0.0, -2.0, [0.5, -2.0], 0.0, 100),
-        (-1.0, 2.0, -2.0, -1.0, [-1.0, -1.0], -50.0, 0),
-        (0.3, 1.0, 0.0, -0.7, [0.3, -0.7], 0.0, 100),
-    ] {
+    for ((abce, want), (t0, transient)) in
+        LINEAR_CASES
+            .into_iter()
+            .zip([(0.0, 100), (-50.0, 0), (0.0, 100)])
+    {
         // At the fixed point 0 the state cannot overflow over a long run; J = A anywhere.
-        let ens = Ensemble::new(sys.clone(), 4)
-            .x0(&[0.0, 0.0])
-            .set("a", a)
-            .set("b", b)
-            .set("c", c)
-            .set("e", e);
         let l = chaos::lyapunov(
             &ctx,
-            &ens,
+            &linear2(abce, [0.0, 0.0]),
             dopri5(),
             TimeGrid::until(t0, t0 + 200.0, 20_000),
             &opts(2, transient),
         )
         .unwrap();
         assert!(l.blocks >= 30, "{} blocks", l.blocks);
-        for (j, w) in want.iter().enumerate() {
-            let (m, _) = mean_sd(&l.exponent(j));
-            assert!(
-                (m - w).abs() < 5e-5,
-                "A = [[{a}, {b}], [{c}, {e}]]: λ{} = {m}, want {w}",
-                j + 1
-            );
-        }
+        assert_exponents(&l, want, 5e-5, abce);
     }
 }
 

@@ -675,6 +675,36 @@ fn replicas_give_statistics_per_point_in_files_text_and_json() {
         .unwrap() as usize;
     let lowest = mean[6..].iter().cloned().fold(f64::INFINITY, f64::min);
     assert_eq!(mean[6 + lo], lowest);
+    for tool in ["lyapunov", "orbit", "basins"] {
+        assert_one_line_error(
+            &[
+                tool,
+                "--system",
+                "lorenz",
+                "--paths",
+                "4",
+                "--replicas",
+                "2",
+                "--steps",
+                "10",
+            ],
+            "--replicas (statistics per point) applies to `throng run`",
+        );
+    }
+    assert_one_line_error(
+        &[
+            "run",
+            "--system",
+            "gbm",
+            "--paths",
+            "6",
+            "--replicas",
+            "0",
+            "--steps",
+            "8",
+        ],
+        "replicas must be at least 1",
+    );
     let o = throng(&args);
     let text = stdout(&o);
     assert!(

@@ -123,13 +123,12 @@ impl Report<'_> {
 
     /// Point p's varying inputs as `name=value, ...`.
     fn point_text(&self, p: usize) -> String {
-        let r = self.job.replicas.unwrap_or(1);
         let parts: Vec<String> = self
             .varying()
             .iter()
             .map(|(slot, name)| {
                 // The point's value without a random initial offset.
-                let v = self.job.value_at(*slot, p as u64 * r);
+                let v = self.job.point_value(*slot, p as u64);
                 format!("{name}={v:.6}")
             })
             .collect();

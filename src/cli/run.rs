@@ -150,6 +150,13 @@ pub(crate) type Asked = (
 /// The system named by `which` and the ensemble the flags (over the spec's `[run]`) ask for.
 pub(crate) fn asked(which: &super::SystemArgs, flags: RunRequest) -> Result<Asked, Error> {
     let (system, req) = load(&which.system, &which.spec, flags)?;
+    if req.replicas.is_some() {
+        // The chaos tools report each trajectory, with no per-point reduction.
+        return Err(input(
+            "--replicas",
+            "--replicas (statistics per point) applies to `throng run`; the chaos tools give one result per trajectory",
+        ));
+    }
     let (ens, method, grid, params) = ensemble(&system, &req)?;
     Ok((system, req, ens, method, grid, params))
 }
