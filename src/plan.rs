@@ -529,8 +529,10 @@ impl Plan {
                 self.paths, l.max_workgroups_per_dim
             ));
         }
+        // Without replicas the integration's check implies the reduction's (64 blocks per
+        // reduce workgroup against one per integrate workgroup).
         let reduce_groups = (self.blocks * self.segs).div_ceil(64);
-        if reduce_groups > l.max_workgroups_per_dim as u64 {
+        if self.replicas.is_some() && reduce_groups > l.max_workgroups_per_dim as u64 {
             out.push(format!(
                 "{reduce_groups} workgroups in one reduction for {} trajectories in points of {} (the device allows {})",
                 self.paths,
