@@ -88,6 +88,16 @@ struct Parts<T> {
     read: Vec<(Rc<Vec<u8>>, usize)>,
     /// (read buffer parity, bytes, save times in it, the submission that copied it)
     tail: Option<(u8, u64, usize, T)>,
+    /// Save times whose partials are already merged (batches merged as they arrive).
+    absorbed: usize,
+    /// The totals before this chunk's first merged batch, restored if it is cancelled.
+    rollback: Option<Vec<Stats>>,
+}
+
+/// Bytes of one save time's partials of `chunk`.
+fn chunk_bytes(plan: &Plan, chunk: &Chunk) -> usize {
+    let blocks = chunk.count.div_ceil(BLOCK as u64);
+    (blocks * plan.segs * partial_words(plan.rows) as u64 * plan.real_bytes) as usize
 }
 
 /// Runs a recording on a backend.
@@ -139,6 +149,8 @@ pub fn execute<B: Backend>(
                     pilot: *pilot,
                     read: Vec::new(),
                     tail: None,
+                    absorbed: 0,
+                    rollback: None,
                 });
             }
             Command::UploadTables(chunk) => {
@@ -179,8 +191,11 @@ pub fn execute<B: Backend>(
             } => {
                 // Cancellation is checked before each segment of integration.
                 if *kernel == Kernel::Integrate && cancelled() {
-                    // The chunk in progress is dropped; the completed ones stand.
-                    current = None;
+                    // The chunk in progress is dropped (and its batches already merged taken
+                    // out again); the completed ones stand.
+                    if let Some(saved) = current.take().and_then(|p| p.rollback) {
+                        out.saved = saved;
+                    }
                     out.partial = true;
                     continue;
                 }
@@ -197,7 +212,36 @@ pub fn execute<B: Backend>(
                 let ticket = backend.submit()?;
                 if *last {
                     parts.tail = Some((*parity, used, *saves, ticket));
+                } else if plan.replicas.is_none() {
+                    // Merged now, so the host holds one batch at a time. Blocks merge in
+                    // order: the previous chunk's tail first.
+                    let raw = backend.read(Buf::PartialsRead(*parity), used, ticket)?;
+                    if !parts.pilot {
+                        if let Some(p) = previous.take() {
+                            finish(plan, backend, p, &mut out.saved, &mut out.points)?;
+                        }
+                        if parts.rollback.is_none() {
+                            parts.rollback = Some(out.saved.clone());
+                        }
+                    }
+                    let totals = if parts.pilot {
+                        &mut pilot
+                    } else {
+                        &mut out.saved
+                    };
+                    let bytes = chunk_bytes(plan, &parts.chunk);
+                    for k in 0..*saves {
+                        let at = k * plan.slot_bytes as usize;
+                        absorb(
+                            &mut totals[parts.absorbed + k],
+                            &raw[at..][..bytes],
+                            plan.precision,
+                        );
+                    }
+                    parts.absorbed += *saves;
                 } else {
+                    // Per-point statistics are merged when the chunk is complete (a cancelled
+                    // chunk is then simply dropped).
                     let raw = Rc::new(backend.read(Buf::PartialsRead(*parity), used, ticket)?);
                     for k in 0..*saves {
                         parts.read.push((raw.clone(), k * plan.slot_bytes as usize));
@@ -335,12 +379,12 @@ fn finish<B: Backend>(
             all.push((raw.clone(), k * plan.slot_bytes as usize));
         }
     }
-    let blocks = parts.chunk.count.div_ceil(BLOCK as u64);
-    let chunk_bytes =
-        (blocks * plan.segs * partial_words(plan.rows) as u64 * plan.real_bytes) as usize;
-    for (k, (total, (raw, at))) in totals.iter_mut().zip(&all).enumerate() {
-        let raw = &raw[*at..][..chunk_bytes];
-        match (plan.replicas, points.get_mut(k)) {
+    let bytes = chunk_bytes(plan, &parts.chunk);
+    // Save times before `absorbed` were merged as their batches arrived.
+    let first = parts.absorbed;
+    for (k, (total, (raw, at))) in totals[first..].iter_mut().zip(&all).enumerate() {
+        let raw = &raw[*at..][..bytes];
+        match (plan.replicas, points.get_mut(first + k)) {
             (Some(r), Some(pts)) => {
                 absorb_points(total, pts, raw, plan.precision, r, parts.chunk.first)
             }

@@ -30,6 +30,10 @@ pub struct Options {
     /// Checked between dispatches: once set, the run stops and returns the chunks it
     /// completed, marked partial.
     pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// At most this many bytes of block partials per read-back (default 16 MiB; at least one
+    /// save time's). Smaller batches hold less host and device memory and read back more
+    /// often. Results do not depend on it.
+    pub readback_bytes: Option<u64>,
 }
 
 /// Where a run stands, for [`Progress`].
@@ -60,8 +64,9 @@ impl std::fmt::Debug for Progress {
 pub const DEFAULT_LANES: u32 = 4;
 
 /// Partials of several save times wait on the device in slots and are read back together,
-/// one readback per batch of saves: at most this many bytes of them.
-const PARTIAL_BUDGET: u64 = 64 << 20;
+/// one readback per batch of saves: at most this many bytes of them (the host then merges
+/// each batch as it arrives, so it holds about one batch).
+const PARTIAL_BUDGET: u64 = 16 << 20;
 /// The most steps of a fixed-step method in one dispatch. llvmpipe ends every loop of a
 /// shader after 65535 iterations, silently (the fixed-step driver takes 4 steps per
 /// iteration, so a longer dispatch would stop early and report the state it reached as the
@@ -348,7 +353,10 @@ impl Plan {
         let blocks = cap / BLOCK as u64;
         let nsaves = save_steps.len() as u64;
         let slot_bytes = blocks * segs * partial_words(rows) as u64 * real_bytes;
-        let budget = PARTIAL_BUDGET.min(dev.limits.max_storage_binding);
+        let budget = opts
+            .readback_bytes
+            .unwrap_or(PARTIAL_BUDGET)
+            .min(dev.limits.max_storage_binding);
         if job.replicas.is_some() {
             // Every save time's per-point statistics stay in host memory until the end.
             let bytes = nsaves * crate::reduce::PointStats::bytes(job.points(), rows);
@@ -782,8 +790,8 @@ pub(crate) mod tests {
         let p = Plan::new(&gbm(1 << 20, 1000), &saving(1), &DeviceInfo::cpu()).unwrap();
         assert_eq!(p.slot_bytes, 128 << 10);
         assert_eq!(p.nsaves(), 1000);
-        assert_eq!(p.slots, 512); // 64 MiB / 128 KiB
-        assert_eq!(p.buffer_bytes(Buf::Partials), 64 << 20);
+        assert_eq!(p.slots, 128); // 16 MiB / 128 KiB
+        assert_eq!(p.buffer_bytes(Buf::Partials), 16 << 20);
     }
 
     #[test]

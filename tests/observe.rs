@@ -456,3 +456,90 @@ fn save_times_from_a_list_and_every_jth_kept_path() {
         "{err}"
     );
 }
+
+/// Partials merged batch by batch as they arrive (a read-back of 3 save times at a time,
+/// over 5 chunks) give the statistics of one batch per chunk, bit for bit; a run cancelled
+/// in the middle of a chunk, after some of its batches were merged, reports exactly the
+/// chunks before it.
+#[test]
+fn batches_merge_as_they_arrive_and_a_cancelled_chunk_is_taken_out() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use throng::exec::Backend;
+    use throng::plan::{Buf, DeviceInfo, Plan};
+    let job = gbm(5000, 8)
+        .job(Method::EulerMaruyama, TimeGrid::new(0.0, 0.01, 40))
+        .unwrap();
+    let base = Options {
+        chunk: Some(1024),
+        ..saving(2)
+    };
+    // One save time's partials: 4 blocks x 8 words x 4 bytes.
+    let small = Options {
+        readback_bytes: Some(3 * 4 * 8 * 4),
+        ..base.clone()
+    };
+    let one = cpu::solve(&job, &base).unwrap();
+    let batched = cpu::solve(&job, &small).unwrap();
+    assert_eq!(batched.saves, one.saves);
+    let ctx = common::ctx();
+    assert_eq!(
+        solve(&ctx, &job, &small).unwrap().saves,
+        solve(&ctx, &job, &base).unwrap().saves
+    );
+    // The CPU twin's backend, cancelled after the third partials read-back of chunk 2.
+    struct Cancelling<'a> {
+        inner: throng::cpu::exec::CpuBackend<'a>,
+        cancel: Arc<AtomicBool>,
+        reads: u32,
+    }
+    impl Backend for Cancelling<'_> {
+        type Ticket = ();
+        fn write(&mut self, buf: Buf, data: &[u8]) -> throng::Result<()> {
+            self.inner.write(buf, data)
+        }
+        fn dispatch(&mut self, k: throng::record::Kernel, s: u32, w: u32) -> throng::Result<()> {
+            self.inner.dispatch(k, s, w)
+        }
+        fn copy(&mut self, from: Buf, to: Buf, bytes: u64) -> throng::Result<()> {
+            self.inner.copy(from, to, bytes)
+        }
+        fn submit(&mut self) -> throng::Result<()> {
+            self.inner.submit()
+        }
+        fn read(&mut self, buf: Buf, bytes: u64, after: ()) -> throng::Result<Vec<u8>> {
+            if matches!(buf, Buf::PartialsRead(_)) {
+                self.reads += 1;
+                // 7 batches per chunk (20 save times, 3 at a time): read 10 is in chunk 2.
+                if self.reads == 10 {
+                    self.cancel.store(true, Ordering::SeqCst);
+                }
+            }
+            self.inner.read(buf, bytes, after)
+        }
+    }
+    let cancel = Arc::new(AtomicBool::new(false));
+    let opts = Options {
+        cancel: Some(cancel.clone()),
+        ..small.clone()
+    };
+    let plan = Plan::new(&job, &opts, &DeviceInfo::cpu()).unwrap();
+    assert_eq!(plan.slots, 3);
+    let rec = throng::record::Recording::new(&plan);
+    let mut backend = Cancelling {
+        inner: throng::cpu::exec::CpuBackend::new(&job, &plan),
+        cancel,
+        reads: 0,
+    };
+    let out = throng::exec::execute(&job, &plan, &rec, &opts, &mut backend).unwrap();
+    assert!(out.partial);
+    assert_eq!(out.completed, 1024);
+    // Exactly the first chunk's statistics: those of a run over its 1024 trajectories.
+    let first = gbm(1024, 8)
+        .job(Method::EulerMaruyama, TimeGrid::new(0.0, 0.01, 40))
+        .unwrap();
+    let alone = cpu::solve(&first, &small).unwrap();
+    for (s, a) in out.saved.iter().zip(&alone.saves) {
+        assert_eq!(s, &a.stats);
+    }
+}
