@@ -153,27 +153,26 @@ pub fn lyapunov(args: LyapunovArgs) -> Result<ExitCode, Error> {
     }
     if args.json {
         println!("{summary}");
-    } else if method.is_adaptive() {
-        // Each trajectory's blocks of accepted steps span its own time.
-        let most = l.counts.iter().copied().max().unwrap_or(0);
-        println!(
-            "{} trajectories of {} ({}), exponents averaged over t = {:.6} on average ({} to {most} blocks of {} accepted steps)",
-            l.paths,
-            system.name,
-            method.name(),
-            l.time,
-            l.blocks,
-            args.renorm
-        );
     } else {
+        // Under an adaptive method each trajectory's blocks of accepted steps span its own
+        // time: the mean time and the range of block counts.
+        let span = if method.is_adaptive() {
+            let most = l.counts.iter().copied().max().unwrap_or(0);
+            format!(
+                "t = {:.6} on average ({} to {most} blocks of {} accepted steps)",
+                l.time, l.blocks, args.renorm
+            )
+        } else {
+            format!(
+                "t = {} ({} blocks of {} steps)",
+                l.time, l.blocks, args.renorm
+            )
+        };
         println!(
-            "{} trajectories of {} ({}), exponents averaged over t = {} ({} blocks of {} steps)",
+            "{} trajectories of {} ({}), exponents averaged over {span}",
             l.paths,
             system.name,
-            method.name(),
-            l.time,
-            l.blocks,
-            args.renorm
+            method.name()
         );
     }
     if !args.json {
