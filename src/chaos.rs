@@ -1142,11 +1142,12 @@ pub fn orbit(
             )));
         }
     }
-    if method.is_adaptive() {
+    if method.is_adaptive() && opts.mode == OrbitMode::Maxima {
+        // Under an adaptive method `project` sees accepted steps of unequal lengths.
         return Err(Error::MethodDoesNotFit {
             method: method.name(),
             system: sys.name.clone(),
-            message: "orbit diagrams need a fixed-step method".into(),
+            message: "maxima are refined by a parabola through three equally spaced values; under dopri5 use a section (--section), or a fixed-step method".into(),
         });
     }
     if job.precision == Precision::F32 && job.steps as u64 > 1 << 24 {
@@ -1155,7 +1156,12 @@ pub fn orbit(
             job.steps
         )));
     }
-    let lanes = opts.lanes.unwrap_or(DEFAULT_LANES);
+    // An adaptive method runs one trajectory per invocation.
+    let lanes = opts.lanes.unwrap_or(if method.is_adaptive() {
+        1
+    } else {
+        DEFAULT_LANES
+    });
     // The drift's values alone: nothing needs to be differentiable.
     let derived = derivatives_with(&job, lanes, &[], true)?;
     // Carried rows (after the state): the values kept, the count of all values recorded,
@@ -1228,13 +1234,15 @@ pub fn orbit(
     )?;
     let states = sol.states.expect("states are kept");
     let n = job.paths as usize;
+    // The carried rows are the last ones (an adaptive method's controller rows come first).
+    let base = states.len() / n - (m + 4);
     let mut values = vec![f64::NAN; n * m];
     let mut counts = vec![0u64; n];
     for i in 0..n {
-        let c = states[(d + count) * n + i];
+        let c = states[(base + count) * n + i];
         counts[i] = if c.is_finite() { c as u64 } else { 0 };
         for j in 0..(counts[i] as usize).min(m) {
-            values[i * m + j] = states[(d + rec + j) * n + i];
+            values[i * m + j] = states[(base + rec + j) * n + i];
         }
     }
     let histogram = opts.histogram.map(|b| {

@@ -826,6 +826,62 @@ fn maxima_and_sections_of_an_oscillator() {
     }
 }
 
+/// Sections under dopri5: a clock c' = 1 beside x'' = -x from (1, 0), recorded where v
+/// crosses 0 upward (t = π(2k + 1)). The clock is linear, so only the crossing time's linear
+/// interpolation errs: v ≈ (t − tc) − (t − tc)³/6 there, an error below h³/6, and with
+/// rtol = atol = 1e-9 dopri5's steps stay under 0.05 (local error ~ h^5): below 2.1e-5.
+/// Maxima (a parabola through equally spaced values) are refused under dopri5.
+#[test]
+fn sections_under_dopri5_and_maxima_refused() {
+    let ctx = common::ctx();
+    let sys = System::wgsl(
+        "clocked",
+        &["x", "v", "c"],
+        &[],
+        Noise::None,
+        "fn drift(t: F, x: S, p: Params) -> S {\n    return S(x[1], -x[0], R(1.0));\n}\n",
+    )
+    .unwrap();
+    let ens = Ensemble::new(sys, 4)
+        .precision(Precision::F64)
+        .x0(&[1.0, 0.0, 0.0]);
+    let method = Method::Dopri5(throng::method::Controller {
+        rtol: 1e-9,
+        atol: 1e-9,
+        ..throng::method::Controller::default()
+    });
+    let run = |mode| {
+        chaos::orbit(
+            &ctx,
+            &ens,
+            method,
+            TimeGrid::until(0.0, 50.0, 100),
+            &chaos::OrbitOptions {
+                component: 2,
+                mode,
+                values: 8,
+                transient: 0,
+                lanes: None,
+                histogram: None,
+            },
+        )
+    };
+    let o = run(chaos::OrbitMode::Section {
+        component: 1,
+        value: 0.0,
+    })
+    .unwrap();
+    for i in 0..4 {
+        assert_eq!(o.counts[i], 8, "π, 3π, … 15π lie within t = 50");
+        for (k, v) in o.values[i * 8..][..8].iter().enumerate() {
+            let want = std::f64::consts::PI * (2 * k + 1) as f64;
+            assert!((v - want).abs() < 2.1e-5, "crossing {k}: {v} vs {want}");
+        }
+    }
+    let e = run(chaos::OrbitMode::Maxima).unwrap_err().to_string();
+    assert!(e.contains("under dopri5 use a section"), "{e}");
+}
+
 /// A damped double well, x'' = -δ x' + x - x³, has two attractors (±1, 0); its equations
 /// are odd, so the basins over a grid symmetric about 0 are mirror images, and labels from
 /// the nearest attractor agree with the system's own `label`.
