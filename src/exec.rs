@@ -4,7 +4,6 @@
 //! host does between them (input tables, ranges, merging partials in block order, progress,
 //! cancellation) lives here once.
 
-use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -80,12 +79,13 @@ pub fn reals(raw: &[u8], precision: Precision) -> Vec<f64> {
     }
 }
 
-/// A chunk's partials: batches already read (a batch, and the offset of one save time's
-/// partials in it), and the last batch, copied but maybe not read yet.
+/// A chunk's partials: batches read but not merged yet, and the last batch, copied but
+/// maybe not read yet.
 struct Parts<T> {
     chunk: Chunk,
     pilot: bool,
-    read: Vec<(Rc<Vec<u8>>, usize)>,
+    /// Batches read and not merged yet (per-point runs), with their save times.
+    read: Vec<(Vec<u8>, usize)>,
     /// (read buffer parity, bytes, save times in it, the submission that copied it)
     tail: Option<(u8, u64, usize, T)>,
     /// Save times whose partials are already merged (batches merged as they arrive).
@@ -229,23 +229,12 @@ pub fn execute<B: Backend>(
                     } else {
                         &mut out.saved
                     };
-                    let bytes = chunk_bytes(plan, &parts.chunk);
-                    for k in 0..*saves {
-                        let at = k * plan.slot_bytes as usize;
-                        absorb(
-                            &mut totals[parts.absorbed + k],
-                            &raw[at..][..bytes],
-                            plan.precision,
-                        );
-                    }
-                    parts.absorbed += *saves;
+                    merge_batch(plan, parts, &raw, *saves, totals, &mut []);
                 } else {
                     // Per-point statistics are merged when the chunk is complete (a cancelled
                     // chunk is then simply dropped).
-                    let raw = Rc::new(backend.read(Buf::PartialsRead(*parity), used, ticket)?);
-                    for k in 0..*saves {
-                        parts.read.push((raw.clone(), k * plan.slot_bytes as usize));
-                    }
+                    let raw = backend.read(Buf::PartialsRead(*parity), used, ticket)?;
+                    parts.read.push((raw, *saves));
                 }
             }
             Command::EndChunk => {
@@ -364,34 +353,52 @@ fn user_ranges(plan: &Plan, sa: &crate::observe::SaveAt) -> Vec<(f64, f64)> {
     ranges
 }
 
-/// Reads a chunk's last batch and merges all its partials into `totals`, in block order.
+/// Reads a chunk's last batch and merges the partials not merged yet into `totals` (and
+/// `points`), in block order.
 fn finish<B: Backend>(
     plan: &Plan,
     backend: &mut B,
-    parts: Parts<B::Ticket>,
+    mut parts: Parts<B::Ticket>,
     totals: &mut [Stats],
     points: &mut [PointStats],
 ) -> Result<()> {
-    let mut all = parts.read;
-    if let Some((parity, used, n, ticket)) = parts.tail {
-        let raw = Rc::new(backend.read(Buf::PartialsRead(parity), used, ticket)?);
-        for k in 0..n {
-            all.push((raw.clone(), k * plan.slot_bytes as usize));
-        }
+    let mut batches = std::mem::take(&mut parts.read);
+    if let Some((parity, used, n, ticket)) = parts.tail.take() {
+        batches.push((backend.read(Buf::PartialsRead(parity), used, ticket)?, n));
     }
-    let bytes = chunk_bytes(plan, &parts.chunk);
-    // Save times before `absorbed` were merged as their batches arrived.
-    let first = parts.absorbed;
-    for (k, (total, (raw, at))) in totals[first..].iter_mut().zip(&all).enumerate() {
-        let raw = &raw[*at..][..bytes];
-        match (plan.replicas, points.get_mut(first + k)) {
-            (Some(r), Some(pts)) => {
-                absorb_points(total, pts, raw, plan.precision, r, parts.chunk.first)
-            }
-            _ => absorb(total, raw, plan.precision),
-        }
+    for (raw, n) in batches {
+        merge_batch(plan, &mut parts, &raw, n, totals, points);
     }
     Ok(())
+}
+
+/// Merges a batch of `saves` save times' partials of `parts`' chunk, the next after those
+/// already merged, into `totals` (and `points`, for per-point runs).
+fn merge_batch<T>(
+    plan: &Plan,
+    parts: &mut Parts<T>,
+    raw: &[u8],
+    saves: usize,
+    totals: &mut [Stats],
+    points: &mut [PointStats],
+) {
+    let bytes = chunk_bytes(plan, &parts.chunk);
+    for k in 0..saves {
+        let s = parts.absorbed + k;
+        let raw = &raw[k * plan.slot_bytes as usize..][..bytes];
+        match (plan.replicas, points.get_mut(s)) {
+            (Some(r), Some(pts)) => absorb_points(
+                &mut totals[s],
+                pts,
+                raw,
+                plan.precision,
+                r,
+                parts.chunk.first,
+            ),
+            _ => absorb(&mut totals[s], raw, plan.precision),
+        }
+    }
+    parts.absorbed += saves;
 }
 
 /// Merges the per-point-segment partials of a chunk starting at trajectory `first` (read

@@ -128,32 +128,26 @@ fn saves_of(
                     }
                 })
                 .collect();
-            // Row c's quantiles from `counts` of its quantile histogram, and their resolution.
+            // Row c's quantile histogram: its range's resolution, and quantiles from counts.
+            let qrange = |c: usize| observed.ranges[s * nh + lay.quantile_first + c];
+            let resolution = |c: usize| {
+                let (lo, hi) = qrange(c);
+                (hi - lo) / QUANTILE_BINS as f64
+            };
             let quantiles_of = |c: usize, counts: &[u64]| {
-                let (lo, hi) = observed.ranges[s * nh + lay.quantile_first + c];
-                (
-                    quantiles_from(counts, lo, hi, &sa.quantiles),
-                    (hi - lo) / QUANTILE_BINS as f64,
-                )
+                let (lo, hi) = qrange(c);
+                quantiles_from(counts, lo, hi, &sa.quantiles)
             };
             let point_quantiles = if sa.quantiles.is_empty() || !per_point {
                 Vec::new()
             } else {
                 (0..job.rows())
-                    .map(|c| {
-                        let h = lay.quantile_first + c;
-                        let mut values = Vec::new();
-                        let mut resolution = 0.0;
-                        for p in 0..lay.points {
-                            let (v, r) = quantiles_of(c, point_counts(h, p));
-                            values.extend(v);
-                            resolution = r;
-                        }
-                        PointQuantiles {
-                            component: c,
-                            values,
-                            resolution,
-                        }
+                    .map(|c| PointQuantiles {
+                        component: c,
+                        values: (0..lay.points)
+                            .flat_map(|p| quantiles_of(c, point_counts(lay.quantile_first + c, p)))
+                            .collect(),
+                        resolution: resolution(c),
                     })
                     .collect()
             };
@@ -172,13 +166,10 @@ fn saves_of(
                 Vec::new()
             } else {
                 (0..job.rows())
-                    .map(|c| {
-                        let (values, resolution) = quantiles_of(c, &counts(lay.quantile_first + c));
-                        Quantiles {
-                            component: c,
-                            values,
-                            resolution,
-                        }
+                    .map(|c| Quantiles {
+                        component: c,
+                        values: quantiles_of(c, &counts(lay.quantile_first + c)),
+                        resolution: resolution(c),
                     })
                     .collect()
             };
