@@ -1,16 +1,17 @@
-// Terminal-state statistics per block of BLOCK consecutive trajectories: count, mean, M2 (sum
-// of squared deviations), min, max per component, and the count of non-finite trajectories,
-// which are excluded. One invocation per block and no barriers (barriers are slow on CPU
-// drivers): Welford's update within runs of RUN trajectories, Chan's merge across runs, all
-// in a fixed order, so a block's result depends only on its trajectories. The host merges
-// blocks in f64 in block order. CPU twin: src/cpu/reduce.rs.
+// Statistics per group of GROUP consecutive trajectories: count, mean, M2 (sum of squared
+// deviations), min, max per component, and the count of non-finite trajectories, which are
+// excluded. One invocation per group (or point segment of a group) and no barriers. Two
+// passes, each sum a perfect pairwise tree over the group's 32 positions in index order
+// (excluded positions add 0): the mean from values scaled by S0 (an exact power of two, so
+// 32 of them cannot overflow), then M2 of the values scaled by `inv`. The fused observers
+// (shaders/fused.wgsl) form the same trees from registers, so both give the same bits. The
+// host merges groups in f64 in group order. CPU twin: src/cpu/reduce.rs.
 
-const BLOCK: u32 = 256u;
-const RUN: u32 = 16u;
+const GROUP: u32 = 32u;
 
 #import chunk
 
-// Per block: [finite count, non-finite count, global index of the block's first non-finite
+// Per group: [finite count, non-finite count, global index of the block's first non-finite
 // trajectory (all ones if none), then per component the mean and m2 of the scaled values,
 // min, max, and the scale inv]. A run that saves at several times keeps the partials of
 // each save in its own slot: block b of slot s is at (s * chunk.blocks + b) * words. f32 runs store u32 words (counts, and the
@@ -42,6 +43,8 @@ fn index_word(i: u32) -> f64 {
 fn scale_for(big: f64) -> f64 {
     return 1.0lf;
 }
+
+const S0: f64 = 1.0lf;
 #else
 alias V = f32;
 const BIG: f32 = 3.4028234663852886e38;
@@ -70,45 +73,58 @@ fn scale_for(big: f32) -> f32 {
     let e = i32((bitcast<u32>(big) >> 23u) & 0xFFu);
     return bitcast<f32>(u32(clamp(254 - e, 1, 254)) << 23u);
 }
+
+// 1 / GROUP: a sum of GROUP scaled values stays finite.
+const S0: f32 = 0.03125;
 #endif
+
+// The pairwise tree over a[0..GROUP]: a[i] = a[2i] + a[2i + 1], level by level.
+fn tree(a: ptr<function, array<V, 32>>) -> V {
+    for (var w = GROUP / 2u; w > 0u; w >>= 1u) {
+        for (var i = 0u; i < w; i++) {
+            (*a)[i] = (*a)[2u * i] + (*a)[2u * i + 1u];
+        }
+    }
+    return (*a)[0];
+}
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 #ifdef POINTS
-    // Invocation (block, k): the k-th point the block meets, trajectories first..end of the
-    // chunk (empty if the block meets fewer points: an empty partial is still written).
-    // Blocks start at multiples of BLOCK in the whole run, so segments do not depend on
+    // Invocation (group, k): the k-th point the group meets, trajectories first..end of the
+    // chunk (empty if the group meets fewer points: an empty partial is still written).
+    // Groups start at multiples of GROUP in the whole run, so segments do not depend on
     // chunking. `select` evaluates both arms: (p + 1) * REPLICAS may wrap, but is only
-    // taken where it stays below the block's end.
-    let block = gid.x / SEGS;
+    // taken where it stays below the group's end.
+    let group = gid.x / SEGS;
     let k = gid.x % SEGS;
-    let bfirst = block * BLOCK;
-    if (bfirst >= chunk.count) {
+    let gfirst = group * GROUP;
+    if (gfirst >= chunk.count) {
         return;
     }
-    let bend = min(bfirst + BLOCK, chunk.count);
-    let g = chunk.first + bfirst;
-    let g_last = chunk.first + bend - 1u;
+    let gend = min(gfirst + GROUP, chunk.count);
+    let g = chunk.first + gfirst;
+    let g_last = chunk.first + gend - 1u;
     let p = g / REPLICAS + k;
-    var first = bend;
-    var end = bend;
+    var first = gend;
+    var end = gend;
     if (p <= g_last / REPLICAS) {
         first = max(g, p * REPLICAS) - chunk.first;
-        end = select(bend, (p + 1u) * REPLICAS - chunk.first, p + 1u <= g_last / REPLICAS);
+        end = select(gend, (p + 1u) * REPLICAS - chunk.first, p + 1u <= g_last / REPLICAS);
     }
     let slot = gid.x;
 #else
-    let block = gid.x;
-    let first = block * BLOCK;
-    if (first >= chunk.count) {
+    let gfirst = gid.x * GROUP;
+    if (gfirst >= chunk.count) {
         return;
     }
-    let end = min(first + BLOCK, chunk.count);
-    let slot = block;
+    let first = gfirst;
+    let end = min(gfirst + GROUP, chunk.count);
+    let slot = gid.x;
 #endif
     let cap = chunk.stride * LANES;
-    // Which trajectories are finite in every component: one bit each.
-    var finite: array<u32, 8>;
+    // Which of the group's positions count: in the segment and finite in every component.
+    var live = 0u;
     var bad = 0u;
     var first_bad = 0xFFFFFFFFu;
     for (var j = first; j < end; j++) {
@@ -117,7 +133,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         ok = ok && is_finite(values[$c * cap + j]);
 #endfor
         if (ok) {
-            finite[(j - first) / 32u] |= 1u << ((j - first) % 32u);
+            live |= 1u << (j - gfirst);
         } else {
             if (bad == 0u) {
                 first_bad = chunk.first + j;
@@ -125,52 +141,39 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             bad += 1u;
         }
     }
+    let count = countOneBits(live);
+    let n = V(f32(count));
 #ifdef POINTS
     let base = (chunk.save * chunk.blocks * SEGS + slot) * (3u + 5u * DIM);
 #else
     let base = (chunk.save * chunk.blocks + slot) * (3u + 5u * DIM);
 #endif
-    var count = 0u;
+    var a: array<V, 32>;
     for (var c = 0u; c < DIM; c++) {
         var lo = BIG;
         var hi = -BIG;
-        for (var i = 0u; first + i < end; i++) {
-            if ((finite[i / 32u] & (1u << (i % 32u))) != 0u) {
-                let v = values[c * cap + first + i];
+        for (var i = 0u; i < GROUP; i++) {
+            a[i] = V(0.0);
+            if ((live & (1u << i)) != 0u) {
+                let v = values[c * cap + gfirst + i];
                 lo = min(lo, v);
                 hi = max(hi, v);
+                a[i] = v * S0;
             }
         }
-        // Moments of v * inv (inv from scale_for).
         let inv = scale_for(max(abs(lo), abs(hi)));
-        var n = V(0.0);
-        var mean = V(0.0);
-        var m2 = V(0.0);
-        for (var r = 0u; r < BLOCK / RUN; r++) {
-            var rn = V(0.0);
-            var rmean = V(0.0);
-            var rm2 = V(0.0);
-            for (var k = 0u; k < RUN; k++) {
-                let i = r * RUN + k;
-                if (first + i < end && (finite[i / 32u] & (1u << (i % 32u))) != 0u) {
-                    let v = values[c * cap + first + i] * inv;
-                    rn += 1.0;
-                    let d = v - rmean;
-                    rmean += d / rn;
-                    rm2 += d * (v - rmean);
-                }
-            }
-            if (rn > 0.0) {
-                let nt = n + rn;
-                let d = rmean - mean;
-                let f = rn / nt;
-                mean += d * f;
-                m2 = m2 + rm2 + d * d * n * f;
-                n = nt;
+        // An empty partial keeps mean 0 (the host skips it).
+        let mean = select((tree(&a) / n) / S0, V(0.0), count == 0u);
+        let ms = mean * inv;
+        for (var i = 0u; i < GROUP; i++) {
+            a[i] = V(0.0);
+            if ((live & (1u << i)) != 0u) {
+                let d = values[c * cap + gfirst + i] * inv - ms;
+                a[i] = d * d;
             }
         }
-        count = u32(n);
-        partials[base + 3u + 5u * c] = word(mean);
+        let m2 = tree(&a);
+        partials[base + 3u + 5u * c] = word(ms);
         partials[base + 4u + 5u * c] = word(m2);
         partials[base + 5u + 5u * c] = word(lo);
         partials[base + 6u + 5u * c] = word(hi);

@@ -14,7 +14,7 @@ use crate::plan::{Buf, Options, Plan, ProgressInfo};
 use crate::precision::Precision;
 use crate::record::{Command, Kernel, Recording};
 use crate::reduce::{for_each_block32, for_each_block64, Partial, PointStats, Stats};
-use crate::reduce::{partial_words, BLOCK};
+use crate::reduce::{partial_words, GROUP};
 use crate::schedule::Chunk;
 
 /// What an executor does with the buffers of a [`Plan`].
@@ -96,8 +96,8 @@ struct Parts<T> {
 
 /// Bytes of one save time's partials of `chunk`.
 fn chunk_bytes(plan: &Plan, chunk: &Chunk) -> usize {
-    let blocks = chunk.count.div_ceil(BLOCK as u64);
-    (blocks * plan.segs * partial_words(plan.rows) as u64 * plan.real_bytes) as usize
+    let groups = chunk.count.div_ceil(GROUP as u64);
+    (groups * plan.segs * partial_words(plan.rows) as u64 * plan.real_bytes) as usize
 }
 
 /// Runs a recording on a backend.
@@ -411,16 +411,16 @@ pub fn absorb_points(
     replicas: u64,
     first: u64,
 ) {
-    let segs = crate::reduce::segments_per_block(Some(replicas));
+    let segs = crate::reduce::segments_per_group(Some(replicas));
     let rows = pts.rows;
-    // Partial s is segment s % segs of block s / segs: the point it covers.
-    let sink = |s: usize, p: Partial| {
-        let block = s as u64 / segs;
-        let point = (first + block * BLOCK as u64) / replicas + s as u64 % segs;
+    // Partial s is segment s % segs of group s / segs: the point it covers.
+    let sink = |s: usize, p: &Partial| {
+        let group = s as u64 / segs;
+        let point = (first + group * GROUP as u64) / replicas + s as u64 % segs;
         if point < pts.points {
-            pts.absorb(point as usize, &p);
+            pts.absorb(point as usize, p);
         }
-        total.absorb(&p);
+        total.absorb(p);
     };
     match precision {
         Precision::F32 => {
@@ -432,7 +432,7 @@ pub fn absorb_points(
     }
 }
 
-/// Merges block partials read back from the device into `total`, in block order.
+/// Merges group partials read back from the device into `total`, in group order.
 pub fn absorb(total: &mut Stats, raw: &[u8], precision: Precision) {
     match precision {
         Precision::F32 => total.absorb_blocks(&bytemuck::pod_collect_to_vec::<u8, u32>(raw)),

@@ -804,7 +804,7 @@ fn check_user_functions(
 }
 
 /// The reduction kernel for `dim` values per trajectory in `precision`; with `replicas`,
-/// one partial per (block, point segment) (`reduce::segments_per_block` of them per block).
+/// one partial per (group, point segment) (`reduce::segments_per_group` of them per group).
 pub fn reduce(
     dim: usize,
     lanes: u32,
@@ -819,7 +819,7 @@ pub fn reduce(
     if let Some(r) = replicas {
         pre += &format!(
             "const REPLICAS: u32 = {r}u;\nconst SEGS: u32 = {}u;\n",
-            crate::reduce::segments_per_block(replicas)
+            crate::reduce::segments_per_group(replicas)
         );
         flags.push("POINTS");
     }

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::kernel::Target;
 use crate::observe::{ObserverLayout, SaveAt, PILOT};
 use crate::precision::Precision;
-use crate::reduce::{partial_words, BLOCK};
+use crate::reduce::{partial_words, BLOCK, GROUP};
 use crate::schedule::{self, Chunk, DeviceLimits};
 
 /// How to run (not what to run).
@@ -30,7 +30,7 @@ pub struct Options {
     /// Checked between dispatches: once set, the run stops and returns the chunks it
     /// completed, marked partial.
     pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
-    /// At most this many bytes of block partials per read-back (default 16 MiB; at least one
+    /// At most this many bytes of reduction partials per read-back (default 16 MiB; at least one
     /// save time's). Smaller batches hold less host and device memory and read back more
     /// often. Results do not depend on it.
     pub readback_bytes: Option<u64>,
@@ -250,7 +250,7 @@ pub struct Plan {
     pub chunks: Vec<Chunk>,
     /// Invocations per component in the states buffer (capacity / lanes).
     pub stride: u64,
-    /// Reduction blocks per chunk buffer.
+    /// Reduction groups per chunk buffer.
     pub blocks: u64,
     /// The steps the run saves at, ending with the last.
     pub save_steps: Vec<u64>,
@@ -270,7 +270,7 @@ pub struct Plan {
     pub tally: u64,
     /// Trajectories per point when statistics are reduced per point.
     pub replicas: Option<u64>,
-    /// Partials per reduction block: one per point segment (`reduce::segments_per_block`).
+    /// Partials per reduction group: one per point segment (`reduce::segments_per_group`).
     pub segs: u64,
     /// Per-trajectory input tables the host fills for each chunk.
     pub tables: usize,
@@ -297,17 +297,20 @@ impl Plan {
         }
         let rows = job.rows();
         let real_bytes = job.precision.bytes();
-        // With replicas the reduction has `segs` invocations and partials per block: a chunk
-        // holds no more blocks than one reduce dispatch and one binding of partials allow.
-        let segs = crate::reduce::segments_per_block(job.replicas);
-        let by_reduce = (dev.limits.max_workgroups_per_dim as u64 * 64 / segs)
-            .min(dev.limits.max_storage_binding / (segs * partial_words(rows) as u64 * real_bytes))
+        // The reduction has `segs` invocations and partials per group (more than one with
+        // replicas): a chunk holds no more groups than one reduce dispatch and one binding
+        // of partials allow.
+        let segs = crate::reduce::segments_per_group(job.replicas);
+        let by_reduce = ((dev.limits.max_workgroups_per_dim as u64 * 64 / segs).min(
+            dev.limits.max_storage_binding / (segs * partial_words(rows) as u64 * real_bytes),
+        ) * GROUP as u64)
+            / BLOCK as u64
             * BLOCK as u64;
-        let chunk_cap = match (opts.chunk, job.replicas) {
-            (Some(c), Some(_)) => Some(c.min(by_reduce.max(BLOCK as u64))),
-            (None, Some(_)) => Some(by_reduce.max(BLOCK as u64)),
-            (c, None) => c,
-        };
+        let chunk_cap = Some(
+            opts.chunk
+                .unwrap_or(u64::MAX)
+                .min(by_reduce.max(BLOCK as u64)),
+        );
         // A value of f64 occupies two f32 slots of the chunk plan.
         let chunking = schedule::plan(
             job.paths,
@@ -350,7 +353,7 @@ impl Plan {
             });
         }
         let cap = chunking.capacity;
-        let blocks = cap / BLOCK as u64;
+        let blocks = cap / GROUP as u64;
         let nsaves = save_steps.len() as u64;
         let slot_bytes = blocks * segs * partial_words(rows) as u64 * real_bytes;
         let budget = opts
@@ -452,7 +455,7 @@ impl Plan {
         let real_bytes = job.precision.bytes();
         let block = BLOCK as u64;
         let cap = job.paths.div_ceil(block) * block;
-        let blocks = cap / block;
+        let blocks = cap / GROUP as u64;
         let target = Target {
             int64: dev.int64,
             lanes,
@@ -460,7 +463,7 @@ impl Plan {
             open_ended: true,
         };
         let slot_bytes = blocks
-            * crate::reduce::segments_per_block(job.replicas)
+            * crate::reduce::segments_per_group(job.replicas)
             * partial_words(rows) as u64
             * real_bytes;
         let mut plan = Plan {
@@ -487,7 +490,7 @@ impl Plan {
             adaptive,
             tally: job.system.tally as u64,
             replicas: job.replicas,
-            segs: crate::reduce::segments_per_block(job.replicas),
+            segs: crate::reduce::segments_per_group(job.replicas),
             tables: job.tables,
             uniform_align: dev.uniform_align,
             uniform_slots: 1,
@@ -516,7 +519,7 @@ impl Plan {
         for (what, b) in [
             ("the states", Buf::States),
             ("the input tables", Buf::Inputs),
-            ("the block partials", Buf::Partials),
+            ("the reduction partials", Buf::Partials),
             ("the device counters", Buf::Tally),
         ] {
             let bytes = self.buffer_bytes(b);
@@ -748,8 +751,8 @@ pub(crate) mod tests {
                 ends_segment: true
             }]
         );
-        // 4 blocks x (3 + 5) words x 4 bytes of partials per save time, one slot.
-        assert_eq!((p.slot_bytes, p.slots), (128, 1));
+        // 32 groups x (3 + 5) words x 4 bytes of partials per save time, one slot.
+        assert_eq!((p.slot_bytes, p.slots), (1024, 1));
         assert_eq!(p.buffer_bytes(Buf::States), 4096);
         let sum: u64 = Buf::ALL.iter().map(|&b| p.buffer_bytes(b).max(16)).sum();
         assert_eq!(p.device_bytes, sum);
@@ -786,11 +789,11 @@ pub(crate) mod tests {
 
     #[test]
     fn partial_slots_are_batched_within_the_budget() {
-        // 2^20 paths, dim 1: 4096 blocks x 8 words x 4 bytes = 128 KiB per save time.
+        // 2^20 paths, dim 1: 32768 groups x 8 words x 4 bytes = 1 MiB per save time.
         let p = Plan::new(&gbm(1 << 20, 1000), &saving(1), &DeviceInfo::cpu()).unwrap();
-        assert_eq!(p.slot_bytes, 128 << 10);
+        assert_eq!(p.slot_bytes, 1 << 20);
         assert_eq!(p.nsaves(), 1000);
-        assert_eq!(p.slots, 128); // 16 MiB / 128 KiB
+        assert_eq!(p.slots, 16); // 16 MiB / 1 MiB
         assert_eq!(p.buffer_bytes(Buf::Partials), 16 << 20);
     }
 

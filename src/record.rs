@@ -5,7 +5,7 @@
 
 use crate::kernel::ChunkUniform;
 use crate::plan::{Plan, UNIFORM_SLOTS};
-use crate::reduce::BLOCK;
+use crate::reduce::{BLOCK, GROUP};
 use crate::schedule::Chunk;
 
 /// The kernels of a run.
@@ -136,7 +136,7 @@ fn chunk_commands(plan: &Plan, index: usize, chunk: Chunk, pilot: bool, out: &mu
     let integrate_groups = plan
         .invocations(chunk.count)
         .div_ceil(plan.target.workgroup() as u64) as u32;
-    let chunk_blocks = chunk.count.div_ceil(BLOCK as u64);
+    let chunk_groups = chunk.count.div_ceil(GROUP as u64);
     let observing = !pilot && plan.observers.active();
     let nsaves = plan.nsaves();
     let mut in_batch = 0u64;
@@ -171,7 +171,7 @@ fn chunk_commands(plan: &Plan, index: usize, chunk: Chunk, pilot: bool, out: &mu
         out.push(Command::Dispatch {
             kernel: Kernel::Reduce,
             slot,
-            workgroups: (chunk_blocks * plan.segs).div_ceil(64) as u32,
+            workgroups: (chunk_groups * plan.segs).div_ceil(64) as u32,
         });
         if observing {
             out.push(Command::Dispatch {

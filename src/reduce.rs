@@ -1,24 +1,35 @@
-//! Statistics of terminal states: per-block f32 partials (from `shaders/reduce.wgsl` or its
-//! twin `cpu::reduce`) merged on the host in f64, in block order, with Chan's update.
+//! Statistics of states: per-group f32 partials (from `shaders/reduce.wgsl`, from the
+//! integration kernel itself when observers are fused, or from the twin `cpu::reduce`)
+//! merged on the host in f64, in group order, with Chan's update.
 
 use serde::Serialize;
 
-/// Trajectories per reduction block; a chunk is a whole number of blocks, and a workgroup of
-/// the integration kernels covers exactly one block.
+/// Trajectories per block; a chunk is a whole number of blocks, and a workgroup of the
+/// integration kernels covers exactly one block.
 pub const BLOCK: u32 = 256;
+
+/// Trajectories per reduction group: one partial per group of GROUP consecutive
+/// trajectories (aligned at multiples of GROUP in the whole run), each sum a perfect
+/// pairwise tree over the group's positions in index order, so the fused observers (lanes
+/// within an invocation, then shuffles between invocations) and the reduce kernel compute
+/// it bit for bit alike.
+pub const GROUP: u32 = 32;
 
 /// Words per reduction block for a system of dimension `dim`.
 pub fn partial_words(dim: usize) -> usize {
     3 + 5 * dim
 }
 
-/// Partials per reduction block when every `replicas` consecutive trajectories form a
-/// point: one per point the block touches (a block of BLOCK trajectories aligned at a
-/// multiple of BLOCK meets at most (BLOCK - 1) / replicas + 2 points); 1 without points.
-pub fn segments_per_block(replicas: Option<u64>) -> u64 {
+/// Partials per reduction group when every `replicas` consecutive trajectories form a
+/// point: one per point the group touches (a group of GROUP trajectories aligned at a
+/// multiple of GROUP meets at most (GROUP - 1) / replicas + 2 points, and exactly one when
+/// replicas is a multiple of GROUP); 1 without points.
+pub fn segments_per_group(replicas: Option<u64>) -> u64 {
+    let g = GROUP as u64;
     match replicas {
         None => 1,
-        Some(r) => (((BLOCK as u64) - 1) / r.max(1) + 2).min(BLOCK as u64),
+        Some(r) if r % g == 0 => 1,
+        Some(r) => ((g - 1) / r.max(1) + 2).min(g),
     }
 }
 
@@ -99,13 +110,13 @@ impl Stats {
     /// the scaled f32 moments are unscaled exactly in f64.
     pub fn absorb_blocks(&mut self, words: &[u32]) {
         let dim = self.dim();
-        for_each_block32(words, dim, |_, p| self.absorb(&p));
+        for_each_block32(words, dim, |_, p| self.absorb(p));
     }
 
     /// The same for the f64 kernel, whose words are f64 values (counts too).
     pub fn absorb_blocks64(&mut self, words: &[f64]) {
         let dim = self.dim();
-        for_each_block64(words, dim, |_, p| self.absorb(&p));
+        for_each_block64(words, dim, |_, p| self.absorb(p));
     }
 
     /// Merges one block's (or segment's) partial.
@@ -139,7 +150,7 @@ fn chan(count: &mut u64, a: [&mut [f64]; 4], n: u64, b: [&[f64]; 4]) {
     *count += n;
 }
 
-/// One reduction block's (or point segment's) statistics, decoded to f64.
+/// One reduction group's (or point segment's) statistics, decoded to f64.
 #[derive(Clone, Debug)]
 pub struct Partial {
     pub count: u64,
@@ -151,8 +162,8 @@ pub struct Partial {
     pub hi: Vec<f64>,
 }
 
-/// Decodes f32 partial words block by block, in order: `f(k, partial)` for block k.
-pub fn for_each_block32(words: &[u32], dim: usize, f: impl FnMut(usize, Partial)) {
+/// Decodes f32 partial words group by group, in order: `f(k, partial)` for partial k.
+pub fn for_each_block32(words: &[u32], dim: usize, f: impl FnMut(usize, &Partial)) {
     decode(
         words,
         dim,
@@ -164,7 +175,7 @@ pub fn for_each_block32(words: &[u32], dim: usize, f: impl FnMut(usize, Partial)
 }
 
 /// The same for the f64 kernel's words (f64 values, counts too).
-pub fn for_each_block64(words: &[f64], dim: usize, f: impl FnMut(usize, Partial)) {
+pub fn for_each_block64(words: &[f64], dim: usize, f: impl FnMut(usize, &Partial)) {
     decode(
         words,
         dim,
@@ -181,18 +192,22 @@ fn decode<W: Copy>(
     f: impl Fn(W) -> f64,
     n: impl Fn(W) -> u64,
     index: impl Fn(W) -> Option<u64>,
-    mut sink: impl FnMut(usize, Partial),
+    mut sink: impl FnMut(usize, &Partial),
 ) {
+    // One Partial reused: millions of partials arrive per run with many save times.
+    let mut p = Partial {
+        count: 0,
+        bad: 0,
+        first_bad: None,
+        mean: vec![0.0; dim],
+        m2: vec![0.0; dim],
+        lo: vec![0.0; dim],
+        hi: vec![0.0; dim],
+    };
     for (k, block) in words.chunks_exact(partial_words(dim)).enumerate() {
-        let mut p = Partial {
-            count: n(block[0]),
-            bad: n(block[1]),
-            first_bad: index(block[2]),
-            mean: vec![0.0; dim],
-            m2: vec![0.0; dim],
-            lo: vec![0.0; dim],
-            hi: vec![0.0; dim],
-        };
+        p.count = n(block[0]);
+        p.bad = n(block[1]);
+        p.first_bad = index(block[2]);
         for c in 0..dim {
             let w = &block[3 + 5 * c..];
             let inv = f(w[4]);
@@ -201,7 +216,7 @@ fn decode<W: Copy>(
             p.lo[c] = f(w[2]);
             p.hi[c] = f(w[3]);
         }
-        sink(k, p);
+        sink(k, &p);
     }
 }
 

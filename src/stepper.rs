@@ -274,8 +274,8 @@ impl Stepper {
     }
 
     /// Records the reduction of the states as they are at this point of the encoder into
-    /// [`Stepper::stats_buffer`]: per block of 256 trajectories (with replicas, per point
-    /// segment of each block: `reduce::segments_per_block` partials per block), the words of
+    /// [`Stepper::stats_buffer`]: per group of 32 trajectories (with replicas, per point
+    /// segment of each group: `reduce::segments_per_group` partials per group), the words of
     /// `shaders/reduce.wgsl` (counts, then per row mean, M2, min, max). Read and merged by
     /// [`Stepper::read_stats`], or bound by the application.
     pub fn encode_stats(&self, enc: &mut wgpu::CommandEncoder) -> Result<()> {
@@ -292,7 +292,7 @@ impl Stepper {
         Ok(())
     }
 
-    /// The block partials [`Stepper::encode_stats`] writes.
+    /// The group partials [`Stepper::encode_stats`] writes.
     pub fn stats_buffer(&self) -> &wgpu::Buffer {
         &self.res.buffers[&Buf::Partials]
     }
@@ -300,7 +300,9 @@ impl Stepper {
     /// Submits a copy of the partials, waits, and merges them in block order in f64 (as
     /// `solve` does): the statistics of every row at the last `encode_stats` submitted.
     pub fn read_stats(&self) -> Result<Stats> {
-        let bytes = self.plan.slot_bytes;
+        // The groups that hold trajectories (the buffer has room for whole blocks).
+        let groups = self.plan.paths.div_ceil(crate::reduce::GROUP as u64);
+        let bytes = self.plan.slot_bytes / self.plan.blocks * groups;
         let to = Buf::PartialsRead(0);
         let raw = self.read(Buf::Partials, 0, to, bytes)?;
         let mut stats = Stats::empty(self.plan.rows);

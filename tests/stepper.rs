@@ -271,8 +271,8 @@ fn one_error_lists_everything_a_borrowed_device_lacks() {
     let ours = common::ctx();
     let (_, device, queue) = common::app_device(&ours);
     let ctx = Context::borrow(&device, &queue);
-    // 2^25 f64 trajectories: f64 is missing, the states need 805 MB in one binding, and one
-    // dispatch would need 131072 workgroups.
+    // 2^25 f64 trajectories: f64 is missing, the states need 805 MB in one binding, their
+    // reduction partials 151 MB, and one dispatch would need 131072 workgroups.
     let job = lorenz(1 << 25)
         .precision(Precision::F64)
         .job(Method::Rk4, TimeGrid::new(0.0, 0.01, 10))
@@ -283,11 +283,12 @@ fn one_error_lists_everything_a_borrowed_device_lacks() {
     let Error::DeviceLacks { lacks, .. } = &e else {
         panic!("{e}");
     };
-    assert_eq!(lacks.len(), 3, "{e}");
+    assert_eq!(lacks.len(), 4, "{e}");
     let text = e.to_string();
     for want in [
         "SHADER_F64",
         "a storage binding of 805306368 bytes for the states of 33554432 trajectories (the device allows 134217728)",
+        "a storage binding of 150994944 bytes for the reduction partials",
         "131072 workgroups",
     ] {
         assert!(text.contains(want), "{text}");

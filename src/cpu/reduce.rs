@@ -1,13 +1,12 @@
-//! The CPU twin of `shaders/reduce.wgsl`: per-block statistics in the same fixed order, in
-//! f32 (moments of values scaled by an exact power of two, u32 words) or in f64 (unscaled,
-//! f64 words), as the two kernel variants compute them.
+//! The CPU twin of `shaders/reduce.wgsl` (and of the fused observers' reduction,
+//! `shaders/fused.wgsl`): per-group statistics in the same fixed order, in f32 (values
+//! scaled by exact powers of two, u32 words) or in f64 (unscaled, f64 words), as the two
+//! kernel variants compute them.
 
 use super::Real;
-use crate::reduce::{partial_words, BLOCK};
+use crate::reduce::{partial_words, GROUP};
 
-const RUN: usize = 16;
-
-/// One block's statistics for one component, before encoding.
+/// One group's statistics for one component, before encoding.
 struct Moments<T> {
     mean: T,
     m2: T,
@@ -16,7 +15,7 @@ struct Moments<T> {
     inv: T,
 }
 
-/// One block: finite count, non-finite count, first non-finite index, per-component moments.
+/// One group: finite count, non-finite count, first non-finite index, per-component moments.
 struct Block<T> {
     count: u64,
     bad: u64,
@@ -24,104 +23,113 @@ struct Block<T> {
     comps: Vec<Moments<T>>,
 }
 
-/// The trajectories `first..end` (of the chunk) each partial covers, in order: whole
-/// blocks, or with `replicas` each block's segments, one per point it meets (empty ones
-/// included), as `shaders/reduce.wgsl` forms them.
-fn segments(n: usize, first_index: u64, replicas: Option<u64>) -> Vec<(usize, usize)> {
-    let b = BLOCK as usize;
+/// The group's first trajectory and the trajectories `first..end` (of the chunk) each
+/// partial covers, in order: whole groups, or with `replicas` each group's segments, one
+/// per point it meets (empty ones included), as `shaders/reduce.wgsl` forms them.
+fn segments(n: usize, first_index: u64, replicas: Option<u64>) -> Vec<(usize, usize, usize)> {
+    let b = GROUP as usize;
     let mut out = Vec::new();
-    for block in 0..n.div_ceil(b) {
-        let (bfirst, bend) = (block * b, (block * b + b).min(n));
+    for group in 0..n.div_ceil(b) {
+        let (gfirst, gend) = (group * b, (group * b + b).min(n));
         let Some(r) = replicas else {
-            out.push((bfirst, bend));
+            out.push((gfirst, gfirst, gend));
             continue;
         };
-        let g = first_index + bfirst as u64;
-        let g_last = first_index + bend as u64 - 1;
-        for k in 0..crate::reduce::segments_per_block(replicas) {
+        let g = first_index + gfirst as u64;
+        let g_last = first_index + gend as u64 - 1;
+        for k in 0..crate::reduce::segments_per_group(replicas) {
             let p = g / r + k;
             if p <= g_last / r {
                 let first = ((p * r).max(g) - first_index) as usize;
                 let end = if p < g_last / r {
                     ((p + 1) * r - first_index) as usize
                 } else {
-                    bend
+                    gend
                 };
-                out.push((first, end));
+                out.push((gfirst, first, end));
             } else {
-                out.push((bend, bend));
+                out.push((gfirst, gend, gend));
             }
         }
     }
     out
 }
 
-/// Per partial (indices numbered from `first_index`), the moments of `v * scale(max |v|)`.
+/// The pairwise tree over GROUP values: a[i] = a[2i] + a[2i + 1], level by level.
+fn tree<T: Real>(a: &mut [T; GROUP as usize]) -> T {
+    let mut w = GROUP as usize / 2;
+    while w > 0 {
+        for i in 0..w {
+            a[i] = a[2 * i] + a[2 * i + 1];
+        }
+        w /= 2;
+    }
+    a[0]
+}
+
+/// Per partial (indices numbered from `first_index`): the mean from values times `s0`
+/// summed by the tree, then M2 of `v * scale(max |v|)` about the scaled mean.
 fn blocks<T: Real>(
     values: &[T],
     n: usize,
     dim: usize,
     first_index: u64,
     replicas: Option<u64>,
+    s0: T,
     scale: impl Fn(T) -> T,
 ) -> Vec<Block<T>> {
     let max = |a: T, b: T| if b > a { b } else { a };
     let min = |a: T, b: T| if b < a { b } else { a };
     segments(n, first_index, replicas)
         .into_iter()
-        .map(|(first, end)| {
-            let finite: Vec<bool> = (first..end)
-                .map(|j| (0..dim).all(|c| values[c * n + j].to_f64().is_finite()))
-                .collect();
-            let mut count = 0u64;
+        .map(|(gfirst, first, end)| {
+            let mut live = [false; GROUP as usize];
+            let (mut bad, mut first_bad) = (0u64, None);
+            for j in first..end {
+                if (0..dim).all(|c| values[c * n + j].to_f64().is_finite()) {
+                    live[j - gfirst] = true;
+                } else {
+                    first_bad = first_bad.or(Some(first_index + j as u64));
+                    bad += 1;
+                }
+            }
+            let count = live.iter().filter(|l| **l).count() as u64;
             let comps = (0..dim)
                 .map(|c| {
+                    let v = |i: usize| values[c * n + gfirst + i];
                     let (mut lo, mut hi) = (T::max_finite(), -T::max_finite());
-                    for (i, ok) in finite.iter().enumerate() {
-                        if *ok {
-                            let v = values[c * n + first + i];
-                            lo = min(lo, v);
-                            hi = max(hi, v);
+                    let mut a = [T::default(); GROUP as usize];
+                    for i in 0..GROUP as usize {
+                        if live[i] {
+                            lo = min(lo, v(i));
+                            hi = max(hi, v(i));
+                            a[i] = v(i) * s0;
                         }
                     }
                     let inv = scale(max(lo.abs(), hi.abs()));
-                    let (mut cn, mut mean, mut m2) = (T::default(), T::default(), T::default());
-                    for (r, flags) in finite.chunks(RUN).enumerate() {
-                        let (mut rn, mut rmean, mut rm2) =
-                            (T::default(), T::default(), T::default());
-                        for (k, ok) in flags.iter().enumerate() {
-                            if *ok {
-                                let v = values[c * n + first + r * RUN + k] * inv;
-                                rn = rn + T::of(1.0);
-                                let d = v - rmean;
-                                rmean = rmean + d / rn;
-                                rm2 = rm2 + d * (v - rmean);
-                            }
-                        }
-                        if rn > T::default() {
-                            let nt = cn + rn;
-                            let d = rmean - mean;
-                            let f = rn / nt;
-                            mean = mean + d * f;
-                            m2 = m2 + rm2 + d * d * cn * f;
-                            cn = nt;
+                    let sum = tree(&mut a);
+                    let mean = if count == 0 {
+                        T::default()
+                    } else {
+                        (sum / T::of(count as f64)) / s0
+                    };
+                    let ms = mean * inv;
+                    let mut a = [T::default(); GROUP as usize];
+                    for i in 0..GROUP as usize {
+                        if live[i] {
+                            let d = v(i) * inv - ms;
+                            a[i] = d * d;
                         }
                     }
-                    count = cn.to_f64() as u64;
                     Moments {
-                        mean,
-                        m2,
+                        mean: ms,
+                        m2: tree(&mut a),
                         lo,
                         hi,
                         inv,
                     }
                 })
                 .collect();
-            let bad = finite.iter().filter(|f| !**f).count() as u64;
-            let first_bad = finite
-                .iter()
-                .position(|f| !*f)
-                .map(|k| first_index + (first + k) as u64);
             Block {
                 count,
                 bad,
@@ -151,8 +159,8 @@ pub fn block_partials_from(
         let e = ((big.to_bits() >> 23) & 0xFF) as i32;
         f32::from_bits(((254 - e).clamp(1, 254) as u32) << 23)
     };
-    let mut out = Vec::with_capacity(n.div_ceil(BLOCK as usize) * partial_words(dim));
-    for b in blocks(values, n, dim, first_index, replicas, scale) {
+    let mut out = Vec::with_capacity(n.div_ceil(GROUP as usize) * partial_words(dim));
+    for b in blocks(values, n, dim, first_index, replicas, 0.03125, scale) {
         out.extend([
             b.count as u32,
             b.bad as u32,
@@ -179,8 +187,8 @@ pub fn block_partials64_from(
     first_index: u64,
     replicas: Option<u64>,
 ) -> Vec<f64> {
-    let mut out = Vec::with_capacity(n.div_ceil(BLOCK as usize) * partial_words(dim));
-    for b in blocks(values, n, dim, first_index, replicas, |_| 1.0) {
+    let mut out = Vec::with_capacity(n.div_ceil(GROUP as usize) * partial_words(dim));
+    for b in blocks(values, n, dim, first_index, replicas, 1.0, |_| 1.0) {
         out.extend([
             b.count as f64,
             b.bad as f64,
