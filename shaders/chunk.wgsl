@@ -1,4 +1,4 @@
-// The chunk a dispatch works on. Host mirror: `ChunkUniform` in src/solve.rs.
+// The chunk a dispatch works on. Host mirror: `ChunkUniform` in src/kernel.rs.
 
 struct Chunk {
     // global index of the chunk's first trajectory
@@ -15,8 +15,14 @@ struct Chunk {
     save: u32,
     // reduction blocks per chunk buffer (partials of save s start at block s * blocks)
     blocks: u32,
-    // the save time's index in the run (observers write there)
+    // the save time's index in the run (observers write there); fused observers: the first
+    // save time not yet taken
     save_index: u32,
+    // fused observers: whether to count histograms and keep paths (not in the quantile pilot)
+    observe: u32,
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> chunk: Chunk;

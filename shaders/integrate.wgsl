@@ -9,7 +9,26 @@
 #ifdef FUNCTIONALS
 #import functionals
 #endif
+#ifdef FUSED
+#import fused
+#endif
 
+#ifdef FUSED
+// Invocations are numbered subgroup by subgroup, so each group of GROUP trajectories lies in
+// one subgroup whatever order the device gives them; none returns early, since all take
+// part in the shuffles (lanes past the chunk's end are `valid` false, and store nothing).
+@compute @workgroup_size(WORKGROUP)
+fn main(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(subgroup_id) sg_id: u32,
+    @builtin(subgroup_size) sg_size: u32,
+    @builtin(subgroup_invocation_id) sg_inv: u32,
+) {
+    let inv = wg.x * WORKGROUP + sg_id * sg_size + sg_inv;
+    throng_sg = sg_inv;
+    let traj = U(chunk.first + inv * LANES) + LANE_OFFSETS;
+    let valid = traj < U(chunk.first + chunk.count);
+#else
 @compute @workgroup_size(WORKGROUP)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let inv = gid.x;
@@ -17,6 +36,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let traj = U(chunk.first + inv * LANES) + LANE_OFFSETS;
+#endif
 #ifdef TALLY
     traj_now = traj;
 #endif
@@ -46,7 +66,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 #ifdef ADAPTIVE
     load_counts(inv);
 #endif
+#ifdef FUSED
+    let x_end = throng_advance_saving(x, p, traj, valid, inv);
+#else
     let x_end = advance(x, p, traj);
+#endif
     store_state(inv, x_end);
 #ifdef CARRIED
     store_carried(inv);

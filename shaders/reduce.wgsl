@@ -7,76 +7,15 @@
 // (shaders/fused.wgsl) form the same trees from registers, so both give the same bits. The
 // host merges groups in f64 in group order. CPU twin: src/cpu/reduce.rs.
 
-const GROUP: u32 = 32u;
-
 #import chunk
+#import partial
 
-// Per group: [finite count, non-finite count, global index of the block's first non-finite
+// Per group: [finite count, non-finite count, global index of the group's first non-finite
 // trajectory (all ones if none), then per component the mean and m2 of the scaled values,
 // min, max, and the scale inv]. A run that saves at several times keeps the partials of
-// each save in its own slot: block b of slot s is at (s * chunk.blocks + b) * words. f32 runs store u32 words (counts, and the
-// bits of f32 values); f64 runs (flag F64) store f64 values, counts included, unscaled.
-#ifdef F64
-alias V = f64;
-const BIG: f64 = 1.7976931348623157e308lf;
-@group(0) @binding(1) var<storage, read> values: array<f64>;
-@group(0) @binding(2) var<storage, read_write> partials: array<f64>;
-
-fn is_finite(v: f64) -> bool {
-    // false for NaN (every comparison with NaN is) and for infinities
-    return abs(v) <= BIG;
-}
-
-fn word(v: f64) -> f64 {
-    return v;
-}
-
-fn count_word(n: u32) -> f64 {
-    return f64(n);
-}
-
-fn index_word(i: u32) -> f64 {
-    return select(f64(i), -1.0lf, i == 0xFFFFFFFFu);
-}
-
-// Squares of f64 values up to 1e154 cannot overflow; no scaling.
-fn scale_for(big: f64) -> f64 {
-    return 1.0lf;
-}
-
-const S0: f64 = 1.0lf;
-#else
-alias V = f32;
-const BIG: f32 = 3.4028234663852886e38;
-@group(0) @binding(1) var<storage, read> values: array<f32>;
-@group(0) @binding(2) var<storage, read_write> partials: array<u32>;
-
-fn is_finite(v: f32) -> bool {
-    return (bitcast<u32>(v) & 0x7F800000u) != 0x7F800000u;
-}
-
-fn word(v: f32) -> u32 {
-    return bitcast<u32>(v);
-}
-
-fn count_word(n: u32) -> u32 {
-    return n;
-}
-
-fn index_word(i: u32) -> u32 {
-    return i;
-}
-
-// An exact power of two bringing max |v| near 1, so squares cannot overflow; the host
-// divides it out in f64.
-fn scale_for(big: f32) -> f32 {
-    let e = i32((bitcast<u32>(big) >> 23u) & 0xFFu);
-    return bitcast<f32>(u32(clamp(254 - e, 1, 254)) << 23u);
-}
-
-// 1 / GROUP: a sum of GROUP scaled values stays finite.
-const S0: f32 = 0.03125;
-#endif
+// each save in its own slot: group b of slot s is at (s * chunk.blocks + b) * words.
+@group(0) @binding(1) var<storage, read> values: array<V>;
+@group(0) @binding(2) var<storage, read_write> partials: array<PW>;
 
 // The pairwise tree over a[0..GROUP]: a[i] = a[2i] + a[2i + 1], level by level.
 fn tree(a: ptr<function, array<V, 32>>) -> V {

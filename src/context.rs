@@ -96,8 +96,10 @@ impl Context {
     fn open(adapter: &wgpu::Adapter) -> Result<Context> {
         let info = adapter.get_info();
         let limits = adapter.limits();
-        // Int64 makes Philox's multiply faster; f64 is requested for later methods.
-        let wanted = wgpu::Features::SHADER_INT64 | wgpu::Features::SHADER_F64;
+        // Int64 makes Philox's multiply faster; f64 is requested for later methods;
+        // subgroups let observers reduce from registers (fused observers).
+        let wanted =
+            wgpu::Features::SHADER_INT64 | wgpu::Features::SHADER_F64 | wgpu::Features::SUBGROUP;
         let features = adapter.features() & wanted;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("throng"),
@@ -196,6 +198,10 @@ impl Context {
             f64: self.has_f64(),
             int64: self.has_int64(),
             storage_per_stage: self.limits.max_storage_buffers_per_shader_stage,
+            subgroups: self
+                .features
+                .contains(wgpu::Features::SUBGROUP)
+                .then_some((self.info.subgroup_min_size, self.info.subgroup_max_size)),
             workgroup_invocations: self.limits.max_compute_invocations_per_workgroup,
             workgroup_x: self.limits.max_compute_workgroup_size_x,
             storage_align: self.limits.min_storage_buffer_offset_alignment as u64,
@@ -210,6 +216,9 @@ impl Context {
         }
         if self.has_f64() {
             caps |= naga::valid::Capabilities::FLOAT64;
+        }
+        if self.features.contains(wgpu::Features::SUBGROUP) {
+            caps |= naga::valid::Capabilities::SUBGROUP;
         }
         caps
     }

@@ -175,6 +175,15 @@ pub fn execute<B: Backend>(
             Command::ResetEvents => {
                 backend.write(Buf::Events, bytemuck::cast_slice(&[0u32, u32::MAX]))?;
             }
+            Command::UploadSaveSteps => {
+                let steps: Vec<u32> = plan
+                    .save_steps
+                    .iter()
+                    .map(|&s| s as u32)
+                    .chain([u32::MAX])
+                    .collect();
+                backend.write(Buf::SaveSteps, bytemuck::cast_slice(&steps))?;
+            }
             Command::Uniforms(us) => {
                 let align = plan.uniform_align as usize;
                 let mut bytes = vec![0u8; us.len() * align];

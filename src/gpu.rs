@@ -208,14 +208,14 @@ fn usage(b: Buf) -> wgpu::BufferUsages {
     match b {
         Buf::Uniform => B::UNIFORM | B::COPY_DST,
         Buf::States | Buf::Partials | Buf::Hist | Buf::Kept => B::STORAGE | B::COPY_SRC,
-        Buf::Inputs | Buf::Ranges => B::STORAGE | B::COPY_DST,
+        Buf::Inputs | Buf::Ranges | Buf::SaveSteps => B::STORAGE | B::COPY_DST,
         Buf::Events | Buf::Tally => B::STORAGE | B::COPY_DST | B::COPY_SRC,
         _ => B::MAP_READ | B::COPY_DST,
     }
 }
 
 /// Which buffer sits at each binding of a kernel (shaders/chunk.wgsl, store.wgsl,
-/// integrate.wgsl and the method files, reduce.wgsl, observe.wgsl).
+/// integrate.wgsl, fused.wgsl and the method files, reduce.wgsl, observe.wgsl).
 fn bindings(kernel: Kernel) -> &'static [(u32, Buf)] {
     match kernel {
         Kernel::Integrate => &[
@@ -224,6 +224,12 @@ fn bindings(kernel: Kernel) -> &'static [(u32, Buf)] {
             (2, Buf::Inputs),
             (3, Buf::Events),
             (4, Buf::Tally),
+            // fused observers (fused.wgsl)
+            (5, Buf::Partials),
+            (6, Buf::SaveSteps),
+            (7, Buf::Hist),
+            (8, Buf::Ranges),
+            (9, Buf::Kept),
         ],
         Kernel::Reduce => &[(0, Buf::Uniform), (1, Buf::States), (2, Buf::Partials)],
         Kernel::Observe => &[

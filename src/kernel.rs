@@ -24,6 +24,113 @@ pub struct ChunkUniform {
     pub save: u32,
     pub blocks: u32,
     pub save_index: u32,
+    /// Fused observers: whether to count histograms and keep paths (not in the pilot).
+    pub observe: u32,
+    pub pad: [u32; 3],
+}
+
+/// What the observers fused into the integration kernel do at each save time
+/// (shaders/fused.wgsl): reduce `rows` rows, count histograms `(row, bins, offset)` into
+/// `hist_words` counters per save time (per point with `points` = (replicas, points)), keep
+/// `keep` trajectories' states, every `keep_every`-th.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fused {
+    pub rows: usize,
+    pub hists: Vec<(usize, u32, u32)>,
+    pub hist_words: u32,
+    pub keep: u64,
+    pub keep_every: u64,
+    pub points: Option<(u64, u64)>,
+}
+
+impl Fused {
+    /// Constants and lane helpers of the fused observers, after the prelude.
+    fn prelude(&self, lanes: u32) -> String {
+        let list = |f: &dyn Fn(&(usize, u32, u32)) -> u32| {
+            let items: Vec<String> = self.hists.iter().map(|h| format!("{}u", f(h))).collect();
+            if items.is_empty() {
+                "0u".to_string()
+            } else {
+                items.join(", ")
+            }
+        };
+        let n = self.hists.len().max(1);
+        let mut s = format!(
+            "const ROWS: u32 = {}u;
+const throng_nhist: u32 = {}u;
+             const throng_hist_words: u32 = {}u;
+const throng_keep: u32 = {}u;
+             const throng_keep_every: u32 = {}u;
+             const throng_hist_component = array<u32, {n}>({});
+             const throng_hist_bins = array<u32, {n}>({});
+             const throng_hist_offset = array<u32, {n}>({});
+",
+            self.rows,
+            self.hists.len(),
+            self.hist_words,
+            self.keep,
+            self.keep_every.max(1),
+            list(&|h| h.0 as u32),
+            list(&|h| h.1),
+            list(&|h| h.2),
+        );
+        if let Some((_, p)) = self.points {
+            s += &format!(
+                "const throng_points: u32 = {p}u;
+"
+            );
+        }
+        // Sums, minima and maxima over an invocation's lanes: the first levels of the
+        // reduction's pairwise tree.
+        let (sum, min, max, lane) = match lanes {
+            1 => ("v", "v", "v", "v"),
+            2 => ("v.x + v.y", "min(v.x, v.y)", "max(v.x, v.y)", "v[l]"),
+            _ => (
+                "(v.x + v.y) + (v.z + v.w)",
+                "min(min(v.x, v.y), min(v.z, v.w))",
+                "max(max(v.x, v.y), max(v.z, v.w))",
+                "v[l]",
+            ),
+        };
+        for (name, arg, out, body) in [
+            ("throng_hsum", "R", "F", sum),
+            ("throng_hmin", "R", "F", min),
+            ("throng_hmax", "R", "F", max),
+            ("throng_hsum_u", "U", "u32", sum),
+            ("throng_hmin_u", "U", "u32", min),
+        ] {
+            s += &format!(
+                "fn {name}(v: {arg}) -> {out} {{
+    return {body};
+}}
+"
+            );
+        }
+        s += &format!(
+            "fn throng_lane(v: R, l: u32) -> F {{
+    return {lane};
+}}
+"
+        );
+        s
+    }
+
+    fn flags(&self) -> Vec<&'static str> {
+        let mut flags = vec!["FUSED"];
+        if !self.hists.is_empty() {
+            flags.push("FUSED_HIST");
+        }
+        if self.keep > 0 {
+            flags.push("FUSED_KEEP");
+        }
+        if self.keep_every > 1 {
+            flags.push("FUSED_KEEP_STRIDED");
+        }
+        if self.points.is_some() {
+            flags.push("FUSED_POINTS");
+        }
+        flags
+    }
 }
 
 /// How kernels are shaped for a device.
@@ -408,15 +515,28 @@ pub fn system_sources(sys: &crate::system::System) -> Vec<Source<'_>> {
 
 /// The integration kernel of a job, with the user's functions checked.
 pub fn integrate(job: &Job, target: Target) -> Result<Composed> {
-    let pre = prelude(job, target);
+    integrate_fused(job, target, None)
+}
+
+/// The integration kernel with the observers fused into it (`fused`), or without (None).
+pub fn integrate_fused(job: &Job, target: Target, fused: Option<&Fused>) -> Result<Composed> {
+    let mut pre = prelude(job, target);
+    if let Some(f) = fused {
+        pre += &f.prelude(target.lanes);
+    }
     let sys = &job.system;
-    let consts = [
+    let mut consts = vec![
         ("DIM", sys.dim() as u32),
         ("NOISE", sys.noise_channels().max(1) as u32),
         ("CARRIED", sys.carried.len() as u32),
     ];
     let mut flags = base_flags(job, target);
     let outline = user_outline(job, &flags, &consts)?;
+    if let Some(f) = fused {
+        flags.extend(f.flags());
+        consts.push(("ROWS", f.rows as u32));
+        consts.push(("NHIST", f.hists.len() as u32));
+    }
     // A missing function would otherwise surface inside a kernel that calls it.
     let signature = "(t: F, x: S, p: Params)";
     if sys.kind == crate::system::Kind::Map {
@@ -952,7 +1072,7 @@ mod tests {
         };
         assert_eq!(*span as usize, std::mem::size_of::<super::ChunkUniform>());
         let offsets: Vec<u32> = members.iter().map(|m| m.offset).collect();
-        assert_eq!(offsets, [0, 4, 8, 12, 16, 20, 24, 28]);
+        assert_eq!(offsets, [0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44]);
     }
     use super::*;
     use crate::ensemble::{Ensemble, TimeGrid};

@@ -34,6 +34,11 @@ pub struct Options {
     /// save time's). Smaller batches hold less host and device memory and read back more
     /// often. Results do not depend on it.
     pub readback_bytes: Option<u64>,
+    /// Observers fused into the integration kernel (several save times per dispatch, the
+    /// statistics reduced from registers): None fuses wherever the run and device allow
+    /// (fixed-step method, several save times, subgroups), Some(false) never, Some(true)
+    /// always or an error saying why not. Results do not depend on it.
+    pub fuse: Option<bool>,
 }
 
 /// Where a run stands, for [`Progress`].
@@ -72,6 +77,9 @@ const PARTIAL_BUDGET: u64 = 16 << 20;
 /// iteration, so a longer dispatch would stop early and report the state it reached as the
 /// end); GPU watchdogs also favour short dispatches. Results do not depend on the bound.
 pub const MAX_DISPATCH_STEPS: u64 = 1 << 16;
+/// The same for the fused kernel, whose loop also iterates once more per save time (and per
+/// group of 4 steps cut by one): 2^14 steps make at most 2^12 + 2^14 iterations.
+pub const MAX_FUSED_DISPATCH_STEPS: u64 = 1 << 14;
 /// Host memory the per-point statistics of all save times may take.
 pub const POINT_BUDGET: u64 = 2 << 30;
 
@@ -92,6 +100,8 @@ pub struct DeviceInfo {
     pub int64: bool,
     /// Storage buffers one compute kernel may bind.
     pub storage_per_stage: u32,
+    /// Subgroup operations: the smallest and largest subgroup size (None: no subgroups).
+    pub subgroups: Option<(u32, u32)>,
     /// Invocations one workgroup may have, and its largest x size.
     pub workgroup_invocations: u32,
     pub workgroup_x: u32,
@@ -113,6 +123,7 @@ impl DeviceInfo {
             f64: true,
             int64: true,
             storage_per_stage: 8,
+            subgroups: Some((8, 8)),
             workgroup_invocations: 256,
             workgroup_x: 256,
             storage_align: 256,
@@ -146,6 +157,8 @@ pub enum Buf {
     Ranges,
     /// Kept paths of every save time.
     Kept,
+    /// Fused observers: the save steps, then all ones.
+    SaveSteps,
     HistRead,
     KeptRead,
     /// Counters a derived system's `project` adds to (`System::tally`), 64 bits each.
@@ -154,7 +167,7 @@ pub enum Buf {
 }
 
 impl Buf {
-    pub const ALL: [Buf; 16] = [
+    pub const ALL: [Buf; 17] = [
         Buf::Uniform,
         Buf::States,
         Buf::Partials,
@@ -167,6 +180,7 @@ impl Buf {
         Buf::Hist,
         Buf::Ranges,
         Buf::Kept,
+        Buf::SaveSteps,
         Buf::HistRead,
         Buf::KeptRead,
         Buf::Tally,
@@ -186,6 +200,7 @@ impl Buf {
             Buf::Hist => "hist",
             Buf::Ranges => "ranges",
             Buf::Kept => "kept",
+            Buf::SaveSteps => "save steps",
             Buf::HistRead => "hist read",
             Buf::KeptRead => "kept read",
             Buf::Tally => "tally",
@@ -274,12 +289,15 @@ pub struct Plan {
     pub segs: u64,
     /// Per-trajectory input tables the host fills for each chunk.
     pub tables: usize,
-    /// Alignment of the uniform slots.
+    /// Bytes between uniform slots (a multiple of the device's offset alignment).
     pub uniform_align: u64,
     /// Uniform slots per upload.
     pub uniform_slots: u64,
     /// Bytes of the run's device buffers (each at least 16), read-back copies included.
     pub device_bytes: u64,
+    /// Observers fused into the integration kernel (shaders/fused.wgsl): one dispatch per
+    /// batch of save times (cut at `dispatch_steps`), no reduce or observe dispatches.
+    pub fused: bool,
 }
 
 impl Plan {
@@ -378,6 +396,20 @@ impl Plan {
         let slots = (budget / slot_bytes).clamp(1, nsaves);
         let dim = job.system.dim();
         let observers = ObserverLayout::new(sa, rows).per_point(job.replicas, job.points());
+        let fused = match (
+            opts.fuse,
+            why_not_fused(job, lanes, dev, nsaves, &observers),
+        ) {
+            (Some(false), _) => false,
+            (_, None) => true,
+            (None, Some(_)) => false,
+            (Some(true), Some(why)) => {
+                return Err(Error::Input {
+                    what: "fuse".into(),
+                    message: format!("the observers cannot be fused into the integration: {why}"),
+                })
+            }
+        };
         let binding = dev.limits.max_storage_binding;
         let table_bytes = job.tables as u64 * cap * real_bytes;
         if table_bytes > binding {
@@ -408,6 +440,12 @@ impl Plan {
                 });
             }
         }
+        let dispatch_steps = match fused {
+            true => Some(dispatch_steps.map_or(MAX_FUSED_DISPATCH_STEPS, |d| {
+                d.min(MAX_FUSED_DISPATCH_STEPS)
+            })),
+            false => dispatch_steps,
+        };
         let mut plan = Plan {
             paths: job.paths,
             rows,
@@ -435,10 +473,11 @@ impl Plan {
             tally: job.system.tally as u64,
             replicas: job.replicas,
             segs,
-            uniform_align: dev.uniform_align,
+            uniform_align: uniform_stride(dev),
             uniform_slots: 1,
             device_bytes: 0,
             tables: job.tables,
+            fused,
         };
         plan.uniform_slots = plan.dispatches_per_chunk().clamp(1, UNIFORM_SLOTS);
         plan.device_bytes = Buf::ALL.iter().map(|&b| plan.buffer_bytes(b).max(16)).sum();
@@ -492,9 +531,10 @@ impl Plan {
             replicas: job.replicas,
             segs: crate::reduce::segments_per_group(job.replicas),
             tables: job.tables,
-            uniform_align: dev.uniform_align,
+            uniform_align: uniform_stride(dev),
             uniform_slots: 1,
             device_bytes: 0,
+            fused: false,
         };
         plan.device_bytes = Buf::ALL.iter().map(|&b| plan.buffer_bytes(b).max(16)).sum();
         let lacks = plan.lacks(dev);
@@ -589,6 +629,7 @@ impl Plan {
             Buf::HistRead => obs.active() as u64 * hist,
             Buf::Ranges => nsaves * obs.specs.len() as u64 * 2 * self.real_bytes,
             Buf::Kept => kept,
+            Buf::SaveSteps => self.fused as u64 * (nsaves + 1) * 4,
             Buf::KeptRead => obs.active() as u64 * kept,
             Buf::Tally | Buf::TallyRead => self.tally * 8,
         }
@@ -615,7 +656,44 @@ impl Plan {
     }
 
     fn dispatches_per_chunk(&self) -> u64 {
-        self.segments().len() as u64
+        if self.fused {
+            self.fused_dispatches().len() as u64
+        } else {
+            self.segments().len() as u64
+        }
+    }
+
+    /// The dispatches of the fused integration kernel in one chunk: the segments joined
+    /// up to the end of each batch of save times, each at most `dispatch_steps` long.
+    pub fn fused_dispatches(&self) -> Vec<FusedDispatch> {
+        let bound = self.dispatch_steps.unwrap_or(u64::MAX);
+        let nsaves = self.nsaves();
+        let (mut out, mut done, mut in_batch) = (Vec::new(), 0usize, 0u64);
+        let mut cur: Option<FusedDispatch> = None;
+        for seg in self.segments() {
+            if cur.as_ref().is_some_and(|c| c.steps + seg.steps > bound) {
+                out.extend(cur.take());
+            }
+            let c = cur.get_or_insert(FusedDispatch {
+                step0: seg.step0,
+                steps: 0,
+                save_index: done,
+                read: None,
+            });
+            c.steps += seg.steps;
+            if seg.ends_segment {
+                done += 1;
+                in_batch += 1;
+                let last = done == nsaves;
+                if in_batch == self.slots || last {
+                    c.read = Some((in_batch as usize, last));
+                    out.extend(cur.take());
+                    in_batch = 0;
+                }
+            }
+        }
+        out.extend(cur);
+        out
     }
 
     /// Invocations of the integration kernel for `count` trajectories.
@@ -636,6 +714,65 @@ pub struct Segment {
     pub step0: u64,
     pub steps: u64,
     pub ends_segment: bool,
+}
+
+/// One dispatch of the fused integration kernel: global steps step0 .. step0 + steps,
+/// taking every save time from `save_index` whose step falls in that range; `read`: it ends
+/// a batch of that many save times (and the chunk's last, if true), read back after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FusedDispatch {
+    pub step0: u64,
+    pub steps: u64,
+    pub save_index: usize,
+    pub read: Option<(usize, bool)>,
+}
+
+/// Bytes between uniform slots: one `ChunkUniform`, rounded up to the device's alignment of
+/// dynamic offsets.
+fn uniform_stride(dev: &DeviceInfo) -> u64 {
+    let size = std::mem::size_of::<crate::kernel::ChunkUniform>() as u64;
+    size.next_multiple_of(dev.uniform_align.max(1))
+}
+
+/// Why the observers of this run cannot be fused into the integration kernel (None: they
+/// can). A group of GROUP trajectories must fit in one subgroup and a workgroup hold whole
+/// subgroups; each partial must cover one point (replicas a multiple of GROUP); adaptive
+/// methods, derived systems' carried rows and device counters stay unfused.
+fn why_not_fused(
+    job: &Job,
+    lanes: u32,
+    dev: &DeviceInfo,
+    nsaves: u64,
+    obs: &ObserverLayout,
+) -> Option<String> {
+    let group_invocations = GROUP / lanes;
+    let workgroup = BLOCK / lanes;
+    let storage =
+        3 + (job.tables > 0) as u32 + 2 * (!obs.specs.is_empty()) as u32 + (obs.keep > 0) as u32;
+    if job.method.is_adaptive() {
+        Some(format!("{} is adaptive", job.method.name()))
+    } else if nsaves < 2 {
+        Some("the run has one save time (nothing to fuse)".into())
+    } else if let Some(r) = job.replicas.filter(|r| r % GROUP as u64 != 0) {
+        Some(format!(
+            "replicas {r} is not a multiple of {GROUP} (a partial covers {GROUP} trajectories of one point)"
+        ))
+    } else if !job.system.carried.is_empty() || job.system.tally > 0 {
+        Some("derived systems (lyapunov, orbit, basins) are not fused".into())
+    } else if storage > dev.storage_per_stage {
+        Some(format!(
+            "it needs {storage} storage buffers in one kernel, the device allows {}",
+            dev.storage_per_stage
+        ))
+    } else {
+        match dev.subgroups {
+            None => Some("the device has no subgroup operations".into()),
+            Some((min, max)) if min < group_invocations || !workgroup.is_multiple_of(max) => Some(format!(
+                "subgroups of {min} to {max} invocations; with {lanes} lanes a group of {GROUP}                  trajectories needs {group_invocations} and a workgroup of {workgroup} whole subgroups"
+            )),
+            Some(_) => None,
+        }
+    }
 }
 
 #[cfg(test)]

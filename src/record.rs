@@ -30,6 +30,8 @@ pub enum Command {
     },
     /// Host step: fill the per-trajectory input tables of `chunk` and upload them.
     UploadTables(Chunk),
+    /// Fused observers: upload the save steps (once, before the first chunk).
+    UploadSaveSteps,
     /// Zero the adaptive counters (no unfinished trajectory, lowest index all ones).
     ResetEvents,
     /// Write these uniforms into slots 0.. of the uniform buffer, after the work before.
@@ -77,6 +79,9 @@ impl Recording {
     /// Records the run a plan describes.
     pub fn new(plan: &Plan) -> Recording {
         let mut commands = Vec::new();
+        if plan.fused {
+            commands.push(Command::UploadSaveSteps);
+        }
         let mut index = 0;
         if let Some(pilot) = plan.pilot {
             // The pilot's chunks cover the first trajectories whatever the chunking, so the
@@ -132,10 +137,50 @@ fn chunk_commands(plan: &Plan, index: usize, chunk: Chunk, pilot: bool, out: &mu
         out.push(Command::ResetEvents);
     }
     let parity = if pilot { 0 } else { (index % 2) as u8 };
-    let segments = plan.segments();
     let integrate_groups = plan
         .invocations(chunk.count)
         .div_ceil(plan.target.workgroup() as u64) as u32;
+    if plan.fused {
+        let observe = (!pilot && plan.observers.active()) as u32;
+        let dispatches = plan.fused_dispatches();
+        for (k, d) in dispatches.iter().enumerate() {
+            let slot = (k as u64 % UNIFORM_SLOTS) as u32;
+            if slot == 0 {
+                let uniforms = dispatches[k..]
+                    .iter()
+                    .take(UNIFORM_SLOTS as usize)
+                    .map(|d| ChunkUniform {
+                        first: chunk.first as u32,
+                        count: chunk.count as u32,
+                        stride: plan.stride as u32,
+                        step0: d.step0 as u32,
+                        steps: d.steps as u32,
+                        save: (d.save_index as u64 % plan.slots) as u32,
+                        blocks: plan.blocks as u32,
+                        save_index: d.save_index as u32,
+                        observe,
+                        ..Default::default()
+                    })
+                    .collect();
+                out.push(Command::Uniforms(uniforms));
+            }
+            out.push(Command::Dispatch {
+                kernel: Kernel::Integrate,
+                slot,
+                workgroups: integrate_groups,
+            });
+            if let Some((saves, last)) = d.read {
+                out.push(Command::ReadPartials {
+                    parity,
+                    saves,
+                    last,
+                });
+            }
+        }
+        end_chunk(plan, chunk, pilot, out);
+        return;
+    }
+    let segments = plan.segments();
     let chunk_groups = chunk.count.div_ceil(GROUP as u64);
     let observing = !pilot && plan.observers.active();
     let nsaves = plan.nsaves();
@@ -156,6 +201,7 @@ fn chunk_commands(plan: &Plan, index: usize, chunk: Chunk, pilot: bool, out: &mu
                     save: (s.save_index as u64 % plan.slots) as u32,
                     blocks: plan.blocks as u32,
                     save_index: s.save_index as u32,
+                    ..Default::default()
                 })
                 .collect();
             out.push(Command::Uniforms(uniforms));
@@ -191,6 +237,10 @@ fn chunk_commands(plan: &Plan, index: usize, chunk: Chunk, pilot: bool, out: &mu
             in_batch = 0;
         }
     }
+    end_chunk(plan, chunk, pilot, out);
+}
+
+fn end_chunk(plan: &Plan, chunk: Chunk, pilot: bool, out: &mut Vec<Command>) {
     out.push(Command::EndChunk);
     if !pilot {
         if plan.adaptive {
@@ -210,14 +260,25 @@ pub fn kernels(
 ) -> crate::error::Result<Vec<(Kernel, crate::shader::Composed)>> {
     use crate::kernel;
     let t = plan.target;
+    let obs = &plan.observers;
+    let fused = plan.fused.then(|| kernel::Fused {
+        rows: plan.rows,
+        hists: obs.specs.clone(),
+        hist_words: obs.words,
+        keep: sa.keep_paths,
+        keep_every: sa.keep_every,
+        points: obs.replicas.map(|r| (r, obs.points)),
+    });
     let mut out = vec![
-        (Kernel::Integrate, kernel::integrate(job, t)?),
+        (
+            Kernel::Integrate,
+            kernel::integrate_fused(job, t, fused.as_ref())?,
+        ),
         (
             Kernel::Reduce,
             kernel::reduce(plan.rows, t.lanes, plan.precision, plan.replicas)?,
         ),
     ];
-    let obs = &plan.observers;
     if obs.active() {
         let observe = kernel::observe(
             plan.dim,
@@ -244,6 +305,7 @@ mod tests {
     fn the_recording_reads_each_batch_once_and_merges_each_chunk_once() {
         let mut opts = saving(5);
         opts.chunk = Some(512);
+        opts.fuse = Some(false);
         let p = Plan::new(&gbm(1200, 20), &opts, &DeviceInfo::cpu()).unwrap();
         let rec = Recording::new(&p);
         let chunks = p.chunks.len();
@@ -278,5 +340,60 @@ mod tests {
         let saves: Vec<u32> = us.iter().map(|u| u.save).collect();
         assert_eq!(saves, [0, 1, 2, 3]);
         assert!(us.iter().all(|u| u.first == 0 && u.count == 512));
+    }
+
+    #[test]
+    fn fused_observers_take_one_dispatch_per_batch_cut_at_the_dispatch_bound() {
+        let mut opts = saving(5);
+        opts.chunk = Some(512);
+        opts.readback_bytes = Some(2 * 16 * 8 * 4); // two save times of 16 groups
+        opts.dispatch_steps = Some(7);
+        let p = Plan::new(&gbm(1200, 20), &opts, &DeviceInfo::cpu()).unwrap();
+        assert!(p.fused);
+        assert_eq!(p.slots, 2);
+        type Cut = (u64, u64, usize, Option<(usize, bool)>);
+        let cuts: Vec<Cut> = p
+            .fused_dispatches()
+            .iter()
+            .map(|d| (d.step0, d.steps, d.save_index, d.read))
+            .collect();
+        // Saves at 5, 10, 15, 20; batches {5, 10} and {15, 20}; at most 7 steps each.
+        assert_eq!(
+            cuts,
+            [
+                (0, 5, 0, None),
+                (5, 5, 1, Some((2, false))),
+                (10, 5, 2, None),
+                (15, 5, 3, Some((2, true))),
+            ]
+        );
+        let rec = Recording::new(&p);
+        let chunks = p.chunks.len();
+        let dispatches = |k: Kernel| {
+            rec.count(|c| matches!(c, Command::Dispatch { kernel, .. } if *kernel == k))
+        };
+        assert_eq!(dispatches(Kernel::Integrate), chunks * 4);
+        assert_eq!(dispatches(Kernel::Reduce), 0);
+        assert_eq!(rec.count(|c| *c == Command::UploadSaveSteps), 1);
+        assert_eq!(
+            rec.count(|c| matches!(c, Command::ReadPartials { saves: 2, .. })),
+            chunks * 2
+        );
+        // Refused plainly where the run cannot be fused.
+        let adaptive = crate::Ensemble::new(crate::System::builtin("lorenz").unwrap(), 100)
+            .job(
+                crate::Method::Dopri5(crate::method::Controller::default()),
+                crate::TimeGrid::new(0.0, 0.05, 20),
+            )
+            .unwrap();
+        let forced = crate::plan::Options {
+            fuse: Some(true),
+            ..saving(5)
+        };
+        let e = Plan::new(&adaptive, &forced, &DeviceInfo::cpu())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("dopri5 is adaptive"), "{e}");
     }
 }

@@ -58,6 +58,8 @@ pub const MODULES: &[(&str, &str)] = &[
         "methods/dopri5",
         include_str!("../shaders/methods/dopri5.wgsl"),
     ),
+    ("partial", include_str!("../shaders/partial.wgsl")),
+    ("fused", include_str!("../shaders/fused.wgsl")),
     ("reduce", include_str!("../shaders/reduce.wgsl")),
     ("observe", include_str!("../shaders/observe.wgsl")),
     ("functionals", include_str!("../shaders/functionals.wgsl")),
@@ -454,6 +456,11 @@ impl Composed {
         caps: naga::valid::Capabilities,
     ) -> Result<naga::valid::ModuleInfo, Error> {
         let mut validator = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps);
+        if caps.contains(naga::valid::Capabilities::SUBGROUP) {
+            validator
+                .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+                .subgroup_operations(naga::valid::SubgroupOperationSet::all());
+        }
         validator.validate(module).map_err(|e| {
             let msg = describe(e.as_inner(), module);
             let returned = return_span(e.as_inner(), module).map(|s| (s, String::new()));

@@ -61,6 +61,8 @@ pub struct Solution {
     /// Bytes of device buffers the run allocated (its device memory, bounded by the chunk
     /// and the observers, not by the number of trajectories).
     pub device_bytes: u64,
+    /// Whether the observers ran fused into the integration kernel ([`crate::Options::fuse`]).
+    pub fused: bool,
 }
 
 /// The observers' raw results: per save time, the histogram ranges and counters, and the
@@ -255,5 +257,6 @@ pub fn assemble(
         chunks: plan.chunks.len(),
         chunk_capacity: plan.capacity,
         device_bytes: plan.device_bytes,
+        fused: plan.fused,
     }
 }

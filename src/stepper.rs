@@ -210,6 +210,7 @@ impl Stepper {
             save: 0,
             blocks: self.plan.blocks as u32,
             save_index: 0,
+            ..Default::default()
         }
     }
 

@@ -92,6 +92,7 @@ impl Report<'_> {
             "device_bytes": sol.device_bytes,
             "host_peak_bytes": host_peak_bytes(),
             "chunk_capacity": sol.chunk_capacity,
+            "fused": sol.fused,
             "timing": {
                 "solve_s": sol.timing.solve_s,
                 "setup_s": sol.timing.setup_s,

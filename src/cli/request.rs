@@ -102,6 +102,11 @@ pub struct RequestArgs {
     /// At most N steps per dispatch (keeps each dispatch short on a display GPU)
     #[arg(long, allow_hyphen_values = true, value_parser = parse::<u64>)]
     dispatch_steps: Option<u64>,
+    /// Fuse the save-time observers into the integration kernel: true (or an error saying
+    /// why not) or false; by default wherever the run and device allow. Results do not
+    /// depend on it
+    #[arg(long, value_parser = parse::<bool>)]
+    fuse: Option<bool>,
 }
 
 impl RequestArgs {
@@ -138,6 +143,7 @@ impl RequestArgs {
             chunk: self.chunk,
             lanes: self.lanes,
             dispatch_steps: self.dispatch_steps,
+            fuse: self.fuse,
         }
     }
 }

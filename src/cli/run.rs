@@ -383,6 +383,7 @@ fn options(req: &RunRequest, job: &Job, progress: bool) -> Result<Options, Error
         lanes: req.lanes,
         save_at,
         dispatch_steps: req.dispatch_steps,
+        fuse: req.fuse,
         progress,
         ..Default::default()
     })

@@ -40,6 +40,41 @@ impl<'a> CpuBackend<'a> {
         self.mem.remove(&b).expect("every buffer exists")
     }
 
+    /// The fused integration kernel (shaders/fused.wgsl) as the twins of what it fuses:
+    /// integrate to each save step in the dispatch's range, reduce into the save's slot,
+    /// observe (which the fused kernel's partials and counts equal bit for bit).
+    fn fused<T: Real + Pod>(&mut self, u: &ChunkUniform) {
+        let (mut s, mut slot, mut a) = (u.save_index as usize, u.save, u.step0);
+        let b = u.step0 + u.steps;
+        loop {
+            let target = self.plan.save_steps.get(s).map_or(u32::MAX, |&t| t as u32);
+            let e = target.min(b);
+            if e > a {
+                let part = ChunkUniform {
+                    step0: a,
+                    steps: e - a,
+                    ..*u
+                };
+                self.dispatch_in::<T>(Kernel::Integrate, &part);
+            }
+            a = e;
+            if target != e {
+                break;
+            }
+            let at = ChunkUniform {
+                save: slot,
+                save_index: s as u32,
+                ..*u
+            };
+            self.dispatch_in::<T>(Kernel::Reduce, &at);
+            if u.observe != 0 {
+                self.dispatch_in::<T>(Kernel::Observe, &at);
+            }
+            s += 1;
+            slot += 1;
+        }
+    }
+
     fn dispatch_in<T: Real + Pod>(&mut self, kernel: Kernel, u: &ChunkUniform) {
         let (job, plan) = (self.job, self.plan);
         let mut states = self.take(Buf::States);
@@ -93,9 +128,12 @@ impl Backend for CpuBackend<'_> {
         let raw = bytemuck::cast_slice::<u64, u8>(&self.mem[&Buf::Uniform]);
         let u: ChunkUniform =
             bytemuck::pod_read_unaligned(&raw[at..][..std::mem::size_of::<ChunkUniform>()]);
-        match self.plan.precision {
-            Precision::F32 => self.dispatch_in::<f32>(kernel, &u),
-            Precision::F64 => self.dispatch_in::<f64>(kernel, &u),
+        let fused = self.plan.fused && kernel == Kernel::Integrate;
+        match (self.plan.precision, fused) {
+            (Precision::F32, false) => self.dispatch_in::<f32>(kernel, &u),
+            (Precision::F64, false) => self.dispatch_in::<f64>(kernel, &u),
+            (Precision::F32, true) => self.fused::<f32>(&u),
+            (Precision::F64, true) => self.fused::<f64>(&u),
         }
         Ok(())
     }

@@ -130,6 +130,28 @@ fn whole(v: f64, s: &str) -> Result<u64, FormError> {
     Ok(v as u64)
 }
 
+/// A switch: `true` or `false` (also `on`/`off`, `yes`/`no`).
+impl Form for bool {
+    const FORM: &'static str = "true|false";
+
+    fn parse(s: &str) -> Result<bool, FormError> {
+        match s.trim() {
+            "true" | "on" | "yes" => Ok(true),
+            "false" | "off" | "no" => Ok(false),
+            other => Err(FormError::new(format!(
+                "`{other}` is not a switch: write true or false"
+            ))),
+        }
+    }
+
+    fn from_toml(v: &toml::Value) -> Result<bool, FormError> {
+        match v {
+            toml::Value::Boolean(b) => Ok(*b),
+            _ => Err(FormError::new(format!("expected true or false, got {v}"))),
+        }
+    }
+}
+
 /// A count that fits 32 bits.
 impl Form for u32 {
     const FORM: &'static str = "N";

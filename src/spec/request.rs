@@ -85,6 +85,8 @@ pub struct RunRequest {
     pub lanes: Option<u32>,
     #[serde(default, deserialize_with = "de")]
     pub dispatch_steps: Option<u64>,
+    #[serde(default, deserialize_with = "de")]
+    pub fuse: Option<bool>,
 }
 
 impl RunRequest {
@@ -130,6 +132,7 @@ impl RunRequest {
             chunk: over.chunk.or(self.chunk),
             lanes: over.lanes.or(self.lanes),
             dispatch_steps: over.dispatch_steps.or(self.dispatch_steps),
+            fuse: over.fuse.or(self.fuse),
         }
     }
 
