@@ -161,15 +161,16 @@ fn throng_save(rows: array<R, ROWS>, traj: U, valid: B, s: u32, slot: u32, inv: 
         let x = (v - R(throng_ranges[r])) * R(throng_ranges[r + 1u]);
         let idx = select(U(0u), U(min(x, R(F(throng_hist_bins[$h])))) + U(1u), x >= R(0.0));
         let on = select(U(0u), U(1u), valid & throng_finite(v));
+        // Every lane adds (0 where it does not count): a branch per lane would cost more
+        // than the add.
+        let at = select(U(0u), idx, on != U(0u));
         for (var l = 0u; l < LANES; l++) {
-            if (lane_u(on, l) != 0u) {
 #ifdef FUSED_POINTS
-                let words = (s * throng_points + lane_u(traj, l) / REPLICAS) * throng_hist_words;
+            let words = (s * throng_points + lane_u(traj, l) / REPLICAS) * throng_hist_words;
 #else
-                let words = s * throng_hist_words;
+            let words = s * throng_hist_words;
 #endif
-                atomicAdd(&throng_hist[words + throng_hist_offset[$h] + lane_u(idx, l)], 1u);
-            }
+            atomicAdd(&throng_hist[words + throng_hist_offset[$h] + lane_u(at, l)], lane_u(on, l));
         }
     }
 #endfor
@@ -203,7 +204,11 @@ fn throng_advance_saving(x0: S, p: Params, traj: U, valid: B, inv: u32) -> S {
     let b = chunk.step0 + chunk.steps;
     var s = chunk.save_index;
     var slot = chunk.save;
+#ifdef FUSED_EVERY
+    var next = min((s + 1u) * throng_every, throng_last);
+#else
     var next = throng_save_steps[s];
+#endif
     while (a < b) {
         let g = a / 4u;
         let hi = min(min(b, next) - 4u * g, 4u);
@@ -213,7 +218,11 @@ fn throng_advance_saving(x0: S, p: Params, traj: U, valid: B, inv: u32) -> S {
             throng_save(throng_rows_of(x, p), traj, valid, s, slot, inv);
             s += 1u;
             slot += 1u;
+#ifdef FUSED_EVERY
+            next = min(next + throng_every, throng_last);
+#else
             next = throng_save_steps[s];
+#endif
         }
     }
     return x;

@@ -41,9 +41,25 @@ pub struct Fused {
     pub keep: u64,
     pub keep_every: u64,
     pub points: Option<(u64, u64)>,
+    /// Save steps every `.0` steps and at the last, `.1` (computed in the kernel: a load
+    /// from the save-step buffer per save time costs as much as a step on llvmpipe); None:
+    /// read from the buffer.
+    pub every: Option<(u64, u64)>,
 }
 
 impl Fused {
+    /// Save steps `k, 2k, ..., n` (n the last, not necessarily a multiple of k): `(k, n)`.
+    pub fn regular(save_steps: &[u64]) -> Option<(u64, u64)> {
+        let (&n, &k) = (save_steps.last()?, save_steps.first()?);
+        let body = &save_steps[..save_steps.len() - 1];
+        let regular = body
+            .iter()
+            .enumerate()
+            .all(|(i, &s)| s == (i as u64 + 1) * k)
+            && n <= (body.len() as u64 + 1) * k;
+        regular.then_some((k, n))
+    }
+
     /// Constants and lane helpers of the fused observers, after the prelude.
     fn prelude(&self, lanes: u32) -> String {
         let list = |f: &dyn Fn(&(usize, u32, u32)) -> u32| {
@@ -75,10 +91,10 @@ const throng_keep: u32 = {}u;
             list(&|h| h.2),
         );
         if let Some((_, p)) = self.points {
-            s += &format!(
-                "const throng_points: u32 = {p}u;
-"
-            );
+            s += &format!("const throng_points: u32 = {p}u;\n");
+        }
+        if let Some((k, n)) = self.every {
+            s += &format!("const throng_every: u32 = {k}u;\nconst throng_last: u32 = {n}u;\n");
         }
         // Sums, minima and maxima over an invocation's lanes: the first levels of the
         // reduction's pairwise tree.
@@ -128,6 +144,9 @@ const throng_keep: u32 = {}u;
         }
         if self.points.is_some() {
             flags.push("FUSED_POINTS");
+        }
+        if self.every.is_some() {
+            flags.push("FUSED_EVERY");
         }
         flags
     }

@@ -268,6 +268,7 @@ pub fn kernels(
         keep: sa.keep_paths,
         keep_every: sa.keep_every,
         points: obs.replicas.map(|r| (r, obs.points)),
+        every: kernel::Fused::regular(&plan.save_steps),
     });
     let mut out = vec![
         (
