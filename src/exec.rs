@@ -433,10 +433,10 @@ pub fn absorb_points(
     };
     match precision {
         Precision::F32 => {
-            for_each_block32(&bytemuck::pod_collect_to_vec::<u8, u32>(raw), rows, sink)
+            for_each_block32(&words::<u32>(raw), rows, sink)
         }
         Precision::F64 => {
-            for_each_block64(&bytemuck::pod_collect_to_vec::<u8, f64>(raw), rows, sink)
+            for_each_block64(&words::<f64>(raw), rows, sink)
         }
     }
 }
@@ -444,7 +444,16 @@ pub fn absorb_points(
 /// Merges group partials read back from the device into `total`, in group order.
 pub fn absorb(total: &mut Stats, raw: &[u8], precision: Precision) {
     match precision {
-        Precision::F32 => total.absorb_blocks(&bytemuck::pod_collect_to_vec::<u8, u32>(raw)),
-        Precision::F64 => total.absorb_blocks64(&bytemuck::pod_collect_to_vec::<u8, f64>(raw)),
+        Precision::F32 => total.absorb_blocks(&words::<u32>(raw)),
+        Precision::F64 => total.absorb_blocks64(&words::<f64>(raw)),
+    }
+}
+
+/// Read-back bytes as words: borrowed where aligned (large allocations are), copied where
+/// not. Partials come back by the megabyte per batch.
+fn words<T: bytemuck::Pod>(raw: &[u8]) -> std::borrow::Cow<'_, [T]> {
+    match bytemuck::try_cast_slice(raw) {
+        Ok(w) => std::borrow::Cow::Borrowed(w),
+        Err(_) => std::borrow::Cow::Owned(bytemuck::pod_collect_to_vec(raw)),
     }
 }

@@ -139,11 +139,11 @@ fn chan(count: &mut u64, a: [&mut [f64]; 4], n: u64, b: [&[f64]; 4]) {
     let [mean, m2, min, max] = a;
     let na = *count as f64;
     let nb = n as f64;
-    let nt = na + nb;
+    let f = nb / (na + nb);
     for c in 0..mean.len() {
         let d = b[0][c] - mean[c];
-        mean[c] += d * (nb / nt);
-        m2[c] += b[1][c] + d * d * (na * nb / nt);
+        mean[c] += d * f;
+        m2[c] += b[1][c] + d * d * (na * f);
         min[c] = min[c].min(b[2][c]);
         max[c] = max[c].max(b[3][c]);
     }

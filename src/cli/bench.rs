@@ -9,7 +9,8 @@ use super::{input, AdapterArgs};
 #[derive(clap::Args)]
 pub struct BenchArgs {
     /// Workload: w1 (GBM Euler–Maruyama), w2 (Lorenz RK4), w3 (Ornstein–Uhlenbeck, exact
-    /// transition by setd1) or all
+    /// transition by setd1) or all; or observers (W1 with moments at 64 save times, and with
+    /// a 100-bin histogram too, fused and unfused, interleaved with the plain run)
     #[arg(long, default_value = "all")]
     workload: String,
     /// Timed repetitions per measurement (the median is reported)
@@ -34,6 +35,9 @@ pub fn bench(args: BenchArgs) -> Result<(), Error> {
             "--repeat, --shrink",
             "--repeat and --shrink must be at least 1",
         ));
+    }
+    if args.workload == "observers" {
+        return observers(&args);
     }
     let jobs = workloads(&args.workload, args.shrink)?;
     let ctx = Context::new(&args.adapter.choice())?;
@@ -101,6 +105,65 @@ pub fn bench(args: BenchArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// The cost of observers: W1 plain, then with moments at 64 save times (a save every 4
+/// steps) and with a 100-bin histogram over [0, 3) too, each fused and unfused, the five
+/// runs interleaved in every repetition; medians, and their ratio to the plain run's.
+fn observers(args: &BenchArgs) -> Result<(), Error> {
+    let ctx = Context::new(&args.adapter.choice())?;
+    let (_, job) = workloads("w1", args.shrink)?.remove(0);
+    let saving = |hist: bool, fuse: bool| Options {
+        lanes: args.lanes,
+        fuse: Some(fuse),
+        save_at: throng::SaveAt {
+            every: Some(4),
+            hist: if hist {
+                vec![throng::observe::Histogram {
+                    component: 0,
+                    lo: 0.0,
+                    hi: 3.0,
+                    bins: 100,
+                }]
+            } else {
+                vec![]
+            },
+            ..Default::default()
+        },
+        ..Options::default()
+    };
+    let variants = [
+        (
+            "plain",
+            Options {
+                lanes: args.lanes,
+                ..Options::default()
+            },
+        ),
+        ("64 saves, fused", saving(false, true)),
+        ("64 saves, unfused", saving(false, false)),
+        ("64 saves + hist, fused", saving(true, true)),
+        ("64 saves + hist, unfused", saving(true, false)),
+    ];
+    println!("adapter: {}", ctx.adapter_label());
+    println!(
+        "W1 gbm/em {} x 256, {} interleaved repetitions",
+        job.paths, args.repeat
+    );
+    // One cold solve first: drivers warm up (memory, threads, pipelines).
+    throng::solve(&ctx, &job, &variants[0].1)?;
+    let mut times = vec![vec![]; variants.len()];
+    for _ in 0..args.repeat {
+        for (k, (_, opts)) in variants.iter().enumerate() {
+            times[k].push(throng::solve(&ctx, &job, opts)?.timing.solve_s);
+        }
+    }
+    let medians: Vec<f64> = times.into_iter().map(median).collect();
+    println!("{:<26} {:>14} {:>10}", "run", "median solve_s", "vs plain");
+    for ((name, _), m) in variants.iter().zip(&medians) {
+        println!("{:<26} {:>14.4} {:>10.2}", name, m, m / medians[0]);
+    }
+    Ok(())
+}
+
 /// W1 (GBM, Euler–Maruyama), W2 (Lorenz, RK4) and W3 (OU, setd1), with their trajectories
 /// divided by `shrink`.
 fn workloads(w: &str, shrink: u64) -> Result<Vec<(&'static str, Job)>, Error> {
@@ -141,7 +204,7 @@ fn workloads(w: &str, shrink: u64) -> Result<Vec<(&'static str, Job)>, Error> {
     if jobs.is_empty() {
         return Err(input(
             "--workload",
-            format!("unknown workload `{w}` (w1, w2, w3, all)"),
+            format!("unknown workload `{w}` (w1, w2, w3, all, observers)"),
         ));
     }
     Ok(jobs)
