@@ -14,7 +14,7 @@ use crate::plan::{Buf, Options, Plan, ProgressInfo};
 use crate::precision::Precision;
 use crate::record::{Command, Kernel, Recording};
 use crate::reduce::{for_each_block32, for_each_block64, Partial, PointStats, Stats};
-use crate::reduce::{partial_words, GROUP};
+use crate::reduce::{partial_words, BLOCK, GROUP};
 use crate::schedule::Chunk;
 
 /// What an executor does with the buffers of a [`Plan`].
@@ -96,7 +96,8 @@ struct Parts<T> {
 
 /// Bytes of one save time's partials of `chunk`.
 fn chunk_bytes(plan: &Plan, chunk: &Chunk) -> usize {
-    let groups = chunk.count.div_ceil(GROUP as u64);
+    let per = if plan.combine { BLOCK } else { GROUP };
+    let groups = chunk.count.div_ceil(per as u64);
     (groups * plan.segs * partial_words(plan.rows) as u64 * plan.real_bytes) as usize
 }
 
@@ -216,8 +217,8 @@ pub fn execute<B: Backend>(
                 last,
             } => {
                 let parts = current.as_mut().expect("a chunk is open");
-                let used = *saves as u64 * plan.slot_bytes;
-                backend.copy(Buf::Partials, Buf::PartialsRead(*parity), used)?;
+                let used = *saves as u64 * plan.read_slot_bytes();
+                backend.copy(plan.read_source(), Buf::PartialsRead(*parity), used)?;
                 let ticket = backend.submit()?;
                 if *last {
                     parts.tail = Some((*parity, used, *saves, ticket));
@@ -394,7 +395,7 @@ fn merge_batch<T>(
     let bytes = chunk_bytes(plan, &parts.chunk);
     for k in 0..saves {
         let s = parts.absorbed + k;
-        let raw = &raw[k * plan.slot_bytes as usize..][..bytes];
+        let raw = &raw[k * plan.read_slot_bytes() as usize..][..bytes];
         match (plan.replicas, points.get_mut(s)) {
             (Some(r), Some(pts)) => absorb_points(
                 &mut totals[s],
@@ -432,12 +433,8 @@ pub fn absorb_points(
         total.absorb(p);
     };
     match precision {
-        Precision::F32 => {
-            for_each_block32(&words::<u32>(raw), rows, sink)
-        }
-        Precision::F64 => {
-            for_each_block64(&words::<f64>(raw), rows, sink)
-        }
+        Precision::F32 => for_each_block32(&words::<u32>(raw), rows, sink),
+        Precision::F64 => for_each_block64(&words::<f64>(raw), rows, sink),
     }
 }
 

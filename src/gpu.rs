@@ -207,7 +207,9 @@ fn usage(b: Buf) -> wgpu::BufferUsages {
     use wgpu::BufferUsages as B;
     match b {
         Buf::Uniform => B::UNIFORM | B::COPY_DST,
-        Buf::States | Buf::Partials | Buf::Hist | Buf::Kept => B::STORAGE | B::COPY_SRC,
+        Buf::States | Buf::Partials | Buf::Hist | Buf::Kept | Buf::Blocks => {
+            B::STORAGE | B::COPY_SRC
+        }
         Buf::Inputs | Buf::Ranges | Buf::SaveSteps => B::STORAGE | B::COPY_DST,
         Buf::Events | Buf::Tally => B::STORAGE | B::COPY_DST | B::COPY_SRC,
         _ => B::MAP_READ | B::COPY_DST,
@@ -215,7 +217,8 @@ fn usage(b: Buf) -> wgpu::BufferUsages {
 }
 
 /// Which buffer sits at each binding of a kernel (shaders/chunk.wgsl, store.wgsl,
-/// integrate.wgsl, fused.wgsl and the method files, reduce.wgsl, observe.wgsl).
+/// integrate.wgsl, fused.wgsl and the method files, reduce.wgsl, observe.wgsl,
+/// combine.wgsl).
 fn bindings(kernel: Kernel) -> &'static [(u32, Buf)] {
     match kernel {
         Kernel::Integrate => &[
@@ -232,6 +235,7 @@ fn bindings(kernel: Kernel) -> &'static [(u32, Buf)] {
             (9, Buf::Kept),
         ],
         Kernel::Reduce => &[(0, Buf::Uniform), (1, Buf::States), (2, Buf::Partials)],
+        Kernel::Combine => &[(0, Buf::Uniform), (1, Buf::Partials), (2, Buf::Blocks)],
         Kernel::Observe => &[
             (0, Buf::Uniform),
             (1, Buf::States),
@@ -268,7 +272,12 @@ impl Resources {
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
         // Slot 0 holds a zeroed uniform (count 0): every invocation returns at once.
         let mut enc = ctx.device.create_command_encoder(&Default::default());
-        for kernel in [Kernel::Integrate, Kernel::Reduce, Kernel::Observe] {
+        for kernel in [
+            Kernel::Integrate,
+            Kernel::Reduce,
+            Kernel::Observe,
+            Kernel::Combine,
+        ] {
             res.encode_dispatch(&mut enc, kernel, 0, 1);
         }
         let idx = ctx.queue.submit([enc.finish()]);

@@ -974,6 +974,25 @@ pub fn reduce(
     )
 }
 
+/// The combining kernel (combine.wgsl): block partials of `slots` save times from group
+/// partials.
+pub fn combine(dim: usize, precision: Precision, slots: u64) -> Result<Composed> {
+    let pre = format!("const DIM: u32 = {dim}u;\nconst SLOTS: u32 = {slots}u;\n");
+    let flags: &[&str] = match precision {
+        Precision::F32 => &[],
+        Precision::F64 => &["F64"],
+    };
+    compose(
+        &[
+            Source::new("prelude", &pre),
+            Source::new("combine", include_str!("../shaders/combine.wgsl")),
+        ],
+        &[],
+        flags,
+        &[("DIM", dim as u32)],
+    )
+}
+
 /// The observer kernel (observe.wgsl): histograms `(component, bins, offset)` with
 /// `hist_words` counters per save time, and the first `keep` trajectories' states.
 #[allow(clippy::too_many_arguments)]

@@ -159,6 +159,9 @@ pub enum Buf {
     Kept,
     /// Fused observers: the save steps, then all ones.
     SaveSteps,
+    /// Block partials combined from the group partials (`Plan::combine`), one slot per save
+    /// time of a batch: what is read back.
+    Blocks,
     HistRead,
     KeptRead,
     /// Counters a derived system's `project` adds to (`System::tally`), 64 bits each.
@@ -167,7 +170,7 @@ pub enum Buf {
 }
 
 impl Buf {
-    pub const ALL: [Buf; 17] = [
+    pub const ALL: [Buf; 18] = [
         Buf::Uniform,
         Buf::States,
         Buf::Partials,
@@ -181,6 +184,7 @@ impl Buf {
         Buf::Ranges,
         Buf::Kept,
         Buf::SaveSteps,
+        Buf::Blocks,
         Buf::HistRead,
         Buf::KeptRead,
         Buf::Tally,
@@ -201,6 +205,7 @@ impl Buf {
             Buf::Ranges => "ranges",
             Buf::Kept => "kept",
             Buf::SaveSteps => "save steps",
+            Buf::Blocks => "blocks",
             Buf::HistRead => "hist read",
             Buf::KeptRead => "kept read",
             Buf::Tally => "tally",
@@ -298,6 +303,9 @@ pub struct Plan {
     /// Observers fused into the integration kernel (shaders/fused.wgsl): one dispatch per
     /// batch of save times (cut at `dispatch_steps`), no reduce or observe dispatches.
     pub fused: bool,
+    /// Group partials combined into block partials on the device before each read-back
+    /// (shaders/combine.wgsl; runs without replicas, whose blocks may hold several points).
+    pub combine: bool,
 }
 
 impl Plan {
@@ -478,6 +486,7 @@ impl Plan {
             device_bytes: 0,
             tables: job.tables,
             fused,
+            combine: job.replicas.is_none(),
         };
         plan.uniform_slots = plan.dispatches_per_chunk().clamp(1, UNIFORM_SLOTS);
         plan.device_bytes = Buf::ALL.iter().map(|&b| plan.buffer_bytes(b).max(16)).sum();
@@ -535,6 +544,7 @@ impl Plan {
             uniform_slots: 1,
             device_bytes: 0,
             fused: false,
+            combine: job.replicas.is_none(),
         };
         plan.device_bytes = Buf::ALL.iter().map(|&b| plan.buffer_bytes(b).max(16)).sum();
         let lacks = plan.lacks(dev);
@@ -621,7 +631,9 @@ impl Plan {
         match b {
             Buf::Uniform => self.uniform_slots * self.uniform_align,
             Buf::States => states,
-            Buf::Partials | Buf::PartialsRead(_) => self.slots * self.slot_bytes,
+            Buf::Partials => self.slots * self.slot_bytes,
+            Buf::PartialsRead(_) => self.slots * self.read_slot_bytes(),
+            Buf::Blocks => self.combine as u64 * self.slots * self.read_slot_bytes(),
             Buf::StatesRead => self.keep_states as u64 * states,
             Buf::Inputs => self.tables as u64 * self.capacity * self.real_bytes,
             Buf::Events | Buf::EventsRead => self.adaptive as u64 * 8,
@@ -703,6 +715,25 @@ impl Plan {
 
     pub fn nsaves(&self) -> usize {
         self.save_steps.len()
+    }
+
+    /// Bytes of one save time's partials as read back: block partials where combined (a
+    /// block is 8 groups), group partials otherwise.
+    pub fn read_slot_bytes(&self) -> u64 {
+        if self.combine {
+            self.slot_bytes / (BLOCK / GROUP) as u64
+        } else {
+            self.slot_bytes
+        }
+    }
+
+    /// The buffer read-backs copy partials from.
+    pub fn read_source(&self) -> Buf {
+        if self.combine {
+            Buf::Blocks
+        } else {
+            Buf::Partials
+        }
     }
 }
 

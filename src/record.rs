@@ -17,6 +17,8 @@ pub enum Kernel {
     Reduce,
     /// Histogram counts and kept paths at a save time.
     Observe,
+    /// Block partials from the group partials of a batch's save times (`Plan::combine`).
+    Combine,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -170,6 +172,7 @@ fn chunk_commands(plan: &Plan, index: usize, chunk: Chunk, pilot: bool, out: &mu
                 workgroups: integrate_groups,
             });
             if let Some((saves, last)) = d.read {
+                combine(plan, chunk, slot, out);
                 out.push(Command::ReadPartials {
                     parity,
                     saves,
@@ -229,6 +232,7 @@ fn chunk_commands(plan: &Plan, index: usize, chunk: Chunk, pilot: bool, out: &mu
         in_batch += 1;
         let last = seg.save_index + 1 == nsaves;
         if in_batch == plan.slots || last {
+            combine(plan, chunk, slot, out);
             out.push(Command::ReadPartials {
                 parity,
                 saves: in_batch as usize,
@@ -238,6 +242,19 @@ fn chunk_commands(plan: &Plan, index: usize, chunk: Chunk, pilot: bool, out: &mu
         }
     }
     end_chunk(plan, chunk, pilot, out);
+}
+
+/// Where the plan combines partials: one dispatch over every slot of the partials buffer
+/// (slots past a short last batch are combined too, and not read), with the uniform of the
+/// dispatch before it (`slot`), which names the chunk.
+fn combine(plan: &Plan, chunk: Chunk, slot: u32, out: &mut Vec<Command>) {
+    if plan.combine {
+        out.push(Command::Dispatch {
+            kernel: Kernel::Combine,
+            slot,
+            workgroups: (plan.slots * chunk.count.div_ceil(BLOCK as u64)).div_ceil(64) as u32,
+        });
+    }
 }
 
 fn end_chunk(plan: &Plan, chunk: Chunk, pilot: bool, out: &mut Vec<Command>) {
@@ -280,6 +297,12 @@ pub fn kernels(
             kernel::reduce(plan.rows, t.lanes, plan.precision, plan.replicas)?,
         ),
     ];
+    if plan.combine {
+        out.push((
+            Kernel::Combine,
+            kernel::combine(plan.rows, plan.precision, plan.slots)?,
+        ));
+    }
     if obs.active() {
         let observe = kernel::observe(
             plan.dim,

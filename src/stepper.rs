@@ -275,10 +275,10 @@ impl Stepper {
     }
 
     /// Records the reduction of the states as they are at this point of the encoder into
-    /// [`Stepper::stats_buffer`]: per group of 32 trajectories (with replicas, per point
-    /// segment of each group: `reduce::segments_per_group` partials per group), the words of
-    /// `shaders/reduce.wgsl` (counts, then per row mean, M2, min, max). Read and merged by
-    /// [`Stepper::read_stats`], or bound by the application.
+    /// [`Stepper::stats_buffer`]: per block of 256 trajectories (with replicas, per group of
+    /// 32 and point segment of each group: `reduce::segments_per_group` partials per group),
+    /// the words of `shaders/reduce.wgsl` (counts, then per row mean, M2, min, max). Read and
+    /// merged by [`Stepper::read_stats`], or bound by the application.
     pub fn encode_stats(&self, enc: &mut wgpu::CommandEncoder) -> Result<()> {
         if self.step == 0 {
             return Err(Error::Input {
@@ -290,22 +290,31 @@ impl Stepper {
         // With replicas, one partial per point segment of each block (merged in order).
         let groups = (self.plan.blocks * self.plan.segs).div_ceil(64) as u32;
         self.res.encode_dispatch(enc, Kernel::Reduce, 0, groups);
+        if self.plan.combine {
+            let blocks = self.plan.capacity / crate::reduce::BLOCK as u64;
+            self.res
+                .encode_dispatch(enc, Kernel::Combine, 0, blocks.div_ceil(64) as u32);
+        }
         Ok(())
     }
 
-    /// The group partials [`Stepper::encode_stats`] writes.
+    /// The block (or with replicas group) partials [`Stepper::encode_stats`] writes.
     pub fn stats_buffer(&self) -> &wgpu::Buffer {
-        &self.res.buffers[&Buf::Partials]
+        &self.res.buffers[&self.plan.read_source()]
     }
 
     /// Submits a copy of the partials, waits, and merges them in block order in f64 (as
     /// `solve` does): the statistics of every row at the last `encode_stats` submitted.
     pub fn read_stats(&self) -> Result<Stats> {
-        // The groups that hold trajectories (the buffer has room for whole blocks).
-        let groups = self.plan.paths.div_ceil(crate::reduce::GROUP as u64);
-        let bytes = self.plan.slot_bytes / self.plan.blocks * groups;
+        // The partials that hold trajectories (the buffer has room for whole blocks).
+        let per = match self.plan.combine {
+            true => crate::reduce::BLOCK,
+            false => crate::reduce::GROUP,
+        } as u64;
+        let units = self.plan.paths.div_ceil(per);
+        let bytes = self.plan.read_slot_bytes() / (self.plan.capacity / per) * units;
         let to = Buf::PartialsRead(0);
-        let raw = self.read(Buf::Partials, 0, to, bytes)?;
+        let raw = self.read(self.plan.read_source(), 0, to, bytes)?;
         let mut stats = Stats::empty(self.plan.rows);
         exec::absorb(&mut stats, &raw, self.plan.precision);
         Ok(stats)

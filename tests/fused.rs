@@ -86,6 +86,15 @@ fn fused_observers_equal_unfused_ones_bit_for_bit() {
     let chunked = solve(&ctx, &job, &cut).unwrap();
     assert!(chunked.fused && chunked.chunks == 3);
     same(&chunked, &unfused, "chunks and dispatch bound");
+    // A last chunk shorter than the buffers (4 of 8 blocks), several save times per batch:
+    // every save time counts every trajectory.
+    let short = Options {
+        chunk: Some(2048),
+        ..observing(true)
+    };
+    let shorter = solve(&ctx, &job, &short).unwrap();
+    assert!(shorter.saves.iter().all(|s| s.stats.count == 3000));
+    same(&shorter, &unfused, "a short last chunk");
     // The twin of the fused kernel is the unfused twins in turn.
     same(
         &cpu::solve(&job, &cut).unwrap(),
@@ -175,9 +184,10 @@ fn fused_runs_count_the_same_non_finite_trajectories() {
         .collect();
     assert_eq!(counts[5], (1000, 0), "step 18");
     assert_eq!(counts[6], (0, 1000), "step 21");
-    // The first non-finite trajectory of each of the first 8 groups of 32.
+    // The first non-finite trajectory of each of the first 8 blocks of 256 (group partials
+    // are combined into blocks before they are read).
     let first = &a.saves[6].stats.first_nonfinite;
-    assert_eq!(first, &(0..8).map(|g| 32 * g).collect::<Vec<u64>>());
+    assert_eq!(first, &[0, 256, 512, 768]);
 }
 
 #[test]

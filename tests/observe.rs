@@ -147,8 +147,9 @@ fn non_finite_trajectories_are_counted_per_save_time_with_indices_to_replay() {
     assert_eq!(counts, [(n, 0), (0, n), (0, n), (0, n)]);
     assert!(sol.saves[0].stats.first_nonfinite.is_empty());
     let first = &sol.saves[1].stats.first_nonfinite;
-    // The first non-finite trajectory of each of the first 8 groups of 32.
-    assert_eq!(first, &(0..8).map(|b| 32 * b).collect::<Vec<u64>>());
+    // The first non-finite trajectory of each of the first 8 blocks of 256 (group partials
+    // are combined into blocks before they are read).
+    assert_eq!(first, &(0..8).map(|b| 256 * b).collect::<Vec<u64>>());
     // Replaying trajectory first[1] alone (its own seed and index) reproduces the blow-up.
     let replay = cpu::trajectory(&job, first[1]);
     assert!(!replay[0].is_finite());
@@ -474,7 +475,7 @@ fn batches_merge_as_they_arrive_and_a_cancelled_chunk_is_taken_out() {
         chunk: Some(1024),
         ..saving(2)
     };
-    // One save time's partials: 32 groups x 8 words x 4 bytes.
+    // One save time's group partials: 32 groups x 8 words x 4 bytes.
     let small = Options {
         readback_bytes: Some(3 * 32 * 8 * 4),
         ..base.clone()

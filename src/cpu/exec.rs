@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use bytemuck::Pod;
 
-use super::{integrate, observe, reduce, Real};
+use super::{combine, integrate, observe, reduce, Real};
 use crate::ensemble::Job;
 use crate::error::Result;
 use crate::exec::Backend;
@@ -94,6 +94,32 @@ impl<'a> CpuBackend<'a> {
                 let mut partials = self.take(Buf::Partials);
                 reduce::dispatch(plan, u, &states, &mut partials);
                 self.mem.insert(Buf::Partials, partials);
+            }
+            Kernel::Combine => {
+                let groups = self.take(Buf::Partials);
+                let mut blocks = self.take(Buf::Blocks);
+                let args = (plan.rows, plan.slots as usize, plan.blocks as usize);
+                let n = u.count as usize;
+                match plan.precision {
+                    Precision::F32 => combine::dispatch::<u32>(
+                        bytemuck::cast_slice(&groups),
+                        bytemuck::cast_slice_mut(&mut blocks),
+                        args.0,
+                        args.1,
+                        args.2,
+                        n,
+                    ),
+                    Precision::F64 => combine::dispatch::<f64>(
+                        bytemuck::cast_slice(&groups),
+                        bytemuck::cast_slice_mut(&mut blocks),
+                        args.0,
+                        args.1,
+                        args.2,
+                        n,
+                    ),
+                }
+                self.mem.insert(Buf::Partials, groups);
+                self.mem.insert(Buf::Blocks, blocks);
             }
             Kernel::Observe => {
                 let mut hist = self.take(Buf::Hist);

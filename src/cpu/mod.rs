@@ -4,6 +4,7 @@
 // Component loops index several arrays at once, as `#for c in DIM` does in the kernels.
 #![allow(clippy::needless_range_loop)]
 
+pub mod combine;
 pub mod controller;
 pub mod dopri5;
 pub mod em;
