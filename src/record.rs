@@ -145,27 +145,15 @@ fn chunk_commands(plan: &Plan, index: usize, chunk: Chunk, pilot: bool, out: &mu
     if plan.fused {
         let observe = (!pilot && plan.observers.active()) as u32;
         let dispatches = plan.fused_dispatches();
+        let uniforms: Vec<ChunkUniform> = dispatches
+            .iter()
+            .map(|d| ChunkUniform {
+                observe,
+                ..uniform(plan, chunk, d.step0, d.steps, d.save_index)
+            })
+            .collect();
         for (k, d) in dispatches.iter().enumerate() {
-            let slot = (k as u64 % UNIFORM_SLOTS) as u32;
-            if slot == 0 {
-                let uniforms = dispatches[k..]
-                    .iter()
-                    .take(UNIFORM_SLOTS as usize)
-                    .map(|d| ChunkUniform {
-                        first: chunk.first as u32,
-                        count: chunk.count as u32,
-                        stride: plan.stride as u32,
-                        step0: d.step0 as u32,
-                        steps: d.steps as u32,
-                        save: (d.save_index as u64 % plan.slots) as u32,
-                        blocks: plan.blocks as u32,
-                        save_index: d.save_index as u32,
-                        observe,
-                        ..Default::default()
-                    })
-                    .collect();
-                out.push(Command::Uniforms(uniforms));
-            }
+            let slot = upload(&uniforms, k, out);
             out.push(Command::Dispatch {
                 kernel: Kernel::Integrate,
                 slot,
@@ -188,27 +176,12 @@ fn chunk_commands(plan: &Plan, index: usize, chunk: Chunk, pilot: bool, out: &mu
     let observing = !pilot && plan.observers.active();
     let nsaves = plan.nsaves();
     let mut in_batch = 0u64;
+    let uniforms: Vec<ChunkUniform> = segments
+        .iter()
+        .map(|s| uniform(plan, chunk, s.step0, s.steps, s.save_index))
+        .collect();
     for (k, seg) in segments.iter().enumerate() {
-        let slot = (k as u64 % UNIFORM_SLOTS) as u32;
-        if slot == 0 {
-            let uniforms = segments[k..]
-                .iter()
-                .take(UNIFORM_SLOTS as usize)
-                .map(|s| ChunkUniform {
-                    first: chunk.first as u32,
-                    count: chunk.count as u32,
-                    stride: plan.stride as u32,
-                    step0: s.step0 as u32,
-                    steps: s.steps as u32,
-                    // Batches hold `slots` save times, each in its slot.
-                    save: (s.save_index as u64 % plan.slots) as u32,
-                    blocks: plan.blocks as u32,
-                    save_index: s.save_index as u32,
-                    ..Default::default()
-                })
-                .collect();
-            out.push(Command::Uniforms(uniforms));
-        }
+        let slot = upload(&uniforms, k, out);
         out.push(Command::Dispatch {
             kernel: Kernel::Integrate,
             slot,
@@ -242,6 +215,33 @@ fn chunk_commands(plan: &Plan, index: usize, chunk: Chunk, pilot: bool, out: &mu
         }
     }
     end_chunk(plan, chunk, pilot, out);
+}
+
+/// The uniform of a dispatch over `chunk`'s steps `step0 .. step0 + steps`, from save time
+/// `save_index` (batches hold `slots` save times, each in its slot).
+fn uniform(plan: &Plan, chunk: Chunk, step0: u64, steps: u64, save_index: usize) -> ChunkUniform {
+    ChunkUniform {
+        first: chunk.first as u32,
+        count: chunk.count as u32,
+        stride: plan.stride as u32,
+        step0: step0 as u32,
+        steps: steps as u32,
+        save: (save_index as u64 % plan.slots) as u32,
+        blocks: plan.blocks as u32,
+        save_index: save_index as u32,
+        ..Default::default()
+    }
+}
+
+/// The uniform slot of dispatch `k`; before every `UNIFORM_SLOTS`-th, the upload of the
+/// next ones.
+fn upload(uniforms: &[ChunkUniform], k: usize, out: &mut Vec<Command>) -> u32 {
+    let slot = (k as u64 % UNIFORM_SLOTS) as u32;
+    if slot == 0 {
+        let next = uniforms[k..].iter().take(UNIFORM_SLOTS as usize);
+        out.push(Command::Uniforms(next.copied().collect()));
+    }
+    slot
 }
 
 /// Where the plan combines partials: one dispatch over every slot of the partials buffer
