@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod chaos;
 pub mod context;
 pub mod cpu;
+pub mod diffusion;
 pub mod ensemble;
 pub mod error;
 pub mod exec;
