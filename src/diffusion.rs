@@ -179,7 +179,8 @@ pub fn times(
     steps: usize,
 ) -> Result<Vec<f64>> {
     schedule.check()?;
-    if !(t_start > t_end) || steps == 0 {
+    // (NaN ends are refused too: every comparison with NaN is false)
+    if t_start.partial_cmp(&t_end) != Some(std::cmp::Ordering::Greater) || steps == 0 {
         return Err(Error::Input {
             what: "time grid".into(),
             message: format!(
