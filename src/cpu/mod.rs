@@ -20,6 +20,7 @@ pub mod observe;
 pub mod phi;
 pub mod reduce;
 pub mod rk4;
+pub mod sampler;
 pub mod setd1;
 pub mod systems;
 
