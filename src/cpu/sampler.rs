@@ -86,6 +86,66 @@ pub fn dpmpp_2m(table: &[Step], x_start: &[f64], denoise: &mut Denoise) -> (Vec<
     (x, n)
 }
 
+/// DPM-Solver++(3M): orders 1 and 2 on the first two steps; with fewer than 15 steps, order
+/// 2 on the second-to-last and 1 on the last (as diffusers); otherwise, with the last three
+/// x̂₀ (D₀ newest) and r₀ = h₀/h, r₁ = h₁/h of the two steps before,
+/// x_t = (σ_t/σ_s) x − α_t φ₁ D₀ + α_t φ₂ D₁ − α_t φ₃ D₂, φ₁ = e^{−h} − 1,
+/// φ₂ = φ₁/h + 1, φ₃ = φ₂/h − ½, D₁ and D₂ the divided differences of the reference code.
+pub fn dpmpp_3m(table: &[Step], x_start: &[f64], denoise: &mut Denoise) -> (Vec<f64>, usize) {
+    let mut x = x_start.to_vec();
+    // The previous two steps' x̂₀ and h, newest first.
+    let mut hist: Vec<(Vec<f64>, f64)> = Vec::new();
+    let n = table.len();
+    for (i, st) in table.iter().enumerate() {
+        let d0 = denoise(st.alpha_s, st.sigma_s, &x);
+        let h = st.h();
+        let phi1 = (-h).exp_m1();
+        let a = st.sigma_t / st.sigma_s;
+        let few = n < 15;
+        let order = if few && i + 1 == n {
+            1
+        } else if few && i + 2 == n {
+            2.min(hist.len() + 1)
+        } else {
+            3.min(hist.len() + 1)
+        };
+        x = match order {
+            1 => x
+                .iter()
+                .zip(&d0)
+                .map(|(x, d)| a * x - st.alpha_t * phi1 * d)
+                .collect(),
+            2 => {
+                let (d_prev, h_prev) = &hist[0];
+                let r = h_prev / h;
+                x.iter()
+                    .zip(d0.iter().zip(d_prev))
+                    .map(|(x, (d, dp))| a * x - st.alpha_t * phi1 * (d + (d - dp) / (2.0 * r)))
+                    .collect()
+            }
+            _ => {
+                let ((m1, h0), (m2, h1)) = (&hist[0], &hist[1]);
+                let (r0, r1) = (h0 / h, h1 / h);
+                let phi2 = phi1 / h + 1.0;
+                let phi3 = phi2 / h - 0.5;
+                (0..x.len())
+                    .map(|c| {
+                        let d1_0 = (d0[c] - m1[c]) / r0;
+                        let d1_1 = (m1[c] - m2[c]) / r1;
+                        let d1 = d1_0 + r0 / (r0 + r1) * (d1_0 - d1_1);
+                        let d2 = (d1_0 - d1_1) / (r0 + r1);
+                        a * x[c] - st.alpha_t * phi1 * d0[c] + st.alpha_t * phi2 * d1
+                            - st.alpha_t * phi3 * d2
+                    })
+                    .collect()
+            }
+        };
+        hist.insert(0, (d0, h));
+        hist.truncate(2);
+    }
+    (x, n)
+}
+
 /// SDE-DPM-Solver++(1): x_t = (σ_t/σ_s) e^{−h} x + α_t (1 − e^{−2h}) D_s
 /// + σ_t √(1 − e^{−2h}) z, with `normals(i)` the step's normals (one per component).
 pub fn sde_dpmpp_1(
@@ -197,6 +257,39 @@ mod tests {
             "mean {mean} vs {m_exact}"
         );
         assert!((v - v_exact).abs() < 4.0 * se_var, "var {v} vs {v_exact}");
+    }
+
+    /// DPM-Solver++(3M) starts, as the reference code does, with an order-1 and an order-2
+    /// step, whose errors (O(h²) and O(h³) locally) cap its global order at 2: read from 20
+    /// to 80 steps it is at least 1.6 (measured 1.82), and its error stays below a third of
+    /// 2M's (measured an eighth and a fifth).
+    #[test]
+    fn dpmpp_3m_beats_2m_at_every_step_count() {
+        let m = Mixture::new(
+            &[0.3, 0.7],
+            &[vec![-1.5, 0.5], vec![1.0, -0.5]],
+            &[vec![0.05, 0.2], vec![0.1, 0.03]],
+        )
+        .unwrap();
+        let s = Schedule::VP_LINEAR;
+        let (end, start) = s.t_range();
+        let run = |sampler: Sampler, n: usize| {
+            let t = times(&s, Grid::UniformLambda, start, end, n).unwrap();
+            let mut d = |a: f64, sg: f64, x: &[f64]| m.x0(a, sg, x);
+            sampler(&steps(&s, &t), &[0.4, -0.9], &mut d).0
+        };
+        let reference = run(dpmpp_2m, 4096);
+        let err = |x: Vec<f64>| {
+            x.iter()
+                .zip(&reference)
+                .map(|(a, b)| (a - b).powi(2))
+                .sum::<f64>()
+                .sqrt()
+        };
+        let (e20, e80) = (err(run(dpmpp_3m, 20)), err(run(dpmpp_3m, 80)));
+        assert!((e20 / e80).log2() / 2.0 > 1.6, "{e20:.3e} {e80:.3e}");
+        assert!(e20 < err(run(dpmpp_2m, 20)) / 3.0);
+        assert!(e80 < err(run(dpmpp_2m, 80)) / 3.0);
     }
 
     /// With a single Gaussian the probability-flow ODE keeps the standardised value
