@@ -176,11 +176,9 @@ mod tests {
     use super::*;
     use crate::diffusion::{times, Grid, Mixture};
 
-    /// The probability-flow ODE's end state from a fixed x_T, by each sampler with n steps
-    /// (uniform in λ), against a reference of 4096 DPM-Solver++(2M) steps: the error falls
-    /// as n^-1 for DDIM and n^-2 for 2M (orders read from n = 20 to 80, bounds ±0.35).
-    #[test]
-    fn ddim_converges_at_order_one_and_dpmpp_2m_at_order_two() {
+    /// The probability-flow ODE's end state from x_T = (0.4, -0.9) on a two-component
+    /// mixture in 2-D, by `sampler` with n steps uniform in λ (linear VP).
+    fn flow_end(sampler: Sampler, n: usize) -> Vec<f64> {
         let m = Mixture::new(
             &[0.3, 0.7],
             &[vec![-1.5, 0.5], vec![1.0, -0.5]],
@@ -189,31 +187,33 @@ mod tests {
         .unwrap();
         let s = Schedule::VP_LINEAR;
         let (end, start) = s.t_range();
-        let x_start = [0.4, -0.9];
-        let run = |sampler: Sampler, n: usize| {
-            let t = times(&s, Grid::UniformLambda, start, end, n).unwrap();
-            let mut d = |a: f64, sg: f64, x: &[f64]| m.x0(a, sg, x);
-            let (x, nfe) = sampler(&steps(&s, &t), &x_start, &mut d);
-            assert_eq!(nfe, n);
-            x
-        };
-        let reference = run(dpmpp_2m, 4096);
-        let err = |x: Vec<f64>| {
-            x.iter()
-                .zip(&reference)
-                .map(|(a, b)| (a - b).powi(2))
-                .sum::<f64>()
-                .sqrt()
-        };
+        let t = times(&s, Grid::UniformLambda, start, end, n).unwrap();
+        let mut d = |a: f64, sg: f64, x: &[f64]| m.x0(a, sg, x);
+        let (x, nfe) = sampler(&steps(&s, &t), &[0.4, -0.9], &mut d);
+        assert_eq!(nfe, n);
+        x
+    }
+
+    /// Distance of `sampler`'s end with n steps from 4096 steps of DPM-Solver++(2M).
+    fn flow_error(sampler: Sampler, n: usize) -> f64 {
+        let reference = flow_end(dpmpp_2m, 4096);
+        flow_end(sampler, n)
+            .iter()
+            .zip(&reference)
+            .map(|(a, b)| (a - b).powi(2))
+            .sum::<f64>()
+            .sqrt()
+    }
+
+    /// The error falls as n^-1 for DDIM and n^-2 for 2M (orders read from n = 20 to 80,
+    /// bounds ±0.35).
+    #[test]
+    fn ddim_converges_at_order_one_and_dpmpp_2m_at_order_two() {
         for (name, sampler, order) in [
-            (
-                "ddim",
-                ddim as fn(&[Step], &[f64], &mut Denoise) -> (Vec<f64>, usize),
-                1.0,
-            ),
+            ("ddim", ddim as Sampler, 1.0),
             ("dpm-solver++(2m)", dpmpp_2m, 2.0),
         ] {
-            let (e20, e80) = (err(run(sampler, 20)), err(run(sampler, 80)));
+            let (e20, e80) = (flow_error(sampler, 20), flow_error(sampler, 80));
             let observed = (e20 / e80).log2() / 2.0;
             assert!(
                 (observed - order).abs() < 0.35,
@@ -265,31 +265,10 @@ mod tests {
     /// 2M's (measured an eighth and a fifth).
     #[test]
     fn dpmpp_3m_beats_2m_at_every_step_count() {
-        let m = Mixture::new(
-            &[0.3, 0.7],
-            &[vec![-1.5, 0.5], vec![1.0, -0.5]],
-            &[vec![0.05, 0.2], vec![0.1, 0.03]],
-        )
-        .unwrap();
-        let s = Schedule::VP_LINEAR;
-        let (end, start) = s.t_range();
-        let run = |sampler: Sampler, n: usize| {
-            let t = times(&s, Grid::UniformLambda, start, end, n).unwrap();
-            let mut d = |a: f64, sg: f64, x: &[f64]| m.x0(a, sg, x);
-            sampler(&steps(&s, &t), &[0.4, -0.9], &mut d).0
-        };
-        let reference = run(dpmpp_2m, 4096);
-        let err = |x: Vec<f64>| {
-            x.iter()
-                .zip(&reference)
-                .map(|(a, b)| (a - b).powi(2))
-                .sum::<f64>()
-                .sqrt()
-        };
-        let (e20, e80) = (err(run(dpmpp_3m, 20)), err(run(dpmpp_3m, 80)));
+        let (e20, e80) = (flow_error(dpmpp_3m, 20), flow_error(dpmpp_3m, 80));
         assert!((e20 / e80).log2() / 2.0 > 1.6, "{e20:.3e} {e80:.3e}");
-        assert!(e20 < err(run(dpmpp_2m, 20)) / 3.0);
-        assert!(e80 < err(run(dpmpp_2m, 80)) / 3.0);
+        assert!(e20 < flow_error(dpmpp_2m, 20) / 3.0);
+        assert!(e80 < flow_error(dpmpp_2m, 80) / 3.0);
     }
 
     /// With a single Gaussian the probability-flow ODE keeps the standardised value
