@@ -200,21 +200,18 @@ pub fn dpmpp_3m(table: &[Step], x_start: &[f64], denoise: &mut Denoise) -> (Vec<
     (x, n)
 }
 
-/// SDE-DPM-Solver++(1): x_t = (σ_t/σ_s) e^{−h} x + α_t (1 − e^{−2h}) D_s
-/// + σ_t √(1 − e^{−2h}) z, with `normals(i)` the step's normals (one per component).
-pub fn sde_dpmpp_1(
+/// A first-order stochastic step x_t = a x + b D_s + c z with (a, b, c) from the step.
+fn first_order(
     table: &[Step],
     x_start: &[f64],
     denoise: &mut Denoise,
     normals: &mut dyn FnMut(usize) -> Vec<f64>,
+    coeffs: impl Fn(&Step) -> (f64, f64, f64),
 ) -> (Vec<f64>, usize) {
     let mut x = x_start.to_vec();
     for (i, st) in table.iter().enumerate() {
         let d = denoise(st.alpha_s, st.sigma_s, &x);
-        let h = st.h();
-        let a = st.sigma_t / st.sigma_s * (-h).exp();
-        let b = -st.alpha_t * (-2.0 * h).exp_m1();
-        let c = st.sigma_t * (-(-2.0 * h).exp_m1()).sqrt();
+        let (a, b, c) = coeffs(st);
         let z = normals(i);
         x = x
             .iter()
@@ -223,6 +220,48 @@ pub fn sde_dpmpp_1(
             .collect();
     }
     (x, table.len())
+}
+
+/// SDE-DPM-Solver++(1): x_t = (σ_t/σ_s) e^{−h} x + α_t (1 − e^{−2h}) D_s
+/// + σ_t √(1 − e^{−2h}) z, with `normals(i)` the step's normals (one per component).
+pub fn sde_dpmpp_1(
+    table: &[Step],
+    x_start: &[f64],
+    denoise: &mut Denoise,
+    normals: &mut dyn FnMut(usize) -> Vec<f64>,
+) -> (Vec<f64>, usize) {
+    first_order(table, x_start, denoise, normals, |st| {
+        let h = st.h();
+        (
+            st.sigma_t / st.sigma_s * (-h).exp(),
+            -st.alpha_t * (-2.0 * h).exp_m1(),
+            st.sigma_t * (-(-2.0 * h).exp_m1()).sqrt(),
+        )
+    })
+}
+
+/// ER-SDE-Solver's default noise-scale function φ(x) = x (e^{x^0.3} + 10).
+pub fn er_sde_phi(x: f64) -> f64 {
+    x * (x.powf(0.3).exp() + 10.0)
+}
+
+/// ER-SDE-Solver-1 (Cui et al.) in ρ = σ/α with noise scale `phi`, r = φ(ρ_t)/φ(ρ_s):
+/// x_t = (α_t/α_s) r x + α_t (1 − r) D_s + α_t √(ρ_t² − ρ_s² r²) z. φ(x) = x is DDIM,
+/// φ(x) = x² is SDE-DPM-Solver++(1).
+pub fn er_sde_1(
+    table: &[Step],
+    x_start: &[f64],
+    denoise: &mut Denoise,
+    phi: &dyn Fn(f64) -> f64,
+    normals: &mut dyn FnMut(usize) -> Vec<f64>,
+) -> (Vec<f64>, usize) {
+    first_order(table, x_start, denoise, normals, |st| {
+        let (rho_s, rho_t) = (st.sigma_s / st.alpha_s, st.sigma_t / st.alpha_t);
+        let r = phi(rho_t) / phi(rho_s);
+        // (clamped at 0: φ(x) = x makes it 0 up to rounding)
+        let c = st.alpha_t * (rho_t * rho_t - rho_s * rho_s * r * r).max(0.0).sqrt();
+        (st.alpha_t / st.alpha_s * r, st.alpha_t * (1.0 - r), c)
+    })
 }
 
 #[cfg(test)]
@@ -286,28 +325,31 @@ mod tests {
         }
     }
 
-    /// SDE-DPM-Solver++(1) from exact draws of p_T (one Gaussian, N(α μ, α² S + σ²)) ends
-    /// with the law of p_{t_end}: mean and variance of 20000 samples within 4 standard
-    /// errors of the exact ones (the normals are the documented stream's). The scheme is
-    /// first order in law: 400 steps (h ≈ 0.024); at 100 the variance comes out 10 % low.
-    #[test]
-    fn sde_dpmpp_1_samples_the_data_law() {
+    /// A stochastic sampler with its normals.
+    type Stochastic<'a> =
+        dyn Fn(&[Step], &[f64], &mut Denoise, &mut dyn FnMut(usize) -> Vec<f64>) -> Vec<f64> + 'a;
+
+    /// `sampler` from exact draws of p_T (one Gaussian: N(α μ, α² S + σ²)) over 400 steps
+    /// uniform in λ ends with the law of p_{t_end}: the mean and variance of 20000 samples
+    /// within 4 standard errors of the exact ones (normals from the documented stream).
+    fn samples_the_gaussian_law(sampler: &Stochastic) {
         let (mu, var) = (1.5, 0.25);
         let m = Mixture::new(&[1.0], &[vec![mu]], &[vec![var]]).unwrap();
         let s = Schedule::VP_LINEAR;
         let (end, start) = s.t_range();
-        let t = times(&s, Grid::UniformLambda, start, end, 400).unwrap();
-        let table = steps(&s, &t);
+        let table = steps(
+            &s,
+            &times(&s, Grid::UniformLambda, start, end, 400).unwrap(),
+        );
         let (a_t, s_t) = (s.alpha(start), s.sigma(start));
-        let key = [7, 11];
-        let z = |traj: u32, step: u64| crate::rng::noise(key, traj, step, 0, 1) as f64;
+        let z = |traj: u32, step: u64| crate::rng::noise([7, 11], traj, step, 0, 1) as f64;
         let n = 20000u32;
         let ends: Vec<f64> = (0..n)
             .map(|i| {
                 let x_t = a_t * mu + (a_t * a_t * var + s_t * s_t).sqrt() * z(i, 0);
                 let mut d = |a: f64, sg: f64, x: &[f64]| m.x0(a, sg, x);
                 let mut normals = |k: usize| vec![z(i, k as u64 + 1)];
-                sde_dpmpp_1(&table, &[x_t], &mut d, &mut normals).0[0]
+                sampler(&table, &[x_t], &mut d, &mut normals)[0]
             })
             .collect();
         let mean = ends.iter().sum::<f64>() / n as f64;
@@ -321,6 +363,13 @@ mod tests {
             "mean {mean} vs {m_exact}"
         );
         assert!((v - v_exact).abs() < 4.0 * se_var, "var {v} vs {v_exact}");
+    }
+
+    /// SDE-DPM-Solver++(1) samples the law. The scheme is first order in law: at 400 steps
+    /// (h ≈ 0.024) it passes; at 100 the variance comes out 10 % low.
+    #[test]
+    fn sde_dpmpp_1_samples_the_data_law() {
+        samples_the_gaussian_law(&|table, x, d, z| sde_dpmpp_1(table, x, d, z).0);
     }
 
     /// DPM-Solver-2 (singlestep, midpoint r₁ = ½, 2 calls a step) converges at order 2 in
@@ -351,6 +400,33 @@ mod tests {
         assert!((e20 / e80).log2() / 2.0 > 1.6, "{e20:.3e} {e80:.3e}");
         assert!(e20 < flow_error(dpmpp_2m, 20) / 3.0);
         assert!(e80 < flow_error(dpmpp_2m, 80) / 3.0);
+    }
+
+    /// ER-SDE-Solver-1 is DDIM with φ(x) = x and SDE-DPM-Solver++(1) with φ(x) = x² (the
+    /// same normals), to rounding; with its default φ it samples the Gaussian's law.
+    #[test]
+    fn er_sde_1_reduces_to_ddim_and_sde_dpmpp_and_samples_the_law() {
+        let (mu, var) = (1.5, 0.25);
+        let m = Mixture::new(&[1.0], &[vec![mu]], &[vec![var]]).unwrap();
+        let s = Schedule::VP_LINEAR;
+        let (end, start) = s.t_range();
+        let table = steps(&s, &times(&s, Grid::UniformLambda, start, end, 50).unwrap());
+        let key = [3, 5];
+        let z = |traj: u32, step: u64| crate::rng::noise(key, traj, step, 0, 1) as f64;
+        let mut d = |a: f64, sg: f64, x: &[f64]| m.x0(a, sg, x);
+        for i in 0..20u32 {
+            let x_t = [z(i, 0) * 1.3];
+            let mut normals = |k: usize| vec![z(i, k as u64 + 1)];
+            let (er, _) = er_sde_1(&table, &x_t, &mut d, &|x| x, &mut normals);
+            let (dd, _) = ddim(&table, &x_t, &mut d);
+            // (the noise's coefficient √(ρ_t² − ρ_s² r²) is 0 only up to the square root
+            // of rounding, ~1e-8)
+            assert!((er[0] - dd[0]).abs() < 1e-7, "{er:?} {dd:?}");
+            let (er, _) = er_sde_1(&table, &x_t, &mut d, &|x| x * x, &mut normals);
+            let (sd, _) = sde_dpmpp_1(&table, &x_t, &mut d, &mut normals);
+            assert!((er[0] - sd[0]).abs() < 1e-12, "{er:?} {sd:?}");
+        }
+        samples_the_gaussian_law(&|table, x, d, z| er_sde_1(table, x, d, &er_sde_phi, z).0);
     }
 
     /// With a single Gaussian the probability-flow ODE keeps the standardised value
