@@ -64,8 +64,7 @@ impl Words for u32 {
         i
     }
     fn scale(big: f32) -> f32 {
-        let e = ((big.to_bits() >> 23) & 0xFF) as i32;
-        f32::from_bits(((254 - e).clamp(1, 254) as u32) << 23)
+        super::reduce::scale_for(big)
     }
 }
 
@@ -136,11 +135,11 @@ pub fn dispatch<W: Words>(
                 for k in 0..live {
                     if at(k, 0).count() > 0 {
                         let (l, h) = (at(k, 5 + 5 * c).value(), at(k, 6 + 5 * c).value());
-                        lo = if h_lt(l, lo) { l } else { lo };
-                        hi = if h_lt(hi, h) { h } else { hi };
+                        lo = if l < lo { l } else { lo };
+                        hi = if hi < h { h } else { hi };
                     }
                 }
-                let inv = W::scale(if h_lt(lo.abs(), hi.abs()) {
+                let inv = W::scale(if lo.abs() < hi.abs() {
                     hi.abs()
                 } else {
                     lo.abs()
@@ -178,9 +177,4 @@ pub fn dispatch<W: Words>(
             blocks[out + 2] = W::of_index(first_bad);
         }
     }
-}
-
-/// `a < b` (the kernels' min and max on finite values).
-fn h_lt<T: Real>(a: T, b: T) -> bool {
-    a < b
 }

@@ -140,6 +140,13 @@ fn blocks<T: Real>(
         .collect()
 }
 
+/// An exact power of two bringing max |v| near 1, so squares cannot overflow in f32
+/// (`scale_for` of shaders/partial.wgsl).
+pub fn scale_for(big: f32) -> f32 {
+    let e = ((big.to_bits() >> 23) & 0xFF) as i32;
+    f32::from_bits(((254 - e).clamp(1, 254) as u32) << 23)
+}
+
 /// Per-block partial words for `n` trajectories stored component-major (`values[c * n + j]`).
 pub fn block_partials(values: &[f32], n: usize, dim: usize) -> Vec<u32> {
     block_partials_from(values, n, dim, 0, None)
@@ -154,13 +161,8 @@ pub fn block_partials_from(
     first_index: u64,
     replicas: Option<u64>,
 ) -> Vec<u32> {
-    // An exact power of two bringing max |v| near 1, so squares cannot overflow.
-    let scale = |big: f32| {
-        let e = ((big.to_bits() >> 23) & 0xFF) as i32;
-        f32::from_bits(((254 - e).clamp(1, 254) as u32) << 23)
-    };
     let mut out = Vec::with_capacity(n.div_ceil(GROUP as usize) * partial_words(dim));
-    for b in blocks(values, n, dim, first_index, replicas, 0.03125, scale) {
+    for b in blocks(values, n, dim, first_index, replicas, 0.03125, scale_for) {
         out.extend([
             b.count as u32,
             b.bad as u32,
