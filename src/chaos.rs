@@ -1470,6 +1470,7 @@ fn solve_augmented(
         carried,
         tally,
         derived: true,
+        tables: sys.tables.clone(),
     };
     aug.check()?;
     let job = ens.augmented(aug, start).job(method, grid)?;

@@ -158,6 +158,10 @@ pub fn execute<B: Backend>(
                 let table = job.table_rows(chunk.first, chunk.count, plan.capacity);
                 backend.write(Buf::Inputs, &real_bytes(&table, plan.precision))?;
             }
+            Command::UploadData => {
+                let values = job.system.table_values();
+                backend.write(Buf::Data, &real_bytes(&values, plan.precision))?;
+            }
             Command::ResetTally => {
                 let zero = vec![0u8; plan.buffer_bytes(Buf::Tally) as usize];
                 backend.write(Buf::Tally, &zero)?;

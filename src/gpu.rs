@@ -210,7 +210,7 @@ fn usage(b: Buf) -> wgpu::BufferUsages {
         Buf::States | Buf::Partials | Buf::Hist | Buf::Kept | Buf::Blocks => {
             B::STORAGE | B::COPY_SRC
         }
-        Buf::Inputs | Buf::Ranges | Buf::SaveSteps => B::STORAGE | B::COPY_DST,
+        Buf::Inputs | Buf::Ranges | Buf::SaveSteps | Buf::Data => B::STORAGE | B::COPY_DST,
         Buf::Events | Buf::Tally => B::STORAGE | B::COPY_DST | B::COPY_SRC,
         _ => B::MAP_READ | B::COPY_DST,
     }
@@ -233,6 +233,8 @@ fn bindings(kernel: Kernel) -> &'static [(u32, Buf)] {
             (7, Buf::Hist),
             (8, Buf::Ranges),
             (9, Buf::Kept),
+            // the system's tables (kernel::data_tables)
+            (10, Buf::Data),
         ],
         Kernel::Reduce => &[(0, Buf::Uniform), (1, Buf::States), (2, Buf::Partials)],
         Kernel::Combine => &[(0, Buf::Uniform), (1, Buf::Partials), (2, Buf::Blocks)],

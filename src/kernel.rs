@@ -523,10 +523,40 @@ fn user_outline(job: &Job, flags: &[&str], consts: &[(&str, u32)]) -> Result<wgs
 /// `iterate` steps to it).
 pub const MAP_DRIFT: &str = "fn drift(t: F, x: S, p: Params) -> S {\n    return map(t, x, p);\n}\n";
 
+/// A map's signature: a random map (noise = "general") also takes the step's normals.
+fn map_signature(sys: &crate::system::System) -> &'static str {
+    if sys.noise == Noise::None {
+        "(n: F, x: S, p: Params)"
+    } else {
+        "(n: F, x: S, p: Params, w: W)"
+    }
+}
+
+/// The system's tables (`System::tables`), all in one read-only buffer at binding 10 of the
+/// integration kernel (`Buf::Data`), each read through `fn NAME(i: u32) -> F`, clamped to
+/// its last value so no index reads outside it, with its length `NAME_LEN`.
+pub fn data_tables(sys: &crate::system::System) -> String {
+    if sys.tables.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("@group(0) @binding(10) var<storage, read> throng_data: array<F>;\n");
+    let mut off = 0;
+    for (name, values) in &sys.tables {
+        let len = values.len();
+        s += &format!(
+            "const {name}_LEN: u32 = {len}u;\nfn {name}(i: u32) -> F {{\n    return throng_data[{off}u + min(i, {}u)];\n}}\n",
+            len - 1
+        );
+        off += len;
+    }
+    s
+}
+
 /// The sources of a system's own functions: its code, and for a map the `drift` over `map`.
 pub fn system_sources(sys: &crate::system::System) -> Vec<Source<'_>> {
     let mut v = vec![Source::code(&sys.wgsl, &sys.origin)];
-    if sys.kind == crate::system::Kind::Map {
+    // A random map's `map` takes the step's normals, which only `iterate` has.
+    if sys.kind == crate::system::Kind::Map && sys.noise == Noise::None {
         v.push(Source::new("map", MAP_DRIFT));
     }
     v
@@ -544,6 +574,7 @@ pub fn integrate_fused(job: &Job, target: Target, fused: Option<&Fused>) -> Resu
         pre += &f.prelude(target.lanes);
     }
     let sys = &job.system;
+    pre += &data_tables(sys);
     let mut consts = vec![
         ("DIM", sys.dim() as u32),
         ("NOISE", sys.noise_channels().max(1) as u32),
@@ -558,14 +589,16 @@ pub fn integrate_fused(job: &Job, target: Target, fused: Option<&Fused>) -> Resu
     }
     // A missing function would otherwise surface inside a kernel that calls it.
     let signature = "(t: F, x: S, p: Params)";
-    if sys.kind == crate::system::Kind::Map {
+    let is_map = sys.kind == crate::system::Kind::Map;
+    if is_map {
         let (want, not) = ("map", "drift");
         if !outline.defines(want) || outline.defines(not) {
             return Err(Error::Shader {
                 at: Some(Location::file(&sys.origin.name)),
-                message: "a map (kind = \"map\") defines `fn map(n: F, x: S, p: Params) -> S`, \
-                          the next state, and no `drift`"
-                    .into(),
+                message: format!(
+                    "a map (kind = \"map\") defines `fn map{} -> S`, the next state, and no `drift`",
+                    map_signature(sys)
+                ),
                 code: None,
             });
         }
@@ -576,7 +609,7 @@ pub fn integrate_fused(job: &Job, target: Target, fused: Option<&Fused>) -> Resu
             code: None,
         });
     }
-    if sys.noise != Noise::None && !outline.defines("diffusion") {
+    if !is_map && sys.noise != Noise::None && !outline.defines("diffusion") {
         return Err(Error::Shader {
             at: Some(Location::file(&sys.origin.name)),
             message: format!(
@@ -637,10 +670,13 @@ pub fn integrate_fused(job: &Job, target: Target, fused: Option<&Fused>) -> Resu
                 Source::new("prelude", &pre),
                 Source::new(
                     "analysis",
-                    if sys.tally > 0 {
-                        "#import state\n#import tally\n"
-                    } else {
-                        "#import state\n"
+                    match (sys.tally > 0, sys.noise != Noise::None) {
+                        (true, false) => "#import state\n#import tally\n",
+                        (false, false) => "#import state\n",
+                        (true, true) => {
+                            "#import state\n#import tally\nalias W = array<R, NOISE>;\n"
+                        }
+                        (false, true) => "#import state\nalias W = array<R, NOISE>;\n",
                     },
                 ),
                 Source::code(&sys.wgsl, &sys.origin),
@@ -814,12 +850,14 @@ fn check_user_functions(
     // checked on the user's code alone, before the wrapper's call could fail inside.
     let is_map = sys.kind == crate::system::Kind::Map;
     let signature = if is_map {
-        "(n: F, x: S, p: Params)"
+        map_signature(sys)
     } else {
         "(t: F, x: S, p: Params)"
     };
+    // A random map's fourth argument: the step's normals.
+    let random = is_map && sys.noise != Noise::None;
     let mut wanted = vec![(if is_map { "map" } else { "drift" }, "S", d)];
-    if sys.noise != Noise::None {
+    if !is_map && sys.noise != Noise::None {
         wanted.push(("diffusion", "G", sys.diffusion_len()));
     }
     for (name, ret, len) in wanted {
@@ -837,7 +875,8 @@ fn check_user_functions(
         };
         let span = module.functions.get_span(handle);
         let at = |msg: String| composed.error_at(span, &msg);
-        if f.arguments.len() != 3 {
+        let wants_w = random && name == "map";
+        if f.arguments.len() != 3 + wants_w as usize {
             return Err(at(format!(
                 "`{name}` takes {} argument(s); it must be `fn {name}{signature} -> {ret}`",
                 f.arguments.len()
@@ -847,9 +886,13 @@ fn check_user_functions(
             matches!(module.types[f.arguments[0].ty].inner, naga::TypeInner::Scalar(s) if s == scalar),
             f.arguments[1].ty == s_ty,
             f.arguments[2].ty == params_ty,
+            !wants_w
+                || matches!(module.types[f.arguments[3].ty].inner,
+                    naga::TypeInner::Array { base, size: naga::ArraySize::Constant(n), .. }
+                        if base == r_ty && n.get() as usize == sys.noise_channels()),
         ];
         if let Some(k) = arg_ok.iter().position(|ok| !ok) {
-            let what = [if is_map { "n: F" } else { "t: F" }, "x: S", "p: Params"][k];
+            let what = [if is_map { "n: F" } else { "t: F" }, "x: S", "p: Params", "w: W"][k];
             return Err(at(format!(
                 "argument {} of `{name}` is `{}`; it must be `{what}` ({} here); the signature is `fn {name}{signature} -> {ret}`",
                 k + 1,
@@ -857,7 +900,8 @@ fn check_user_functions(
                 [
                     job_precision.name().to_string(),
                     shader::type_name(module, s_ty),
-                    "Params".to_string()
+                    "Params".to_string(),
+                    format!("array<R, {}>, one normal per channel", sys.noise_channels()),
                 ][k],
             )));
         }

@@ -167,10 +167,12 @@ pub enum Buf {
     /// Counters a derived system's `project` adds to (`System::tally`), 64 bits each.
     Tally,
     TallyRead,
+    /// The system's tables (`System::tables`), one after another, read-only.
+    Data,
 }
 
 impl Buf {
-    pub const ALL: [Buf; 18] = [
+    pub const ALL: [Buf; 19] = [
         Buf::Uniform,
         Buf::States,
         Buf::Partials,
@@ -189,6 +191,7 @@ impl Buf {
         Buf::KeptRead,
         Buf::Tally,
         Buf::TallyRead,
+        Buf::Data,
     ];
 
     pub fn name(self) -> &'static str {
@@ -210,6 +213,7 @@ impl Buf {
             Buf::KeptRead => "kept read",
             Buf::Tally => "tally",
             Buf::TallyRead => "tally read",
+            Buf::Data => "data",
         }
     }
 
@@ -288,6 +292,8 @@ pub struct Plan {
     pub adaptive: bool,
     /// 64-bit counters of `System::tally`.
     pub tally: u64,
+    /// Values of the system's tables (`System::tables`), all in `Buf::Data`.
+    pub data: u64,
     /// Trajectories per point when statistics are reduced per point.
     pub replicas: Option<u64>,
     /// Partials per reduction group: one per point segment (`reduce::segments_per_group`).
@@ -479,6 +485,7 @@ impl Plan {
             keep_states: opts.keep_states,
             adaptive,
             tally: job.system.tally as u64,
+            data: job.system.tables.iter().map(|t| t.1.len() as u64).sum(),
             replicas: job.replicas,
             segs,
             uniform_align: uniform_stride(dev),
@@ -537,6 +544,7 @@ impl Plan {
             keep_states: true,
             adaptive,
             tally: job.system.tally as u64,
+            data: job.system.tables.iter().map(|t| t.1.len() as u64).sum(),
             replicas: job.replicas,
             segs: crate::reduce::segments_per_group(job.replicas),
             tables: job.tables,
@@ -644,6 +652,7 @@ impl Plan {
             Buf::SaveSteps => self.fused as u64 * (nsaves + 1) * 4,
             Buf::KeptRead => obs.active() as u64 * kept,
             Buf::Tally | Buf::TallyRead => self.tally * 8,
+            Buf::Data => self.data * self.real_bytes,
         }
     }
 

@@ -67,6 +67,8 @@ pub enum Command {
     ReadObservers,
     /// Zero a derived system's device counters (after any pilot, before the run's chunks).
     ResetTally,
+    /// Upload the system's tables (first of all).
+    UploadData,
     /// Read them (at the end, like the observers' counters).
     ReadTally,
 }
@@ -81,6 +83,9 @@ impl Recording {
     /// Records the run a plan describes.
     pub fn new(plan: &Plan) -> Recording {
         let mut commands = Vec::new();
+        if plan.data > 0 {
+            commands.push(Command::UploadData);
+        }
         if plan.fused {
             commands.push(Command::UploadSaveSteps);
         }

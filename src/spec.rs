@@ -37,6 +37,10 @@ struct SpecFile {
     resizable: bool,
     /// "flow" (the default) or "map".
     kind: Option<String>,
+    /// Named arrays the WGSL reads (`NAME(i)`): a file (NPY or CSV, resolved beside the
+    /// spec) or the numbers inline.
+    #[serde(default)]
+    tables: toml::Table,
     run: Option<RunRequest>,
 }
 
@@ -224,6 +228,41 @@ fn numbers(what: &str, table: &toml::Table) -> Result<Vec<(String, f64)>> {
         .collect()
 }
 
+/// The spec's `[tables]`: each a file (NPY or CSV beside the spec) or numbers inline.
+pub fn tables(file: &str, dir: &Path, table: &toml::Table) -> Result<Vec<(String, Vec<f64>)>> {
+    let mut out = Vec::new();
+    for (name, v) in table {
+        if let Some(why) = crate::system::wgsl::name_problem(name) {
+            return Err(wrong(file, format!("table {why}")));
+        }
+        let values = match v {
+            toml::Value::String(path) => crate::values::read(&dir.join(path), None)?,
+            toml::Value::Array(items) => items
+                .iter()
+                .map(|x| match x {
+                    toml::Value::Float(f) => Ok(*f),
+                    toml::Value::Integer(i) => Ok(*i as f64),
+                    _ => Err(wrong(file, format!("table `{name}` must hold numbers"))),
+                })
+                .collect::<Result<Vec<f64>>>()?,
+            _ => {
+                return Err(wrong(
+                    file,
+                    format!("table `{name}` is a file name (NPY or CSV) or an array of numbers"),
+                ))
+            }
+        };
+        if values.is_empty() || values.iter().any(|x| !x.is_finite()) {
+            return Err(wrong(
+                file,
+                format!("table `{name}` must hold at least one value, all finite"),
+            ));
+        }
+        out.push((name.clone(), values));
+    }
+    Ok(out)
+}
+
 /// Parses a spec. `file` names it in errors; `dir` resolves `wgsl_file` and value files.
 pub fn parse(text: &str, file: &str, dir: &Path) -> Result<(System, Option<RunRequest>)> {
     let spec: SpecFile = toml::from_str(text).map_err(|e| toml_error(file, text, e))?;
@@ -296,8 +335,15 @@ pub fn parse(text: &str, file: &str, dir: &Path) -> Result<(System, Option<RunRe
     };
     let kind = match spec.kind.as_deref() {
         None | Some("flow") => crate::system::Kind::Flow,
-        Some("map") if noise == Noise::None => crate::system::Kind::Map,
-        Some("map") => return Err(wrong(file, "a map (kind = \"map\") has no noise")),
+        Some("map") if matches!(noise, Noise::None | Noise::General { .. }) => {
+            crate::system::Kind::Map
+        }
+        Some("map") => {
+            return Err(wrong(
+                file,
+                "a map (kind = \"map\") has no noise or noise = \"general\" (`fn map(n, x, p, w)`, w one normal per channel)",
+            ))
+        }
         Some(other) => return Err(wrong(file, format!("unknown kind `{other}` (flow or map)"))),
     };
     if spec.channels.is_some() && !matches!(noise, Noise::General { .. }) {
@@ -324,6 +370,7 @@ pub fn parse(text: &str, file: &str, dir: &Path) -> Result<(System, Option<RunRe
             ));
         }
     }
+    let tables = tables(file, dir, &spec.tables)?;
     let sys = System {
         name,
         description: spec.description.clone().unwrap_or_default(),
@@ -348,6 +395,7 @@ pub fn parse(text: &str, file: &str, dir: &Path) -> Result<(System, Option<RunRe
         carried: Vec::new(),
         tally: 0,
         derived: false,
+        tables,
     };
     sys.check()?;
     let run = match spec.run {

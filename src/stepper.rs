@@ -137,6 +137,13 @@ impl Stepper {
                 &exec::real_bytes(&table, plan.precision),
             );
         }
+        if plan.data > 0 {
+            ctx.queue.write_buffer(
+                &res.buffers[&Buf::Data],
+                0,
+                &exec::real_bytes(&job.system.table_values(), plan.precision),
+            );
+        }
         if plan.adaptive {
             ctx.queue.write_buffer(
                 &res.buffers[&Buf::Events],

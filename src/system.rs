@@ -113,6 +113,10 @@ pub struct System {
     /// Built by throng from another system (the tangent-augmented systems of the chaos
     /// toolkit): its rows may number up to [`MAX_DERIVED_DIM`].
     pub derived: bool,
+    /// Named read-only arrays the WGSL reads as `NAME(i)` (a value of the run's precision;
+    /// an index past the end reads the last value) with `NAME_LEN` values: mixture
+    /// parameters, data points, a sampler's coefficients, small network weights.
+    pub tables: Vec<(String, Vec<f64>)>,
 }
 
 impl System {
@@ -144,6 +148,7 @@ impl System {
             carried: Vec::new(),
             tally: 0,
             derived: false,
+            tables: Vec::new(),
         };
         sys.check()?;
         Ok(sys)
@@ -197,6 +202,29 @@ impl System {
                 return Err(self.invalid(format!("parameter `{n}` is not finite")));
             }
         }
+        if self.kind == Kind::Map && !matches!(self.noise, Noise::None | Noise::General { .. }) {
+            return Err(self.invalid(format!(
+                "a map has no noise or noise = \"general\" (its `fn map(n, x, p, w)` takes the normals), not {}",
+                self.noise.name()
+            )));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (name, values) in &self.tables {
+            if let Some(why) = wgsl::name_problem(name) {
+                return Err(self.invalid(format!("table {why}")));
+            }
+            if !seen.insert(name) || self.params.iter().any(|p| &p.0 == name) {
+                return Err(self.invalid(format!(
+                    "table `{name}` is named twice (tables and parameters need distinct names)"
+                )));
+            }
+            if values.is_empty() || values.len() > u32::MAX as usize {
+                return Err(self.invalid(format!(
+                    "table `{name}` has {} values; give 1 to 2^32 - 1",
+                    values.len()
+                )));
+            }
+        }
         match &self.noise {
             Noise::General { channels } if *channels == 0 || *channels > MAX_DIM => {
                 return Err(Error::Limit {
@@ -233,6 +261,11 @@ impl System {
 
     pub fn dim(&self) -> usize {
         self.state.len()
+    }
+
+    /// The tables' values one after another, as `Buf::Data` holds them.
+    pub fn table_values(&self) -> Vec<f64> {
+        self.tables.iter().flat_map(|t| t.1.iter().copied()).collect()
     }
 
     /// Number of independent Wiener processes.
