@@ -105,6 +105,33 @@ impl Schedule {
         }
     }
 
+    /// d log α / dt (the forward SDE's drift coefficient f(t)).
+    pub fn dlog_alpha(&self, t: f64) -> f64 {
+        match *self {
+            Schedule::VpLinear { beta0, beta1 } => -0.5 * t * (beta1 - beta0) - 0.5 * beta0,
+            Schedule::VpCosine { s } => {
+                let k = std::f64::consts::FRAC_PI_2 / (1.0 + s);
+                -((t + s) * k).tan() * k
+            }
+            Schedule::Ve { .. } | Schedule::Edm { .. } => 0.0,
+        }
+    }
+
+    /// dλ/dt (negative: the forward SDE's g² is −2 σ² dλ/dt).
+    pub fn dlambda(&self, t: f64) -> f64 {
+        match *self {
+            Schedule::VpLinear { .. } | Schedule::VpCosine { .. } => {
+                let s = self.sigma(t);
+                self.dlog_alpha(t) / (s * s)
+            }
+            Schedule::Ve {
+                sigma_min,
+                sigma_max,
+            } => -(sigma_max / sigma_min).ln(),
+            Schedule::Edm { .. } => -1.0 / t,
+        }
+    }
+
     pub fn alpha(&self, t: f64) -> f64 {
         self.log_alpha(t).exp()
     }

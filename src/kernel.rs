@@ -892,7 +892,12 @@ fn check_user_functions(
                         if base == r_ty && n.get() as usize == sys.noise_channels()),
         ];
         if let Some(k) = arg_ok.iter().position(|ok| !ok) {
-            let what = [if is_map { "n: F" } else { "t: F" }, "x: S", "p: Params", "w: W"][k];
+            let what = [
+                if is_map { "n: F" } else { "t: F" },
+                "x: S",
+                "p: Params",
+                "w: W",
+            ][k];
             return Err(at(format!(
                 "argument {} of `{name}` is `{}`; it must be `{what}` ({} here); the signature is `fn {name}{signature} -> {ret}`",
                 k + 1,

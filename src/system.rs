@@ -265,7 +265,10 @@ impl System {
 
     /// The tables' values one after another, as `Buf::Data` holds them.
     pub fn table_values(&self) -> Vec<f64> {
-        self.tables.iter().flat_map(|t| t.1.iter().copied()).collect()
+        self.tables
+            .iter()
+            .flat_map(|t| t.1.iter().copied())
+            .collect()
     }
 
     /// Number of independent Wiener processes.
