@@ -25,6 +25,7 @@ pub mod precision;
 pub mod record;
 pub mod reduce;
 pub mod rng;
+pub mod sample;
 pub mod sampler;
 pub mod schedule;
 pub mod shader;

@@ -33,6 +33,10 @@ enum Command {
     /// Basins of attraction over a grid of initial states, labelled by the nearest of given
     /// points or by the system's `fn label`
     Basins(Box<cli::basins::BasinsArgs>),
+    /// Sample a diffusion model (a Gaussian mixture or a WGSL denoiser) with DDIM,
+    /// DPM-Solver, DPM-Solver++, SDE and ER-SDE solvers, DEIS, EM or Heun, measured against
+    /// the exact target where it is known
+    Sample(Box<cli::sample::SampleArgs>),
     /// Print consecutive Philox4x32-10 blocks (four 8-digit hex words per line)
     Rng(cli::rng::RngArgs),
     /// Describe the adapter: name, backend, type, limits, f64
@@ -76,6 +80,7 @@ fn main() -> ExitCode {
         Command::Lyapunov(a) => cli::lyapunov::lyapunov(*a),
         Command::Orbit(a) => cli::orbit::orbit(*a),
         Command::Basins(a) => cli::basins::basins(*a),
+        Command::Sample(a) => cli::sample::run(*a),
         Command::Rng(a) => cli::rng::rng(a).map(|()| ExitCode::SUCCESS),
         Command::Info { all, adapter } => cli::info::info(all, adapter).map(|()| ExitCode::SUCCESS),
         Command::Systems { name } => cli::systems::systems(name).map(|()| ExitCode::SUCCESS),

@@ -38,13 +38,39 @@ pub enum Sampler {
     Dpmpp3m,
     SdeDpmpp1,
     SdeDpmpp2m,
-    ErSde1,
+    /// ER-SDE-Solver-1 with its noise-scale function.
+    ErSde1(NoiseScale),
     /// DEIS tAB of order 1 to 3.
     Deis(u8),
     /// Euler–Maruyama on the reverse SDE.
     ReverseEm,
     /// Heun on the probability-flow ODE (EDM).
     Heun,
+}
+
+/// ER-SDE-Solver's noise-scale function φ: its default, and the two that reduce it to
+/// other samplers (φ(x) = x: DDIM; φ(x) = x²: SDE-DPM-Solver++(1)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoiseScale {
+    /// φ(x) = x (e^{x^0.3} + 10).
+    Default,
+    Linear,
+    Square,
+}
+
+impl NoiseScale {
+    pub fn phi(self, x: f64) -> f64 {
+        x * self.psi(x)
+    }
+
+    /// φ(x)/x.
+    pub fn psi(self, x: f64) -> f64 {
+        match self {
+            NoiseScale::Default => x.powf(0.3).exp() + 10.0,
+            NoiseScale::Linear => 1.0,
+            NoiseScale::Square => x,
+        }
+    }
 }
 
 /// A sampler's row in [`SAMPLERS`].
@@ -137,7 +163,7 @@ pub const SAMPLERS: &[SamplerInfo] = &[
     },
     SamplerInfo {
         name: "er-sde-1",
-        sampler: Sampler::ErSde1,
+        sampler: Sampler::ErSde1(NoiseScale::Default),
         summary: "ER-SDE-Solver-1, noise scale φ(x) = x (e^{x^0.3} + 10)",
         stages: 1,
         history: 0,
@@ -201,7 +227,10 @@ impl Sampler {
     pub fn info(self) -> &'static SamplerInfo {
         SAMPLERS
             .iter()
-            .find(|s| s.sampler == self)
+            .find(|s| {
+                s.sampler == self
+                    || matches!((s.sampler, self), (Sampler::ErSde1(_), Sampler::ErSde1(_)))
+            })
             .expect("every sampler has a row")
     }
 
@@ -411,12 +440,16 @@ pub fn table(sampler: Sampler, schedule: &Schedule, times: &[f64]) -> Vec<StepCo
                         step.b[0] = b;
                     }
                 }
-                Sampler::ErSde1 => {
+                Sampler::ErSde1(scale) => {
+                    // r = φ(ρ_t)/φ(ρ_s); the noise α_t √(ρ_t² − ρ_s² r²) = α_t ρ_t √(1 − q²)
+                    // with q = ψ(ρ_t)/ψ(ρ_s), ψ(x) = φ(x)/x, so that φ(x) = x gives q = 1 and
+                    // no noise exactly, not the square root of a rounding error.
                     let (rho_s, rho_t) = (s_s / a_s, s_t / a_t);
-                    let r = er_sde_phi(rho_t) / er_sde_phi(rho_s);
+                    let q = scale.psi(rho_t) / scale.psi(rho_s);
+                    let r = q * rho_t / rho_s;
                     step.a = a_t / a_s * r;
                     step.b[0] = a_t * (1.0 - r);
-                    step.e = a_t * (rho_t * rho_t - rho_s * rho_s * r * r).max(0.0).sqrt();
+                    step.e = a_t * rho_t * (1.0 - q * q).max(0.0).sqrt();
                 }
                 Sampler::DpmSolver2 => {
                     let r1 = 0.5;

@@ -226,13 +226,13 @@ impl System {
             }
         }
         match &self.noise {
-            Noise::General { channels } if *channels == 0 || *channels > MAX_DIM => {
+            Noise::General { channels } if *channels == 0 || *channels > max => {
                 return Err(Error::Limit {
                     what: "noise channels".into(),
                     got: *channels as u64,
-                    max: MAX_DIM as u64,
+                    max: max as u64,
                     message: format!(
-                        "system `{}`: general noise needs 1 to {MAX_DIM} channels, got {channels}",
+                        "system `{}`: general noise needs 1 to {max} channels, got {channels}",
                         self.name
                     ),
                 })

@@ -10,6 +10,7 @@ pub mod report;
 pub mod request;
 pub mod rng;
 pub mod run;
+pub mod sample;
 pub mod systems;
 
 use throng::{AdapterChoice, Error};

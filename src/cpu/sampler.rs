@@ -6,6 +6,7 @@
 //! its data-prediction form; DPM-Solver++(2M) of Lu et al. 2022).
 
 use crate::diffusion::Schedule;
+pub use crate::sampler::er_sde_phi;
 use crate::sampler::{Quantity, SamplerInfo, Stage, StepCoef};
 
 /// The twin of the sampling kernel (`sample`'s map): any sampler from its table
@@ -360,11 +361,6 @@ pub fn sde_dpmpp_2m(
     (x, table.len())
 }
 
-/// ER-SDE-Solver's default noise-scale function φ(x) = x (e^{x^0.3} + 10).
-pub fn er_sde_phi(x: f64) -> f64 {
-    x * (x.powf(0.3).exp() + 10.0)
-}
-
 /// ER-SDE-Solver-1 (Cui et al.) in ρ = σ/α with noise scale `phi`, r = φ(ρ_t)/φ(ρ_s):
 /// x_t = (α_t/α_s) r x + α_t (1 − r) D_s + α_t √(ρ_t² − ρ_s² r²) z. φ(x) = x is DDIM,
 /// φ(x) = x² is SDE-DPM-Solver++(1).
@@ -477,7 +473,7 @@ mod tests {
                 sde_dpmpp_2m(&steps(&s, &t), &x_t, &mut d, &mut |i| z(i)).0,
             ),
             (
-                S::ErSde1,
+                S::ErSde1(crate::sampler::NoiseScale::Default),
                 er_sde_1(&steps(&s, &t), &x_t, &mut d, &er_sde_phi, &mut |i| z(i)).0,
             ),
         ];
