@@ -157,7 +157,7 @@ impl Model {
             dim: Option<usize>,
             schedule: Option<String>,
             mixture: Option<MixtureSpec>,
-            wgsl: Option<String>,
+            wgsl: Option<toml::Spanned<String>>,
             wgsl_file: Option<String>,
             prediction: Option<String>,
             guidance: Option<f64>,
@@ -185,14 +185,21 @@ impl Model {
             .map(|m| Mixture::new(&m.weights, &m.means, &m.vars))
             .transpose()?;
         let code = match (&spec.wgsl, &spec.wgsl_file) {
-            (Some(c), None) => Some((c.clone(), format!("{file} (wgsl)"))),
+            (Some(c), None) => Some((
+                c.get_ref().clone(),
+                crate::spec::code_origin(text, c.span(), c.get_ref(), file),
+            )),
             (None, Some(p)) => {
                 let p = dir.join(p);
                 let c = std::fs::read_to_string(&p).map_err(|source| Error::Io {
                     what: format!("{file}: wgsl_file `{}`", p.display()),
                     source,
                 })?;
-                Some((c, p.display().to_string()))
+                let origin = CodeOrigin {
+                    name: p.display().to_string(),
+                    ..CodeOrigin::default()
+                };
+                Some((c, origin))
             }
             (None, None) => None,
             (Some(_), Some(_)) => return Err(bad("give `wgsl` or `wgsl_file`, not both".into())),
@@ -219,10 +226,7 @@ impl Model {
                     .collect::<Result<Vec<_>>>()?;
                 Denoiser::Wgsl {
                     code,
-                    origin: CodeOrigin {
-                        name: origin,
-                        ..CodeOrigin::default()
-                    },
+                    origin,
                     prediction: Prediction::parse(spec.prediction.as_deref().unwrap_or("eps"))?,
                     guidance: spec.guidance,
                     params,
@@ -559,12 +563,11 @@ fn map_wgsl(req: &Request, layout: &Layout, info: &SamplerInfo, steps: usize) ->
         "// Written by throng (sample.rs): {} with {} steps.\nconst SMP_D: u32 = {d}u;\nalias X = array<R, {d}u>;\n",
         info.name, steps
     );
-    // The model: the exact mixture's x̂₀ or the user's denoise (with guidance).
-    let model_expr = match &req.model.denoiser {
-        Denoiser::Exact => {
-            let k = req.model.target.as_ref().expect("checked").weights.len();
-            out += &format!(
-                "
+    // The target's responsibilities (the exact denoiser and the per-mode masses use them).
+    if let Some(m) = &req.model.target {
+        let k = m.weights.len();
+        out += &format!(
+            "
 // The target's responsibilities at (a, s): softmax over k of log w_k − ½ Σ log v − ½ Σ r²/v.
 fn smp_resp(a: F, s: F, x: X) -> array<R, {k}u> {{
     var e: array<R, {k}u>;
@@ -596,6 +599,19 @@ fn smp_resp(a: F, s: F, x: X) -> array<R, {k}u> {{
     return e;
 }}
 
+",
+            zero = lit(0.0),
+            one = lit(1.0),
+            mhalf = lit(-0.5),
+            stride = 1 + 2 * d,
+        );
+    }
+    // The model: the exact mixture's x̂₀ or the user's denoise (with guidance).
+    let model_expr = match &req.model.denoiser {
+        Denoiser::Exact => {
+            let k = req.model.target.as_ref().expect("checked").weights.len();
+            out += &format!(
+                "
 // The exact x̂₀ = Σ_k r_k [μ_k + a S_k / (a² S_k + s²) (x − a μ_k)].
 fn smp_model(t: F, a: F, s: F, x: X, p: Params) -> X {{
     let r = smp_resp(a, s, x);
@@ -610,9 +626,6 @@ fn smp_model(t: F, a: F, s: F, x: X, p: Params) -> X {{
     return m;
 }}
 ",
-                zero = lit(0.0),
-                one = lit(1.0),
-                mhalf = lit(-0.5),
                 stride = 1 + 2 * d,
             );
             Prediction::X0
@@ -638,11 +651,23 @@ fn smp_model(t: F, a: F, s: F, x: X, p: Params) -> X {{
     };
     out += &format!(
         "
+// α_t and σ_t of the model's current call, for a user's denoise.
+var<private> smp_alpha: F;
+var<private> smp_sigma: F;
+fn schedule_alpha() -> F {{
+    return smp_alpha;
+}}
+fn schedule_sigma() -> F {{
+    return smp_sigma;
+}}
+
 // The sampler's quantity ({q:?}) from the model's output.
 fn smp_q(i: u32, x: X, p: Params) -> X {{
     let t = smp_coef(i);
     let a = smp_coef(i + 1u);
     let s = smp_coef(i + 2u);
+    smp_alpha = a;
+    smp_sigma = s;
     let m = smp_model(t, a, s, x, p);
     var q: X;
     for (var c = 0u; c < SMP_D; c++) {{

@@ -65,7 +65,13 @@ fn line_col(text: &str, byte: usize) -> (usize, usize) {
 /// on the `wgsl = '''` line, in a one-line string with `\n` escapes or across a line-ending
 /// backslash point where the code is. `value` is the string TOML read; should this reading
 /// disagree with it, the code is placed by its first line only.
-fn code_origin(text: &str, span: std::ops::Range<usize>, value: &str, file: &str) -> CodeOrigin {
+/// Where WGSL given as the TOML string at `span` of `text` sits in `file`.
+pub fn code_origin(
+    text: &str,
+    span: std::ops::Range<usize>,
+    value: &str,
+    file: &str,
+) -> CodeOrigin {
     let raw = &text[span.clone()];
     let quotes = if raw.starts_with("'''") || raw.starts_with("\"\"\"") {
         3

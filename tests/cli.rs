@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{stderr, stdout, throng};
+use common::{assert_one_line_error, stderr, stdout, throng};
 
 use std::process::{Command, Output};
 
@@ -139,22 +139,6 @@ fn rng_on_the_gpu_prints_the_same_stream() {
     assert!(gpu.status.success(), "{}", stderr(&gpu));
     assert_eq!(stdout(&cpu).lines().count(), 1000);
     assert_eq!(stdout(&cpu), stdout(&gpu));
-}
-
-fn assert_one_line_error(args: &[&str], needle: &str) {
-    let o = throng(args);
-    let err = stderr(&o);
-    assert!(!o.status.success(), "{args:?} succeeded");
-    assert!(
-        !err.contains("panicked") && !err.contains("backtrace"),
-        "{args:?}: {err}"
-    );
-    assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
-    assert!(err.starts_with("error"), "{args:?}: {err}");
-    assert!(
-        err.contains(needle),
-        "{args:?}: expected `{needle}` in {err}"
-    );
 }
 
 fn run_with(changes: &[(&str, &str)], extra: &[&str]) -> Vec<String> {

@@ -239,3 +239,167 @@ fn er_sde_reduces_to_ddim_and_sde_dpmpp_1_on_the_device() {
         assert!(worst < tol, "{er:?} against {other:?}: {worst:e}");
     }
 }
+
+/// Samples of `model` by DPM-Solver++(2M) in f64 (20 steps, 512 samples kept, seed 8).
+fn f64_samples(ctx: &throng::Context, model: Model, nfe: usize) -> Vec<f64> {
+    let mut req = Request::new(model, Sampler::Dpmpp2m, nfe, 512);
+    req.precision = Precision::F64;
+    req.seed = 8;
+    req.keep = 512;
+    throng::sample::sample(ctx, &req).unwrap().samples
+}
+
+fn gaussian(mean: [f64; 2]) -> Model {
+    let m = Mixture::new(&[1.0], &[mean.to_vec()], &[vec![0.25, 0.25]]).unwrap();
+    Model::mixture("g", m, throng::diffusion::Schedule::VP_LINEAR)
+}
+
+/// A model written in WGSL (examples/models/gaussian_eps.toml: the exact ε̂ of a Gaussian,
+/// its mean read from a table, its scale a parameter, α and σ from `schedule_alpha()` and
+/// `schedule_sigma()`) samples as the built-in exact denoiser of the same Gaussian does,
+/// path by path (f64, to 1e-9). With classifier-free guidance w·ε(μ₁) + (1 − w)·ε(μ₂) of
+/// two such Gaussians (ε is affine in x and μ) it samples the Gaussian at w μ₁ + (1 − w) μ₂,
+/// again path by path, at twice the denoiser calls.
+#[test]
+fn a_wgsl_denoiser_with_tables_and_guidance_samples_as_the_exact_one() {
+    let ctx = common::ctx();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/models");
+    let text = std::fs::read_to_string(dir.join("gaussian_eps.toml")).unwrap();
+    let user = Model::from_spec(&text, "gaussian_eps.toml", &dir).unwrap();
+    let close = |a: &[f64], b: &[f64], what: &str| {
+        assert_eq!(a.len(), b.len());
+        let worst = a
+            .iter()
+            .zip(b)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        assert!(worst < 1e-9, "{what}: {worst:e}");
+    };
+    close(
+        &f64_samples(&ctx, user, 20),
+        &f64_samples(&ctx, gaussian([1.0, -2.0]), 20),
+        "eps model",
+    );
+    let guided = r#"
+name = "guided"
+dim = 2
+prediction = "eps"
+guidance = 1.5
+wgsl = """
+fn eps_of(m: vec2<F>, x: X) -> X {
+    let a = schedule_alpha();
+    let s = schedule_sigma();
+    let v = a * a * 0.25 + s * s;
+    var e: X;
+    e[0] = s * (x[0] - a * m.x) / v;
+    e[1] = s * (x[1] - a * m.y) / v;
+    return e;
+}
+fn denoise(t: F, x: X, p: Params) -> X {
+    return eps_of(vec2<F>(1.0, -2.0), x);
+}
+fn denoise_uncond(t: F, x: X, p: Params) -> X {
+    return eps_of(vec2<F>(0.0, 0.0), x);
+}
+"""
+[mixture]
+weights = [1.0]
+means = [[1.5, -3.0]]
+vars = [[0.25, 0.25]]
+"#;
+    let model = Model::from_spec(guided, "guided.toml", &dir).unwrap();
+    close(
+        &f64_samples(&ctx, model, 40),
+        &f64_samples(&ctx, gaussian([1.5, -3.0]), 20),
+        "guided",
+    );
+}
+
+/// `throng sample` end to end: metrics in JSON, the samples as NPY and the pictures.
+#[test]
+fn sample_from_the_cli_writes_samples_metrics_and_pictures() {
+    let dir = std::env::temp_dir().join(format!("throng-sample-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let o = common::throng(&[
+        "sample",
+        "--model",
+        "ring8",
+        "--sampler",
+        "dpmpp-2m",
+        "--nfe",
+        "10",
+        "--paths",
+        "4096",
+        "--keep",
+        "1000",
+        "--reference",
+        "--json",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let j: serde_json::Value = serde_json::from_str(&common::stdout(&o)).unwrap();
+    assert_eq!(j["nfe"], 10);
+    let w1 = j["metrics"]["sliced_w1"].as_f64().unwrap();
+    let floor = j["metrics"]["sliced_w1_floor"].as_f64().unwrap();
+    assert!(w1 > 0.0 && floor > 0.0 && w1 < 1.0, "{j}");
+    assert_eq!(j["metrics"]["mode_mass"].as_array().unwrap().len(), 8);
+    assert!(j["pathwise_error"].as_f64().unwrap() > 0.0);
+    for f in ["samples.npy", "samples.png", "target.png", "summary.json"] {
+        assert!(dir.join(f).exists(), "{f}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Bad requests get one line and a non-zero exit.
+#[test]
+fn bad_sample_requests_give_one_line_errors() {
+    let base = ["sample", "--model", "ring8", "--paths", "256"];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> {
+        base.iter().chain(extra).copied().collect()
+    };
+    common::assert_one_line_error(
+        &with(&["--sampler", "plms", "--nfe", "10"]),
+        "unknown sampler `plms`",
+    );
+    common::assert_one_line_error(
+        &with(&["--sampler", "heun", "--nfe", "5"]),
+        "positive multiple of 2",
+    );
+    common::assert_one_line_error(
+        &with(&["--sampler", "sde-dpmpp-1", "--nfe", "10", "--reference"]),
+        "SDE sampler",
+    );
+    common::assert_one_line_error(
+        &[
+            "sample",
+            "--model",
+            "nope.toml",
+            "--sampler",
+            "ddim",
+            "--nfe",
+            "4",
+        ],
+        "neither a built-in model",
+    );
+    let dir = std::env::temp_dir().join(format!("throng-badmodel-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bad.toml");
+    std::fs::write(
+        &file,
+        "dim = 2\nwgsl = \"\"\"\nfn denoise(t: F, x: X, p: Params) -> X {\n    return x * nope;\n}\n\"\"\"\n",
+    )
+    .unwrap();
+    common::assert_one_line_error(
+        &[
+            "sample",
+            "--model",
+            file.to_str().unwrap(),
+            "--sampler",
+            "ddim",
+            "--nfe",
+            "4",
+        ],
+        "bad.toml:4:",
+    );
+}

@@ -173,6 +173,24 @@ pub fn throng(args: &[&str]) -> std::process::Output {
         .expect("run throng")
 }
 
+/// `throng args` fails with exactly one line, starting `error`, containing `needle`, and no
+/// panic.
+pub fn assert_one_line_error(args: &[&str], needle: &str) {
+    let o = throng(args);
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{args:?} succeeded");
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{args:?}: {err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    assert!(err.starts_with("error"), "{args:?}: {err}");
+    assert!(
+        err.contains(needle),
+        "{args:?}: expected `{needle}` in {err}"
+    );
+}
+
 pub fn stdout(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
