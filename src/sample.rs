@@ -309,6 +309,8 @@ pub struct Request {
     pub keep: u64,
     /// Directions of the sliced Wasserstein distance (at most 8).
     pub directions: usize,
+    /// Measure against the target (metric rows in the state); off: the samples only.
+    pub metrics: bool,
     /// Bins of each projection's histogram.
     pub bins: u32,
     pub lanes: Option<u32>,
@@ -329,6 +331,7 @@ impl Request {
             precision: Precision::F32,
             keep: 0,
             directions: 8,
+            metrics: true,
             bins: 2048,
             lanes: None,
             chunk: None,
@@ -845,7 +848,7 @@ pub fn system(req: &Request) -> Result<(System, Layout)> {
     let layout = Layout::new(
         model.dim,
         info.history,
-        model.target.as_ref(),
+        model.target.as_ref().filter(|_| req.metrics),
         req.directions,
     );
     let d = model.dim;
@@ -1067,6 +1070,71 @@ pub fn sample(ctx: &crate::Context, req: &Request) -> Result<Sampled> {
     finish(req, layout, solution)
 }
 
+/// The twin of a sampling run on the host, in f64 on every core: the end states of the
+/// first `n` samples (sample-major), from the same x_T draws and normals as the device's
+/// (`rng::noise` under the run's key), by `cpu::sampler::tabled` and the mixture's exact
+/// denoiser. Only for models with the exact denoiser (a WGSL model runs on a device).
+pub fn on_host(req: &Request, n: u64) -> Result<Vec<f64>> {
+    let m = match (&req.model.denoiser, &req.model.target) {
+        (Denoiser::Exact, Some(m)) => m,
+        _ => {
+            return Err(Error::Unsupported {
+                feature: "a host twin",
+                message: format!(
+                "model `{}` has a WGSL denoiser; only the exact mixture denoiser has a host twin",
+                req.model.name
+            ),
+            })
+        }
+    };
+    let (job, _, _) = job(req)?;
+    let key = job.key();
+    let info = req.sampler.info();
+    let times = req.times()?;
+    let table = crate::sampler::table(req.sampler, &req.model.schedule, &times);
+    let target = Target {
+        mixture: Some(m),
+        alpha: req.model.schedule.alpha(times[0]),
+        sigma: req.model.schedule.sigma(times[0]),
+    };
+    let d = m.dim();
+    let channels = d as u32 + 1;
+    let one = |i: u64| -> Vec<f64> {
+        let traj = i as u32;
+        let normals = |step: u64| -> Vec<f64> {
+            (0..channels)
+                .map(|c| crate::rng::noise(key, traj, step, c, channels) as f64)
+                .collect()
+        };
+        let x_t = target.draw(&normals(0));
+        let mut q = |st: &crate::sampler::Stage, u: &[f64]| {
+            crate::cpu::sampler::as_quantity(info.quantity, st, u, m.x0(st.alpha, st.sigma, u))
+        };
+        crate::cpu::sampler::tabled(info, &table, &x_t, &mut q, &mut |k| {
+            normals(k as u64 + 1)[..d].to_vec()
+        })
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get()) as u64;
+    let per = n.div_ceil(threads);
+    let parts: Vec<Vec<f64>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let one = &one;
+                s.spawn(move || {
+                    (t * per..((t + 1) * per).min(n))
+                        .flat_map(one)
+                        .collect::<Vec<f64>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a host twin thread"))
+            .collect()
+    });
+    Ok(parts.concat())
+}
+
 /// The samples and metrics from a solution.
 pub fn finish(req: &Request, layout: Layout, solution: crate::Solution) -> Result<Sampled> {
     let (steps, per) = req.steps()?;
@@ -1084,6 +1152,7 @@ pub fn finish(req: &Request, layout: Layout, solution: crate::Solution) -> Resul
         .model
         .target
         .as_ref()
+        .filter(|_| req.metrics)
         .map(|m| metrics(req, &layout, &solution, m));
     Ok(Sampled {
         solution,

@@ -10,7 +10,9 @@ use super::{input, AdapterArgs};
 pub struct BenchArgs {
     /// Workload: w1 (GBM Euler–Maruyama), w2 (Lorenz RK4), w3 (Ornstein–Uhlenbeck, exact
     /// transition by setd1) or all; or observers (W1 with moments at 64 save times, and with
-    /// a 100-bin histogram too, fused and unfused, interleaved with the plain run)
+    /// a 100-bin histogram too, fused and unfused, interleaved with the plain run); or
+    /// sampler (10^7 samples of a 2-D mixture by DPM-Solver++(2M) at 20 NFE, device and
+    /// host twin)
     #[arg(long, default_value = "all")]
     workload: String,
     /// Timed repetitions per measurement (the median is reported)
@@ -38,6 +40,9 @@ pub fn bench(args: BenchArgs) -> Result<(), Error> {
     }
     if args.workload == "observers" {
         return observers(&args);
+    }
+    if args.workload == "sampler" {
+        return sampler(&args);
     }
     let jobs = workloads(&args.workload, args.shrink)?;
     let ctx = Context::new(&args.adapter.choice())?;
@@ -160,6 +165,68 @@ fn observers(args: &BenchArgs) -> Result<(), Error> {
     println!("{:<26} {:>14} {:>10}", "run", "median solve_s", "vs plain");
     for ((name, _), m) in variants.iter().zip(&medians) {
         println!("{:<26} {:>14.4} {:>10.2}", name, m, m / medians[0]);
+    }
+    Ok(())
+}
+
+/// Diffusion sampling: 10^7 samples (divided by --shrink) of the 8-component ring by
+/// DPM-Solver++(2M) at 20 NFE, on the device and by the host twin (f64, every core) on the
+/// same samples, interleaved; medians and their ratio.
+fn sampler(args: &BenchArgs) -> Result<(), Error> {
+    use throng::sample::{self, Model, Request};
+    let ctx = Context::new(&args.adapter.choice())?;
+    let paths = 10_000_000 / args.shrink;
+    let mut req = Request::new(
+        Model::builtin("ring8").expect("built-in"),
+        throng::sampler::Sampler::Dpmpp2m,
+        20,
+        paths,
+    );
+    req.seed = 1;
+    req.lanes = args.lanes;
+    println!("adapter: {}", ctx.adapter_label());
+    println!(
+        "ring8, dpmpp-2m, 20 NFE, {paths} samples, {} interleaved repetitions; host twin on {} threads",
+        args.repeat,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    let cold = sample::sample(&ctx, &req)?;
+    println!(
+        "device cold: setup {:.3} s, solve {:.3} s; sliced W1 {:.4}",
+        cold.solution.timing.setup_s,
+        cold.solution.timing.solve_s,
+        cold.metrics.as_ref().map_or(f64::NAN, |m| m.sliced_w1)
+    );
+    let (mut dev, mut host) = (vec![], vec![]);
+    for _ in 0..args.repeat {
+        dev.push(sample::sample(&ctx, &req)?.solution.timing.solve_s);
+        if !args.no_cpu {
+            let t = std::time::Instant::now();
+            sample::on_host(&req, paths)?;
+            host.push(t.elapsed().as_secs_f64());
+        }
+    }
+    let d = median(dev);
+    println!(
+        "{:<12} {:>14} {:>14} {:>8}",
+        "engine", "median s", "samples/s", "vs host"
+    );
+    let h = if args.no_cpu { f64::NAN } else { median(host) };
+    println!(
+        "{:<12} {:>14.3} {:>14.3e} {:>8.2}",
+        "device",
+        d,
+        paths as f64 / d,
+        h / d
+    );
+    if !args.no_cpu {
+        println!(
+            "{:<12} {:>14.3} {:>14.3e} {:>8.2}",
+            "host twin",
+            h,
+            paths as f64 / h,
+            1.0
+        );
     }
     Ok(())
 }

@@ -62,6 +62,9 @@ pub struct SampleArgs {
     reference: bool,
     #[arg(long, value_parser = parse::<u32>)]
     lanes: Option<u32>,
+    /// Only the samples: no metric rows (faster; nothing is measured against the target)
+    #[arg(long)]
+    no_metrics: bool,
     /// Print one JSON object instead of text
     #[arg(long)]
     json: bool,
@@ -106,6 +109,7 @@ pub fn run(args: SampleArgs) -> Result<ExitCode, Error> {
     req.precision = args.precision.unwrap_or(Precision::F32);
     req.keep = args.keep;
     req.lanes = args.lanes;
+    req.metrics = !args.no_metrics;
     // Checked before the device starts.
     sample::system(&req)?;
     let info = args.sampler.info();
