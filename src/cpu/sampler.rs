@@ -385,6 +385,16 @@ mod tests {
     use super::*;
     use crate::diffusion::{times, Grid, Mixture};
 
+    /// Two components in 2-D, of unequal weights and shapes.
+    fn two_modes() -> Mixture {
+        Mixture::new(
+            &[0.3, 0.7],
+            &[vec![-1.5, 0.5], vec![1.0, -0.5]],
+            &[vec![0.05, 0.2], vec![0.1, 0.03]],
+        )
+        .unwrap()
+    }
+
     /// The probability-flow ODE's end state from x_T = (0.4, -0.9) on a two-component
     /// mixture in 2-D, by `sampler` with n steps uniform in λ (linear VP).
     fn flow_end(sampler: Sampler, n: usize) -> Vec<f64> {
@@ -447,12 +457,7 @@ mod tests {
     #[test]
     fn stochastic_tables_reproduce_the_written_out_samplers() {
         use crate::sampler::Sampler as S;
-        let m = Mixture::new(
-            &[0.3, 0.7],
-            &[vec![-1.5, 0.5], vec![1.0, -0.5]],
-            &[vec![0.05, 0.2], vec![0.1, 0.03]],
-        )
-        .unwrap();
+        let m = two_modes();
         let s = Schedule::VP_LINEAR;
         let (end, start) = s.t_range();
         let t = times(&s, Grid::UniformLambda, start, end, 12).unwrap();
@@ -542,12 +547,7 @@ mod tests {
     type Run<'a> = dyn Fn(&Schedule, &[Step], &[f64], &mut Denoise) -> (Vec<f64>, usize) + 'a;
 
     fn flow_end_by(n: usize, per: usize, run: &Run) -> Vec<f64> {
-        let m = Mixture::new(
-            &[0.3, 0.7],
-            &[vec![-1.5, 0.5], vec![1.0, -0.5]],
-            &[vec![0.05, 0.2], vec![0.1, 0.03]],
-        )
-        .unwrap();
+        let m = two_modes();
         let s = Schedule::VP_LINEAR;
         let (end, start) = s.t_range();
         let t = times(&s, Grid::UniformLambda, start, end, n).unwrap();

@@ -92,34 +92,8 @@ pub fn assert_matches_twin(gpu: &[f64], twin: &[f64], n: usize, dim: usize, tol:
     }
 }
 
-/// Standard normal CDF (Abramowitz–Stegun 7.1.26, absolute error below 1.5e-7).
-pub fn norm_cdf(x: f64) -> f64 {
-    let z = x.abs() / std::f64::consts::SQRT_2;
-    let t = 1.0 / (1.0 + 0.3275911 * z);
-    let poly = t
-        * (0.254829592
-            + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
-    let erfc = poly * (-z * z).exp();
-    if x >= 0.0 {
-        1.0 - erfc / 2.0
-    } else {
-        erfc / 2.0
-    }
-}
-
-/// Standard normal quantile by bisection on [`norm_cdf`].
-pub fn norm_quantile(p: f64) -> f64 {
-    let (mut lo, mut hi) = (-10.0f64, 10.0f64);
-    for _ in 0..200 {
-        let mid = 0.5 * (lo + hi);
-        if norm_cdf(mid) < p {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    0.5 * (lo + hi)
-}
+/// The standard normal CDF (erfc) and its inverse, as the library computes them.
+pub use throng::sample::{normal_cdf as norm_cdf, normal_quantile as norm_quantile};
 
 /// OU (mu 0.5, sigma 0.8, x0 2, T 1) under `method`: when every path stays finite, the
 /// terminal mean and variance must match the exact law, |z| < 4 (the mean's standard error
