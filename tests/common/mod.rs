@@ -93,6 +93,7 @@ pub fn assert_matches_twin(gpu: &[f64], twin: &[f64], n: usize, dim: usize, tol:
 }
 
 /// The standard normal CDF (erfc) and its inverse, as the library computes them.
+#[allow(unused_imports)]
 pub use throng::sample::{normal_cdf as norm_cdf, normal_quantile as norm_quantile};
 
 /// OU (mu 0.5, sigma 0.8, x0 2, T 1) under `method`: when every path stays finite, the
