@@ -402,6 +402,7 @@ pub fn parse(text: &str, file: &str, dir: &Path) -> Result<(System, Option<RunRe
         tally: 0,
         derived: false,
         tables,
+        noise_at_start: false,
     };
     sys.check()?;
     let run = match spec.run {
