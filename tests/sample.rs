@@ -371,3 +371,63 @@ fn bad_sample_requests_give_one_line_errors() {
         "bad.toml:4:",
     );
 }
+
+/// Every prediction type converts to the sampler's quantity: a WGSL model returning the
+/// single Gaussian's x̂₀, score or v (from its exact ε̂) samples as the built-in exact
+/// denoiser does, path by path (f64, to 1e-9), under an x̂₀ sampler (DPM-Solver++(2M)) and
+/// an ε̂ sampler (DEIS-2).
+#[test]
+fn every_prediction_type_samples_as_the_exact_denoiser() {
+    let ctx = common::ctx();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (prediction, out) in [
+        ("x0", "(x[c] - s * e) / a"),
+        ("score", "-e / s"),
+        ("v", "a * e - s * (x[c] - s * e) / a"),
+    ] {
+        let spec = format!(
+            r#"
+dim = 2
+prediction = "{prediction}"
+wgsl = """
+fn denoise(t: F, x: X, p: Params) -> X {{
+    let a = schedule_alpha();
+    let s = schedule_sigma();
+    let v = a * a * 0.25 + s * s;
+    let mu = vec2<F>(1.0, -2.0);
+    var o: X;
+#for c in 2
+    {{
+        let e = s * (x[$c] - a * mu[$c]) / v;
+        o[$c] = {};
+    }}
+#endfor
+    return o;
+}}
+"""
+[mixture]
+weights = [1.0]
+means = [[1.0, -2.0]]
+vars = [[0.25, 0.25]]
+"#,
+            out.replace("[c]", "[$c]")
+        );
+        for sampler in [Sampler::Dpmpp2m, Sampler::Deis(2)] {
+            let run = |model: Model| {
+                let mut req = Request::new(model, sampler, 20, 256);
+                req.precision = Precision::F64;
+                req.seed = 8;
+                req.keep = 256;
+                throng::sample::sample(&ctx, &req).unwrap().samples
+            };
+            let user = Model::from_spec(&spec, "p.toml", dir).unwrap();
+            let (a, b) = (run(user), run(gaussian([1.0, -2.0])));
+            let worst = a
+                .iter()
+                .zip(&b)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            assert!(worst < 1e-9, "{prediction} under {sampler:?}: {worst:e}");
+        }
+    }
+}
