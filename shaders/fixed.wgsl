@@ -23,10 +23,6 @@ fn group(x_in: S, p: Params, traj: U, g: u32, lo: u32, hi: u32) -> S {
     var x = x_in;
 #ifdef STOCHASTIC
     var z: array<R, 4u * NOISE>;
-#ifdef NOISE_AT_START
-    // (System::noise_at_start: only the first group's normals are drawn)
-    if (g == 0u) {
-#endif
 #for j in NOISE
     let n$j = noise_block(g * NOISE + $ju, traj);
     z[4u * $ju] = R(n$j.z0);
@@ -34,9 +30,6 @@ fn group(x_in: S, p: Params, traj: U, g: u32, lo: u32, hi: u32) -> S {
     z[4u * $ju + 2u] = R(n$j.z2);
     z[4u * $ju + 3u] = R(n$j.z3);
 #endfor
-#ifdef NOISE_AT_START
-    }
-#endif
 #endif
 #for s in 4
     if ($su >= lo && $su < hi) {

@@ -1471,7 +1471,6 @@ fn solve_augmented(
         tally,
         derived: true,
         tables: sys.tables.clone(),
-        noise_at_start: false,
     };
     aug.check()?;
     let job = ens.augmented(aug, start).job(method, grid)?;

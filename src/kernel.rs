@@ -460,9 +460,6 @@ pub fn base_flags(job: &Job, target: Target) -> Vec<&'static str> {
     if sys.noise != Noise::None {
         flags.push("STOCHASTIC");
     }
-    if sys.noise_at_start {
-        flags.push("NOISE_AT_START");
-    }
     flags.extend(noise_flag(&sys.noise));
     if job.tables > 0 {
         flags.push("TABLES");

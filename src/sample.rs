@@ -928,8 +928,6 @@ pub fn system(req: &Request) -> Result<(System, Layout)> {
         tally: 0,
         derived: true,
         tables,
-        // An ODE sampler's only normals are step 0's, for x_T.
-        noise_at_start: !info.stochastic,
     };
     sys.check()?;
     Ok((sys, layout))

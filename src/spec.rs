@@ -402,7 +402,6 @@ pub fn parse(text: &str, file: &str, dir: &Path) -> Result<(System, Option<RunRe
         tally: 0,
         derived: false,
         tables,
-        noise_at_start: false,
     };
     sys.check()?;
     let run = match spec.run {

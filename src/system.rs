@@ -117,10 +117,6 @@ pub struct System {
     /// an index past the end reads the last value) with `NAME_LEN` values: mixture
     /// parameters, data points, a sampler's coefficients, small network weights.
     pub tables: Vec<(String, Vec<f64>)>,
-    /// A random map that uses normals only to draw its start (the diffusion ODE samplers'
-    /// x_T): steps 0 to 3 get the stream's normals, later steps zeros, and no time is spent
-    /// drawing them.
-    pub noise_at_start: bool,
 }
 
 impl System {
@@ -153,7 +149,6 @@ impl System {
             tally: 0,
             derived: false,
             tables: Vec::new(),
-            noise_at_start: false,
         };
         sys.check()?;
         Ok(sys)
@@ -212,12 +207,6 @@ impl System {
                 "a map has no noise or noise = \"general\" (its `fn map(n, x, p, w)` takes the normals), not {}",
                 self.noise.name()
             )));
-        }
-        if self.noise_at_start && (self.kind != Kind::Map || self.noise == Noise::None) {
-            return Err(self.invalid(
-                "noise only at the start is for random maps (kind = \"map\", noise = \"general\")"
-                    .into(),
-            ));
         }
         let mut seen = std::collections::HashSet::new();
         for (name, values) in &self.tables {
