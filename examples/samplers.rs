@@ -6,7 +6,8 @@
 //! BENCHMARKS.md). A sampler that takes k calls a step runs ⌊NFE/k⌋ steps, so it uses at
 //! most the NFE of its column (the cell says how many when fewer).
 //!
-//! `cargo run --release --example samplers [PATHS]` (default 10^6)
+//! `cargo run --release --example samplers [PATHS [SAMPLER ...]]` (default 10^6, every
+//! sampler)
 
 use throng::sample::{self, Model, Request};
 use throng::sampler::SAMPLERS;
@@ -17,6 +18,7 @@ fn main() -> throng::Result<()> {
         .nth(1)
         .map(|s| s.parse::<f64>().expect("PATHS is a number") as u64)
         .unwrap_or(1_000_000);
+    let only: Vec<String> = std::env::args().skip(2).collect();
     let ctx = Context::new(&AdapterChoice::default())?;
     let nfes = [5usize, 10, 20, 50];
     println!("{paths} samples on {}.\n", ctx.info.name);
@@ -26,6 +28,9 @@ fn main() -> throng::Result<()> {
         println!("| sampler | NFE 5 | NFE 10 | NFE 20 | NFE 50 |");
         println!("|---|---|---|---|---|");
         for info in SAMPLERS {
+            if !only.is_empty() && !only.iter().any(|s| s == info.name) {
+                continue;
+            }
             let mut row = format!("| {} |", info.name);
             for &nfe in &nfes {
                 let steps = nfe / info.stages;

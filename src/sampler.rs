@@ -38,8 +38,8 @@ pub enum Sampler {
     Dpmpp3m,
     SdeDpmpp1,
     SdeDpmpp2m,
-    /// ER-SDE-Solver-1 with its noise-scale function.
-    ErSde1(NoiseScale),
+    /// ER-SDE-Solver of order 1 to 3 with its noise-scale function.
+    ErSde(u8, NoiseScale),
     /// DEIS tAB of order 1 to 3.
     Deis(u8),
     /// Euler–Maruyama on the reverse SDE.
@@ -163,10 +163,30 @@ pub const SAMPLERS: &[SamplerInfo] = &[
     },
     SamplerInfo {
         name: "er-sde-1",
-        sampler: Sampler::ErSde1(NoiseScale::Default),
+        sampler: Sampler::ErSde(1, NoiseScale::Default),
         summary: "ER-SDE-Solver-1, noise scale φ(x) = x (e^{x^0.3} + 10)",
         stages: 1,
         history: 0,
+        quantity: Quantity::X0,
+        stochastic: true,
+        order: None,
+    },
+    SamplerInfo {
+        name: "er-sde-2",
+        sampler: Sampler::ErSde(2, NoiseScale::Default),
+        summary: "ER-SDE-Solver-2 (Taylor in ρ = σ/α, the x̂₀ slope from the last step)",
+        stages: 1,
+        history: 1,
+        quantity: Quantity::X0,
+        stochastic: true,
+        order: None,
+    },
+    SamplerInfo {
+        name: "er-sde-3",
+        sampler: Sampler::ErSde(3, NoiseScale::Default),
+        summary: "ER-SDE-Solver-3 (and the curvature from the two steps before)",
+        stages: 1,
+        history: 2,
         quantity: Quantity::X0,
         stochastic: true,
         order: None,
@@ -229,7 +249,7 @@ impl Sampler {
             .iter()
             .find(|s| {
                 s.sampler == self
-                    || matches!((s.sampler, self), (Sampler::ErSde1(_), Sampler::ErSde1(_)))
+                    || matches!((s.sampler, self), (Sampler::ErSde(a, _), Sampler::ErSde(b, _)) if a == b)
             })
             .expect("every sampler has a row")
     }
@@ -255,18 +275,40 @@ impl Sampler {
             .iter()
             .find(|s| s.name == norm)
             .map(|s| s.sampler)
-            .ok_or_else(|| Error::Input {
-                what: "sampler".into(),
-                message: format!(
-                    "unknown sampler `{name}` (one of {})",
-                    SAMPLERS
-                        .iter()
-                        .map(|s| s.name)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            })
+            .ok_or_else(|| unknown(name))
     }
+}
+
+fn unknown(name: &str) -> Error {
+    Error::Input {
+        what: "sampler".into(),
+        message: format!(
+            "unknown sampler `{name}` (one of {}; er-sde-K:x and er-sde-K:x2 set φ)",
+            SAMPLERS
+                .iter()
+                .map(|s| s.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// ∫ from ρ_t to ρ_s of w(ρ)/φ(ρ) dρ, as ∫ w(ρ)/ψ(ρ) d(ln ρ) (ψ = φ/x, smooth in ln ρ where
+/// 1/φ is not in ρ near 0) by Simpson's rule on 256 intervals. (The reference code sums 100
+/// points in ρ.)
+fn er_integral(scale: NoiseScale, rho_t: f64, rho_s: f64, w: &dyn Fn(f64) -> f64) -> f64 {
+    let (u0, u1) = (rho_t.ln(), rho_s.ln());
+    let n = 256;
+    let h = (u1 - u0) / n as f64;
+    let f = |u: f64| {
+        let r = u.exp();
+        w(r) / scale.psi(r)
+    };
+    let mut sum = f(u0) + f(u1);
+    for k in 1..n {
+        sum += f(u0 + k as f64 * h) * if k % 2 == 1 { 4.0 } else { 2.0 };
+    }
+    sum * h / 3.0
 }
 
 /// One stage of a step: where the denoiser is called and on what point.
@@ -440,16 +482,41 @@ pub fn table(sampler: Sampler, schedule: &Schedule, times: &[f64]) -> Vec<StepCo
                         step.b[0] = b;
                     }
                 }
-                Sampler::ErSde1(scale) => {
+                Sampler::ErSde(order, scale) => {
                     // r = φ(ρ_t)/φ(ρ_s); the noise α_t √(ρ_t² − ρ_s² r²) = α_t ρ_t √(1 − q²)
                     // with q = ψ(ρ_t)/ψ(ρ_s), ψ(x) = φ(x)/x, so that φ(x) = x gives q = 1 and
                     // no noise exactly, not the square root of a rounding error.
+                    let rho = |k: usize| schedule.sigma(times[k]) / schedule.alpha(times[k]);
                     let (rho_s, rho_t) = (s_s / a_s, s_t / a_t);
                     let q = scale.psi(rho_t) / scale.psi(rho_s);
                     let r = q * rho_t / rho_s;
                     step.a = a_t / a_s * r;
                     step.b[0] = a_t * (1.0 - r);
                     step.e = a_t * rho_t * (1.0 - q * q).max(0.0).sqrt();
+                    // Taylor terms in ρ, the slope and curvature of x̂₀ by divided
+                    // differences over this and the last steps' x̂₀ (basis D₀, H₀, H₁);
+                    // orders rise by one a step from 1, as the reference code does.
+                    let p = (order as usize).min(i + 1);
+                    let phi_t = scale.phi(rho_t);
+                    if p >= 2 {
+                        let s1 = er_integral(scale, rho_t, rho_s, &|_| 1.0);
+                        let k1 = a_t * (rho_t - rho_s + s1 * phi_t);
+                        let d = [1.0, -1.0, 0.0].map(|v| v / (rho_s - rho(i - 1)));
+                        let mut coef = d.map(|v| k1 * v);
+                        if p >= 3 {
+                            let s2 = er_integral(scale, rho_t, rho_s, &|r| r - rho_s);
+                            let k2 = a_t * ((rho_t - rho_s).powi(2) / 2.0 + s2 * phi_t);
+                            let d_prev = [0.0, 1.0, -1.0].map(|v| v / (rho(i - 1) - rho(i - 2)));
+                            for k in 0..3 {
+                                coef[k] += k2 * 2.0 * (d[k] - d_prev[k]) / (rho_s - rho(i - 2));
+                            }
+                        }
+                        step.b[0] += coef[0];
+                        step.c[0] = coef[1];
+                        if p >= 3 {
+                            step.c[1] = coef[2];
+                        }
+                    }
                 }
                 Sampler::DpmSolver2 => {
                     let r1 = 0.5;

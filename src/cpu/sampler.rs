@@ -478,7 +478,7 @@ mod tests {
                 sde_dpmpp_2m(&steps(&s, &t), &x_t, &mut d, &mut |i| z(i)).0,
             ),
             (
-                S::ErSde1(crate::sampler::NoiseScale::Default),
+                S::ErSde(1, crate::sampler::NoiseScale::Default),
                 er_sde_1(&steps(&s, &t), &x_t, &mut d, &er_sde_phi, &mut |i| z(i)).0,
             ),
         ];
