@@ -11,6 +11,7 @@
 
 pub mod normal;
 pub mod philox;
+pub mod tree;
 
 pub use normal::noise;
 pub use philox::{counter_add, philox4x32_10};
