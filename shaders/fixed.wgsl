@@ -7,6 +7,9 @@
 // keep a state non-negative).
 #ifdef STOCHASTIC
 #import noise
+#ifdef TREE_NOISE
+#import tree
+#endif
 #endif
 #import state
 #import integrate
@@ -23,6 +26,18 @@ fn group(x_in: S, p: Params, traj: U, g: u32, lo: u32, hi: u32) -> S {
     var x = x_in;
 #ifdef STOCHASTIC
     var z: array<R, 4u * NOISE>;
+#ifdef TREE_NOISE
+    // (Job::brownian: the step normals are the Brownian tree's scaled increments)
+    var tb: array<array<Four, 4>, NOISE_BLOCKS>;
+#for b in NOISE_BLOCKS
+    tb[$b] = tree_group(g, $bu, traj);
+#endfor
+#for s in 4
+#for j in NOISE
+    z[$s * NOISE + $ju] = R(tb[$ju / 4u][$s][$ju % 4u]);
+#endfor
+#endfor
+#else
 #for j in NOISE
     let n$j = noise_block(g * NOISE + $ju, traj);
     z[4u * $ju] = R(n$j.z0);
@@ -30,6 +45,7 @@ fn group(x_in: S, p: Params, traj: U, g: u32, lo: u32, hi: u32) -> S {
     z[4u * $ju + 2u] = R(n$j.z2);
     z[4u * $ju + 3u] = R(n$j.z3);
 #endfor
+#endif
 #endif
 #for s in 4
     if ($su >= lo && $su < hi) {

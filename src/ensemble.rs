@@ -81,6 +81,7 @@ pub struct Ensemble {
     init: Option<Init>,
     precision: Precision,
     replicas: Option<u64>,
+    brownian: crate::noise::Brownian,
 }
 
 /// The f32 step constants, computed once in f64 and rounded, shared by kernels and twins.
@@ -151,6 +152,8 @@ pub struct Job {
     pub inputs: Vec<Input>,
     /// Number of table rows.
     pub tables: usize,
+    /// Where the step normals come from.
+    pub brownian: crate::noise::Brownian,
 }
 
 impl Job {
@@ -385,7 +388,15 @@ impl Ensemble {
             init: None,
             precision: Precision::F32,
             replicas: None,
+            brownian: crate::noise::Brownian::Stream,
         }
+    }
+
+    /// Draws the step normals from the Brownian tree (`Brownian::Tree`: one path per
+    /// trajectory and channel, whatever the number of steps 2^m) or the stream (default).
+    pub fn brownian(mut self, b: crate::noise::Brownian) -> Self {
+        self.brownian = b;
+        self
     }
 
     /// `r` trajectories for each of the `paths` points (sweep or grid points): trajectory
@@ -480,6 +491,7 @@ impl Ensemble {
             }),
             precision: self.precision,
             replicas: self.replicas,
+            brownian: self.brownian,
         }
     }
 
@@ -488,6 +500,21 @@ impl Ensemble {
         let sys = &self.system;
         sys.check()?;
         method.check_fits(sys)?;
+        if self.brownian == crate::noise::Brownian::Tree {
+            let why = if sys.noise == crate::system::Noise::None {
+                Some(format!("`{}` has no noise", sys.name))
+            } else if method.is_adaptive() {
+                Some(format!("{} is adaptive", method.name()))
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(input(
+                    "brownian",
+                    format!("--brownian tree draws the normals of fixed-step SDE methods; {why}"),
+                ));
+            }
+        }
         if self.replicas == Some(0) {
             return Err(input("replicas", "replicas must be at least 1".into()));
         }
@@ -686,6 +713,17 @@ impl Ensemble {
                 }
             })
             .collect();
+        if self.brownian == crate::noise::Brownian::Tree
+            && !(grid.steps.is_power_of_two() && grid.steps <= 1 << 28)
+        {
+            return Err(input(
+                "brownian",
+                format!(
+                    "--brownian tree needs a power of two steps (at most 2^28), so that every step ends on the tree's dyadic points; got {}",
+                    grid.steps
+                ),
+            ));
+        }
         let consts64 = StepConsts::of(&grid);
         Ok(Job {
             system: sys.clone(),
@@ -703,6 +741,7 @@ impl Ensemble {
             init: self.init.clone(),
             inputs,
             tables,
+            brownian: self.brownian,
         })
     }
 }

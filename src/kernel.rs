@@ -263,6 +263,11 @@ pub fn prelude(job: &Job, target: Target) -> String {
     s += &format!("const WORKGROUP: u32 = {}u;\n", target.workgroup());
     s += &format!("const DIM: u32 = {d}u;\n");
     s += &format!("const NOISE: u32 = {}u;\n", sys.noise_channels().max(1));
+    s += &format!(
+        "const NOISE_BLOCKS: u32 = {}u;\nconst TREE_DEPTH: u32 = {}u;\n",
+        sys.noise_channels().max(1).div_ceil(4),
+        job.steps.max(1).trailing_zeros()
+    );
     s += &format!("alias G = array<R, {}u>;\n", sys.diffusion_len().max(1));
     s += &format!("const T0: F = {};\n", lit(c.t0));
     s += &format!("const DT: F = {};\n", lit(c.dt));
@@ -460,6 +465,9 @@ pub fn base_flags(job: &Job, target: Target) -> Vec<&'static str> {
     if sys.noise != Noise::None {
         flags.push("STOCHASTIC");
     }
+    if job.brownian == crate::noise::Brownian::Tree {
+        flags.push("TREE_NOISE");
+    }
     flags.extend(noise_flag(&sys.noise));
     if job.tables > 0 {
         flags.push("TABLES");
@@ -578,6 +586,10 @@ pub fn integrate_fused(job: &Job, target: Target, fused: Option<&Fused>) -> Resu
     let mut consts = vec![
         ("DIM", sys.dim() as u32),
         ("NOISE", sys.noise_channels().max(1) as u32),
+        (
+            "NOISE_BLOCKS",
+            sys.noise_channels().max(1).div_ceil(4) as u32,
+        ),
         ("CARRIED", sys.carried.len() as u32),
     ];
     let mut flags = base_flags(job, target);

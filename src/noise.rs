@@ -31,3 +31,24 @@ impl Noise {
         }
     }
 }
+
+/// Where the step normals of a fixed-step SDE method come from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Brownian {
+    /// The path noise stream: normal (step, channel) of the trajectory (README, "Noise").
+    #[default]
+    Stream,
+    /// The Brownian tree (`rng::tree`): the scaled increments of one path per trajectory and
+    /// channel, the same for every number of steps 2^m, so runs at different dt see one
+    /// path. Needs a power of two steps.
+    Tree,
+}
+
+impl Brownian {
+    pub fn name(self) -> &'static str {
+        match self {
+            Brownian::Stream => "stream",
+            Brownian::Tree => "tree",
+        }
+    }
+}

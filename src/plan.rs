@@ -504,6 +504,13 @@ impl Plan {
     /// segments without end, one slot of partials. Checks everything the device must offer
     /// and reports every shortfall at once ([`Error::DeviceLacks`]).
     pub fn stepper(job: &Job, lanes: Option<u32>, dev: &DeviceInfo) -> Result<Plan> {
+        if job.brownian == crate::noise::Brownian::Tree {
+            // A stepper runs without end; the tree spans a fixed number of steps.
+            return Err(Error::Input {
+                what: "brownian".into(),
+                message: "a stepper draws from the noise stream; --brownian tree needs a run of 2^m steps".into(),
+            });
+        }
         let adaptive = job.method.is_adaptive();
         let lanes = choose_lanes(job, lanes)?;
         let rows = job.rows();

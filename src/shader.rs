@@ -22,6 +22,7 @@ pub const MODULES: &[(&str, &str)] = &[
     ("phi", include_str!("../shaders/phi.wgsl")),
     ("math", include_str!("../shaders/math.wgsl")),
     ("noise", include_str!("../shaders/noise.wgsl")),
+    ("tree", include_str!("../shaders/tree.wgsl")),
     ("state", include_str!("../shaders/state.wgsl")),
     ("chunk", include_str!("../shaders/chunk.wgsl")),
     ("store", include_str!("../shaders/store.wgsl")),

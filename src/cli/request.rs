@@ -107,6 +107,10 @@ pub struct RequestArgs {
     /// depend on it
     #[arg(long, value_parser = parse::<bool>)]
     fuse: Option<bool>,
+    /// Where SDE step normals come from: stream (default) or tree, one Brownian path per
+    /// trajectory whatever the number of steps 2^m (README, "Noise")
+    #[arg(long, value_parser = parse::<throng::noise::Brownian>)]
+    brownian: Option<throng::noise::Brownian>,
 }
 
 impl RequestArgs {
@@ -144,6 +148,7 @@ impl RequestArgs {
             lanes: self.lanes,
             dispatch_steps: self.dispatch_steps,
             fuse: self.fuse,
+            brownian: self.brownian,
         }
     }
 }

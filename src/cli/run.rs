@@ -183,7 +183,8 @@ pub(crate) fn ensemble(
     }
     let mut ens = Ensemble::new(system.clone(), paths)
         .seed(req.seed.unwrap_or(0))
-        .precision(req.precision.unwrap_or_default());
+        .precision(req.precision.unwrap_or_default())
+        .brownian(req.brownian.unwrap_or_default());
     if let Some(x0) = &req.x0 {
         ens = ens.x0(x0);
     }

@@ -65,10 +65,25 @@ pub fn advance<T: Real>(job: &Job, traj: u64, s: &mut Sde<T>, x: &mut [T], step0
     while n < end {
         let g = n / 4;
         let hi = (end - 4 * g).min(4);
-        for j in 0..m {
-            let block = noise_block(key, (g * m as u64) as u32 + j as u32, traj as u32);
-            for (k, z) in block.into_iter().enumerate() {
-                zs[4 * j + k] = T::of(z as f64);
+        if job.brownian == crate::noise::Brownian::Tree {
+            // Normal (step s, channel j) is word j % 4 of block j / 4's step s.
+            let depth = job.steps.trailing_zeros();
+            for b in 0..m.div_ceil(4) {
+                let zb = crate::rng::tree::group_normals(key, traj as u32, b as u32, depth, g);
+                for (s, four) in zb.iter().enumerate() {
+                    for (c, z) in four.iter().enumerate() {
+                        if 4 * b + c < m {
+                            zs[s * m + 4 * b + c] = T::of(*z as f64);
+                        }
+                    }
+                }
+            }
+        } else {
+            for j in 0..m {
+                let block = noise_block(key, (g * m as u64) as u32 + j as u32, traj as u32);
+                for (k, z) in block.into_iter().enumerate() {
+                    zs[4 * j + k] = T::of(z as f64);
+                }
             }
         }
         for k in n - 4 * g..hi {

@@ -426,6 +426,20 @@ impl Form for Precision {
     }
 }
 
+impl Form for crate::noise::Brownian {
+    const FORM: &'static str = "stream|tree";
+
+    fn parse(s: &str) -> Result<crate::noise::Brownian, FormError> {
+        match s {
+            "stream" => Ok(crate::noise::Brownian::Stream),
+            "tree" => Ok(crate::noise::Brownian::Tree),
+            _ => Err(FormError::new(format!(
+                "unknown Brownian source `{s}` (stream or tree)"
+            ))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -87,6 +87,8 @@ pub struct RunRequest {
     pub dispatch_steps: Option<u64>,
     #[serde(default, deserialize_with = "de")]
     pub fuse: Option<bool>,
+    #[serde(default, deserialize_with = "de")]
+    pub brownian: Option<crate::noise::Brownian>,
 }
 
 impl RunRequest {
@@ -133,6 +135,7 @@ impl RunRequest {
             lanes: over.lanes.or(self.lanes),
             dispatch_steps: over.dispatch_steps.or(self.dispatch_steps),
             fuse: over.fuse.or(self.fuse),
+            brownian: over.brownian.or(self.brownian),
         }
     }
 

@@ -1,0 +1,72 @@
+// The Brownian tree (`--brownian tree`): each (trajectory, channel) path is a standard
+// Brownian motion B on [0, 1] defined by dyadic bisection, B(1) = z(node 0), the midpoint of
+// node n = 2^l + i (interval [i 2^-l, (i + 1) 2^-l]) at (B(a) + B(b))/2 + 2^{-(l+2)/2} z(n),
+// z(n) from the Philox block (n, channel block, trajectory, stream 2). A run of 2^TREE_DEPTH
+// steps reads its step normals from the increments, so runs of 2^m steps for any m see one
+// path. f32 throughout, as the twin (src/rng/tree.rs) computes it.
+
+const STREAM_TREE: u32 = 2u;
+
+alias Four = array<R32, 4>;
+
+fn tree_normals(node: u32, cblock: u32, traj: U) -> Four {
+    let n = normals4(philox4x32_10(Words(U(node), U(cblock), traj, U(STREAM_TREE)), SEED));
+    return Four(n.z0, n.z1, n.z2, n.z3);
+}
+
+// 2^{-(l+2)/2}, exactly as the twin forms it.
+fn tree_bridge_scale(level: u32) -> f32 {
+    let odd = ((level + 2u) & 1u) == 1u;
+    return ldexp(select(1.0, 0.70710677, odd), -i32((level + 2u) / 2u));
+}
+
+fn tree_mid(a: Four, b: Four, level: u32, z: Four) -> Four {
+    let s = tree_bridge_scale(level);
+    var m: Four;
+#for c in 4
+    m[$c] = (a[$c] + b[$c]) * 0.5 + s * z[$c];
+#endfor
+    return m;
+}
+
+fn tree_diff(q: Four, p: Four, scale: f32) -> Four {
+    var d: Four;
+#for c in 4
+    d[$c] = (q[$c] - p[$c]) * scale;
+#endfor
+    return d;
+}
+
+// The standard normals of steps 4g .. 4g + 3 for channels 4 cblock .. 4 cblock + 3,
+// [step][channel]: a walk to the group's node at level TREE_DEPTH - 2 (its two ends), then
+// its midpoint and its children's; B's increments scaled by 2^{TREE_DEPTH/2}.
+fn tree_group(g: u32, cblock: u32, traj: U) -> array<Four, 4> {
+    var a: Four;
+    var b = tree_normals(0u, cblock, traj);
+    let top = select(0u, TREE_DEPTH - 2u, TREE_DEPTH >= 2u);
+    for (var l = 0u; l < top; l++) {
+        let m = tree_mid(a, b, l, tree_normals((1u << l) + (g >> (top - l)), cblock, traj));
+        if (((g >> (top - l - 1u)) & 1u) == 1u) {
+            a = m;
+        } else {
+            b = m;
+        }
+    }
+    let mid = tree_mid(a, b, top, tree_normals((1u << top) + g, cblock, traj));
+    let scale = ldexp(select(1.0, 1.4142135, (TREE_DEPTH & 1u) == 1u), i32(TREE_DEPTH / 2u));
+    var out: array<Four, 4>;
+    if (TREE_DEPTH == 0u) {
+        out[0] = tree_diff(b, a, scale);
+    } else if (TREE_DEPTH == 1u) {
+        out[0] = tree_diff(mid, a, scale);
+        out[1] = tree_diff(b, mid, scale);
+    } else {
+        let q1 = tree_mid(a, mid, top + 1u, tree_normals((2u << top) + 2u * g, cblock, traj));
+        let q3 = tree_mid(mid, b, top + 1u, tree_normals((2u << top) + 2u * g + 1u, cblock, traj));
+        out[0] = tree_diff(q1, a, scale);
+        out[1] = tree_diff(mid, q1, scale);
+        out[2] = tree_diff(q3, mid, scale);
+        out[3] = tree_diff(b, q3, scale);
+    }
+    return out;
+}
