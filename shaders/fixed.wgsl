@@ -28,7 +28,7 @@ fn group(x_in: S, p: Params, traj: U, g: u32, lo: u32, hi: u32) -> S {
     var z: array<R, 4u * NOISE>;
 #ifdef TREE_NOISE
     // (Job::brownian: the step normals are the Brownian tree's scaled increments)
-    var tb: array<array<Four, 4>, NOISE_BLOCKS>;
+    var tb: array<array<TreeNormals, 4>, NOISE_BLOCKS>;
 #for b in NOISE_BLOCKS
     tb[$b] = tree_group(g, $bu, traj);
 #endfor

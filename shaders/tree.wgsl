@@ -7,11 +7,11 @@
 
 const STREAM_TREE: u32 = 2u;
 
-alias Four = array<R32, 4>;
+alias TreeNormals = array<R32, 4>;
 
-fn tree_normals(node: u32, cblock: u32, traj: U) -> Four {
+fn tree_normals(node: u32, cblock: u32, traj: U) -> TreeNormals {
     let n = normals4(philox4x32_10(Words(U(node), U(cblock), traj, U(STREAM_TREE)), SEED));
-    return Four(n.z0, n.z1, n.z2, n.z3);
+    return TreeNormals(n.z0, n.z1, n.z2, n.z3);
 }
 
 // 2^{-(l+2)/2}, exactly as the twin forms it.
@@ -20,17 +20,17 @@ fn tree_bridge_scale(level: u32) -> f32 {
     return ldexp(select(1.0, 0.70710677, odd), -i32((level + 2u) / 2u));
 }
 
-fn tree_mid(a: Four, b: Four, level: u32, z: Four) -> Four {
+fn tree_mid(a: TreeNormals, b: TreeNormals, level: u32, z: TreeNormals) -> TreeNormals {
     let s = tree_bridge_scale(level);
-    var m: Four;
+    var m: TreeNormals;
 #for c in 4
     m[$c] = (a[$c] + b[$c]) * 0.5 + s * z[$c];
 #endfor
     return m;
 }
 
-fn tree_diff(q: Four, p: Four, scale: f32) -> Four {
-    var d: Four;
+fn tree_diff(q: TreeNormals, p: TreeNormals, scale: f32) -> TreeNormals {
+    var d: TreeNormals;
 #for c in 4
     d[$c] = (q[$c] - p[$c]) * scale;
 #endfor
@@ -40,8 +40,8 @@ fn tree_diff(q: Four, p: Four, scale: f32) -> Four {
 // The standard normals of steps 4g .. 4g + 3 for channels 4 cblock .. 4 cblock + 3,
 // [step][channel]: a walk to the group's node at level TREE_DEPTH - 2 (its two ends), then
 // its midpoint and its children's; B's increments scaled by 2^{TREE_DEPTH/2}.
-fn tree_group(g: u32, cblock: u32, traj: U) -> array<Four, 4> {
-    var a: Four;
+fn tree_group(g: u32, cblock: u32, traj: U) -> array<TreeNormals, 4> {
+    var a: TreeNormals;
     var b = tree_normals(0u, cblock, traj);
     let top = select(0u, TREE_DEPTH - 2u, TREE_DEPTH >= 2u);
     for (var l = 0u; l < top; l++) {
@@ -54,7 +54,7 @@ fn tree_group(g: u32, cblock: u32, traj: U) -> array<Four, 4> {
     }
     let mid = tree_mid(a, b, top, tree_normals((1u << top) + g, cblock, traj));
     let scale = ldexp(select(1.0, 1.4142135, (TREE_DEPTH & 1u) == 1u), i32(TREE_DEPTH / 2u));
-    var out: array<Four, 4>;
+    var out: array<TreeNormals, 4>;
     if (TREE_DEPTH == 0u) {
         out[0] = tree_diff(b, a, scale);
     } else if (TREE_DEPTH == 1u) {

@@ -382,6 +382,8 @@ pub const PRELUDE_NAMES: &[&str] = &[
     "WORKGROUP",
     "DIM",
     "NOISE",
+    "NOISE_BLOCKS",
+    "TREE_DEPTH",
     "T0",
     "DT",
     "HALF_DT",
