@@ -39,25 +39,30 @@ fn midpoint(a: f32, b: f32, level: u32, z: f32) -> f32 {
     (a + b) * 0.5 + bridge_scale(level) * z
 }
 
-/// B at position `k` of level `depth` (time k 2^-depth, 0 ≤ k ≤ 2^depth) for channels
-/// 4 `cblock` .. 4 `cblock` + 3: a walk of `depth` nodes.
-pub fn brownian_at(key: [u32; 2], traj: u32, cblock: u32, depth: u32, k: u64) -> [f32; 4] {
+/// B at both ends of node `i` of level `level` (i < 2^level): a walk of `level` nodes down
+/// from the root.
+fn walk(key: [u32; 2], traj: u32, cblock: u32, level: u32, i: u64) -> ([f32; 4], [f32; 4]) {
     let mut a = [0.0f32; 4];
     let mut b = node_normals(key, 0, cblock, traj);
-    if k == 1 << depth {
-        return b;
-    }
-    for l in 0..depth {
-        let i = (k >> (depth - l)) as u32;
-        let z = node_normals(key, (1u32 << l) + i, cblock, traj);
+    for l in 0..level {
+        let z = node_normals(key, (1u32 << l) + (i >> (level - l)) as u32, cblock, traj);
         let m: [f32; 4] = std::array::from_fn(|c| midpoint(a[c], b[c], l, z[c]));
-        if (k >> (depth - l - 1)) & 1 == 1 {
+        if (i >> (level - l - 1)) & 1 == 1 {
             a = m;
         } else {
             b = m;
         }
     }
-    a
+    (a, b)
+}
+
+/// B at position `k` of level `depth` (time k 2^-depth, 0 ≤ k ≤ 2^depth) for channels
+/// 4 `cblock` .. 4 `cblock` + 3: a walk of `depth` nodes.
+pub fn brownian_at(key: [u32; 2], traj: u32, cblock: u32, depth: u32, k: u64) -> [f32; 4] {
+    if k == 1 << depth {
+        return node_normals(key, 0, cblock, traj);
+    }
+    walk(key, traj, cblock, depth, k).0
 }
 
 /// The standard normals of steps 4g .. 4g + 3 of a run of 2^`depth` steps, channel-block
@@ -66,18 +71,7 @@ pub fn brownian_at(key: [u32; 2], traj: u32, cblock: u32, depth: u32, k: u64) ->
 /// midpoint and its children's (runs of 1 or 2 steps: the root's ends and midpoint).
 pub fn group_normals(key: [u32; 2], traj: u32, cblock: u32, depth: u32, g: u64) -> [[f32; 4]; 4] {
     let top = depth.saturating_sub(2);
-    let mut a = [0.0f32; 4];
-    let mut b = node_normals(key, 0, cblock, traj);
-    for l in 0..top {
-        let i = (g >> (top - l)) as u32;
-        let z = node_normals(key, (1u32 << l) + i, cblock, traj);
-        let m: [f32; 4] = std::array::from_fn(|c| midpoint(a[c], b[c], l, z[c]));
-        if (g >> (top - l - 1)) & 1 == 1 {
-            a = m;
-        } else {
-            b = m;
-        }
-    }
+    let (a, b) = walk(key, traj, cblock, top, g);
     // The 5 points of the group at level `depth` (fewer used when depth < 2).
     let g32 = g as u32;
     let zm = node_normals(key, (1u32 << top) + g32, cblock, traj);
