@@ -40,18 +40,23 @@ fn tree_diff(q: TreeNormals, p: TreeNormals, scale: f32) -> TreeNormals {
 // The standard normals of steps 4g .. 4g + 3 for channels 4 cblock .. 4 cblock + 3,
 // [step][channel]: a walk to the group's node at level TREE_DEPTH - 2 (its two ends), then
 // its midpoint and its children's; B's increments scaled by 2^{TREE_DEPTH/2}.
+// The walk is unrolled (TREE_TOP levels, a constant): a loop here would count towards
+// llvmpipe's silent limit of 65535 loop iterations per invocation, which a dispatch of
+// 2^14 steps at depth 16 would pass.
 fn tree_group(g: u32, cblock: u32, traj: U) -> array<TreeNormals, 4> {
     var a: TreeNormals;
     var b = tree_normals(0u, cblock, traj);
-    let top = select(0u, TREE_DEPTH - 2u, TREE_DEPTH >= 2u);
-    for (var l = 0u; l < top; l++) {
-        let m = tree_mid(a, b, l, tree_normals((1u << l) + (g >> (top - l)), cblock, traj));
-        if (((g >> (top - l - 1u)) & 1u) == 1u) {
+    let top = TREE_TOP;
+#for l in TREE_TOP
+    {
+        let m = tree_mid(a, b, $lu, tree_normals((1u << $lu) + (g >> (top - $lu)), cblock, traj));
+        if (((g >> (top - $lu - 1u)) & 1u) == 1u) {
             a = m;
         } else {
             b = m;
         }
     }
+#endfor
     let mid = tree_mid(a, b, top, tree_normals((1u << top) + g, cblock, traj));
     let scale = ldexp(select(1.0, 1.4142135, (TREE_DEPTH & 1u) == 1u), i32(TREE_DEPTH / 2u));
     var out: array<TreeNormals, 4>;

@@ -263,10 +263,11 @@ pub fn prelude(job: &Job, target: Target) -> String {
     s += &format!("const WORKGROUP: u32 = {}u;\n", target.workgroup());
     s += &format!("const DIM: u32 = {d}u;\n");
     s += &format!("const NOISE: u32 = {}u;\n", sys.noise_channels().max(1));
+    let depth = job.steps.max(1).trailing_zeros();
     s += &format!(
-        "const NOISE_BLOCKS: u32 = {}u;\nconst TREE_DEPTH: u32 = {}u;\n",
+        "const NOISE_BLOCKS: u32 = {}u;\nconst TREE_DEPTH: u32 = {depth}u;\nconst TREE_TOP: u32 = {}u;\n",
         sys.noise_channels().max(1).div_ceil(4),
-        job.steps.max(1).trailing_zeros()
+        depth.saturating_sub(2)
     );
     s += &format!("alias G = array<R, {}u>;\n", sys.diffusion_len().max(1));
     s += &format!("const T0: F = {};\n", lit(c.t0));
@@ -384,6 +385,7 @@ pub const PRELUDE_NAMES: &[&str] = &[
     "NOISE",
     "NOISE_BLOCKS",
     "TREE_DEPTH",
+    "TREE_TOP",
     "T0",
     "DT",
     "HALF_DT",
@@ -591,6 +593,10 @@ pub fn integrate_fused(job: &Job, target: Target, fused: Option<&Fused>) -> Resu
         (
             "NOISE_BLOCKS",
             sys.noise_channels().max(1).div_ceil(4) as u32,
+        ),
+        (
+            "TREE_TOP",
+            job.steps.max(1).trailing_zeros().saturating_sub(2),
         ),
         ("CARRIED", sys.carried.len() as u32),
     ];

@@ -37,6 +37,21 @@ fn tree_noise_on_the_device_follows_the_twin() {
     }
 }
 
+/// Deep trees over several dispatches: at 2^15 steps (depth 15, dispatches of 2^14 steps) the
+/// device still follows the twin. (The walk once looped, and llvmpipe silently ends a
+/// shader's loops after 65535 iterations: past 2^14 steps the later dispatches' normals
+/// were cut short and the variance at T came out half.)
+#[test]
+fn deep_trees_over_several_dispatches_follow_the_twin() {
+    let ctx = common::ctx();
+    let job = gbm(128)
+        .job(Method::EulerMaruyama, TimeGrid::until(0.0, 1.0, 1 << 15))
+        .unwrap();
+    let gpu = solve(&ctx, &job, &common::keep()).unwrap().states.unwrap();
+    let twin = cpu::solve(&job, &common::keep()).unwrap().states.unwrap();
+    common::assert_matches_twin(&gpu, &twin, 128, 1, 1e-4, "2^15 steps");
+}
+
 /// One path at every step count: GBM's exact solution at T = 1 on the tree's path is
 /// x0 exp((μ − σ²/2) + σ B(1)), B(1) the tree's root normal for the trajectory; the RMS
 /// error of Euler–Maruyama and Milstein against it over 2000 paths at 2^4 .. 2^9 steps
