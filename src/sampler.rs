@@ -258,13 +258,25 @@ impl Sampler {
         self.info().name
     }
 
-    /// A sampler by name (`dpmpp-2m`; `_` for `-` and `++` for `pp` are accepted too).
+    /// A sampler by name (`dpmpp-2m`; `_` for `-` and `++` for `pp` are accepted too;
+    /// `er-sde-K:x` and `er-sde-K:x2` take φ(x) = x and x²).
     pub fn parse(name: &str) -> Result<Sampler> {
         let norm = name
             .trim()
             .to_ascii_lowercase()
             .replace('_', "-")
             .replace("++", "pp");
+        if let Some((base, scale)) = norm.split_once(':') {
+            let scale = match scale {
+                "x" => NoiseScale::Linear,
+                "x2" => NoiseScale::Square,
+                _ => return Err(unknown(name)),
+            };
+            return match Sampler::parse(base) {
+                Ok(Sampler::ErSde(k, _)) => Ok(Sampler::ErSde(k, scale)),
+                _ => Err(unknown(name)),
+            };
+        }
         let norm = match norm.as_str() {
             "reverse-em" | "em" => "euler-maruyama",
             "dpm-solver-1" | "dpmpp-1" => "ddim",
@@ -632,6 +644,18 @@ mod tests {
             assert_eq!(t[0].e != 0.0, info.stochastic, "{}", info.name);
         }
         assert_eq!(Sampler::parse("DPM++_2M").unwrap(), Sampler::Dpmpp2m);
+        assert_eq!(
+            Sampler::parse("er-sde-3:x2").unwrap(),
+            Sampler::ErSde(3, NoiseScale::Square)
+        );
+        assert_eq!(
+            Sampler::parse("er_sde_1:x").unwrap(),
+            Sampler::ErSde(1, NoiseScale::Linear)
+        );
+        for bad in ["er-sde-1:x3", "ddim:x", "er-sde-4"] {
+            let e = Sampler::parse(bad).unwrap_err().to_string();
+            assert!(e.contains(&format!("unknown sampler `{bad}`")), "{e}");
+        }
         let e = Sampler::parse("plms").unwrap_err().to_string();
         assert!(
             e.contains("unknown sampler `plms`") && e.contains("heun"),

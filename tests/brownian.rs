@@ -174,3 +174,29 @@ fn bad_tree_requests_are_refused() {
         "power of two steps",
     );
 }
+
+/// `[run] brownian = "tree"` in a spec and `--brownian tree` give the same run.
+#[test]
+fn a_run_table_takes_brownian() {
+    let dir = std::env::temp_dir().join(format!("throng-brownian-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = dir.join("walk.toml");
+    std::fs::write(
+        &spec,
+        "state = [\"x\"]\nnoise = \"additive\"\nwgsl = \"\"\"\nfn drift(t: F, x: S, p: Params) -> S {\n    return S(R(0.0));\n}\nfn diffusion(t: F, x: S, p: Params) -> G {\n    return G(R(1.0));\n}\n\"\"\"\n[run]\nmethod = \"em\"\nsteps = 64\nt1 = 1.0\npaths = 1000\nbrownian = \"tree\"\n",
+    )
+    .unwrap();
+    let spec = spec.to_str().unwrap();
+    let by_table = common::throng(&["run", "--spec", spec, "--json"]);
+    let by_flag = common::throng(&["run", "--spec", spec, "--brownian", "tree", "--json"]);
+    let stream = common::throng(&["run", "--spec", spec, "--brownian", "stream", "--json"]);
+    let mean = |o: &std::process::Output| -> f64 {
+        assert!(o.status.success(), "{}", common::stderr(o));
+        let j: serde_json::Value = serde_json::from_str(&common::stdout(o)).unwrap();
+        j["terminal"]["mean"][0].as_f64().unwrap()
+    };
+    assert_eq!(mean(&by_table), mean(&by_flag));
+    assert_ne!(mean(&by_table), mean(&stream));
+    // The walk's end is the tree's root normal: W(1) of trajectory i is B(1).
+    let _ = std::fs::remove_dir_all(&dir);
+}
