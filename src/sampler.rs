@@ -258,6 +258,16 @@ impl Sampler {
         self.info().name
     }
 
+    /// The name with ER-SDE's noise scale when it is not the default (`er-sde-2:x2`), as
+    /// [`Sampler::parse`] reads it back.
+    pub fn label(self) -> String {
+        match self {
+            Sampler::ErSde(_, NoiseScale::Linear) => format!("{}:x", self.name()),
+            Sampler::ErSde(_, NoiseScale::Square) => format!("{}:x2", self.name()),
+            _ => self.name().to_string(),
+        }
+    }
+
     /// A sampler by name (`dpmpp-2m`; `_` for `-` and `++` for `pp` are accepted too;
     /// `er-sde-K:x` and `er-sde-K:x2` take φ(x) = x and x²).
     pub fn parse(name: &str) -> Result<Sampler> {

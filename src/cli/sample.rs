@@ -134,7 +134,7 @@ pub fn run(args: SampleArgs) -> Result<ExitCode, Error> {
     let rate = args.paths as f64 / sol.timing.solve_s.max(1e-12);
     let summary = json!({
         "model": req.model.name,
-        "sampler": info.name,
+        "sampler": args.sampler.label(),
         "nfe": got.nfe,
         "steps": got.steps,
         "grid": args.grid,
@@ -156,7 +156,7 @@ pub fn run(args: SampleArgs) -> Result<ExitCode, Error> {
             "{}: {} samples by {}, {} NFE ({} steps, grid {}), {} on {}",
             req.model.name,
             args.paths,
-            info.name,
+            args.sampler.label(),
             got.nfe,
             got.steps,
             args.grid,
@@ -325,7 +325,7 @@ fn picture(
             req.model.name
         )
     } else {
-        format!("{}: {n} samples by {}", req.model.name, req.sampler.name())
+        format!("{}: {n} samples by {}", req.model.name, req.sampler.label())
     };
     throng::plot::density(
         path,
