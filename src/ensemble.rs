@@ -157,6 +157,11 @@ pub struct Job {
 }
 
 impl Job {
+    /// The Brownian tree's depth for this run's 2^m steps (`Brownian::Tree`): m.
+    pub fn tree_depth(&self) -> u32 {
+        self.steps.max(1).trailing_zeros()
+    }
+
     /// Values each trajectory leaves in the states buffer: its state, then for an adaptive
     /// method its accepted and rejected step counts.
     pub fn rows(&self) -> usize {

@@ -263,7 +263,7 @@ pub fn prelude(job: &Job, target: Target) -> String {
     s += &format!("const WORKGROUP: u32 = {}u;\n", target.workgroup());
     s += &format!("const DIM: u32 = {d}u;\n");
     s += &format!("const NOISE: u32 = {}u;\n", sys.noise_channels().max(1));
-    let depth = job.steps.max(1).trailing_zeros();
+    let depth = job.tree_depth();
     s += &format!(
         "const NOISE_BLOCKS: u32 = {}u;\nconst TREE_DEPTH: u32 = {depth}u;\nconst TREE_TOP: u32 = {}u;\n",
         sys.noise_channels().max(1).div_ceil(4),
@@ -594,10 +594,7 @@ pub fn integrate_fused(job: &Job, target: Target, fused: Option<&Fused>) -> Resu
             "NOISE_BLOCKS",
             sys.noise_channels().max(1).div_ceil(4) as u32,
         ),
-        (
-            "TREE_TOP",
-            job.steps.max(1).trailing_zeros().saturating_sub(2),
-        ),
+        ("TREE_TOP", job.tree_depth().saturating_sub(2)),
         ("CARRIED", sys.carried.len() as u32),
     ];
     let mut flags = base_flags(job, target);

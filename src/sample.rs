@@ -366,6 +366,16 @@ impl Request {
         )
     }
 
+    /// (α, σ) at the run's end time, where the samples are measured against p_{t_end}.
+    pub fn end_noise(&self) -> Result<(f64, f64)> {
+        let times = self.times()?;
+        let end = times[times.len() - 1];
+        Ok((
+            self.model.schedule.alpha(end),
+            self.model.schedule.sigma(end),
+        ))
+    }
+
     /// The step times, t_start down to t_end.
     pub fn times(&self) -> Result<Vec<f64>> {
         let (end, start) = self.model.schedule.t_range();
@@ -754,11 +764,11 @@ fn smp_q(i: u32, x: X, p: Params) -> X {{
         }
     }
     if let (Some(r), Some(m)) = (layout.responsibilities, &req.model.target) {
-        let end_t = req.times()?[steps];
+        let (a_end, s_end) = req.end_noise()?;
         metrics += &format!(
             "        var xe: X;\n        for (var c = 0u; c < SMP_D; c++) {{\n            xe[c] = out[c];\n        }}\n        let resp = smp_resp({}, {}, xe);\n",
-            lit(sched.alpha(end_t)),
-            lit(sched.sigma(end_t))
+            lit(a_end),
+            lit(s_end)
         );
         for k in 0..m.weights.len() {
             metrics += &format!("        out[{}u] = resp[{k}u];\n", r + k);
@@ -886,8 +896,7 @@ pub fn system(req: &Request) -> Result<(System, Layout)> {
         }
         tables.push(("smp_gmm".to_string(), g));
     }
-    let (mut code, mut params, origin) = (String::new(), Vec::new(), CodeOrigin::default());
-    let mut origin = origin;
+    let (mut code, mut params, mut origin) = (String::new(), Vec::new(), CodeOrigin::default());
     if let Denoiser::Wgsl {
         code: user,
         origin: o,
@@ -1026,11 +1035,10 @@ pub fn w1_from_hist(counts: &[u64], lo: f64, hi: f64, cdf: &dyn Fn(f64) -> f64) 
 }
 
 /// The run's options: the projections' histograms and the kept samples.
-fn options(req: &Request, layout: &Layout) -> Options {
+fn options(req: &Request, layout: &Layout) -> Result<Options> {
     let mut save_at = SaveAt::default();
     if let (Some((r, dirs)), Some(m)) = (&layout.projections, &req.model.target) {
-        let end = req.times().map(|t| t[t.len() - 1]).unwrap_or(0.0);
-        let (a, s) = (req.model.schedule.alpha(end), req.model.schedule.sigma(end));
+        let (a, s) = req.end_noise()?;
         for (k, u) in dirs.iter().enumerate() {
             let (lo, hi) = projection_range(&projected(m, u, a, s));
             save_at.hist.push(Histogram {
@@ -1042,12 +1050,12 @@ fn options(req: &Request, layout: &Layout) -> Options {
         }
     }
     save_at.keep_paths = req.keep.min(req.paths);
-    Options {
+    Ok(Options {
         lanes: req.lanes,
         chunk: req.chunk,
         save_at,
         ..Default::default()
-    }
+    })
 }
 
 /// The job of a request.
@@ -1059,7 +1067,7 @@ pub fn job(req: &Request) -> Result<(crate::Job, Layout, Options)> {
         .precision(req.precision)
         .seed(req.seed)
         .job(Method::Iterate, TimeGrid::new(0.0, 1.0, steps as u64 + 1))?;
-    let opts = options(req, &layout);
+    let opts = options(req, &layout)?;
     Ok((job, layout, opts))
 }
 
@@ -1153,7 +1161,8 @@ pub fn finish(req: &Request, layout: Layout, solution: crate::Solution) -> Resul
         .target
         .as_ref()
         .filter(|_| req.metrics)
-        .map(|m| metrics(req, &layout, &solution, m));
+        .map(|m| metrics(req, &layout, &solution, m))
+        .transpose()?;
     Ok(Sampled {
         solution,
         layout,
@@ -1164,12 +1173,11 @@ pub fn finish(req: &Request, layout: Layout, solution: crate::Solution) -> Resul
     })
 }
 
-fn metrics(req: &Request, layout: &Layout, sol: &crate::Solution, m: &Mixture) -> Metrics {
+fn metrics(req: &Request, layout: &Layout, sol: &crate::Solution, m: &Mixture) -> Result<Metrics> {
     let st = &sol.stats;
     let n = st.count as f64;
     let d = layout.dim;
-    let end = req.times().map(|t| t[t.len() - 1]).unwrap_or(0.0);
-    let (a, s) = (req.model.schedule.alpha(end), req.model.schedule.sigma(end));
+    let (a, s) = req.end_noise()?;
     let var = |r: usize| st.m2[r] / (n - 1.0);
     let se = |r: usize| (var(r) / n).sqrt();
     // Exact moments of p_end.
@@ -1234,5 +1242,5 @@ fn metrics(req: &Request, layout: &Layout, sol: &crate::Solution, m: &Mixture) -
         out.sliced_w1 = out.w1.iter().sum::<f64>() / out.w1.len() as f64;
         out.sliced_w1_floor = floor / out.w1.len() as f64;
     }
-    out
+    Ok(out)
 }

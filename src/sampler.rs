@@ -319,16 +319,21 @@ fn unknown(name: &str) -> Error {
 /// 1/φ is not in ρ near 0) by Simpson's rule on 256 intervals. (The reference code sums 100
 /// points in ρ.)
 fn er_integral(scale: NoiseScale, rho_t: f64, rho_s: f64, w: &dyn Fn(f64) -> f64) -> f64 {
-    let (u0, u1) = (rho_t.ln(), rho_s.ln());
+    simpson(
+        &|u: f64| w(u.exp()) / scale.psi(u.exp()),
+        rho_t.ln(),
+        rho_s.ln(),
+    )
+}
+
+/// ∫ from a to b of f by Simpson's rule on 256 intervals (the tables' integrals: smooth
+/// integrands, errors far below the samplers' own).
+fn simpson(f: &dyn Fn(f64) -> f64, a: f64, b: f64) -> f64 {
     let n = 256;
-    let h = (u1 - u0) / n as f64;
-    let f = |u: f64| {
-        let r = u.exp();
-        w(r) / scale.psi(r)
-    };
-    let mut sum = f(u0) + f(u1);
+    let h = (b - a) / n as f64;
+    let mut sum = f(a) + f(b);
     for k in 1..n {
-        sum += f(u0 + k as f64 * h) * if k % 2 == 1 { 4.0 } else { 2.0 };
+        sum += f(a + k as f64 * h) * if k % 2 == 1 { 4.0 } else { 2.0 };
     }
     sum * h / 3.0
 }
@@ -402,14 +407,7 @@ fn deis_weight(schedule: &Schedule, s: f64, t: f64, nodes: &[f64], j: usize) -> 
             .map(|(_, &n)| (u - n) / (nodes[j] - n))
             .product::<f64>()
     };
-    let f = |r: f64| basis(schedule.t_of_lambda(-r.ln()));
-    let n = 256;
-    let hstep = (r1 - r0) / n as f64;
-    let mut sum = f(r0) + f(r1);
-    for k in 1..n {
-        sum += f(r0 + k as f64 * hstep) * if k % 2 == 1 { 4.0 } else { 2.0 };
-    }
-    sum * hstep / 3.0
+    simpson(&|r: f64| basis(schedule.t_of_lambda(-r.ln())), r0, r1)
 }
 
 /// The steps' coefficients of `sampler` over `times` (decreasing, N + 1 of them).

@@ -294,9 +294,7 @@ fn picture(
     let mut counts = vec![0u64; nx * ny];
     if target {
         let m = req.model.target.as_ref().expect("checked");
-        let times = req.times()?;
-        let end = times[times.len() - 1];
-        let (a, s) = (req.model.schedule.alpha(end), req.model.schedule.sigma(end));
+        let (a, s) = req.end_noise()?;
         let (dx, dy) = ((x1 - x0) / nx as f64, (y1 - y0) / ny as f64);
         for j in 0..ny {
             for i in 0..nx {

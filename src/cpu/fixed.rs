@@ -67,7 +67,7 @@ pub fn advance<T: Real>(job: &Job, traj: u64, s: &mut Sde<T>, x: &mut [T], step0
         let hi = (end - 4 * g).min(4);
         if job.brownian == crate::noise::Brownian::Tree {
             // Normal (step s, channel j) is word j % 4 of block j / 4's step s.
-            let depth = job.steps.trailing_zeros();
+            let depth = job.tree_depth();
             for b in 0..m.div_ceil(4) {
                 let zb = crate::rng::tree::group_normals(key, traj as u32, b as u32, depth, g);
                 for (s, four) in zb.iter().enumerate() {
