@@ -1,9 +1,11 @@
 // The adaptive driver: each trajectory has its own t, step h and controller memory, and
 // takes trial steps of the method file's
 //   fn step(t: R, h: R, t_new: R, x: S, k1: S, p: Params) -> Trial
-// (methods/dopri5.wgsl) until it reaches the segment's end. The code is written for lanes
-// (select per lane, a finished lane takes zero steps), but runs with LANES = 1: the user's
-// drift takes one t, and lanes' times differ. A step is accepted when its error norm
+// (methods/dopri5.wgsl) until it reaches the segment's end. Lanes step together with their
+// own t and h (select per lane, no divergent branch; a finished lane takes zero steps), and
+// the drift sees each lane's time through `drift_t` (kernel.rs: a drift that never reads t
+// gets any lane's, one that compiles with `t: R` gets them all, any other runs one lane).
+// A system's `project` runs with one lane only. A step is accepted when its error norm
 // (Trial.err2, a mean square) is at most 1; PI control as in Hairer's DOPRI5 (beta 0.04).
 // The controller's powers are taken in f32 in both precisions (f64 pow is no Vulkan
 // built-in, and the controller needs no more). A system's `project` is applied after every
@@ -69,7 +71,7 @@ fn advance(x0: S, p: Params, traj: U) -> S {
     let t0 = select(T0 + F(chunk.step0) * DT, T0, chunk.step0 == 0u);
     var t = R(t0);
     var h = h_out;
-    var k1 = drift(t0, x, p);
+    var k1 = drift_t(t, x, p);
     var prev2 = abs(prev_out);
     var accepted = accepted_out;
     var rejected = rejected_out;
@@ -112,7 +114,7 @@ fn advance(x0: S, p: Params, traj: U) -> S {
             // if project moved it. An identity projection costs no drift call.
             if (moved) {
                 x = xp;
-                k1 = drift(t, x, p);
+                k1 = drift_t(t, x, p);
             }
         }
 #endif
@@ -141,9 +143,10 @@ fn advance(x0: S, p: Params, traj: U) -> S {
     h_out = h;
     prev_out = select(prev2, -prev2, last_rejected);
     // Counted once, at the end: a trajectory out of steps stays out in later segments.
-    let flagged = select(U(0u), U(1u), unfinished & final_segment);
+    let flagged = select(U(0u), U(1u), unfinished & B(final_segment));
+    // Lanes past the chunk's end run too (on copies of real inputs) but are no trajectory.
     for (var l = 0u; l < LANES; l++) {
-        if (lane_u(flagged, l) == 1u) {
+        if (lane_u(flagged, l) == 1u && lane_u(traj, l) < chunk.first + chunk.count) {
             atomicAdd(&events[0], 1u);
             atomicMin(&events[1], lane_u(traj, l));
         }

@@ -574,6 +574,91 @@ pub fn system_sources(sys: &crate::system::System) -> Vec<Source<'_>> {
     v
 }
 
+/// How an adaptive kernel gives its lanes' times, which differ, to the drift.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LaneTime {
+    /// One lane: the drift takes `t` as one value (it does not compile with `t: R`), or the
+    /// system defines `project`, which is written for one trajectory.
+    One,
+    /// The drift never reads `t` (autonomous): any lane's time will do.
+    Unused,
+    /// The drift compiles with `t: R`, one time per lane.
+    Vector,
+}
+
+/// Which [`LaneTime`] a job's system allows: the drift's first parameter read from its code,
+/// and if it is used, the drift composed with that parameter's type `F` replaced by `R` and
+/// validated with four lanes.
+pub fn lane_time(job: &Job) -> LaneTime {
+    let sys = &job.system;
+    if defines_project(&sys.wgsl) || sys.kind == crate::system::Kind::Map {
+        return LaneTime::One;
+    }
+    let Some(first) = wgsl::first_param(&sys.wgsl, "drift") else {
+        return LaneTime::One;
+    };
+    if !first.used {
+        return LaneTime::Unused;
+    }
+    if first.ty != "F" {
+        return LaneTime::One;
+    }
+    let target = Target {
+        int64: false,
+        lanes: 4,
+        segmented: true,
+        open_ended: false,
+    };
+    let pre = prelude(job, target) + &data_tables(sys);
+    let code = vector_time(&sys.wgsl, first.ty_at);
+    let composed = compose(
+        &[
+            Source::new("prelude", &pre),
+            Source::new("lane_time", "#import state\n"),
+            Source::code(&code, &sys.origin),
+        ],
+        &[],
+        &base_flags(job, target),
+        &integrate_consts(job),
+    );
+    match composed.and_then(|c| c.validate(naga::valid::Capabilities::all())) {
+        Ok(_) => LaneTime::Vector,
+        Err(_) => LaneTime::One,
+    }
+}
+
+/// The system's code with the drift's time typed `R` (one per lane) instead of `F`: the same
+/// length, so every line and column stays where the user wrote it.
+fn vector_time(code: &str, ty_at: usize) -> String {
+    let mut s = code.to_string();
+    s.replace_range(ty_at..ty_at + 1, "R");
+    s
+}
+
+/// The drift at each lane's own time, which the adaptive driver and its method call.
+fn drift_t(lanes: u32, time_used: bool) -> &'static str {
+    if lanes > 1 && !time_used {
+        "fn drift_t(t: R, x: S, p: Params) -> S {\n    return drift(t[0], x, p);\n}\n"
+    } else {
+        "fn drift_t(t: R, x: S, p: Params) -> S {\n    return drift(t, x, p);\n}\n"
+    }
+}
+
+/// The constants the integration kernel's `#for`s may name.
+fn integrate_consts(job: &Job) -> Vec<(&'static str, u32)> {
+    let sys = &job.system;
+    vec![
+        ("DIM", sys.dim() as u32),
+        ("NOISE", sys.noise_channels().max(1) as u32),
+        (
+            "NOISE_BLOCKS",
+            sys.noise_channels().max(1).div_ceil(4) as u32,
+        ),
+        ("TREE_TOP", job.tree_depth().saturating_sub(2)),
+        ("CARRIED", sys.carried.len() as u32),
+    ]
+}
+
 /// The integration kernel of a job, with the user's functions checked.
 pub fn integrate(job: &Job, target: Target) -> Result<Composed> {
     integrate_fused(job, target, None)
@@ -587,16 +672,7 @@ pub fn integrate_fused(job: &Job, target: Target, fused: Option<&Fused>) -> Resu
     }
     let sys = &job.system;
     pre += &data_tables(sys);
-    let mut consts = vec![
-        ("DIM", sys.dim() as u32),
-        ("NOISE", sys.noise_channels().max(1) as u32),
-        (
-            "NOISE_BLOCKS",
-            sys.noise_channels().max(1).div_ceil(4) as u32,
-        ),
-        ("TREE_TOP", job.tree_depth().saturating_sub(2)),
-        ("CARRIED", sys.carried.len() as u32),
-    ];
+    let mut consts = integrate_consts(job);
     let mut flags = base_flags(job, target);
     let outline = user_outline(job, &flags, &consts)?;
     if let Some(f) = fused {
@@ -702,15 +778,32 @@ pub fn integrate_fused(job: &Job, target: Target, fused: Option<&Fused>) -> Resu
             &flags,
             &consts,
         )?;
-        check_user_functions(&alone, &parse(&alone)?, sys, job.precision)?;
+        check_user_functions(&alone, &parse(&alone)?, sys, job.precision, false)?;
     }
     let mut sources = vec![Source::new("prelude", &pre)];
-    sources.extend(system_sources(sys));
+    // Adaptive lanes have their own times: a drift that reads t reads it per lane (the plan
+    // gives lanes only where `lane_time` allows).
+    let first = wgsl::first_param(&sys.wgsl, "drift");
+    let time_used = first.as_ref().is_none_or(|f| f.used);
+    let retyped;
+    let time_lanes = first
+        .as_ref()
+        .is_some_and(|f| f.used && info.adaptive && target.lanes > 1);
+    match first.filter(|_| time_lanes) {
+        Some(f) => {
+            retyped = vector_time(&sys.wgsl, f.ty_at);
+            sources.push(Source::code(&retyped, &sys.origin));
+        }
+        None => sources.extend(system_sources(sys)),
+    }
+    if info.adaptive {
+        sources.push(Source::new("drift_t", drift_t(target.lanes, time_used)));
+    }
     sources.push(Source::new(info.shader, text(info.shader)));
     sources.push(Source::new(driver, text(driver)));
     let composed = compose(&sources, &[], &flags, &consts)?;
     let module = parse(&composed)?;
-    check_user_functions(&composed, &module, sys, job.precision)?;
+    check_user_functions(&composed, &module, sys, job.precision, time_lanes)?;
     check_memory(&composed, &module)?;
     if job.precision == Precision::F64 {
         check_f64_builtins(&composed, &module)?;
@@ -843,6 +936,7 @@ fn check_user_functions(
     module: &naga::Module,
     sys: &System,
     job_precision: Precision,
+    time_lanes: bool,
 ) -> Result<()> {
     let find = |name: &str| {
         module
@@ -900,7 +994,9 @@ fn check_user_functions(
             )));
         }
         let arg_ok = [
-            matches!(module.types[f.arguments[0].ty].inner, naga::TypeInner::Scalar(s) if s == scalar),
+            matches!(module.types[f.arguments[0].ty].inner, naga::TypeInner::Scalar(s) if s == scalar)
+                // An adaptive kernel's lanes: the drift retyped to one time per lane.
+                || (time_lanes && f.arguments[0].ty == r_ty),
             f.arguments[1].ty == s_ty,
             f.arguments[2].ty == params_ty,
             !wants_w

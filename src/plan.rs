@@ -5,7 +5,7 @@
 
 use crate::ensemble::Job;
 use crate::error::{Error, Result};
-use crate::kernel::Target;
+use crate::kernel::{self, Target};
 use crate::observe::{ObserverLayout, SaveAt, PILOT};
 use crate::precision::Precision;
 use crate::reduce::{partial_words, BLOCK, GROUP};
@@ -231,17 +231,21 @@ impl Buf {
     }
 }
 
-/// Trajectories per invocation: as asked (1, 2 or 4), else [`DEFAULT_LANES`]; adaptive
-/// methods take one (the user's drift takes one t, and adaptive trajectories' times differ).
+/// Trajectories per invocation: as asked (1, 2 or 4), else [`DEFAULT_LANES`]. Adaptive
+/// trajectories' times differ, so an adaptive method takes one lane where the drift needs
+/// one time ([`kernel::lane_time`]).
 fn choose_lanes(job: &Job, asked: Option<u32>) -> Result<u32> {
-    let lanes = match (job.method.is_adaptive(), asked) {
+    let one = job.method.is_adaptive() && kernel::lane_time(job) == kernel::LaneTime::One;
+    let lanes = match (one, asked) {
         (true, None | Some(1)) => 1,
         (true, Some(l)) => {
             return Err(Error::MethodDoesNotFit {
                 method: job.method.name(),
                 system: job.system.name.clone(),
                 message: format!(
-                    "method {} runs one trajectory per invocation; lanes {l} is not available",
+                    "method {} gives each lane its own time, and this drift takes t as one value \
+                     (it does not compile with `t: R`) or the system defines `project`; \
+                     lanes {l} is not available",
                     job.method.name()
                 ),
             })

@@ -389,3 +389,72 @@ fn a_trajectory_the_driver_stops_early_is_unfinished_not_finished() {
     }
     eprintln!("{nan} of {n} stopped by the driver");
 }
+
+fn run_lanes(ctx: &throng::Context, job: &throng::Job, lanes: Option<u32>) -> Vec<f64> {
+    let opts = Options {
+        lanes,
+        ..keep()
+    };
+    solve(ctx, job, &opts).unwrap().states.unwrap()
+}
+
+/// Lanes step together with their own times and steps: four trajectories per invocation
+/// take the same steps and reach the same states, bit for bit, as one per invocation. An
+/// autonomous drift (Lorenz) gets any lane's time; the forced Duffing oscillator reads t and
+/// compiles with `t: R`, so each lane gets its own.
+#[test]
+fn dopri5_lanes_take_the_steps_of_one_lane_bit_for_bit() {
+    let ctx = common::ctx();
+    let duffing = Ensemble::new(System::builtin("duffing").unwrap(), 1001)
+        .sweep("gamma", 0.2, 0.6)
+        .job(dopri5(1e-6, 1e-6), TimeGrid::until(0.0, 20.0, 200))
+        .unwrap();
+    assert_eq!(
+        throng::kernel::lane_time(&duffing),
+        throng::kernel::LaneTime::Vector
+    );
+    for p in [Precision::F32, Precision::F64] {
+        let lorenz = lorenz(1001, p)
+            .job(dopri5(1e-6, 1e-6), TimeGrid::until(0.0, 2.0, 100))
+            .unwrap();
+        assert_eq!(
+            throng::kernel::lane_time(&lorenz),
+            throng::kernel::LaneTime::Unused
+        );
+        let one = run_lanes(&ctx, &lorenz, Some(1));
+        for lanes in [None, Some(2), Some(4)] {
+            assert_eq!(run_lanes(&ctx, &lorenz, lanes), one, "lorenz {p:?} lanes {lanes:?}");
+        }
+    }
+    let one = run_lanes(&ctx, &duffing, Some(1));
+    let four = run_lanes(&ctx, &duffing, None);
+    assert_eq!(four, one, "duffing");
+    // The sweep took different steps per trajectory (the lanes of an invocation differ).
+    let n = 1001;
+    let accepted = &one[2 * n..3 * n];
+    assert!(accepted.iter().any(|&a| a != accepted[0]), "{:?}", &accepted[..8]);
+}
+
+/// A drift that needs t as one value (an `if` on it) runs one lane, and asking for more says
+/// why.
+#[test]
+fn a_drift_that_takes_one_time_runs_one_lane() {
+    let ctx = common::ctx();
+    let code = "fn drift(t: F, x: S, p: Params) -> S {\n    var k = p.k;\n    if (t > 1.0) {\n        k = -k;\n    }\n    return S(k * x[0]);\n}\n";
+    let sys = System::wgsl("kick", &["x"], &[("k", 0.5)], throng::Noise::None, code).unwrap();
+    let job = Ensemble::new(sys, 10)
+        .x0(&[1.0])
+        .precision(Precision::F64)
+        .job(dopri5(1e-9, 1e-9), TimeGrid::until(0.0, 2.0, 10))
+        .unwrap();
+    assert_eq!(throng::kernel::lane_time(&job), throng::kernel::LaneTime::One);
+    let x = run_lanes(&ctx, &job, None);
+    // Growth to t = 1, then decay back: x(2) = 1 (to the tolerance, across the kink).
+    assert!((x[0] - 1.0).abs() < 1e-6, "{}", x[0]);
+    let opts = Options {
+        lanes: Some(4),
+        ..keep()
+    };
+    let e = solve(&ctx, &job, &opts).unwrap_err().to_string();
+    assert!(e.contains("own time") && e.contains("lanes 4"), "{e}");
+}

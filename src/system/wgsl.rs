@@ -378,9 +378,81 @@ pub fn name_problem(name: &str) -> Option<String> {
     None
 }
 
+/// A function's first parameter: its name, the byte offset and text of its type, and
+/// whether the body names it (outside comments; `.t` member access is not a use). A body that
+/// shadows it counts as using it, which errs on the safe side.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FirstParam {
+    pub name: String,
+    pub ty: String,
+    pub ty_at: usize,
+    pub used: bool,
+}
+
+/// The first parameter of the top-level `fn NAME`, if the code defines it with one.
+pub fn first_param(code: &str, name: &str) -> Option<FirstParam> {
+    let (toks, _) = tokens(code);
+    let is_decl = |w: &[Token]| w[0].text == "fn" && w[1].text == name && w[2].text == "(";
+    // Two definitions (under `#ifdef`s) may differ: which one a run composes is not known here.
+    if toks.windows(3).filter(|w| is_decl(w)).count() != 1 {
+        return None;
+    }
+    let k = toks.windows(3).position(is_decl)?;
+    let (pname, colon, ty) = (toks.get(k + 3)?, toks.get(k + 4)?, toks.get(k + 5)?);
+    if !is_name(pname.text) || colon.text != ":" || !is_name(ty.text) {
+        return None;
+    }
+    // The body: from the first `{` after the parameters to its matching `}`.
+    let open = k + toks[k..].iter().position(|t| t.text == "{")?;
+    let mut depth = 0usize;
+    let mut used = false;
+    for (j, t) in toks.iter().enumerate().skip(open) {
+        match t.text {
+            "{" => depth += 1,
+            "}" => {
+                depth -= 1;
+                if depth == 0 {
+                    break;
+                }
+            }
+            s if s == pname.text => used |= toks[j - 1].text != ".",
+            _ => {}
+        }
+    }
+    Some(FirstParam {
+        name: pname.text.to_string(),
+        ty: ty.text.to_string(),
+        ty_at: ty.at,
+        used,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn first_parameter_and_its_use() {
+        let lorenz = "// fn drift(t: F) uses t
+fn drift(t: F, x: S, p: Params) -> S {
+    // t
+    return S(p.t * x[1], x[0], x[2]);
+}
+fn other(t: F) -> F { return t; }
+";
+        let f = first_param(lorenz, "drift").expect("drift");
+        assert_eq!((f.name.as_str(), f.ty.as_str(), f.used), ("t", "F", false));
+        assert_eq!(&lorenz[f.ty_at..f.ty_at + 1], "F");
+        let forced = "fn drift(s: F, x: S, p: Params) -> S {
+    return S(x[1], cos(p.w * s) - x[0]);
+}
+";
+        assert!(first_param(forced, "drift").expect("drift").used);
+        assert!(first_param(forced, "diffusion").is_none());
+        assert!(first_param("fn drift() -> S { return S(); }", "drift").is_none());
+        let twice = "#ifdef A\nfn drift(t: F, x: S, p: Params) -> S { return x; }\n#else\nfn drift(t: F, x: S, p: Params) -> S { return x * t; }\n#endif\n";
+        assert!(first_param(twice, "drift").is_none());
+    }
 
     fn names(code: &str) -> Vec<(Kind, String)> {
         outline(code)
