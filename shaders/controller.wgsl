@@ -30,6 +30,28 @@ var<private> rejected_out: U;
 var<private> h_out: R;
 var<private> prev_out: R;
 
+#ifdef DENSE
+// Dense output: steps run past interior save times, and the state rows hold the continuous
+// extension (Hairer's contd5, order 4) of the step that passed the save time, so saving
+// does not change the steps taken. Rows from DENSE_ROW: the true time and the start of the
+// last accepted step; the true state; that step's start state, first stage and h Σ d_i k_i.
+// (Its last stage, drift at the true state, is recomputed as the next step's k1.)
+var<private> dense_t: R;
+var<private> dense_t_last: R;
+var<private> dense_x: S;
+var<private> dense_x_last: S;
+var<private> dense_k_last: S;
+var<private> dense_d_last: S;
+
+fn dense_at(r: u32, inv: u32) -> R {
+    return states[(DENSE_ROW + r) * chunk.stride + inv];
+}
+
+fn dense_set(r: u32, inv: u32, v: R) {
+    states[(DENSE_ROW + r) * chunk.stride + inv] = v;
+}
+#endif
+
 fn load_counts(inv: u32) {
     if (chunk.step0 == 0u) {
         accepted_out = U(0u);
@@ -42,10 +64,16 @@ fn load_counts(inv: u32) {
     rejected_out = U(states[(DIM + 1u) * chunk.stride + inv]);
     h_out = states[(DIM + 2u) * chunk.stride + inv];
     prev_out = states[(DIM + 3u) * chunk.stride + inv];
-}
-
-fn pw(v: R, e: f32) -> R {
-    return R(pow(R32(max(v, R(1e-12))), R32(e)));
+#ifdef DENSE
+    dense_t = dense_at(0u, inv);
+    dense_t_last = dense_at(1u, inv);
+#for c in DIM
+    dense_x[$c] = dense_at(2u + $c, inv);
+    dense_x_last[$c] = dense_at(2u + DIM + $c, inv);
+    dense_k_last[$c] = dense_at(2u + 2u * DIM + $c, inv);
+    dense_d_last[$c] = dense_at(2u + 3u * DIM + $c, inv);
+#endfor
+#endif
 }
 
 fn nan_r() -> R {
@@ -70,9 +98,33 @@ fn advance(x0: S, p: Params, traj: U) -> S {
 #endif
     let t0 = select(T0 + F(chunk.step0) * DT, T0, chunk.step0 == 0u);
     var t = R(t0);
+#ifdef DENSE
+    // A later segment goes on from the true state, which may lie past its start.
+    if (chunk.step0 > 0u) {
+        t = dense_t;
+        x = dense_x;
+    }
+#endif
     var h = h_out;
     var k1 = drift_t(t, x, p);
+#ifdef DENSE
+    var t_last = t;
+    var x_last = x;
+    var k_last = k1;
+    var d_last: S;
+    if (chunk.step0 > 0u) {
+        t_last = dense_t_last;
+        x_last = dense_x_last;
+        k_last = dense_k_last;
+        d_last = dense_d_last;
+    }
+#endif
     var prev2 = abs(prev_out);
+    // PI control needs err^a / prev^b: one log2 and one exp2 per step, with log2(prev) kept
+    // from the step that set it (transcendentals cost llvmpipe more than the tableau does).
+    // prev2 is at least 1e-8; at the floor, log2 is the constant the loop uses.
+    let l8 = log2(1e-8f);
+    var lprev = select(log2(R32(prev2)), R32(l8), prev2 <= R(1e-8));
     var accepted = accepted_out;
     var rejected = rejected_out;
     var last_rejected = prev_out < R(0.0);
@@ -88,13 +140,26 @@ fn advance(x0: S, p: Params, traj: U) -> S {
         if (!any(running)) {
             break;
         }
+#ifdef DENSE
+        // Only the run's end cuts a step; save times are interpolated.
+        let last = B(final_segment) & (h >= te - t);
+#else
         let last = h >= te - t;
+#endif
         let hs = select(R(0.0), select(h, te - t, last), running);
         let t_new = select(t + hs, te, last);
         let trial = step(t, hs, t_new, x, k1, p);
         let err2 = trial.err2;
         let ok = running & ((err2 <= R(1.0)) | (hs <= R(DT_MIN)));
         let rej = running & !ok;
+#ifdef DENSE
+#for c in DIM
+        x_last[$c] = select(x_last[$c], x[$c], ok);
+        k_last[$c] = select(k_last[$c], k1[$c], ok);
+        d_last[$c] = select(d_last[$c], trial.d[$c], ok);
+#endfor
+        t_last = select(t_last, t, ok);
+#endif
 #for c in DIM
         x[$c] = select(x[$c], trial.x[$c], ok);
         k1[$c] = select(k1[$c], trial.k[$c], ok);
@@ -120,14 +185,17 @@ fn advance(x0: S, p: Params, traj: U) -> S {
 #endif
         accepted += select(U(0u), U(1u), ok);
         rejected += select(U(0u), U(1u), rej);
-        let fac = clamp(pw(err2, EXP_ERR2) / pw(prev2, EXP_PREV2) / 0.9, R(0.1), R(5.0));
-        let grown = hs / fac;
+        // A NaN norm (a trial that overflowed: inf - inf) counts as a huge one, so the step
+        // shrinks (max(NaN, ..) might drop the NaN and grow it), as in the CPU twin.
+        let e = select(err2, R(1e30), !(err2 <= R(1e30)));
+        let l = log2(R32(max(e, R(1e-12))));
+        let q = exp2(R32(EXP_ERR2) * l - select(R32(0.0), R32(EXP_PREV2) * lprev, ok)) / 0.9;
+        let grown = hs / R(clamp(q, R32(0.1), R32(5.0)));
         let h_ok = select(grown, hs, last_rejected & (grown > hs));
-        // A NaN norm (a trial that overflowed: inf - inf) shortens the step as an infinite one
-        // does, as in the CPU twin; pw's max(NaN, ..) may drop the NaN and grow the step.
-        let err2_rej = select(err2, R(1e30), !(err2 <= R(1e30)));
-        let h_rej = hs / min(pw(err2_rej, EXP_ERR2) / 0.9, R(5.0));
-        prev2 = select(prev2, max(err2, R(1e-8)), ok);
+        let h_rej = hs / R(min(q, R32(5.0)));
+        let floor8 = e >= R(1e-8);
+        prev2 = select(prev2, select(R(1e-8), e, floor8), ok);
+        lprev = select(lprev, select(R32(l8), l, floor8), ok);
         last_rejected = select(last_rejected, rej, running);
         h = select(h, clamp(select(h_rej, h_ok, ok), R(DT_MIN), R(DT_MAX)), running);
         running = running & (t < te);
@@ -151,7 +219,31 @@ fn advance(x0: S, p: Params, traj: U) -> S {
             atomicMin(&events[1], lane_u(traj, l));
         }
     }
+#ifdef DENSE
+    dense_t = t;
+    dense_x = x;
+    dense_t_last = t_last;
+    dense_x_last = x_last;
+    dense_k_last = k_last;
+    dense_d_last = d_last;
+    // The state at te where the last accepted step passed it: with θ = (te - t_last) / h,
+    // y = x_last + θ (Δ + (1 - θ) (r3 + θ (r4 + (1 - θ) d))), Δ = x - x_last,
+    // r3 = h k_last - Δ, r4 = Δ - h k1 - r3 (k1 is the drift at x: that step's last stage).
+    let past = t > te;
+    let hl = select(R(1.0), t - t_last, past);
+    let th = (te - t_last) / hl;
+    let th1 = R(1.0) - th;
+    var y: S;
+#for c in DIM
+    let dx$c = x[$c] - x_last[$c];
+    let r3$c = hl * k_last[$c] - dx$c;
+    let r4$c = dx$c - hl * k1[$c] - r3$c;
+    y[$c] = select(x[$c], x_last[$c] + th * (dx$c + th1 * (r3$c + th * (r4$c + th1 * d_last[$c]))), past);
+#endfor
+    return y;
+#else
     return x;
+#endif
 }
 
 fn store_counts(inv: u32) {
@@ -159,4 +251,14 @@ fn store_counts(inv: u32) {
     states[(DIM + 1u) * chunk.stride + inv] = R(rejected_out);
     states[(DIM + 2u) * chunk.stride + inv] = h_out;
     states[(DIM + 3u) * chunk.stride + inv] = prev_out;
+#ifdef DENSE
+    dense_set(0u, inv, dense_t);
+    dense_set(1u, inv, dense_t_last);
+#for c in DIM
+    dense_set(2u + $c, inv, dense_x[$c]);
+    dense_set(2u + DIM + $c, inv, dense_x_last[$c]);
+    dense_set(2u + 2u * DIM + $c, inv, dense_k_last[$c]);
+    dense_set(2u + 3u * DIM + $c, inv, dense_d_last[$c]);
+#endfor
+#endif
 }

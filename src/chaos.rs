@@ -36,6 +36,7 @@ pub fn analysis(
         lanes,
         segmented: true,
         open_ended: false,
+        dense: false,
     };
     let sys = &job.system;
     let pre = kernel::prelude(job, target);
@@ -859,6 +860,7 @@ fn probe_along(
         lanes: 1,
         segmented: true,
         open_ended: false,
+        dense: false,
     };
     let pre = kernel::prelude(job, target);
     let entry = "@group(0) @binding(0) var<storage, read> pts: array<F>;

@@ -308,7 +308,8 @@ pub fn execute<B: Backend>(
                 }
             }
             Command::ReadStates(chunk) => {
-                let bytes = plan.buffer_bytes(Buf::States);
+                // The rows a run returns; dense-output rows after them stay on the device.
+                let bytes = plan.buffer_bytes(Buf::StatesRead);
                 backend.copy(Buf::States, Buf::StatesRead, bytes)?;
                 let ticket = backend.submit()?;
                 let vals = reals(

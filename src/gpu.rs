@@ -467,6 +467,7 @@ pub fn rng_blocks(
         lanes: 1,
         segmented: false,
         open_ended: false,
+        dense: false,
     });
     if target.int64 && !ctx.has_int64() {
         return Err(Error::Unsupported {

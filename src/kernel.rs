@@ -166,6 +166,17 @@ pub struct Target {
     /// A stepper's kernel ([`crate::stepper`]): segments go on without end (no last segment
     /// at the grid's end), and an adaptive method's step budget applies to each segment.
     pub open_ended: bool,
+    /// An adaptive method reaches interior save times by its continuous extension instead
+    /// of cutting steps there; its last step's data lives in [`dense_rows`] rows after the
+    /// job's rows.
+    pub dense: bool,
+}
+
+/// Rows an adaptive trajectory keeps for dense output after the job's rows: its true state
+/// and time, the start time, state and first stage of its last accepted step, and that
+/// step's h Σ d_i k_i (Hairer's rcont5).
+pub fn dense_rows(dim: usize) -> usize {
+    4 * dim + 2
 }
 
 /// f64 built-ins with no Vulkan implementation: SPIR-V's GLSL.std.450 defines them for
@@ -262,6 +273,8 @@ pub fn prelude(job: &Job, target: Target) -> String {
     s += "#import math\n";
     s += &format!("const WORKGROUP: u32 = {}u;\n", target.workgroup());
     s += &format!("const DIM: u32 = {d}u;\n");
+    // Where an adaptive method's dense-output rows start (after every row the run returns).
+    s += &format!("const DENSE_ROW: u32 = {}u;\n", job.rows());
     s += &format!("const NOISE: u32 = {}u;\n", sys.noise_channels().max(1));
     let depth = job.tree_depth();
     s += &format!(
@@ -382,6 +395,8 @@ pub const PRELUDE_NAMES: &[&str] = &[
     "lane_u",
     "WORKGROUP",
     "DIM",
+    "DENSE_ROW",
+    "drift_t",
     "NOISE",
     "NOISE_BLOCKS",
     "TREE_DEPTH",
@@ -462,6 +477,9 @@ pub fn base_flags(job: &Job, target: Target) -> Vec<&'static str> {
     }
     if target.open_ended {
         flags.push("OPEN_ENDED");
+    }
+    if target.dense {
+        flags.push("DENSE");
     }
     if info.adaptive {
         flags.push("ADAPTIVE");
@@ -608,6 +626,7 @@ pub fn lane_time(job: &Job) -> LaneTime {
         lanes: 4,
         segmented: true,
         open_ended: false,
+        dense: false,
     };
     let pre = prelude(job, target) + &data_tables(sys);
     let code = vector_time(&sys.wgsl, first.ty_at);
@@ -1292,24 +1311,28 @@ mod tests {
             lanes: 4,
             segmented: false,
             open_ended: false,
+            dense: false,
         },
         Target {
             int64: true,
             lanes: 4,
             segmented: true,
             open_ended: false,
+            dense: false,
         },
         Target {
             int64: true,
             lanes: 2,
             segmented: false,
             open_ended: false,
+            dense: false,
         },
         Target {
             int64: false,
             lanes: 1,
             segmented: true,
             open_ended: false,
+            dense: false,
         },
     ];
 

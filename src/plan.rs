@@ -68,6 +68,11 @@ impl std::fmt::Debug for Progress {
 /// (BENCHMARKS.md); `--lanes` exists to measure other devices.
 pub const DEFAULT_LANES: u32 = 4;
 
+/// Trajectories per invocation of an adaptive method where its drift allows more than one:
+/// each lane waits for the slowest of its invocation's trajectories, and Dormand–Prince's
+/// seven stage vectors fill the registers, so two lanes beat four (BENCHMARKS.md, issue 15).
+pub const ADAPTIVE_LANES: u32 = 2;
+
 /// Partials of several save times wait on the device in slots and are read back together,
 /// one readback per batch of saves: at most this many bytes of them (the host then merges
 /// each batch as it arrives, so it holds about one batch).
@@ -250,6 +255,7 @@ fn choose_lanes(job: &Job, asked: Option<u32>) -> Result<u32> {
                 ),
             })
         }
+        (false, None) if job.method.is_adaptive() => ADAPTIVE_LANES,
         (false, l) => l.unwrap_or(DEFAULT_LANES),
     };
     if ![1, 2, 4].contains(&lanes) {
@@ -267,6 +273,9 @@ pub struct Plan {
     pub paths: u64,
     /// Values per trajectory in the states buffer (state, functionals, controller rows).
     pub rows: usize,
+    /// Rows after those that no statistic or read-back sees: an adaptive method's dense
+    /// output ([`kernel::dense_rows`]; `target.dense`).
+    pub scratch_rows: usize,
     pub dim: usize,
     pub precision: Precision,
     /// Bytes of one real in the run's precision.
@@ -333,6 +342,18 @@ impl Plan {
         }
         let rows = job.rows();
         let real_bytes = job.precision.bytes();
+        let adaptive = job.method.is_adaptive();
+        let save_steps = opts.save_at.steps(job)?;
+        // An adaptive method reaches interior save times by its continuous extension, so
+        // saving does not change its steps. Not under `project`, which may move the state
+        // between steps (the extension would interpolate across the jump).
+        let dense =
+            adaptive && save_steps.len() > 1 && !crate::system::defines_project(&job.system.wgsl);
+        let scratch_rows = if dense {
+            kernel::dense_rows(job.system.dim())
+        } else {
+            0
+        };
         // The reduction has `segs` invocations and partials per group (more than one with
         // replicas): a chunk holds no more groups than one reduce dispatch and one binding
         // of partials allow.
@@ -350,13 +371,11 @@ impl Plan {
         // A value of f64 occupies two f32 slots of the chunk plan.
         let chunking = schedule::plan(
             job.paths,
-            rows * (real_bytes / 4) as usize,
+            (rows + scratch_rows) * (real_bytes / 4) as usize,
             dev.limits,
             chunk_cap,
         )?;
-        let adaptive = job.method.is_adaptive();
         let lanes = choose_lanes(job, opts.lanes)?;
-        let save_steps = opts.save_at.steps(job)?;
         // Fixed-step dispatches are bounded (MAX_DISPATCH_STEPS) below what was asked.
         let dispatch_steps = match opts.dispatch_steps {
             Some(d) => Some(d.min(MAX_DISPATCH_STEPS)),
@@ -368,6 +387,7 @@ impl Plan {
             lanes,
             segmented: save_steps.len() > 1 || dispatch_steps.is_some(),
             open_ended: false,
+            dense,
         };
         let sa = &opts.save_at;
         sa.check(job)?;
@@ -467,6 +487,7 @@ impl Plan {
         let mut plan = Plan {
             paths: job.paths,
             rows,
+            scratch_rows,
             dim,
             precision: job.precision,
             real_bytes,
@@ -527,6 +548,7 @@ impl Plan {
             lanes,
             segmented: true,
             open_ended: true,
+            dense: false,
         };
         let slot_bytes = blocks
             * crate::reduce::segments_per_group(job.replicas)
@@ -535,6 +557,7 @@ impl Plan {
         let mut plan = Plan {
             paths: job.paths,
             rows,
+            scratch_rows: 0,
             dim: job.system.dim(),
             precision: job.precision,
             real_bytes,
@@ -649,7 +672,7 @@ impl Plan {
         let states = self.capacity * self.rows as u64 * self.real_bytes;
         match b {
             Buf::Uniform => self.uniform_slots * self.uniform_align,
-            Buf::States => states,
+            Buf::States => self.capacity * (self.rows + self.scratch_rows) as u64 * self.real_bytes,
             Buf::Partials => self.slots * self.slot_bytes,
             Buf::PartialsRead(_) => self.slots * self.read_slot_bytes(),
             Buf::Blocks => self.combine as u64 * self.slots * self.read_slot_bytes(),

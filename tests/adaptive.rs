@@ -458,3 +458,76 @@ fn a_drift_that_takes_one_time_runs_one_lane() {
     let e = solve(&ctx, &job, &opts).unwrap_err().to_string();
     assert!(e.contains("own time") && e.contains("lanes 4"), "{e}");
 }
+
+/// Dense output: dopri5 reaches save times by its continuous extension, not by cutting
+/// steps, so saving changes nothing about the steps taken — final states and step counts are
+/// bit-identical with and without save times (on the device, in f32 and f64, and on the
+/// twin), and for any chunk size. The saved values follow the order-4 extension: on the
+/// harmonic oscillator (x = cos t exactly) at save times between steps, their error is of
+/// the size of the error at the steps' own ends.
+#[test]
+fn dopri5_dense_output_leaves_the_steps_alone_and_is_accurate_between_them() {
+    let ctx = common::ctx();
+    let saving = |every: Option<u64>, chunk: Option<u64>| Options {
+        save_at: throng::SaveAt {
+            every,
+            keep_paths: 4,
+            ..Default::default()
+        },
+        chunk,
+        keep_states: true,
+        ..Default::default()
+    };
+    for p in [Precision::F32, Precision::F64] {
+        let n = 1000usize;
+        let job = lorenz(n as u64, p)
+            .job(dopri5(1e-6, 1e-6), TimeGrid::until(0.0, 3.0, 300))
+            .unwrap();
+        let plain = solve(&ctx, &job, &saving(None, None)).unwrap();
+        // Every 0.07: seven first-step lengths, between the controller's steps.
+        let saved = solve(&ctx, &job, &saving(Some(7), None)).unwrap();
+        let chunked = solve(&ctx, &job, &saving(Some(7), Some(256))).unwrap();
+        assert_eq!(saved.saves.len(), 300usize.div_ceil(7));
+        let (a, b) = (plain.states.unwrap(), saved.states.unwrap());
+        assert_eq!(a, b, "{p:?}: saving changed the run");
+        assert_eq!(chunked.saves, saved.saves, "{p:?}: chunking changed the saves");
+        if p == Precision::F64 {
+            // The twin interpolates alike: the same steps, the saved states within 1e-10.
+            let twin = cpu::solve(&job, &saving(Some(7), None)).unwrap();
+            let tw = twin.states.unwrap();
+            assert_eq!(tw[3 * n..5 * n], b[3 * n..5 * n], "step counts against the twin");
+            for (g, t) in saved.saves.iter().zip(&twin.saves) {
+                for (x, y) in g.paths.iter().zip(&t.paths) {
+                    assert!((x - y).abs() <= 1e-10 * y.abs().max(1.0), "t {}: {x} vs {y}", g.t);
+                }
+            }
+        }
+    }
+    // x'' = -x from (1, 0): x = cos t, v = -sin t. Steps of about 0.1 at rtol 1e-9; saves
+    // every 0.013 land inside them.
+    let code = "fn drift(t: F, x: S, p: Params) -> S {\n    return S(x[1], -x[0]);\n}\n";
+    let sys = System::wgsl("spring", &["x", "v"], &[], throng::Noise::None, code).unwrap();
+    let job = Ensemble::new(sys, 4)
+        .x0(&[1.0, 0.0])
+        .precision(Precision::F64)
+        .job(dopri5(1e-9, 1e-9), TimeGrid::until(0.0, 10.0, 10_000))
+        .unwrap();
+    let sol = solve(&ctx, &job, &saving(Some(13), None)).unwrap();
+    let err = |s: &throng::Save| {
+        (s.paths[0] - s.t.cos())
+            .abs()
+            .max((s.paths[1] + s.t.sin()).abs())
+    };
+    let between = sol.saves.iter().map(err).fold(0.0, f64::max);
+    let end = err(sol.saves.last().unwrap());
+    let report = sol.adaptive.unwrap();
+    let steps = report.steps.mean[0];
+    eprintln!(
+        "{} saves, {steps} steps: worst error at a save {between:.2e}, at t = 10 {end:.2e}",
+        sol.saves.len()
+    );
+    // Far more saves than steps, so nearly every save lies inside a step.
+    assert!(sol.saves.len() as f64 > 3.0 * steps, "{steps} steps");
+    assert!(between < 1e-7, "{between:e}");
+    assert!(between < 10.0 * end.max(1e-9), "{between:e} vs {end:e} at the end");
+}

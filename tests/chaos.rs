@@ -37,6 +37,7 @@ fn derived_tangents_match_central_differences_for_every_catalog_ode() {
             lanes: 1,
             segmented: false,
             open_ended: false,
+            dense: false,
         };
         let wide = throng::kernel::integrate(&f64_job, target).is_ok();
         let job = if wide {
@@ -644,6 +645,7 @@ fn maps_have_their_known_exponents() {
         lanes: 1,
         segmented: false,
         open_ended: false,
+        dense: false,
     };
     let e = throng::kernel::integrate(&job, target)
         .unwrap_err()

@@ -188,6 +188,7 @@ fn compose_parsed(sys: throng::System) {
         lanes: 1,
         segmented: false,
         open_ended: false,
+        dense: false,
     };
     let _ = throng::kernel::integrate(&job, target);
 }

@@ -23,6 +23,7 @@ fn targets(ctx: &throng::Context) -> Vec<Target> {
         lanes: 1,
         segmented: false,
         open_ended: false,
+        dense: false,
     }];
     if ctx.has_int64() {
         t.push(Target {
@@ -30,6 +31,7 @@ fn targets(ctx: &throng::Context) -> Vec<Target> {
             lanes: 1,
             segmented: false,
             open_ended: false,
+            dense: false,
         });
     }
     t

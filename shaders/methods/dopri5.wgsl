@@ -10,6 +10,11 @@ struct Trial {
     // mean over components of (err_c / (ATOL + RTOL max(|x_c|, |x5_c|)))^2, err the
     // difference from the embedded fourth-order solution
     err2: R,
+#ifdef DENSE
+    // h (d1 k1 + d3 k3 + ... + d7 k7): the quartic term of the continuous extension
+    // (Hairer's rcont5), which the controller interpolates save times with
+    d: S,
+#endif
 }
 
 // k1 = drift_t(t, x); t_new is t + h, or exactly the segment's end for its last step.
@@ -50,5 +55,15 @@ fn step(t: R, h: R, t_new: R, x: S, k1: S, p: Params) -> Trial {
     let sc$c = R(ATOL) + R(RTOL) * max(abs(x[$c]), abs(x5[$c]));
     err2 = err2 + (e$c / sc$c) * (e$c / sc$c);
 #endfor
+#ifdef DENSE
+    var d: S;
+#for c in DIM
+    d[$c] = h * ((-12715105075.0 / 11282082432.0) * k1[$c] + (87487479700.0 / 32700410799.0) * k3[$c]
+        + (-10690763975.0 / 1880347072.0) * k4[$c] + (701980252875.0 / 199316789632.0) * k5[$c]
+        + (-1453857185.0 / 822651844.0) * k6[$c] + (69997945.0 / 29380423.0) * k7[$c]);
+#endfor
+    return Trial(x5, k7, err2 / R(F(DIM)), d);
+#else
     return Trial(x5, k7, err2 / R(F(DIM)));
+#endif
 }

@@ -14,20 +14,23 @@ use crate::method::{Controller, Method, EXP_ERR2, EXP_PREV2};
 /// Terminal state, then the controller rows (accepted and rejected step counts, the next
 /// step, the last error norm, negative after a rejection), of trajectory `i`.
 pub fn dopri5_trajectory<T: Real>(job: &Job, i: u64) -> Vec<T> {
-    dopri5_segments(job, i, &[job.steps as u64]).pop().unwrap()
+    dopri5_segments(job, i, &[job.steps as u64], false)
+        .pop()
+        .unwrap()
 }
 
-/// The same rows at the end of each segment: the run is cut at the grid times
+/// The same rows at the end of each segment: the run is saved at the grid times
 /// t0 + e dt for e in `ends` (the last being the job's last step, which ends at t1), as the
-/// kernel does between save times.
-pub fn dopri5_segments<T: Real>(job: &Job, i: u64, ends: &[u64]) -> Vec<Vec<T>> {
+/// kernel does between save times: by cutting steps there, or with `dense`, by the continuous
+/// extension (each row then ends with the dense-output rows).
+pub fn dopri5_segments<T: Real>(job: &Job, i: u64, ends: &[u64], dense: bool) -> Vec<Vec<T>> {
     let (x, p) = job.inputs_at(i);
     let p: Vec<T> = p.into_iter().map(T::of).collect();
-    let mut row = start_row(job, x.into_iter().map(T::of).collect());
+    let mut row = start_row(job, x.into_iter().map(T::of).collect(), dense);
     let mut start = 0u64;
     let mut out = Vec::new();
     for &end in ends {
-        segment(job, &p, &mut row, start, end - start);
+        segment(job, &p, &mut row, start, end - start, dense);
         out.push(row.clone());
         start = end;
     }
@@ -35,16 +38,32 @@ pub fn dopri5_segments<T: Real>(job: &Job, i: u64, ends: &[u64]) -> Vec<Vec<T>> 
 }
 
 /// A trajectory's rows before its first step: its state, no steps taken, the first step,
-/// and an error memory of 1e-8 (`load_counts` in the kernel at step 0).
-pub fn start_row<T: Real>(job: &Job, mut x0: Vec<T>) -> Vec<T> {
+/// and an error memory of 1e-8 (`load_counts` in the kernel at step 0); with `dense`, the
+/// dense-output rows after them (`kernel::dense_rows`, unread before the first step).
+pub fn start_row<T: Real>(job: &Job, mut x0: Vec<T>, dense: bool) -> Vec<T> {
     x0.extend([T::default(), T::default(), T::of(job.grid.dt), T::of(1e-8)]);
+    if dense {
+        x0.resize(
+            job.rows() + crate::kernel::dense_rows(job.system.dim()),
+            T::default(),
+        );
+    }
     x0
 }
 
 /// Advances `row` (the state, then the controller rows) from the grid time of step `step0`
-/// to that of step0 + steps (t1 for the last segment), cutting the last step there.
-/// Returns whether the trajectory ran out of steps (its state is then NaN).
-pub fn segment<T: Real>(job: &Job, p: &[T], row: &mut [T], step0: u64, steps: u64) -> bool {
+/// to that of step0 + steps (t1 for the last segment), cutting the last step there; with
+/// `dense` only the run's last step is cut, and the state rows get the continuous extension
+/// at the segment's end (the kernel's `DENSE`, Hairer's contd5) while the true state goes on
+/// in the dense rows. Returns whether the trajectory ran out of steps (its state is then NaN).
+pub fn segment<T: Real>(
+    job: &Job,
+    p: &[T],
+    row: &mut [T],
+    step0: u64,
+    steps: u64,
+    dense: bool,
+) -> bool {
     let Method::Dopri5(ctl) = job.method else {
         unreachable!("a dopri5 job")
     };
@@ -63,6 +82,13 @@ pub fn segment<T: Real>(job: &Job, p: &[T], row: &mut [T], step0: u64, steps: u6
     let mut h = row[dim + 2];
     let prev_out = row[dim + 3];
     let mut prev2 = prev_out.abs();
+    // err^a / prev^b from one log2 and one exp2 per step, log2(prev) kept (as the kernel).
+    let l8 = (1e-8f64 as f32).log2();
+    let mut lprev = if prev2 <= k(1e-8) {
+        l8
+    } else {
+        (prev2.to_f64() as f32).log2()
+    };
     let mut last_rejected = prev_out < T::default();
     let end = step0 + steps;
     let t0 = if step0 == 0 {
@@ -75,8 +101,22 @@ pub fn segment<T: Real>(job: &Job, p: &[T], row: &mut [T], step0: u64, steps: u6
     } else {
         lim.t0 + T::of(end as f64) * lim.h0
     };
+    let final_segment = end >= job.steps as u64;
+    let base = job.rows();
     let mut t = t0;
+    if dense && step0 > 0 {
+        // A later segment goes on from the true state, which may lie past its start.
+        t = row[base];
+        x = row[base + 2..][..dim].to_vec();
+    }
     let mut k1 = f(t, &x);
+    // The last accepted step: its start time, state, first stage and h Σ d_i k_i.
+    let (mut t_last, mut x_last, mut k_last, mut d_last) =
+        (t, x.clone(), k1.clone(), vec![T::default(); dim]);
+    if dense && step0 > 0 {
+        let r = |i: usize| row[base + 2 + i * dim..][..dim].to_vec();
+        (t_last, x_last, k_last, d_last) = (row[base + 1], r(1), r(2), r(3));
+    }
     let mut unfinished = false;
     while t < te {
         if accepted + rejected >= ctl.max_steps {
@@ -84,43 +124,64 @@ pub fn segment<T: Real>(job: &Job, p: &[T], row: &mut [T], step0: u64, steps: u6
             unfinished = true;
             break;
         }
-        let last = h >= te - t;
+        // With dense output only the run's end cuts a step; save times are interpolated.
+        let last = (!dense || final_segment) && h >= te - t;
         let h_step = if last { te - t } else { h };
         let t_new = if last { te } else { t + h_step };
         let trial = dopri5::step(sys, p, t, h_step, t_new, &x, &k1, lim.atol, lim.rtol);
-        let (x5, k7, err2) = (trial.x, trial.k, trial.err2);
-        let pow = |v: T, e: f32| T::of((v.to_f64() as f32).powf(e) as f64);
+        let (x5, k7, err2, d) = (trial.x, trial.k, trial.err2, trial.d);
+        // A NaN norm (an overflowed trial) counts as a huge one: the step shrinks.
+        let e = if err2 <= k(1e30) { err2 } else { k(1e30) };
+        let l = ((if e > k(1e-12) { e } else { k(1e-12) }).to_f64() as f32).log2();
+        let floor8 = e >= k(1e-8);
         let h_new;
         if err2 <= k(1.0) || h_step <= lim.dt_min {
             accepted += 1;
+            (t_last, x_last, k_last, d_last) = (t, x.clone(), k1.clone(), d);
             t = t_new;
             x = x5;
             k1 = k7;
             // Here the kernel applies a system's `project` (and then recomputes k1 if it
             // moved x); no twin system defines one, so there is nothing to apply.
-            let fac = clamp(
-                pow(err2, EXP_ERR2) / pow(prev2, EXP_PREV2) / k(0.9),
-                k(0.1),
-                k(5.0),
-            );
-            let grown = h_step / fac;
+            let q = (EXP_ERR2 * l - EXP_PREV2 * lprev).exp2() / 0.9;
+            let grown = h_step / T::of(q.clamp(0.1, 5.0) as f64);
             h_new = if last_rejected && grown > h_step {
                 h_step
             } else {
                 grown
             };
-            prev2 = if err2 > k(1e-8) { err2 } else { k(1e-8) };
+            prev2 = if floor8 { e } else { k(1e-8) };
+            lprev = if floor8 { l } else { l8 };
             last_rejected = false;
         } else {
             rejected += 1;
-            let fac = pow(err2, EXP_ERR2) / k(0.9);
-            // A NaN norm (an overflowed trial) shortens by 5, as the kernel does.
-            h_new = h_step / if fac < k(5.0) { fac } else { k(5.0) };
+            let q = (EXP_ERR2 * l).exp2() / 0.9;
+            h_new = h_step / T::of(q.min(5.0) as f64);
             last_rejected = true;
         }
         h = clamp(h_new, lim.dt_min, lim.dt_max);
     }
-    row[..dim].copy_from_slice(&x);
+    if dense {
+        row[base] = t;
+        row[base + 1] = t_last;
+        for (i, v) in [&x, &x_last, &k_last, &d_last].into_iter().enumerate() {
+            row[base + 2 + i * dim..][..dim].copy_from_slice(v);
+        }
+    }
+    if dense && t > te {
+        // The continuous extension of the step that passed te, as in the kernel.
+        let hl = t - t_last;
+        let th = (te - t_last) / hl;
+        let th1 = k(1.0) - th;
+        for c in 0..dim {
+            let dx = x[c] - x_last[c];
+            let r3 = hl * k_last[c] - dx;
+            let r4 = dx - hl * k1[c] - r3;
+            row[c] = x_last[c] + th * (dx + th1 * (r3 + th * (r4 + th1 * d_last[c])));
+        }
+    } else {
+        row[..dim].copy_from_slice(&x);
+    }
     row[dim] = T::of(accepted as f64);
     row[dim + 1] = T::of(rejected as f64);
     row[dim + 2] = h;

@@ -43,6 +43,16 @@ pub mod tableau {
         22.0 / 525.0,
         -1.0 / 40.0,
     ];
+    /// The quartic coefficients of the continuous extension, of k1, k3, k4, k5, k6, k7
+    /// (Hairer, Nørsett, Wanner, Solving ODEs I, sec. II.6; DOPRI5's contd5).
+    pub const D: [f64; 6] = [
+        -12715105075.0 / 11282082432.0,
+        87487479700.0 / 32700410799.0,
+        -10690763975.0 / 1880347072.0,
+        701980252875.0 / 199316789632.0,
+        -1453857185.0 / 822651844.0,
+        69997945.0 / 29380423.0,
+    ];
 }
 
 /// A trial step: the fifth-order solution at t_new, drift(t_new, x5) (the next k1 if the step
@@ -51,6 +61,8 @@ pub struct Trial<T> {
     pub x: Vec<T>,
     pub k: Vec<T>,
     pub err2: T,
+    /// h (d1 k1 + d3 k3 + ... + d7 k7), the quartic term of the continuous extension.
+    pub d: Vec<T>,
 }
 
 /// One trial step from (t, x) with k1 = drift(t, x); t_new is t + h, or exactly the segment's
@@ -128,9 +140,21 @@ pub fn step<T: Real>(
         let sc = atol + rtol * big;
         err2 = err2 + (e / sc) * (e / sc);
     }
+    let d = (0..dim)
+        .map(|c| {
+            h_step
+                * (k(D[0]) * k1[c]
+                    + k(D[1]) * k3[c]
+                    + k(D[2]) * k4[c]
+                    + k(D[3]) * k5[c]
+                    + k(D[4]) * k6[c]
+                    + k(D[5]) * k7[c])
+        })
+        .collect();
     Trial {
         x: x5,
         k: k7,
         err2: err2 / k(dim as f64),
+        d,
     }
 }

@@ -13,26 +13,27 @@ use crate::plan::Plan;
 
 /// Trajectory `traj`'s rows before its first step (its initial state, and an adaptive
 /// method's controller rows) and its parameters, in precision `T`.
-pub fn start<T: Real>(job: &Job, traj: u64) -> (Vec<T>, Vec<T>) {
+pub fn start<T: Real>(job: &Job, traj: u64, dense: bool) -> (Vec<T>, Vec<T>) {
     let (x, p) = job.inputs_at(traj);
     let x: Vec<T> = x.into_iter().map(T::of).collect();
     let p = p.into_iter().map(T::of).collect();
     let row = match job.method {
-        Method::Dopri5(_) => controller::start_row(job, x),
+        Method::Dopri5(_) => controller::start_row(job, x, dense),
         _ => x,
     };
     (row, p)
 }
 
-/// Advances one trajectory's rows through steps step0 .. step0 + steps with its method.
-/// Returns whether an adaptive trajectory ran out of steps.
+/// Advances one trajectory's rows through steps step0 .. step0 + steps with its method
+/// (`dense`: an adaptive method's dense output, `Plan::target`). Returns whether an adaptive
+/// trajectory ran out of steps.
 pub fn advance<T: Real>(
     job: &Job,
     traj: u64,
     p: &[T],
     row: &mut [T],
-    step0: u64,
-    steps: u64,
+    (step0, steps): (u64, u64),
+    dense: bool,
 ) -> bool {
     let dim = job.system.dim();
     match job.method {
@@ -41,7 +42,7 @@ pub fn advance<T: Real>(
             rk4::rk4_advance(sys, &mut row[..dim], p, &rk4::Steps::of(job, steps), step0);
             false
         }
-        Method::Dopri5(_) => controller::segment(job, p, row, step0, steps),
+        Method::Dopri5(_) => controller::segment(job, p, row, step0, steps, dense),
         // Maps have no Rust twins; `cpu::solve` refuses them.
         Method::Iterate => unreachable!("no CPU twin iterates a map"),
         _ => {
@@ -63,7 +64,8 @@ pub fn dispatch<T: Real + Pod>(
     states: &mut [T],
     events: &mut [u32],
 ) {
-    let (n, rows, cap) = (u.count as usize, plan.rows, plan.capacity as usize);
+    let (n, cap) = (u.count as usize, plan.capacity as usize);
+    let (rows, dense) = (plan.rows + plan.scratch_rows, plan.target.dense);
     let (step0, steps) = (u.step0 as u64, u.steps as u64);
     let first = u.first as u64;
     let threads = std::thread::available_parallelism()
@@ -81,13 +83,13 @@ pub fn dispatch<T: Real + Pod>(
                     let mut unfinished = Vec::new();
                     for j in lo..hi {
                         let traj = first + j as u64;
-                        let (mut row, p) = start::<T>(job, traj);
+                        let (mut row, p) = start::<T>(job, traj, dense);
                         if step0 > 0 {
                             for (c, v) in row.iter_mut().enumerate() {
                                 *v = view[c * cap + j];
                             }
                         }
-                        if advance(job, traj, &p, &mut row, step0, steps) {
+                        if advance(job, traj, &p, &mut row, (step0, steps), dense) {
                             unfinished.push(traj);
                         }
                         out.extend(row);

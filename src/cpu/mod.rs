@@ -136,8 +136,8 @@ impl Real for f64 {
 /// the job's kernel computes them (in the job's precision, widened to f64).
 pub fn trajectory(job: &Job, i: u64) -> Vec<f64> {
     fn run<T: Real>(job: &Job, i: u64) -> Vec<f64> {
-        let (mut row, p) = integrate::start::<T>(job, i);
-        integrate::advance(job, i, &p, &mut row, 0, job.steps as u64);
+        let (mut row, p) = integrate::start::<T>(job, i, false);
+        integrate::advance(job, i, &p, &mut row, (0, job.steps as u64), false);
         row.into_iter().map(T::to_f64).collect()
     }
     match job.precision {
