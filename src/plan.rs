@@ -39,6 +39,11 @@ pub struct Options {
     /// (fixed-step method, several save times, subgroups), Some(false) never, Some(true)
     /// always or an error saying why not. Results do not depend on it.
     pub fuse: Option<bool>,
+    /// How an adaptive method meets interior save times: None or Some(true) by its
+    /// continuous extension (dense output: saving does not change the steps; not available
+    /// to a system with `project`), Some(false) by cutting its steps there, as a stepper's
+    /// calls do.
+    pub dense: Option<bool>,
 }
 
 /// Where a run stands, for [`Progress`].
@@ -347,8 +352,17 @@ impl Plan {
         // An adaptive method reaches interior save times by its continuous extension, so
         // saving does not change its steps. Not under `project`, which may move the state
         // between steps (the extension would interpolate across the jump).
-        let dense =
-            adaptive && save_steps.len() > 1 && !crate::system::defines_project(&job.system.wgsl);
+        let project = crate::system::defines_project(&job.system.wgsl);
+        if opts.dense == Some(true) && adaptive && project {
+            return Err(Error::MethodDoesNotFit {
+                method: job.method.name(),
+                system: job.system.name.clone(),
+                message: "dense output interpolates between steps, and `project` may move the \
+                          state at a step's end; save by cutting steps instead"
+                    .into(),
+            });
+        }
+        let dense = adaptive && save_steps.len() > 1 && !project && opts.dense != Some(false);
         let scratch_rows = if dense {
             kernel::dense_rows(job.system.dim())
         } else {

@@ -391,10 +391,7 @@ fn a_trajectory_the_driver_stops_early_is_unfinished_not_finished() {
 }
 
 fn run_lanes(ctx: &throng::Context, job: &throng::Job, lanes: Option<u32>) -> Vec<f64> {
-    let opts = Options {
-        lanes,
-        ..keep()
-    };
+    let opts = Options { lanes, ..keep() };
     solve(ctx, job, &opts).unwrap().states.unwrap()
 }
 
@@ -423,7 +420,11 @@ fn dopri5_lanes_take_the_steps_of_one_lane_bit_for_bit() {
         );
         let one = run_lanes(&ctx, &lorenz, Some(1));
         for lanes in [None, Some(2), Some(4)] {
-            assert_eq!(run_lanes(&ctx, &lorenz, lanes), one, "lorenz {p:?} lanes {lanes:?}");
+            assert_eq!(
+                run_lanes(&ctx, &lorenz, lanes),
+                one,
+                "lorenz {p:?} lanes {lanes:?}"
+            );
         }
     }
     let one = run_lanes(&ctx, &duffing, Some(1));
@@ -432,7 +433,11 @@ fn dopri5_lanes_take_the_steps_of_one_lane_bit_for_bit() {
     // The sweep took different steps per trajectory (the lanes of an invocation differ).
     let n = 1001;
     let accepted = &one[2 * n..3 * n];
-    assert!(accepted.iter().any(|&a| a != accepted[0]), "{:?}", &accepted[..8]);
+    assert!(
+        accepted.iter().any(|&a| a != accepted[0]),
+        "{:?}",
+        &accepted[..8]
+    );
 }
 
 /// A drift that needs t as one value (an `if` on it) runs one lane, and asking for more says
@@ -447,7 +452,10 @@ fn a_drift_that_takes_one_time_runs_one_lane() {
         .precision(Precision::F64)
         .job(dopri5(1e-9, 1e-9), TimeGrid::until(0.0, 2.0, 10))
         .unwrap();
-    assert_eq!(throng::kernel::lane_time(&job), throng::kernel::LaneTime::One);
+    assert_eq!(
+        throng::kernel::lane_time(&job),
+        throng::kernel::LaneTime::One
+    );
     let x = run_lanes(&ctx, &job, None);
     // Growth to t = 1, then decay back: x(2) = 1 (to the tolerance, across the kink).
     assert!((x[0] - 1.0).abs() < 1e-6, "{}", x[0]);
@@ -490,15 +498,26 @@ fn dopri5_dense_output_leaves_the_steps_alone_and_is_accurate_between_them() {
         assert_eq!(saved.saves.len(), 300usize.div_ceil(7));
         let (a, b) = (plain.states.unwrap(), saved.states.unwrap());
         assert_eq!(a, b, "{p:?}: saving changed the run");
-        assert_eq!(chunked.saves, saved.saves, "{p:?}: chunking changed the saves");
+        assert_eq!(
+            chunked.saves, saved.saves,
+            "{p:?}: chunking changed the saves"
+        );
         if p == Precision::F64 {
             // The twin interpolates alike: the same steps, the saved states within 1e-10.
             let twin = cpu::solve(&job, &saving(Some(7), None)).unwrap();
             let tw = twin.states.unwrap();
-            assert_eq!(tw[3 * n..5 * n], b[3 * n..5 * n], "step counts against the twin");
+            assert_eq!(
+                tw[3 * n..5 * n],
+                b[3 * n..5 * n],
+                "step counts against the twin"
+            );
             for (g, t) in saved.saves.iter().zip(&twin.saves) {
                 for (x, y) in g.paths.iter().zip(&t.paths) {
-                    assert!((x - y).abs() <= 1e-10 * y.abs().max(1.0), "t {}: {x} vs {y}", g.t);
+                    assert!(
+                        (x - y).abs() <= 1e-10 * y.abs().max(1.0),
+                        "t {}: {x} vs {y}",
+                        g.t
+                    );
                 }
             }
         }
@@ -529,5 +548,8 @@ fn dopri5_dense_output_leaves_the_steps_alone_and_is_accurate_between_them() {
     // Far more saves than steps, so nearly every save lies inside a step.
     assert!(sol.saves.len() as f64 > 3.0 * steps, "{steps} steps");
     assert!(between < 1e-7, "{between:e}");
-    assert!(between < 10.0 * end.max(1e-9), "{between:e} vs {end:e} at the end");
+    assert!(
+        between < 10.0 * end.max(1e-9),
+        "{between:e} vs {end:e} at the end"
+    );
 }

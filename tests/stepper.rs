@@ -48,7 +48,7 @@ fn stepped(ctx: &Context, job: &Job, calls: u32, k: u32) -> Vec<f64> {
 }
 
 /// `solve`'s terminal rows; adaptive runs save at every `k` steps, where the stepper's
-/// calls end (dopri5 cuts its steps there).
+/// calls end, by cutting their steps there as the stepper does (not by dense output).
 fn solved(ctx: &Context, job: &Job, k: u64) -> Vec<f64> {
     let mut opts = common::keep();
     if job.method.is_adaptive() {
@@ -56,6 +56,7 @@ fn solved(ctx: &Context, job: &Job, k: u64) -> Vec<f64> {
             every: Some(k),
             ..Default::default()
         };
+        opts.dense = Some(false);
     }
     solve(ctx, job, &opts).unwrap().states.unwrap()
 }
