@@ -12,7 +12,9 @@ pub struct BenchArgs {
     /// transition by setd1) or all; or observers (W1 with moments at 64 save times, and with
     /// a 100-bin histogram too, fused and unfused, interleaved with the plain run); or
     /// sampler (10^7 samples of a 2-D mixture by DPM-Solver++(2M) at 20 NFE, device and
-    /// host twin)
+    /// host twin); or dopri5 (Lorenz by Dormand–Prince, swept and uniform, at 1, 2 and 4
+    /// lanes, against RK4 at the same lanes, and 15 save times by dense output against cut
+    /// steps)
     #[arg(long, default_value = "all")]
     workload: String,
     /// Timed repetitions per measurement (the median is reported)
@@ -43,6 +45,9 @@ pub fn bench(args: BenchArgs) -> Result<(), Error> {
     }
     if args.workload == "sampler" {
         return sampler(&args);
+    }
+    if args.workload == "dopri5" {
+        return dopri5(&args);
     }
     let jobs = workloads(&args.workload, args.shrink)?;
     let ctx = Context::new(&args.adapter.choice())?;
@@ -169,6 +174,86 @@ fn observers(args: &BenchArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// Dormand–Prince against RK4 on Lorenz (2^18 trajectories, divided by --shrink): RK4 with
+/// 1000 steps of 0.01 over rho in [0, 50]; dopri5 to t = 10 at rtol = atol = 1e-6 over the
+/// same sweep and at rho = 28 for all; each at 1, 2 and 4 lanes; and the swept dopri5 at two
+/// lanes with 15 save times, by dense output and by cut steps. All interleaved in each
+/// repetition; medians. Per step: solve time over trajectory-steps (dopri5's accepted steps,
+/// its rejected ones included in the time), and its ratio to RK4's at the same lanes.
+fn dopri5(args: &BenchArgs) -> Result<(), Error> {
+    let ctx = Context::new(&args.adapter.choice())?;
+    let n = (1u64 << 18) / args.shrink;
+    let lorenz = || -> Result<Ensemble, Error> {
+        Ok(Ensemble::new(System::builtin("lorenz")?, n).x0(&[1.0, 0.0, 0.0]))
+    };
+    let rk4 = lorenz()?
+        .sweep("rho", 0.0, 50.0)
+        .job(Method::Rk4, TimeGrid::new(0.0, 0.01, 1000))?;
+    let dp = Method::Dopri5(Default::default());
+    let grid = TimeGrid::until(0.0, 10.0, 105);
+    let swept = lorenz()?.sweep("rho", 0.0, 50.0).job(dp, grid)?;
+    let uniform = lorenz()?.set("rho", 28.0).job(dp, grid)?;
+    let lanes = |l: u32| Options {
+        lanes: Some(l),
+        ..Options::default()
+    };
+    let saving = |dense: bool| Options {
+        lanes: Some(2),
+        dense: Some(dense),
+        save_at: throng::SaveAt {
+            every: Some(7),
+            ..Default::default()
+        },
+        ..Options::default()
+    };
+    let mut runs: Vec<(String, &Job, Options)> = vec![];
+    for l in [1, 2, 4] {
+        runs.push((format!("rk4 swept, {l} lanes"), &rk4, lanes(l)));
+        runs.push((format!("dopri5 swept, {l} lanes"), &swept, lanes(l)));
+        runs.push((format!("dopri5 uniform, {l} lanes"), &uniform, lanes(l)));
+    }
+    runs.push(("dopri5 swept, 15 saves, dense".into(), &swept, saving(true)));
+    runs.push(("dopri5 swept, 15 saves, cut".into(), &swept, saving(false)));
+    println!("adapter: {}", ctx.adapter_label());
+    println!(
+        "lorenz, {n} trajectories, {} interleaved repetitions",
+        args.repeat
+    );
+    for (_, job, opts) in &runs {
+        throng::solve(&ctx, job, opts)?;
+    }
+    let mut times = vec![vec![]; runs.len()];
+    let mut work = vec![0.0; runs.len()];
+    for _ in 0..args.repeat {
+        for (k, (_, job, opts)) in runs.iter().enumerate() {
+            let s = throng::solve(&ctx, job, opts)?;
+            work[k] = match &s.adaptive {
+                Some(a) => a.steps.mean[0] * job.paths as f64,
+                None => job.paths as f64 * job.steps as f64,
+            };
+            times[k].push(s.timing.solve_s);
+        }
+    }
+    let medians: Vec<f64> = times.into_iter().map(median).collect();
+    println!(
+        "{:<32} {:>14} {:>14} {:>12}",
+        "run", "median solve_s", "traj-steps/s", "step vs rk4"
+    );
+    for (k, (name, ..)) in runs.iter().enumerate() {
+        // RK4 at the same lanes: rows 0, 3, 6; the saving runs (two lanes) against row 3.
+        let r = if k < 9 { k / 3 * 3 } else { 3 };
+        let per = |i: usize| medians[i] / work[i];
+        println!(
+            "{:<32} {:>14.4} {:>14.3e} {:>12.2}",
+            name,
+            medians[k],
+            work[k] / medians[k],
+            per(k) / per(r)
+        );
+    }
+    Ok(())
+}
+
 /// Diffusion sampling: 10^7 samples (divided by --shrink) of the 8-component ring by
 /// DPM-Solver++(2M) at 20 NFE, on the device and by the host twin (f64, every core) on the
 /// same samples, interleaved; medians and their ratio.
@@ -271,7 +356,7 @@ fn workloads(w: &str, shrink: u64) -> Result<Vec<(&'static str, Job)>, Error> {
     if jobs.is_empty() {
         return Err(input(
             "--workload",
-            format!("unknown workload `{w}` (w1, w2, w3, all, observers)"),
+            format!("unknown workload `{w}` (w1, w2, w3, all, observers, sampler, dopri5)"),
         ));
     }
     Ok(jobs)
