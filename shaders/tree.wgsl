@@ -9,8 +9,8 @@ const STREAM_TREE: u32 = 2u;
 
 alias TreeNormals = array<R32, 4>;
 
-fn tree_normals(node: u32, cblock: u32, traj: U) -> TreeNormals {
-    let n = normals4(philox4x32_10(Words(U(node), U(cblock), traj, U(STREAM_TREE)), SEED));
+fn tree_normals(node: U, cblock: u32, traj: U) -> TreeNormals {
+    let n = normals4(philox4x32_10(Words(node, U(cblock), traj, U(STREAM_TREE)), SEED));
     return TreeNormals(n.z0, n.z1, n.z2, n.z3);
 }
 
@@ -45,11 +45,11 @@ fn tree_diff(q: TreeNormals, p: TreeNormals, scale: f32) -> TreeNormals {
 // 2^14 steps at depth 16 would pass.
 fn tree_group(g: u32, cblock: u32, traj: U) -> array<TreeNormals, 4> {
     var a: TreeNormals;
-    var b = tree_normals(0u, cblock, traj);
+    var b = tree_normals(U(0u), cblock, traj);
     let top = TREE_TOP;
 #for l in TREE_TOP
     {
-        let m = tree_mid(a, b, $lu, tree_normals((1u << $lu) + (g >> (top - $lu)), cblock, traj));
+        let m = tree_mid(a, b, $lu, tree_normals(U((1u << $lu) + (g >> (top - $lu))), cblock, traj));
         if (((g >> (top - $lu - 1u)) & 1u) == 1u) {
             a = m;
         } else {
@@ -57,7 +57,7 @@ fn tree_group(g: u32, cblock: u32, traj: U) -> array<TreeNormals, 4> {
         }
     }
 #endfor
-    let mid = tree_mid(a, b, top, tree_normals((1u << top) + g, cblock, traj));
+    let mid = tree_mid(a, b, top, tree_normals(U((1u << top) + g), cblock, traj));
     let scale = ldexp(select(1.0, 1.4142135, (TREE_DEPTH & 1u) == 1u), i32(TREE_DEPTH / 2u));
     var out: array<TreeNormals, 4>;
     if (TREE_DEPTH == 0u) {
@@ -66,8 +66,8 @@ fn tree_group(g: u32, cblock: u32, traj: U) -> array<TreeNormals, 4> {
         out[0] = tree_diff(mid, a, scale);
         out[1] = tree_diff(b, mid, scale);
     } else {
-        let q1 = tree_mid(a, mid, top + 1u, tree_normals((2u << top) + 2u * g, cblock, traj));
-        let q3 = tree_mid(mid, b, top + 1u, tree_normals((2u << top) + 2u * g + 1u, cblock, traj));
+        let q1 = tree_mid(a, mid, top + 1u, tree_normals(U((2u << top) + 2u * g), cblock, traj));
+        let q3 = tree_mid(mid, b, top + 1u, tree_normals(U((2u << top) + 2u * g + 1u), cblock, traj));
         out[0] = tree_diff(q1, a, scale);
         out[1] = tree_diff(mid, q1, scale);
         out[2] = tree_diff(q3, mid, scale);
@@ -75,3 +75,32 @@ fn tree_group(g: u32, cblock: u32, traj: U) -> array<TreeNormals, 4> {
     }
     return out;
 }
+
+#ifdef TREE_LEAF_WALK
+// B at position k of depth TREE_LEAF (time k 2^-TREE_LEAF of the span, 0 <= k <=
+// 2^TREE_LEAF), per lane, for channels 4 cblock .. 4 cblock + 3: a walk of TREE_LEAF nodes
+// (unrolled, for llvmpipe's loop limit), the same number for every k. B(1) is the root's
+// right end, which the walk to the last point carries unchanged.
+fn tree_at(k: U, cblock: u32, traj: U) -> TreeNormals {
+    let top = U(1u << TREE_LEAF);
+    let kk = min(k, top - U(1u));
+    var a: TreeNormals;
+    var b = tree_normals(U(0u), cblock, traj);
+#for l in TREE_LEAF
+    {
+        let m = tree_mid(a, b, $lu, tree_normals(U(1u << $lu) + (kk >> U(TREE_LEAF - $lu)), cblock, traj));
+        let right = ((kk >> U(TREE_LEAF - $lu - 1u)) & U(1u)) == U(1u);
+#for c in 4
+        a[$c] = select(m[$c], a[$c], !right);
+        b[$c] = select(b[$c], m[$c], !right);
+#endfor
+    }
+#endfor
+    let last = k == top;
+    var out: TreeNormals;
+#for c in 4
+    out[$c] = select(a[$c], b[$c], last);
+#endfor
+    return out;
+}
+#endif

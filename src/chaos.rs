@@ -593,9 +593,9 @@ fn augmented_job(
     }
     // The most steps the counter sees: an adaptive method's accepted steps are at most its
     // step budget (how many it takes is known only after the run).
-    let (most, steps_are) = match method {
-        Method::Dopri5(ctl) => (ctl.max_steps as u64, "accepted steps (max_steps)"),
-        _ => (job.steps as u64, "steps"),
+    let (most, steps_are) = match method.controller() {
+        Some(ctl) => (ctl.max_steps as u64, "accepted steps (max_steps)"),
+        None => (job.steps as u64, "steps"),
     };
     if job.precision == Precision::F32 && most > 1 << 24 {
         return Err(input(format!(

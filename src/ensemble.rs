@@ -162,6 +162,19 @@ impl Job {
         self.steps.max(1).trailing_zeros()
     }
 
+    /// The depth of the tree's points an adaptive SDE method steps between: its shortest
+    /// step is (t1 − t0) 2^-depth. Set by `dt_min` where given (the least depth whose points
+    /// lie no farther apart), else 20; never below the grid's depth, never above 24 (the
+    /// positions are u32 and the tree's values f32).
+    pub fn leaf_depth(&self) -> u32 {
+        let span = self.grid.t1() - self.grid.t0;
+        let by_tol = match self.method.controller() {
+            Some(c) if c.dt_min > 0.0 => (span / c.dt_min).log2().ceil().max(0.0) as u32,
+            _ => 20,
+        };
+        by_tol.clamp(self.tree_depth(), 24)
+    }
+
     /// Values each trajectory leaves in the states buffer: its state, then for an adaptive
     /// method its accepted and rejected step counts.
     pub fn rows(&self) -> usize {
@@ -508,7 +521,7 @@ impl Ensemble {
         if self.brownian == crate::noise::Brownian::Tree {
             let why = if sys.noise == crate::system::Noise::None {
                 Some(format!("`{}` has no noise", sys.name))
-            } else if method.is_adaptive() {
+            } else if method.is_adaptive() && !method.is_adaptive_sde() {
                 Some(format!("{} is adaptive", method.name()))
             } else {
                 None
@@ -562,7 +575,7 @@ impl Ensemble {
         if !grid.t0.is_finite() || !finite_f32(grid.t1()) {
             return Err(input("time grid", "the time grid is not finite".into()));
         }
-        if let Method::Dopri5(ctl) = method {
+        if let Some(ctl) = method.controller() {
             check_controller(&ctl, &grid, self.precision)?;
         }
         let dim = sys.dim();
@@ -718,13 +731,30 @@ impl Ensemble {
                 }
             })
             .collect();
-        if self.brownian == crate::noise::Brownian::Tree
-            && !(grid.steps.is_power_of_two() && grid.steps <= 1 << 28)
+        // An adaptive SDE method steps on the tree's dyadic points: it always reads the tree.
+        let brownian = if method.is_adaptive_sde() {
+            crate::noise::Brownian::Tree
+        } else {
+            self.brownian
+        };
+        let top = if method.is_adaptive_sde() {
+            1 << 20
+        } else {
+            1 << 28
+        };
+        if brownian == crate::noise::Brownian::Tree
+            && !(grid.steps.is_power_of_two() && grid.steps <= top)
         {
             return Err(input(
                 "brownian",
                 format!(
-                    "--brownian tree needs a power of two steps (at most 2^28), so that every step ends on the tree's dyadic points; got {}",
+                    "{} needs a power of two steps (at most 2^{}), so that every step ends on the tree's dyadic points; got {}",
+                    if method.is_adaptive_sde() {
+                        format!("{} (on the Brownian tree; --steps sets its first step)", method.name())
+                    } else {
+                        "--brownian tree".to_string()
+                    },
+                    top.trailing_zeros(),
                     grid.steps
                 ),
             ));
@@ -746,7 +776,7 @@ impl Ensemble {
             init: self.init.clone(),
             inputs,
             tables,
-            brownian: self.brownian,
+            brownian,
         })
     }
 }

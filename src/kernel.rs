@@ -5,7 +5,6 @@
 
 use crate::ensemble::{Input, Job};
 use crate::error::{Error, Location, Result};
-use crate::method::Method;
 use crate::precision::Precision;
 use crate::shader::{self, compose, Composed, Source};
 use crate::system::{cholesky, wgsl, Noise, System};
@@ -291,7 +290,7 @@ pub fn prelude(job: &Job, target: Target) -> String {
     s += &format!("const SEED: vec2<u32> = vec2<u32>({k0}u, {k1}u);\n");
     s += &format!("const T_END: F = {};\n", lit(job.grid.t1()));
     s += &format!("const STEPS: u32 = {}u;\n", job.steps);
-    if let Method::Dopri5(ctl) = job.method {
+    if let Some(ctl) = job.method.controller() {
         let span = job.grid.t1() - job.grid.t0;
         let dt_max = if ctl.dt_max > 0.0 { ctl.dt_max } else { span };
         s += &format!("const T1: F = {};\n", lit(job.grid.t1()));
@@ -306,6 +305,22 @@ pub fn prelude(job: &Job, target: Target) -> String {
             f32_lit(crate::method::EXP_ERR2),
             f32_lit(crate::method::EXP_PREV2)
         );
+        if job.method.is_adaptive_sde() {
+            // Steps run between the tree's points of depth TREE_LEAF, 2^-TREE_LEAF of the span
+            // apart; W = sqrt(span) B.
+            let d = job.leaf_depth();
+            s += &format!("const TREE_LEAF: u32 = {d}u;\n");
+            s += &format!("const LEAF_DT: F = {};\n", lit(span / (1u64 << d) as f64));
+            s += &format!(
+                "const LEAF_PER_STEP: u32 = {}u;\n",
+                1u64 << (d - job.tree_depth())
+            );
+            s += &format!("const SQRT_SPAN: f32 = {};\n", f32_lit(span.sqrt() as f32));
+            s += &format!(
+                "const ERR_EXP: f32 = {};\n",
+                f32_lit(job.method.error_exponent())
+            );
+        }
     }
     s += "struct Params {\n";
     for (name, _) in &sys.params {
@@ -416,6 +431,12 @@ pub const PRELUDE_NAMES: &[&str] = &[
     "DT_MIN",
     "DT_MAX",
     "MAX_STEPS",
+    "TREE_LEAF",
+    "LEAF_DT",
+    "LEAF_PER_STEP",
+    "SQRT_SPAN",
+    "ERR_EXP",
+    "diffusion_t",
     "EXP_ERR2",
     "EXP_PREV2",
     "Params",
@@ -483,6 +504,9 @@ pub fn base_flags(job: &Job, target: Target) -> Vec<&'static str> {
     }
     if info.adaptive {
         flags.push("ADAPTIVE");
+    }
+    if job.method.is_adaptive_sde() {
+        flags.push("TREE_LEAF_WALK");
     }
     if sys.noise != Noise::None {
         flags.push("STOCHASTIC");
@@ -615,6 +639,14 @@ pub fn lane_time(job: &Job) -> LaneTime {
     let Some(first) = wgsl::first_param(&sys.wgsl, "drift") else {
         return LaneTime::One;
     };
+    if sys.noise != Noise::None {
+        // The adaptive SDE methods: lanes where neither function reads t.
+        let g = wgsl::first_param(&sys.wgsl, "diffusion");
+        return match (first.used, g.is_some_and(|g| !g.used)) {
+            (false, true) => LaneTime::Unused,
+            _ => LaneTime::One,
+        };
+    }
     if !first.used {
         return LaneTime::Unused;
     }
@@ -663,6 +695,16 @@ fn drift_t(lanes: u32, time_used: bool) -> &'static str {
     }
 }
 
+/// The diffusion at each lane's own time, for the adaptive SDE driver: lanes only where
+/// neither the drift nor the diffusion reads t (`lane_time`).
+fn diffusion_t(lanes: u32) -> &'static str {
+    if lanes > 1 {
+        "fn diffusion_t(t: R, x: S, p: Params) -> G {\n    return diffusion(t[0], x, p);\n}\n"
+    } else {
+        "fn diffusion_t(t: R, x: S, p: Params) -> G {\n    return diffusion(t, x, p);\n}\n"
+    }
+}
+
 /// The constants the integration kernel's `#for`s may name.
 fn integrate_consts(job: &Job) -> Vec<(&'static str, u32)> {
     let sys = &job.system;
@@ -674,6 +716,14 @@ fn integrate_consts(job: &Job) -> Vec<(&'static str, u32)> {
             sys.noise_channels().max(1).div_ceil(4) as u32,
         ),
         ("TREE_TOP", job.tree_depth().saturating_sub(2)),
+        (
+            "TREE_LEAF",
+            if job.method.is_adaptive_sde() {
+                job.leaf_depth()
+            } else {
+                0
+            },
+        ),
         ("CARRIED", sys.carried.len() as u32),
     ]
 }
@@ -733,7 +783,13 @@ pub fn integrate_fused(job: &Job, target: Target, fused: Option<&Fused>) -> Resu
     }
     // The method's step and the driver that calls it, both from the method's row.
     let info = job.method.info();
-    let driver = if info.adaptive { "controller" } else { "fixed" };
+    let driver = if job.method.is_adaptive_sde() {
+        "sde_controller"
+    } else if info.adaptive {
+        "controller"
+    } else {
+        "fixed"
+    };
     let text = |name| shader::module(name).expect("shader::MODULES has every method and driver");
     if outline.defines("project") {
         flags.push("PROJECT");
@@ -817,6 +873,9 @@ pub fn integrate_fused(job: &Job, target: Target, fused: Option<&Fused>) -> Resu
     }
     if info.adaptive {
         sources.push(Source::new("drift_t", drift_t(target.lanes, time_used)));
+    }
+    if job.method.is_adaptive_sde() {
+        sources.push(Source::new("diffusion_t", diffusion_t(target.lanes)));
     }
     sources.push(Source::new(info.shader, text(info.shader)));
     sources.push(Source::new(driver, text(driver)));
@@ -1257,6 +1316,7 @@ pub fn rng(target: Target) -> Result<Composed> {
 
 #[cfg(test)]
 mod tests {
+    use crate::method::Method;
 
     #[test]
     fn every_method_s_shader_is_its_file_on_disk() {

@@ -25,6 +25,14 @@ pub enum Method {
     Rk4,
     /// Dormand–Prince 5(4), adaptive: each trajectory controls its own step, for ODEs.
     Dopri5(Controller),
+    /// Stochastic Heun with an embedded Euler–Maruyama error estimate, adaptive per
+    /// trajectory on the Brownian tree, for additive noise (Gotta Go Fast's pair, re-querying
+    /// the same path on rejection). Strong order 1.
+    AdaptiveHeun(Controller),
+    /// Derivative-free Milstein with the Euler–Maruyama error estimate (the Milstein term),
+    /// adaptive per trajectory on the Brownian tree, Itô, for diagonal, scalar or additive
+    /// noise. Strong order 1.
+    AdaptiveMilstein(Controller),
     /// x_{n+1} = map(n, x_n): the one method of discrete maps (`kind = "map"`).
     Iterate,
 }
@@ -232,6 +240,34 @@ pub const METHODS: &[MethodInfo] = &[
         shader: "methods/dopri5",
     },
     MethodInfo {
+        name: "adaptive-heun",
+        aliases: &[],
+        method: Method::AdaptiveHeun(Controller::DEFAULT),
+        summary: "stochastic Heun with an Euler–Maruyama error estimate, a step per trajectory on the Brownian tree, for additive noise",
+        interpretation: Interpretation::Ito,
+        strong_order: Some(1.0),
+        weak_order: Some(1.0),
+        ode_order: None,
+        noise: &["additive"],
+        needs_linear: false,
+        adaptive: true,
+        shader: "methods/adaptive_heun",
+    },
+    MethodInfo {
+        name: "adaptive-milstein",
+        aliases: &[],
+        method: Method::AdaptiveMilstein(Controller::DEFAULT),
+        summary: "derivative-free Milstein with an Euler–Maruyama error estimate, a step per trajectory on the Brownian tree, Itô",
+        interpretation: Interpretation::Ito,
+        strong_order: Some(1.0),
+        weak_order: Some(1.0),
+        ode_order: None,
+        noise: &["diagonal", "scalar", "additive"],
+        needs_linear: false,
+        adaptive: true,
+        shader: "methods/adaptive_milstein",
+    },
+    MethodInfo {
         name: "iterate",
         aliases: &[],
         method: Method::Iterate,
@@ -289,6 +325,40 @@ impl Method {
     /// Whether each trajectory chooses its own steps.
     pub fn is_adaptive(self) -> bool {
         self.info().adaptive
+    }
+
+    /// An adaptive method's controller.
+    pub fn controller(self) -> Option<Controller> {
+        match self {
+            Method::Dopri5(c) | Method::AdaptiveHeun(c) | Method::AdaptiveMilstein(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// An adaptive method's controller, to change.
+    pub fn controller_mut(&mut self) -> Option<&mut Controller> {
+        match self {
+            Method::Dopri5(c) | Method::AdaptiveHeun(c) | Method::AdaptiveMilstein(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// An adaptive SDE method: steps per trajectory on the Brownian tree
+    /// (`shaders/sde_controller.wgsl`).
+    pub fn is_adaptive_sde(self) -> bool {
+        self.is_adaptive() && self.info().ode_order.is_none()
+    }
+
+    /// The exponent the step-size controller raises the squared error norm to: −1/(2q) for
+    /// local errors of order h^q (Dormand–Prince's PI control has its own, [`EXP_ERR2`]).
+    /// The adaptive Heun pair's difference is the Euler–Maruyama drift error, O(h^1.5) for
+    /// additive noise; the Milstein pair's is the Milstein term, O(h).
+    pub fn error_exponent(self) -> f32 {
+        match self {
+            Method::AdaptiveHeun(_) => 1.0 / 3.0,
+            Method::AdaptiveMilstein(_) => 0.5,
+            _ => EXP_ERR2,
+        }
     }
 }
 

@@ -362,7 +362,12 @@ impl Plan {
                     .into(),
             });
         }
-        let dense = adaptive && save_steps.len() > 1 && !project && opts.dense != Some(false);
+        // (The adaptive SDE methods cut their steps: between points the path is a bridge.)
+        let dense = adaptive
+            && !job.method.is_adaptive_sde()
+            && save_steps.len() > 1
+            && !project
+            && opts.dense != Some(false);
         let scratch_rows = if dense {
             kernel::dense_rows(job.system.dim())
         } else {

@@ -30,6 +30,11 @@ pub const MODULES: &[(&str, &str)] = &[
     ("integrate", include_str!("../shaders/integrate.wgsl")),
     ("fixed", include_str!("../shaders/fixed.wgsl")),
     ("controller", include_str!("../shaders/controller.wgsl")),
+    ("adaptive", include_str!("../shaders/adaptive.wgsl")),
+    (
+        "sde_controller",
+        include_str!("../shaders/sde_controller.wgsl"),
+    ),
     ("exponential", include_str!("../shaders/exponential.wgsl")),
     // One file per method (`MethodInfo::shader`).
     ("methods/em", include_str!("../shaders/methods/em.wgsl")),
@@ -58,6 +63,14 @@ pub const MODULES: &[(&str, &str)] = &[
     (
         "methods/dopri5",
         include_str!("../shaders/methods/dopri5.wgsl"),
+    ),
+    (
+        "methods/adaptive_heun",
+        include_str!("../shaders/methods/adaptive_heun.wgsl"),
+    ),
+    (
+        "methods/adaptive_milstein",
+        include_str!("../shaders/methods/adaptive_milstein.wgsl"),
     ),
     ("partial", include_str!("../shaders/partial.wgsl")),
     ("fused", include_str!("../shaders/fused.wgsl")),

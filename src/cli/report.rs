@@ -4,7 +4,7 @@
 use serde_json::{json, Map, Value as Json};
 use throng::method::Interpretation;
 use throng::output::OutDir;
-use throng::{Error, Job, Method, Solution};
+use throng::{Error, Job, Solution};
 
 /// A finished run: the job, its solution, and what the report adds.
 pub struct Report<'a> {
@@ -39,9 +39,9 @@ impl Report<'_> {
             let s = &a.steps;
             let v = s.var();
             json!({
-                "rtol": match method { Method::Dopri5(c) => c.rtol, _ => 0.0 },
-                "atol": match method { Method::Dopri5(c) => c.atol, _ => 0.0 },
-                "max_steps": match method { Method::Dopri5(c) => c.max_steps, _ => 0 },
+                "rtol": method.controller().map_or(0.0, |c| c.rtol),
+                "atol": method.controller().map_or(0.0, |c| c.atol),
+                "max_steps": method.controller().map_or(0, |c| c.max_steps),
                 "accepted": {"mean": s.mean[0], "var": v[0], "min": s.min[0], "max": s.max[0]},
                 "rejected": {"mean": s.mean[1], "var": v[1], "min": s.min[1], "max": s.max[1]},
                 "unfinished": a.unfinished,

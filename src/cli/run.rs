@@ -213,7 +213,7 @@ fn method(system: &System, req: &RunRequest) -> Result<Method, Error> {
                 Method::EulerMaruyama
             })
     });
-    if let Method::Dopri5(ctl) = &mut method {
+    if let Some(ctl) = method.controller_mut() {
         ctl.rtol = req.rtol.unwrap_or(ctl.rtol);
         ctl.atol = req.atol.unwrap_or(ctl.atol);
         ctl.dt_min = req.dt_min.unwrap_or(ctl.dt_min);

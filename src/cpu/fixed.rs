@@ -53,7 +53,11 @@ pub fn advance<T: Real>(job: &Job, traj: u64, s: &mut Sde<T>, x: &mut [T], step0
         Method::Setd1 => super::setd1::step::<T>,
         Method::Etdrk2 => super::etdrk2::step::<T>,
         Method::Etdrk4 => super::etdrk4::step::<T>,
-        Method::Rk4 | Method::Dopri5(_) | Method::Iterate => {
+        Method::Rk4
+        | Method::Dopri5(_)
+        | Method::AdaptiveHeun(_)
+        | Method::AdaptiveMilstein(_)
+        | Method::Iterate => {
             unreachable!("not a one-step SDE method")
         }
     };

@@ -5,7 +5,7 @@
 use bytemuck::Pod;
 
 use super::fixed::{self, Sde};
-use super::{controller, rk4, Real};
+use super::{controller, rk4, sde_controller, Real};
 use crate::ensemble::Job;
 use crate::kernel::ChunkUniform;
 use crate::method::Method;
@@ -18,7 +18,9 @@ pub fn start<T: Real>(job: &Job, traj: u64, dense: bool) -> (Vec<T>, Vec<T>) {
     let x: Vec<T> = x.into_iter().map(T::of).collect();
     let p = p.into_iter().map(T::of).collect();
     let row = match job.method {
-        Method::Dopri5(_) => controller::start_row(job, x, dense),
+        Method::Dopri5(_) | Method::AdaptiveHeun(_) | Method::AdaptiveMilstein(_) => {
+            controller::start_row(job, x, dense)
+        }
         _ => x,
     };
     (row, p)
@@ -43,6 +45,9 @@ pub fn advance<T: Real>(
             false
         }
         Method::Dopri5(_) => controller::segment(job, p, row, step0, steps, dense),
+        Method::AdaptiveHeun(_) | Method::AdaptiveMilstein(_) => {
+            sde_controller::segment(job, traj, p, row, step0, steps)
+        }
         // Maps have no Rust twins; `cpu::solve` refuses them.
         Method::Iterate => unreachable!("no CPU twin iterates a map"),
         _ => {

@@ -4,6 +4,8 @@
 // Component loops index several arrays at once, as `#for c in DIM` does in the kernels.
 #![allow(clippy::needless_range_loop)]
 
+pub mod adaptive_heun;
+pub mod adaptive_milstein;
 pub mod combine;
 pub mod controller;
 pub mod dopri5;
@@ -21,6 +23,7 @@ pub mod phi;
 pub mod reduce;
 pub mod rk4;
 pub mod sampler;
+pub mod sde_controller;
 pub mod setd1;
 pub mod systems;
 
@@ -149,8 +152,11 @@ pub fn trajectory(job: &Job, i: u64) -> Vec<f64> {
 /// The CPU twin of [`crate::solve()`]: the same plan and recording, each dispatch run by its
 /// kernel's twin on all cores.
 pub fn solve(job: &Job, opts: &Options) -> Result<Solution> {
-    let has_twin =
-        job.system.twin.is_some() && matches!(job.system.noise, Noise::None | Noise::Diagonal);
+    let has_twin = job.system.twin.is_some()
+        && matches!(
+            job.system.noise,
+            Noise::None | Noise::Diagonal | Noise::Additive
+        );
     if !has_twin {
         return Err(Error::Unsupported {
             feature: "a CPU twin",

@@ -1,0 +1,126 @@
+// The adaptive SDE driver: each trajectory has its own position k on the Brownian tree's
+// points of depth TREE_LEAF (time T0 + k LEAF_DT), its own step, a whole number of those
+// points, and the controller's rows (adaptive.wgsl), and takes trial steps of the method
+// file's
+//   fn step(t: R, h: R, x: S, dw: DW, p: Params) -> Trial
+// (methods/adaptive_heun.wgsl, methods/adaptive_milstein.wgsl) until it reaches the
+// segment's end, a point of the step grid. B at the step's left end stays in registers, so
+// a trial step walks the tree once, to its right end; a rejected step walks the same path
+// to a nearer point: the path does not depend on the steps, rejections, lanes or chunks.
+// A step is accepted when its error norm (a mean square) is at most 1, or when it spans
+// one point; then h' = h clamp(0.9 err2^-ERR_EXP, 0.2, 2) (rounded to 1/256), without growth right after a
+// rejection. CPU twin: src/cpu/sde_controller.rs.
+#import noise
+#import tree
+#import state
+#import integrate
+#import adaptive
+
+// A step's Brownian increments, one per channel.
+alias DW = array<R, NOISE>;
+alias BW = array<R32, NOISE>;
+
+#ifdef PROJECT
+var<private> throng_t: R;
+#endif
+
+// B at point k, every channel.
+fn tree_w(k: U, traj: U) -> BW {
+    var tb: array<TreeNormals, NOISE_BLOCKS>;
+#for b in NOISE_BLOCKS
+    tb[$b] = tree_at(k, $bu, traj);
+#endfor
+    var out: BW;
+#for j in NOISE
+    out[$j] = tb[$ju / 4u][$ju % 4u];
+#endfor
+    return out;
+}
+
+fn advance(x0: S, p: Params, traj: U) -> S {
+    var x = x0;
+    let end_step = chunk.step0 + chunk.steps;
+    let final_segment = end_step >= TOTAL_STEPS;
+    // The segment's end: a save time on the step grid, or T1 (point 2^TREE_LEAF).
+    let ke = U(end_step * LEAF_PER_STEP);
+    var k = U(chunk.step0 * LEAF_PER_STEP);
+    // B at the left end: walked by the loop's first pass (one copy of the unrolled walk in
+    // the kernel; each copy costs llvmpipe seconds to compile).
+    var wl: BW;
+    var have_left = false;
+    var h = h_out;
+    var prev2 = abs(prev_out);
+    var accepted = accepted_out;
+    var rejected = rejected_out;
+    var last_rejected = prev_out < R(0.0);
+    var running = k < ke;
+    var unfinished = U(0u) == U(1u);
+    loop {
+        let over = (accepted + rejected) >= U(MAX_STEPS);
+        unfinished = unfinished | (running & over);
+        running = running & !over;
+        if (!any(running)) {
+            break;
+        }
+        // At least one point, at most to the segment's end; a finished lane takes none.
+        let n = select(U(0u), clamp(U(h / R(LEAF_DT)), U(1u), ke - k), running);
+        let kn = k + n;
+        let wr = tree_w(select(k, kn, have_left), traj);
+        if (!have_left) {
+            wl = wr;
+            have_left = true;
+            continue;
+        }
+        var dw: DW;
+#for j in NOISE
+        dw[$j] = R(SQRT_SPAN * (wr[$j] - wl[$j]));
+#endfor
+        let t = T0 + R(k) * LEAF_DT;
+        let hs = R(n) * LEAF_DT;
+        let trial = step(t, hs, x, dw, p);
+        let err2 = trial.err2;
+        let ok = running & ((err2 <= R(1.0)) | (n <= U(1u)) | (hs <= R(DT_MIN)));
+        let rej = running & !ok;
+#for c in DIM
+        x[$c] = select(x[$c], trial.x[$c], ok);
+#endfor
+#for j in NOISE
+        wl[$j] = select(wl[$j], wr[$j], ok);
+#endfor
+        k = select(k, kn, ok);
+#ifdef PROJECT
+        // After accepted steps only (project may have side effects); one lane (lane_time).
+        if (any(ok)) {
+            throng_t = T0 + R(k) * LEAF_DT;
+            x = project(x, p);
+        }
+#endif
+        accepted += select(U(0u), U(1u), ok);
+        rejected += select(U(0u), U(1u), rej);
+        // A NaN norm (an overflowed trial) counts as a huge one, so the step shrinks.
+        let e = select(err2, R(1e30), !(err2 <= R(1e30)));
+        let q0 = clamp(0.9 * exp2(-ERR_EXP * log2(R32(max(e, R(1e-12))))), R32(0.2), R32(2.0));
+        // Rounded to 1/256: the device's exp2 and log2 differ from the host's by ulps, and
+        // a step is a whole number of points, so an unrounded factor would tip the count.
+        let q = floor(q0 * 256.0 + 0.5) / 256.0;
+        let grown = hs * R(q);
+        let h_ok = select(grown, hs, last_rejected & (grown > hs));
+        let h_new = select(grown, h_ok, ok);
+        prev2 = select(prev2, max(e, R(1e-8)), ok);
+        last_rejected = select(last_rejected, rej, running);
+        h = select(h, clamp(h_new, R(DT_MIN), R(DT_MAX)), running);
+        running = running & (k < ke);
+    }
+    // A lane still running did not reach the end: the loop was stopped from outside
+    // (llvmpipe's limit of 65535 loop iterations). Unfinished, not cut short.
+    unfinished = unfinished | running;
+#for c in DIM
+    x[$c] = select(x[$c], nan_r(), unfinished);
+#endfor
+    accepted_out = accepted;
+    rejected_out = rejected;
+    h_out = h;
+    prev_out = select(prev2, -prev2, last_rejected);
+    report_unfinished(unfinished, final_segment, traj);
+    return x;
+}

@@ -1,0 +1,139 @@
+//! The adaptive SDE driver, the twin of `shaders/sde_controller.wgsl`: each trajectory
+//! steps between the Brownian tree's points of depth `Job::leaf_depth` (a step is a whole
+//! number of them), with B at the step's left end kept and the right end walked from the
+//! tree (`rng::tree::brownian_at`), its method's trial step (`adaptive_heun.rs`,
+//! `adaptive_milstein.rs`) accepted when its error norm is at most 1 or it spans one point.
+
+use super::controller::Limits;
+use super::Real;
+use crate::ensemble::Job;
+use crate::method::Method;
+use crate::rng::tree::brownian_at;
+
+/// A trial step: the method's solution and the mean over components of (err_c / tol_c)^2.
+pub struct Trial<T> {
+    pub x: Vec<T>,
+    pub err2: T,
+}
+
+/// The mixed tolerance max(atol, rtol max(|x|, |x'|)) of `tol` = (atol, rtol).
+pub fn tolerance<T: Real>(x: T, out: T, (atol, rtol): (T, T)) -> T {
+    let big = if x.abs() > out.abs() {
+        x.abs()
+    } else {
+        out.abs()
+    };
+    let r = rtol * big;
+    if atol > r {
+        atol
+    } else {
+        r
+    }
+}
+
+/// B at point `k` of depth `depth`, every channel.
+fn b_at(job: &Job, traj: u64, depth: u32, k: u64, channels: usize) -> Vec<f32> {
+    let key = job.key();
+    (0..channels)
+        .map(|j| brownian_at(key, traj as u32, (j / 4) as u32, depth, k)[j % 4])
+        .collect()
+}
+
+/// Advances `row` (state, then the controller rows) from grid step `step0` to step0 + steps
+/// (t1 for the last segment), as the kernel does. Returns whether the trajectory ran out of
+/// steps (its state is then NaN).
+pub fn segment<T: Real>(
+    job: &Job,
+    traj: u64,
+    p: &[T],
+    row: &mut [T],
+    step0: u64,
+    steps: u64,
+) -> bool {
+    let ctl = job.method.controller().expect("an adaptive method");
+    let sys = job.system.twin.expect("checked by cpu::solve");
+    let dim = job.system.dim();
+    let channels = job.system.noise_channels().max(1);
+    let k = |v: f64| T::of(v);
+    let lim = Limits::<T>::of(job, &ctl);
+    let tol = (lim.atol, lim.rtol);
+    let depth = job.leaf_depth();
+    let per_step = 1u64 << (depth - job.tree_depth());
+    let span = job.grid.t1() - job.grid.t0;
+    let leaf_dt = k(span / (1u64 << depth) as f64);
+    let sqrt_span = span.sqrt() as f32;
+    let err_exp = job.method.error_exponent();
+    let end = step0 + steps;
+    let ke = end * per_step;
+    let mut kk = step0 * per_step;
+    let mut wl = b_at(job, traj, depth, kk, channels);
+    let mut x: Vec<T> = row[..dim].to_vec();
+    let mut accepted = row[dim].to_f64() as u32;
+    let mut rejected = row[dim + 1].to_f64() as u32;
+    let mut h = row[dim + 2];
+    let prev_out = row[dim + 3];
+    let mut prev2 = prev_out.abs();
+    let mut last_rejected = prev_out < T::default();
+    let mut unfinished = false;
+    while kk < ke {
+        if accepted + rejected >= ctl.max_steps {
+            x.iter_mut().for_each(|v| *v = k(f64::NAN));
+            unfinished = true;
+            break;
+        }
+        let n = ((h / leaf_dt).to_f64() as u64).clamp(1, ke - kk);
+        let kn = kk + n;
+        let wr = b_at(job, traj, depth, kn, channels);
+        let dw: Vec<T> = (0..channels)
+            .map(|j| T::of((sqrt_span * (wr[j] - wl[j])) as f64))
+            .collect();
+        let t = lim.t0 + T::of(kk as f64) * leaf_dt;
+        let hs = T::of(n as f64) * leaf_dt;
+        let trial = match job.method {
+            Method::AdaptiveHeun(_) => super::adaptive_heun::step(sys, p, t, hs, &x, &dw, tol),
+            Method::AdaptiveMilstein(_) => {
+                super::adaptive_milstein::step(sys, p, t, hs, &x, &dw, tol)
+            }
+            _ => unreachable!("an adaptive SDE method"),
+        };
+        let err2 = trial.err2;
+        let ok = err2 <= k(1.0) || n <= 1 || hs <= lim.dt_min;
+        let e = if err2 <= k(1e30) { err2 } else { k(1e30) };
+        let big = if e > k(1e-12) { e } else { k(1e-12) };
+        let q0 = (0.9f32 * (-err_exp * (big.to_f64() as f32).log2()).exp2()).clamp(0.2, 2.0);
+        // Rounded to 1/256, as the kernel does.
+        let q = (q0 * 256.0 + 0.5).floor() / 256.0;
+        let grown = hs * T::of(q as f64);
+        let h_new;
+        if ok {
+            accepted += 1;
+            x = trial.x;
+            wl = wr;
+            kk = kn;
+            h_new = if last_rejected && grown > hs {
+                hs
+            } else {
+                grown
+            };
+            prev2 = if e > k(1e-8) { e } else { k(1e-8) };
+            last_rejected = false;
+        } else {
+            rejected += 1;
+            h_new = grown;
+            last_rejected = true;
+        }
+        h = if h_new < lim.dt_min {
+            lim.dt_min
+        } else if h_new > lim.dt_max {
+            lim.dt_max
+        } else {
+            h_new
+        };
+    }
+    row[..dim].copy_from_slice(&x);
+    row[dim] = T::of(accepted as f64);
+    row[dim + 1] = T::of(rejected as f64);
+    row[dim + 2] = h;
+    row[dim + 3] = if last_rejected { -prev2 } else { prev2 };
+    unfinished
+}
