@@ -548,6 +548,16 @@ impl Plan {
     /// segments without end, one slot of partials. Checks everything the device must offer
     /// and reports every shortfall at once ([`Error::DeviceLacks`]).
     pub fn stepper(job: &Job, lanes: Option<u32>, dev: &DeviceInfo) -> Result<Plan> {
+        if job.method.is_adaptive_sde() {
+            return Err(Error::MethodDoesNotFit {
+                method: job.method.name(),
+                system: job.system.name.clone(),
+                message: format!(
+                    "{} steps on the Brownian tree, which spans a run's fixed interval; a stepper runs without end (use em, milstein or heun)",
+                    job.method.name()
+                ),
+            });
+        }
         if job.brownian == crate::noise::Brownian::Tree {
             // A stepper runs without end; the tree spans a fixed number of steps.
             return Err(Error::Input {

@@ -486,7 +486,7 @@ mod tests {
         let err = |m: Method, s: &System| m.check_fits(s).unwrap_err().to_string();
         assert_eq!(
             err(Method::Rk4, &sys(Noise::Scalar, false)),
-            "method rk4 integrates ODEs, but `s` is an SDE; use --method em, milstein or heun"
+            "method rk4 integrates ODEs, but `s` is an SDE; use --method em, milstein, heun or adaptive-milstein"
         );
         assert_eq!(
             err(Method::Heun, &sys(Noise::None, true)),
@@ -506,7 +506,7 @@ mod tests {
             .starts_with("method setd1 needs the linear part"));
         assert_eq!(
             err(Method::Etdrk4, &sys(Noise::Scalar, true)),
-            "method etdrk4 needs diagonal or additive noise; `s` has scalar noise; use --method em, milstein or heun"
+            "method etdrk4 needs diagonal or additive noise; `s` has scalar noise; use --method em, milstein, heun or adaptive-milstein"
         );
         // Every method fits exactly the noise kinds its row claims.
         let kinds = [

@@ -386,6 +386,11 @@ fn every_method_steps_as_it_solves() {
     let ctx = common::ctx();
     let grid = TimeGrid::until(0.0, 0.5, 15);
     for info in throng::method::METHODS {
+        // A stepper runs without end; the adaptive SDE methods step on a tree over a fixed
+        // span (refused: `steppers_refuse_the_adaptive_sde_methods` below).
+        if info.method.is_adaptive_sde() {
+            continue;
+        }
         // An SDE where the method takes one (gbm defines `linear` for the exponential
         // methods), Lorenz for the ODE methods, Hénon for `iterate`.
         let job = match gbm(600, 4).job(info.method, grid) {
@@ -427,4 +432,25 @@ fn long_runs_are_not_cut_short_by_a_loop_limit() {
         assert!((x - want).abs() < 1e-9, "x(3) = {x}, want {want}");
     }
     assert_eq!(solved, stepped);
+}
+
+/// The adaptive SDE methods step on the Brownian tree over a run's fixed interval: a
+/// stepper, which runs without end, refuses them with one line saying so.
+#[test]
+fn steppers_refuse_the_adaptive_sde_methods() {
+    let ctx = common::ctx();
+    let job = gbm(64, 1)
+        .job(
+            Method::AdaptiveMilstein(Default::default()),
+            TimeGrid::until(0.0, 1.0, 8),
+        )
+        .unwrap();
+    let e = match Stepper::new(&ctx, &job, StepperOptions::default()) {
+        Ok(_) => panic!("a stepper took adaptive-milstein"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        e.contains("adaptive-milstein") && e.contains("without end"),
+        "{e}"
+    );
 }
