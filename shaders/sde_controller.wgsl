@@ -2,8 +2,11 @@
 // points of depth TREE_LEAF (time T0 + k LEAF_DT), its own step, a whole number of those
 // points, and the controller's rows (adaptive.wgsl), and takes trial steps of the method
 // file's
-//   fn step(t: R, h: R, x: S, dw: DW, p: Params) -> Trial
-// (methods/adaptive_heun.wgsl, methods/adaptive_milstein.wgsl) until it reaches the
+//   fn step(t: R, h: R, x: S, dw: DW, hh: DW, p: Params) -> Trial
+// (methods/adaptive_heun.wgsl, methods/adaptive_milstein.wgsl, methods/adaptive_sra1.wgsl;
+// hh is the step's space-time Lévy area A/h per channel under TREE_AREA, else zero, with
+// A from the walks' areas from 0 by A_{k,k'} = A_{0,k'} − A_{0,k} − (h B_k − t_k ΔB)/2)
+// until it reaches the
 // segment's end, a point of the step grid. B at the step's left end stays in registers, so
 // a trial step walks the tree once, to its right end; a rejected step walks the same path
 // to a nearer point: the path does not depend on the steps, rejections, lanes or chunks.
@@ -18,7 +21,12 @@
 
 // A step's Brownian increments, one per channel.
 alias DW = array<R, NOISE>;
-alias BW = array<R32, NOISE>;
+
+// B at a point, every channel, and (area tree) the area from 0 to there.
+struct BW {
+    w: array<R32, NOISE>,
+    a: array<R32, NOISE>,
+}
 
 #ifdef PROJECT
 var<private> throng_t: R;
@@ -26,14 +34,25 @@ var<private> throng_t: R;
 
 // B at point k, every channel.
 fn tree_w(k: U, traj: U) -> BW {
+    var out: BW;
+#ifdef TREE_AREA
+    var tb: array<TreeArea, NOISE_BLOCKS>;
+#for b in NOISE_BLOCKS
+    tb[$b] = tree_area_at(k, $bu, traj);
+#endfor
+#for j in NOISE
+    out.w[$j] = tb[$ju / 4u].w[$ju % 4u];
+    out.a[$j] = tb[$ju / 4u].a[$ju % 4u];
+#endfor
+#else
     var tb: array<TreeNormals, NOISE_BLOCKS>;
 #for b in NOISE_BLOCKS
     tb[$b] = tree_at(k, $bu, traj);
 #endfor
-    var out: BW;
 #for j in NOISE
-    out[$j] = tb[$ju / 4u][$ju % 4u];
+    out.w[$j] = tb[$ju / 4u][$ju % 4u];
 #endfor
+#endif
     return out;
 }
 
@@ -73,11 +92,24 @@ fn advance(x0: S, p: Params, traj: U) -> S {
         }
         var dw: DW;
 #for j in NOISE
-        dw[$j] = R(SQRT_SPAN * (wr[$j] - wl[$j]));
+        dw[$j] = R(SQRT_SPAN * (wr.w[$j] - wl.w[$j]));
 #endfor
         let t = T0 + R(k) * LEAF_DT;
         let hs = R(n) * LEAF_DT;
-        let trial = step(t, hs, x, dw, p);
+        var hh: DW;
+#ifdef TREE_AREA
+        // In the tree's units (span 1), then A_real = span^(3/2) A and H = A_real / h.
+        let t0n = R32(k) * LEAF_FRAC;
+        let hn = R32(n) * LEAF_FRAC;
+#for j in NOISE
+        {
+            let dbn = wr.w[$j] - wl.w[$j];
+            let da = wr.a[$j] - wl.a[$j] - 0.5 * (hn * wl.w[$j] - t0n * dbn);
+            hh[$j] = R(SPAN_3_2 * da) / hs;
+        }
+#endfor
+#endif
+        let trial = step(t, hs, x, dw, hh, p);
         let err2 = trial.err2;
         let ok = running & ((err2 <= R(1.0)) | (n <= U(1u)) | (hs <= R(DT_MIN)));
         let rej = running & !ok;
@@ -85,7 +117,8 @@ fn advance(x0: S, p: Params, traj: U) -> S {
         x[$c] = select(x[$c], trial.x[$c], ok);
 #endfor
 #for j in NOISE
-        wl[$j] = select(wl[$j], wr[$j], ok);
+        wl.w[$j] = select(wl.w[$j], wr.w[$j], ok);
+        wl.a[$j] = select(wl.a[$j], wr.a[$j], ok);
 #endfor
         k = select(k, kn, ok);
 #ifdef PROJECT

@@ -104,3 +104,72 @@ fn tree_at(k: U, cblock: u32, traj: U) -> TreeNormals {
     return out;
 }
 #endif
+
+#ifdef TREE_AREA
+// The area tree (src/rng/tree.rs, `area_at`): B and its space-time Lévy area by Foster's
+// bisection, from stream 3, two blocks per node and channel block. At point k of depth
+// TREE_LEAF, per lane: B there and the area from 0 to there, accumulated along the walk.
+const STREAM_AREA: u32 = 3u;
+const INV_SQRT12: f32 = 0.28867513;
+
+struct TreeArea {
+    w: TreeNormals,
+    a: TreeNormals,
+}
+
+fn area_normals(node: U, block: u32, traj: U) -> TreeNormals {
+    let n = normals4(philox4x32_10(Words(node, U(block), traj, U(STREAM_AREA)), SEED));
+    return TreeNormals(n.z0, n.z1, n.z2, n.z3);
+}
+
+fn tree_area_at(k: U, cblock: u32, traj: U) -> TreeArea {
+    let top = U(1u << TREE_LEAF);
+    let kk = min(k, top - U(1u));
+    let r1 = area_normals(U(0u), 2u * cblock, traj);
+    let r2 = area_normals(U(0u), 2u * cblock + 1u, traj);
+    var root_a: TreeNormals;
+#for c in 4
+    root_a[$c] = r2[$c] * INV_SQRT12;
+#endfor
+    var ws: TreeNormals;
+    var a0s: TreeNormals;
+    var wsu = r1;
+    var asu = root_a;
+    var s = R32(0.0);
+#for l in TREE_LEAF
+    {
+        let node = U(1u << $lu) + (kk >> U(TREE_LEAF - $lu));
+        let z1 = area_normals(node, 2u * cblock, traj);
+        let z2 = area_normals(node, 2u * cblock + 1u, traj);
+        let r = ldexp(select(1.0, 0.70710677, ($lu & 1u) == 1u), -i32($lu / 2u));
+        let sz = r * 0.25;
+        let sm = r * INV_SQRT12;
+        let q = ldexp(1.0, -i32($lu) - 2);
+        let inv = ldexp(1.5, i32($lu));
+        let right = ((kk >> U(TREE_LEAF - $lu - 1u)) & U(1u)) == U(1u);
+#for c in 4
+        {
+            let z = z1[$c] * sz;
+            let m = z2[$c] * sm;
+            let wst = 0.5 * wsu[$c] + inv * asu[$c] + z;
+            let wtu = wsu[$c] - wst;
+            let ast = 0.125 * asu[$c] - q * z + q * m;
+            let atu = 0.125 * asu[$c] - q * z - q * m;
+            a0s[$c] = select(a0s[$c], a0s[$c] + ast + 0.5 * ((2.0 * q) * ws[$c] - s * wst), right);
+            ws[$c] = select(ws[$c], ws[$c] + wst, right);
+            wsu[$c] = select(wst, wtu, right);
+            asu[$c] = select(ast, atu, right);
+        }
+#endfor
+        s = select(s, s + 2.0 * q, right);
+    }
+#endfor
+    let last = k == top;
+    var out: TreeArea;
+#for c in 4
+    out.w[$c] = select(ws[$c], r1[$c], last);
+    out.a[$c] = select(a0s[$c], root_a[$c], last);
+#endfor
+    return out;
+}
+#endif

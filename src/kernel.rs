@@ -317,6 +317,14 @@ pub fn prelude(job: &Job, target: Target) -> String {
             );
             s += &format!("const SQRT_SPAN: f32 = {};\n", f32_lit(span.sqrt() as f32));
             s += &format!(
+                "const SPAN_3_2: f32 = {};\n",
+                f32_lit(span.powf(1.5) as f32)
+            );
+            s += &format!(
+                "const LEAF_FRAC: f32 = {};\n",
+                f32_lit((0.5f64).powi(d as i32) as f32)
+            );
+            s += &format!(
                 "const ERR_EXP: f32 = {};\n",
                 f32_lit(job.method.error_exponent())
             );
@@ -435,6 +443,8 @@ pub const PRELUDE_NAMES: &[&str] = &[
     "LEAF_DT",
     "LEAF_PER_STEP",
     "SQRT_SPAN",
+    "SPAN_3_2",
+    "LEAF_FRAC",
     "ERR_EXP",
     "diffusion_t",
     "EXP_ERR2",
@@ -506,7 +516,11 @@ pub fn base_flags(job: &Job, target: Target) -> Vec<&'static str> {
         flags.push("ADAPTIVE");
     }
     if job.method.is_adaptive_sde() {
-        flags.push("TREE_LEAF_WALK");
+        flags.push(if job.method.uses_area() {
+            "TREE_AREA"
+        } else {
+            "TREE_LEAF_WALK"
+        });
     }
     if sys.noise != Noise::None {
         flags.push("STOCHASTIC");

@@ -33,6 +33,10 @@ pub enum Method {
     /// adaptive per trajectory on the Brownian tree, Itô, for diagonal, scalar or additive
     /// noise. Strong order 1.
     AdaptiveMilstein(Controller),
+    /// Rößler's SRA1 for additive noise (strong order 1.5 with fixed steps), which needs the
+    /// step's space-time Lévy area: adaptive per trajectory on the area tree
+    /// (`rng::tree::area_at`), the error its embedded Euler–Maruyama step's.
+    AdaptiveSra1(Controller),
     /// x_{n+1} = map(n, x_n): the one method of discrete maps (`kind = "map"`).
     Iterate,
 }
@@ -268,6 +272,20 @@ pub const METHODS: &[MethodInfo] = &[
         shader: "methods/adaptive_milstein",
     },
     MethodInfo {
+        name: "adaptive-sra1",
+        aliases: &[],
+        method: Method::AdaptiveSra1(Controller::DEFAULT),
+        summary: "Rößler's SRA1 with the space-time Lévy area, a step per trajectory on the area tree, for additive noise",
+        interpretation: Interpretation::Ito,
+        strong_order: Some(1.5),
+        weak_order: Some(2.0),
+        ode_order: None,
+        noise: &["additive"],
+        needs_linear: false,
+        adaptive: true,
+        shader: "methods/adaptive_sra1",
+    },
+    MethodInfo {
         name: "iterate",
         aliases: &[],
         method: Method::Iterate,
@@ -330,15 +348,27 @@ impl Method {
     /// An adaptive method's controller.
     pub fn controller(self) -> Option<Controller> {
         match self {
-            Method::Dopri5(c) | Method::AdaptiveHeun(c) | Method::AdaptiveMilstein(c) => Some(c),
+            Method::Dopri5(c)
+            | Method::AdaptiveHeun(c)
+            | Method::AdaptiveMilstein(c)
+            | Method::AdaptiveSra1(c) => Some(c),
             _ => None,
         }
+    }
+
+    /// Whether the method reads the space-time Lévy area: it steps on the area tree
+    /// (`rng::tree::area_at`, stream 3), whose path differs from `brownian_at`'s.
+    pub fn uses_area(self) -> bool {
+        matches!(self, Method::AdaptiveSra1(_))
     }
 
     /// An adaptive method's controller, to change.
     pub fn controller_mut(&mut self) -> Option<&mut Controller> {
         match self {
-            Method::Dopri5(c) | Method::AdaptiveHeun(c) | Method::AdaptiveMilstein(c) => Some(c),
+            Method::Dopri5(c)
+            | Method::AdaptiveHeun(c)
+            | Method::AdaptiveMilstein(c)
+            | Method::AdaptiveSra1(c) => Some(c),
             _ => None,
         }
     }
@@ -355,7 +385,7 @@ impl Method {
     /// additive noise; the Milstein pair's is the Milstein term, O(h).
     pub fn error_exponent(self) -> f32 {
         match self {
-            Method::AdaptiveHeun(_) => 1.0 / 3.0,
+            Method::AdaptiveHeun(_) | Method::AdaptiveSra1(_) => 1.0 / 3.0,
             Method::AdaptiveMilstein(_) => 0.5,
             _ => EXP_ERR2,
         }

@@ -72,6 +72,10 @@ pub const MODULES: &[(&str, &str)] = &[
         "methods/adaptive_milstein",
         include_str!("../shaders/methods/adaptive_milstein.wgsl"),
     ),
+    (
+        "methods/adaptive_sra1",
+        include_str!("../shaders/methods/adaptive_sra1.wgsl"),
+    ),
     ("partial", include_str!("../shaders/partial.wgsl")),
     ("fused", include_str!("../shaders/fused.wgsl")),
     ("reduce", include_str!("../shaders/reduce.wgsl")),

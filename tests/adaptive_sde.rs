@@ -44,7 +44,8 @@ fn exact(job: &throng::Job, n: u64) -> Vec<f64> {
 /// Ornstein–Uhlenbeck (additive). The tree's normals differ from the host's by ulps
 /// (llvmpipe's log and cos), so a step decision can flip (about 4e-5 of the trial steps
 /// measured): at most 2% of the trajectories take other step counts (of about 130 trial
-/// steps each), and the states agree to 1e-4 where the counts do.
+/// steps each; 20% for SRA1 on the area tree, below), and the states agree to 1e-4 where
+/// the counts do.
 #[test]
 fn adaptive_sde_methods_follow_their_twin() {
     let ctx = common::ctx();
@@ -82,6 +83,16 @@ fn adaptive_sde_methods_follow_their_twin() {
             )
             .unwrap(),
         ),
+        (
+            "sra1 ou f64",
+            ou.clone()
+                .precision(Precision::F64)
+                .job(
+                    Method::AdaptiveSra1(tol(1e-3)),
+                    TimeGrid::until(0.0, 2.0, 4),
+                )
+                .unwrap(),
+        ),
     ];
     for (name, job) in cases {
         let sol = solve(&ctx, &job, &common::keep()).unwrap();
@@ -92,8 +103,13 @@ fn adaptive_sde_methods_follow_their_twin() {
         let same: Vec<usize> = (0..n)
             .filter(|&i| g[n + i] == t[n + i] && g[2 * n + i] == t[2 * n + i])
             .collect();
+        // The area tree's values differ from the host's by more than the plain tree's: its
+        // recursion scales areas by 2^l and accumulates A_{0,k}, from which a step's area
+        // is a difference of close values, so llvmpipe's fused multiply-adds show through
+        // (84% measured; states still agree where the counts do).
+        let share = if name.starts_with("sra1") { 0.80 } else { 0.98 };
         assert!(
-            same.len() * 50 >= n * 49,
+            same.len() as f64 >= share * n as f64,
             "{name}: {} of {n} took the twin's steps",
             same.len()
         );
@@ -281,4 +297,65 @@ fn adaptive_sde_refusals() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("power of two"), "{e}");
+}
+
+/// SRA1 on the area tree (Ornstein–Uhlenbeck, theta = 3, mu = 0.5, sigma = 0.3, from 2 to
+/// t = 2): the law at T is the exact one (mean and variance within 4 standard errors, the
+/// variance's from the normal's fourth moment), and against SRA1 at rtol = atol = 1e-6 on
+/// the same path (2000 paths, f64) the RMS error falls as the tolerance does, with more
+/// steps.
+#[test]
+fn sra1_on_the_area_tree_samples_the_law_and_converges() {
+    let ctx = common::ctx();
+    let n = 20000u64;
+    let (theta, mu, sigma, x0, t1) = (3.0f64, 0.5, 0.3, 2.0, 2.0);
+    let job = |t: f64, p: Precision, n: u64| {
+        Ensemble::new(System::builtin("ou").unwrap(), n)
+            .x0(&[x0])
+            .set("theta", theta)
+            .set("mu", mu)
+            .set("sigma", sigma)
+            .seed(21)
+            .precision(p)
+            .job(Method::AdaptiveSra1(tol(t)), TimeGrid::until(0.0, t1, 4))
+            .unwrap()
+    };
+    let st = solve(&ctx, &job(1e-3, Precision::F32, n), &Options::default())
+        .unwrap()
+        .stats;
+    let m = mu + (x0 - mu) * (-theta * t1).exp();
+    let v = sigma * sigma / (2.0 * theta) * (1.0 - (-2.0 * theta * t1).exp());
+    let nf = n as f64;
+    assert!(
+        (st.mean[0] - m).abs() < 4.0 * (v / nf).sqrt(),
+        "mean {} vs {m}",
+        st.mean[0]
+    );
+    let var = st.var()[0];
+    assert!(
+        (var - v).abs() < 4.0 * v * (2.0 / nf).sqrt(),
+        "var {var} vs {v}"
+    );
+    let few = 2000usize;
+    let first = |t: f64| {
+        let sol = solve(&ctx, &job(t, Precision::F64, few as u64), &common::keep()).unwrap();
+        (sol.states.unwrap(), sol.adaptive.unwrap())
+    };
+    let (reference, r) = first(1e-6);
+    assert_eq!(r.unfinished, 0);
+    let mut errs = vec![];
+    let mut steps = vec![];
+    for t in [1e-2, 1e-3, 1e-4] {
+        let (x, report) = first(t);
+        let sq: f64 = (0..few).map(|i| (x[i] - reference[i]).powi(2)).sum();
+        errs.push((sq / few as f64).sqrt());
+        steps.push(report.steps.mean[0]);
+    }
+    eprintln!("sra1: rms errors {errs:?} at accepted steps {steps:?}");
+    for w in errs.windows(2) {
+        assert!(w[1] < w[0], "errors {errs:?}");
+    }
+    for w in steps.windows(2) {
+        assert!(w[1] > w[0], "steps {steps:?}");
+    }
 }

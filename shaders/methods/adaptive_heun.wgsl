@@ -12,7 +12,7 @@ struct Trial {
     err2: R,
 }
 
-fn step(t: R, h: R, x: S, dw: DW, p: Params) -> Trial {
+fn step(t: R, h: R, x: S, dw: DW, hh: DW, p: Params) -> Trial {
     let f = drift_t(t, x, p);
     let g = diffusion_t(t, x, p);
     var xe: S;

@@ -57,6 +57,7 @@ pub fn advance<T: Real>(job: &Job, traj: u64, s: &mut Sde<T>, x: &mut [T], step0
         | Method::Dopri5(_)
         | Method::AdaptiveHeun(_)
         | Method::AdaptiveMilstein(_)
+        | Method::AdaptiveSra1(_)
         | Method::Iterate => {
             unreachable!("not a one-step SDE method")
         }

@@ -18,9 +18,10 @@ pub fn start<T: Real>(job: &Job, traj: u64, dense: bool) -> (Vec<T>, Vec<T>) {
     let x: Vec<T> = x.into_iter().map(T::of).collect();
     let p = p.into_iter().map(T::of).collect();
     let row = match job.method {
-        Method::Dopri5(_) | Method::AdaptiveHeun(_) | Method::AdaptiveMilstein(_) => {
-            controller::start_row(job, x, dense)
-        }
+        Method::Dopri5(_)
+        | Method::AdaptiveHeun(_)
+        | Method::AdaptiveMilstein(_)
+        | Method::AdaptiveSra1(_) => controller::start_row(job, x, dense),
         _ => x,
     };
     (row, p)
@@ -45,7 +46,7 @@ pub fn advance<T: Real>(
             false
         }
         Method::Dopri5(_) => controller::segment(job, p, row, step0, steps, dense),
-        Method::AdaptiveHeun(_) | Method::AdaptiveMilstein(_) => {
+        Method::AdaptiveHeun(_) | Method::AdaptiveMilstein(_) | Method::AdaptiveSra1(_) => {
             sde_controller::segment(job, traj, p, row, step0, steps)
         }
         // Maps have no Rust twins; `cpu::solve` refuses them.

@@ -6,6 +6,7 @@
 
 pub mod adaptive_heun;
 pub mod adaptive_milstein;
+pub mod adaptive_sra1;
 pub mod combine;
 pub mod controller;
 pub mod dopri5;

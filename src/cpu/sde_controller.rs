@@ -8,7 +8,7 @@ use super::controller::Limits;
 use super::Real;
 use crate::ensemble::Job;
 use crate::method::Method;
-use crate::rng::tree::brownian_at;
+use crate::rng::tree::{area_at, brownian_at};
 
 /// A trial step: the method's solution and the mean over components of (err_c / tol_c)^2.
 pub struct Trial<T> {
@@ -31,12 +31,23 @@ pub fn tolerance<T: Real>(x: T, out: T, (atol, rtol): (T, T)) -> T {
     }
 }
 
-/// B at point `k` of depth `depth`, every channel.
-fn b_at(job: &Job, traj: u64, depth: u32, k: u64, channels: usize) -> Vec<f32> {
+/// B at point `k` of depth `depth`, every channel, and (area tree) the area from 0 to
+/// there (else zeros).
+fn b_at(job: &Job, traj: u64, depth: u32, k: u64, channels: usize) -> (Vec<f32>, Vec<f32>) {
     let key = job.key();
-    (0..channels)
-        .map(|j| brownian_at(key, traj as u32, (j / 4) as u32, depth, k)[j % 4])
-        .collect()
+    if job.method.uses_area() {
+        (0..channels)
+            .map(|j| {
+                let (w, a) = area_at(key, traj as u32, (j / 4) as u32, depth, k);
+                (w[j % 4], a[j % 4])
+            })
+            .unzip()
+    } else {
+        let w = (0..channels)
+            .map(|j| brownian_at(key, traj as u32, (j / 4) as u32, depth, k)[j % 4])
+            .collect();
+        (w, vec![0.0; channels])
+    }
 }
 
 /// Advances `row` (state, then the controller rows) from grid step `step0` to step0 + steps
@@ -62,6 +73,8 @@ pub fn segment<T: Real>(
     let span = job.grid.t1() - job.grid.t0;
     let leaf_dt = k(span / (1u64 << depth) as f64);
     let sqrt_span = span.sqrt() as f32;
+    let span_3_2 = span.powf(1.5) as f32;
+    let leaf_frac = (0.5f64).powi(depth as i32) as f32;
     let err_exp = job.method.error_exponent();
     let end = step0 + steps;
     let ke = end * per_step;
@@ -85,15 +98,25 @@ pub fn segment<T: Real>(
         let kn = kk + n;
         let wr = b_at(job, traj, depth, kn, channels);
         let dw: Vec<T> = (0..channels)
-            .map(|j| T::of((sqrt_span * (wr[j] - wl[j])) as f64))
+            .map(|j| T::of((sqrt_span * (wr.0[j] - wl.0[j])) as f64))
             .collect();
         let t = lim.t0 + T::of(kk as f64) * leaf_dt;
         let hs = T::of(n as f64) * leaf_dt;
+        // The step's area in the tree's units (as the kernel forms it), then H = A / h.
+        let (t0n, hn) = (kk as f32 * leaf_frac, n as f32 * leaf_frac);
+        let hh: Vec<T> = (0..channels)
+            .map(|j| {
+                let dbn = wr.0[j] - wl.0[j];
+                let da = wr.1[j] - wl.1[j] - 0.5 * (hn * wl.0[j] - t0n * dbn);
+                T::of((span_3_2 * da) as f64) / hs
+            })
+            .collect();
         let trial = match job.method {
             Method::AdaptiveHeun(_) => super::adaptive_heun::step(sys, p, t, hs, &x, &dw, tol),
             Method::AdaptiveMilstein(_) => {
                 super::adaptive_milstein::step(sys, p, t, hs, &x, &dw, tol)
             }
+            Method::AdaptiveSra1(_) => super::adaptive_sra1::step(sys, p, t, hs, &x, &dw, &hh, tol),
             _ => unreachable!("an adaptive SDE method"),
         };
         let err2 = trial.err2;
