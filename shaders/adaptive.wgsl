@@ -84,6 +84,24 @@ fn store_counts(inv: u32) {
 #endif
 }
 
+// The end of a segment for both drivers: a lane still running did not reach the segment's
+// end, so the loop was stopped from outside (llvmpipe ends a shader's loops after 65535
+// iterations in all): unfinished, not cut short, its state NaN. Keeps the controller's
+// state for `store_counts` and counts the unfinished.
+fn end_segment(x_in: S, unfinished_in: B, running: B, accepted: U, rejected: U, h: R, prev2: R, last_rejected: B, final_segment: bool, traj: U) -> S {
+    var x = x_in;
+    let unfinished = unfinished_in | running;
+#for c in DIM
+    x[$c] = select(x[$c], nan_r(), unfinished);
+#endfor
+    accepted_out = accepted;
+    rejected_out = rejected;
+    h_out = h;
+    prev_out = select(prev2, -prev2, last_rejected);
+    report_unfinished(unfinished, final_segment, traj);
+    return x;
+}
+
 // Counted once, at the end: a trajectory out of steps stays out in later segments.
 fn report_unfinished(unfinished: B, final_segment: bool, traj: U) {
     let flagged = select(U(0u), U(1u), unfinished & B(final_segment));

@@ -140,17 +140,7 @@ fn advance(x0: S, p: Params, traj: U) -> S {
         h = select(h, clamp(select(h_rej, h_ok, ok), R(DT_MIN), R(DT_MAX)), running);
         running = running & (t < te);
     }
-    // A lane still running did not reach te: the loop was stopped from outside (llvmpipe
-    // ends a shader's loops after 65535 iterations in all). Unfinished, not cut short.
-    unfinished = unfinished | running;
-#for c in DIM
-    x[$c] = select(x[$c], nan_r(), unfinished);
-#endfor
-    accepted_out = accepted;
-    rejected_out = rejected;
-    h_out = h;
-    prev_out = select(prev2, -prev2, last_rejected);
-    report_unfinished(unfinished, final_segment, traj);
+    x = end_segment(x, unfinished, running, accepted, rejected, h, prev2, last_rejected, final_segment, traj);
 #ifdef DENSE
     dense_t = t;
     dense_x = x;

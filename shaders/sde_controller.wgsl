@@ -28,6 +28,12 @@ struct BW {
     a: array<R32, NOISE>,
 }
 
+// A method's trial step: its solution and the mean over components of (err_c / tol_c)^2.
+struct Trial {
+    x: S,
+    err2: R,
+}
+
 #ifdef PROJECT
 var<private> throng_t: R;
 #endif
@@ -144,16 +150,5 @@ fn advance(x0: S, p: Params, traj: U) -> S {
         h = select(h, clamp(h_new, R(DT_MIN), R(DT_MAX)), running);
         running = running & (k < ke);
     }
-    // A lane still running did not reach the end: the loop was stopped from outside
-    // (llvmpipe's limit of 65535 loop iterations). Unfinished, not cut short.
-    unfinished = unfinished | running;
-#for c in DIM
-    x[$c] = select(x[$c], nan_r(), unfinished);
-#endfor
-    accepted_out = accepted;
-    rejected_out = rejected;
-    h_out = h;
-    prev_out = select(prev2, -prev2, last_rejected);
-    report_unfinished(unfinished, final_segment, traj);
-    return x;
+    return end_segment(x, unfinished, running, accepted, rejected, h, prev2, last_rejected, final_segment, traj);
 }

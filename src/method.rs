@@ -347,13 +347,8 @@ impl Method {
 
     /// An adaptive method's controller.
     pub fn controller(self) -> Option<Controller> {
-        match self {
-            Method::Dopri5(c)
-            | Method::AdaptiveHeun(c)
-            | Method::AdaptiveMilstein(c)
-            | Method::AdaptiveSra1(c) => Some(c),
-            _ => None,
-        }
+        let mut m = self;
+        m.controller_mut().copied()
     }
 
     /// Whether the method reads the space-time Lévy area: it steps on the area tree

@@ -6,12 +6,6 @@
 // Brownian tree. CPU twin: src/cpu/sde_controller.rs.
 #import state
 
-struct Trial {
-    x: S,
-    // mean over components of (err_c / tol_c)^2
-    err2: R,
-}
-
 fn step(t: R, h: R, x: S, dw: DW, hh: DW, p: Params) -> Trial {
     let f = drift_t(t, x, p);
     let g = diffusion_t(t, x, p);

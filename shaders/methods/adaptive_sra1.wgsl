@@ -7,11 +7,6 @@
 // tree. CPU twin: src/cpu/adaptive_sra1.rs.
 #import state
 
-struct Trial {
-    x: S,
-    err2: R,
-}
-
 fn step(t: R, h: R, x: S, dw: DW, hh: DW, p: Params) -> Trial {
     let f = drift_t(t, x, p);
     let g = diffusion_t(t, x, p);

@@ -77,11 +77,13 @@ pub fn segment<T: Real>(
         out
     };
     let mut x: Vec<T> = row[..dim].to_vec();
-    let mut accepted = row[dim].to_f64() as u32;
-    let mut rejected = row[dim + 1].to_f64() as u32;
-    let mut h = row[dim + 2];
-    let prev_out = row[dim + 3];
-    let mut prev2 = prev_out.abs();
+    let Rows {
+        mut accepted,
+        mut rejected,
+        mut h,
+        mut prev2,
+        mut last_rejected,
+    } = Rows::read(row, dim);
     // err^a / prev^b from one log2 and one exp2 per step, log2(prev) kept (as the kernel).
     let l8 = (1e-8f64 as f32).log2();
     let mut lprev = if prev2 <= k(1e-8) {
@@ -89,7 +91,6 @@ pub fn segment<T: Real>(
     } else {
         (prev2.to_f64() as f32).log2()
     };
-    let mut last_rejected = prev_out < T::default();
     let end = step0 + steps;
     let t0 = if step0 == 0 {
         lim.t0
@@ -182,11 +183,50 @@ pub fn segment<T: Real>(
     } else {
         row[..dim].copy_from_slice(&x);
     }
-    row[dim] = T::of(accepted as f64);
-    row[dim + 1] = T::of(rejected as f64);
-    row[dim + 2] = h;
-    row[dim + 3] = if last_rejected { -prev2 } else { prev2 };
+    Rows {
+        accepted,
+        rejected,
+        h,
+        prev2,
+        last_rejected,
+    }
+    .write(row, dim);
     unfinished
+}
+
+/// The controller's rows after a trajectory's state (the kernel's `load_counts` and
+/// `store_counts`): accepted and rejected step counts, the next step, and the last accepted
+/// error norm, stored negative after a rejection.
+pub struct Rows<T> {
+    pub accepted: u32,
+    pub rejected: u32,
+    pub h: T,
+    pub prev2: T,
+    pub last_rejected: bool,
+}
+
+impl<T: Real> Rows<T> {
+    pub fn read(row: &[T], dim: usize) -> Rows<T> {
+        let prev_out = row[dim + 3];
+        Rows {
+            accepted: row[dim].to_f64() as u32,
+            rejected: row[dim + 1].to_f64() as u32,
+            h: row[dim + 2],
+            prev2: prev_out.abs(),
+            last_rejected: prev_out < T::default(),
+        }
+    }
+
+    pub fn write(&self, row: &mut [T], dim: usize) {
+        row[dim] = T::of(self.accepted as f64);
+        row[dim + 1] = T::of(self.rejected as f64);
+        row[dim + 2] = self.h;
+        row[dim + 3] = if self.last_rejected {
+            -self.prev2
+        } else {
+            self.prev2
+        };
+    }
 }
 
 fn clamp<T: Real>(v: T, lo: T, hi: T) -> T {

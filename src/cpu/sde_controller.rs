@@ -4,7 +4,7 @@
 //! tree (`rng::tree::brownian_at`), its method's trial step (`adaptive_heun.rs`,
 //! `adaptive_milstein.rs`) accepted when its error norm is at most 1 or it spans one point.
 
-use super::controller::Limits;
+use super::controller::{Limits, Rows};
 use super::Real;
 use crate::ensemble::Job;
 use crate::method::Method;
@@ -81,12 +81,13 @@ pub fn segment<T: Real>(
     let mut kk = step0 * per_step;
     let mut wl = b_at(job, traj, depth, kk, channels);
     let mut x: Vec<T> = row[..dim].to_vec();
-    let mut accepted = row[dim].to_f64() as u32;
-    let mut rejected = row[dim + 1].to_f64() as u32;
-    let mut h = row[dim + 2];
-    let prev_out = row[dim + 3];
-    let mut prev2 = prev_out.abs();
-    let mut last_rejected = prev_out < T::default();
+    let Rows {
+        mut accepted,
+        mut rejected,
+        mut h,
+        mut prev2,
+        mut last_rejected,
+    } = Rows::read(row, dim);
     let mut unfinished = false;
     while kk < ke {
         if accepted + rejected >= ctl.max_steps {
@@ -154,9 +155,13 @@ pub fn segment<T: Real>(
         };
     }
     row[..dim].copy_from_slice(&x);
-    row[dim] = T::of(accepted as f64);
-    row[dim + 1] = T::of(rejected as f64);
-    row[dim + 2] = h;
-    row[dim + 3] = if last_rejected { -prev2 } else { prev2 };
+    Rows {
+        accepted,
+        rejected,
+        h,
+        prev2,
+        last_rejected,
+    }
+    .write(row, dim);
     unfinished
 }
