@@ -2,13 +2,15 @@
 //! steps between the Brownian tree's points of depth `Job::leaf_depth` (a step is a whole
 //! number of them), with B at the step's left end kept and the right end walked from the
 //! tree (`rng::tree::brownian_at`), its method's trial step (`adaptive_heun.rs`,
-//! `adaptive_milstein.rs`) accepted when its error norm is at most 1 or it spans one point.
+//! `adaptive_milstein.rs`, `adaptive_sra1.rs`, which reads the area tree's `area_at`) accepted when its error norm is at most 1 or it spans one point.
 
 use super::controller::{Limits, Rows};
+use super::systems::{diffusion, drift};
 use super::Real;
 use crate::ensemble::Job;
 use crate::method::Method;
 use crate::rng::tree::{area_at, brownian_at};
+use crate::system::Builtin;
 
 /// A trial step: the method's solution and the mean over components of (err_c / tol_c)^2.
 pub struct Trial<T> {
@@ -16,18 +18,48 @@ pub struct Trial<T> {
     pub err2: T,
 }
 
-/// The mixed tolerance max(atol, rtol max(|x|, |x'|)) of `tol` = (atol, rtol).
-pub fn tolerance<T: Real>(x: T, out: T, (atol, rtol): (T, T)) -> T {
-    let big = if x.abs() > out.abs() {
-        x.abs()
-    } else {
-        out.abs()
-    };
-    let r = rtol * big;
-    if atol > r {
-        atol
-    } else {
-        r
+/// What a method's trial step needs besides (t, h, x) and the noise: the twin system, its
+/// parameters and the tolerance (atol, rtol).
+pub struct Sys<'a, T> {
+    pub sys: Builtin,
+    pub p: &'a [T],
+    pub tol: (T, T),
+}
+
+impl<T: Real> Sys<'_, T> {
+    /// The drift at (t, x).
+    pub fn f(&self, t: T, x: &[T]) -> Vec<T> {
+        let mut out = vec![T::default(); x.len()];
+        drift(self.sys, t, x, self.p, &mut out);
+        out
+    }
+
+    /// The (diagonal) diffusion at (t, x).
+    pub fn g(&self, t: T, x: &[T]) -> Vec<T> {
+        let mut out = vec![T::default(); x.len()];
+        diffusion(self.sys, t, x, self.p, &mut out);
+        out
+    }
+
+    /// The trial of solution `out` with error `e`: the mean over components of
+    /// (e_c / max(atol, rtol max(|x_c|, |out_c|)))^2, the mixed tolerance.
+    pub fn trial(&self, x: &[T], out: Vec<T>, e: &[T]) -> Trial<T> {
+        let (atol, rtol) = self.tol;
+        let mut err2 = T::default();
+        for c in 0..x.len() {
+            let big = if x[c].abs() > out[c].abs() {
+                x[c].abs()
+            } else {
+                out[c].abs()
+            };
+            let r = rtol * big;
+            let sc = if atol > r { atol } else { r };
+            err2 = err2 + (e[c] / sc) * (e[c] / sc);
+        }
+        Trial {
+            x: out,
+            err2: err2 / T::of(x.len() as f64),
+        }
     }
 }
 
@@ -67,7 +99,11 @@ pub fn segment<T: Real>(
     let channels = job.system.noise_channels().max(1);
     let k = |v: f64| T::of(v);
     let lim = Limits::<T>::of(job, &ctl);
-    let tol = (lim.atol, lim.rtol);
+    let sy = Sys {
+        sys,
+        p,
+        tol: (lim.atol, lim.rtol),
+    };
     let depth = job.leaf_depth();
     let per_step = 1u64 << (depth - job.tree_depth());
     let span = job.grid.t1() - job.grid.t0;
@@ -113,11 +149,9 @@ pub fn segment<T: Real>(
             })
             .collect();
         let trial = match job.method {
-            Method::AdaptiveHeun(_) => super::adaptive_heun::step(sys, p, t, hs, &x, &dw, tol),
-            Method::AdaptiveMilstein(_) => {
-                super::adaptive_milstein::step(sys, p, t, hs, &x, &dw, tol)
-            }
-            Method::AdaptiveSra1(_) => super::adaptive_sra1::step(sys, p, t, hs, &x, &dw, &hh, tol),
+            Method::AdaptiveHeun(_) => super::adaptive_heun::step(&sy, t, hs, &x, &dw),
+            Method::AdaptiveMilstein(_) => super::adaptive_milstein::step(&sy, t, hs, &x, &dw),
+            Method::AdaptiveSra1(_) => super::adaptive_sra1::step(&sy, t, hs, &x, &dw, &hh),
             _ => unreachable!("an adaptive SDE method"),
         };
         let err2 = trial.err2;
