@@ -229,7 +229,7 @@ impl<T: Real> Rows<T> {
     }
 }
 
-fn clamp<T: Real>(v: T, lo: T, hi: T) -> T {
+pub(super) fn clamp<T: Real>(v: T, lo: T, hi: T) -> T {
     if v < lo {
         lo
     } else if v > hi {

@@ -4,7 +4,7 @@
 //! tree (`rng::tree::brownian_at`), its method's trial step (`adaptive_heun.rs`,
 //! `adaptive_milstein.rs`, `adaptive_sra1.rs`, which reads the area tree's `area_at`) accepted when its error norm is at most 1 or it spans one point.
 
-use super::controller::{Limits, Rows};
+use super::controller::{clamp, Limits, Rows};
 use super::systems::{diffusion, drift};
 use super::Real;
 use crate::ensemble::Job;
@@ -180,13 +180,7 @@ pub fn segment<T: Real>(
             h_new = grown;
             last_rejected = true;
         }
-        h = if h_new < lim.dt_min {
-            lim.dt_min
-        } else if h_new > lim.dt_max {
-            lim.dt_max
-        } else {
-            h_new
-        };
+        h = clamp(h_new, lim.dt_min, lim.dt_max);
     }
     row[..dim].copy_from_slice(&x);
     Rows {
