@@ -701,3 +701,63 @@ fn replicas_give_statistics_per_point_in_files_text_and_json() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The adaptive SDE methods from the command line: `--rtol`, `--atol` reach the
+/// controller, JSON reports the step counts, and a step count that is not a power of two
+/// gets one line saying so.
+#[test]
+fn adaptive_sde_methods_run_from_the_cli() {
+    let base = [
+        "run",
+        "--system",
+        "ou",
+        "--paths",
+        "2000",
+        "--t1",
+        "2",
+        "--x0",
+        "2",
+        "--param",
+        "theta=3",
+        "--param",
+        "mu=0.5",
+        "--param",
+        "sigma=0.3",
+        "--seed",
+        "4",
+        "--json",
+    ];
+    for method in ["adaptive-heun", "adaptive-sra1"] {
+        let o = throng(
+            &[
+                &base[..],
+                &[
+                    "--method", method, "--steps", "4", "--rtol", "1e-3", "--atol", "2e-3",
+                ],
+            ]
+            .concat(),
+        );
+        assert!(o.status.success(), "{method}: {}", stderr(&o));
+        let v: serde_json::Value =
+            serde_json::from_str(stdout(&o).lines().last().unwrap()).unwrap();
+        assert_eq!(v["method"], method);
+        assert_eq!(v["adaptive"]["rtol"], 1e-3);
+        assert_eq!(v["adaptive"]["atol"], 2e-3);
+        assert_eq!(v["adaptive"]["unfinished"], 0);
+        assert!(
+            v["adaptive"]["accepted"]["mean"].as_f64().unwrap() > 4.0,
+            "{v}"
+        );
+        // OU at t = 2: mean 0.5 + 1.5 e^-6, variance 0.015 (4 SE of the mean).
+        let mean = v["terminal"]["mean"][0].as_f64().unwrap();
+        let m = 0.5 + 1.5 * (-6.0f64).exp();
+        assert!(
+            (mean - m).abs() < 4.0 * (0.015f64 / 2000.0).sqrt(),
+            "{method}: {mean}"
+        );
+    }
+    assert_one_line_error(
+        &[&base[..], &["--method", "adaptive-heun", "--steps", "10"]].concat(),
+        "power of two",
+    );
+}
