@@ -700,23 +700,13 @@ fn vector_time(code: &str, ty_at: usize) -> String {
     s
 }
 
-/// The drift at each lane's own time, which the adaptive driver and its method call.
-fn drift_t(lanes: u32, time_used: bool) -> &'static str {
-    if lanes > 1 && !time_used {
-        "fn drift_t(t: R, x: S, p: Params) -> S {\n    return drift(t[0], x, p);\n}\n"
-    } else {
-        "fn drift_t(t: R, x: S, p: Params) -> S {\n    return drift(t, x, p);\n}\n"
-    }
-}
-
-/// The diffusion at each lane's own time, for the adaptive SDE driver: lanes only where
-/// neither the drift nor the diffusion reads t (`lane_time`).
-fn diffusion_t(lanes: u32) -> &'static str {
-    if lanes > 1 {
-        "fn diffusion_t(t: R, x: S, p: Params) -> G {\n    return diffusion(t[0], x, p);\n}\n"
-    } else {
-        "fn diffusion_t(t: R, x: S, p: Params) -> G {\n    return diffusion(t, x, p);\n}\n"
-    }
+/// `NAME_t`, the system's `NAME` (drift, returning S, or diffusion, returning G) at each
+/// lane's own time, which the adaptive drivers and their methods call: with `any_lane` the
+/// function never reads t and gets lane 0's (`lane_time`), else t itself (one lane, or the
+/// drift retyped to `t: R`).
+fn at_lane_time(name: &str, ret: &str, any_lane: bool) -> String {
+    let t = if any_lane { "t[0]" } else { "t" };
+    format!("fn {name}_t(t: R, x: S, p: Params) -> {ret} {{\n    return {name}({t}, x, p);\n}}\n")
 }
 
 /// The constants the integration kernel's `#for`s may name.
@@ -885,11 +875,14 @@ pub fn integrate_fused(job: &Job, target: Target, fused: Option<&Fused>) -> Resu
         }
         None => sources.extend(system_sources(sys)),
     }
+    let drift_t = at_lane_time("drift", "S", target.lanes > 1 && !time_used);
+    // The SDE methods have lanes only where neither function reads t (`lane_time`).
+    let diffusion_t = at_lane_time("diffusion", "G", target.lanes > 1);
     if info.adaptive {
-        sources.push(Source::new("drift_t", drift_t(target.lanes, time_used)));
+        sources.push(Source::new("drift_t", &drift_t));
     }
     if job.method.is_adaptive_sde() {
-        sources.push(Source::new("diffusion_t", diffusion_t(target.lanes)));
+        sources.push(Source::new("diffusion_t", &diffusion_t));
     }
     sources.push(Source::new(info.shader, text(info.shader)));
     sources.push(Source::new(driver, text(driver)));

@@ -74,8 +74,9 @@ impl std::fmt::Debug for Progress {
 pub const DEFAULT_LANES: u32 = 4;
 
 /// Trajectories per invocation of an adaptive method where its drift allows more than one:
-/// each lane waits for the slowest of its invocation's trajectories, and Dormand–Prince's
-/// seven stage vectors fill the registers, so two lanes beat four (BENCHMARKS.md, issue 15).
+/// each lane waits for the slowest of its invocation's trajectories, and Dormand–Prince
+/// keeps seven stage vectors live; on llvmpipe two lanes measured about as fast as one and
+/// four, and fastest on the swept Lorenz run (BENCHMARKS.md, issue 15).
 pub const ADAPTIVE_LANES: u32 = 2;
 
 /// Partials of several save times wait on the device in slots and are read back together,
@@ -253,10 +254,15 @@ fn choose_lanes(job: &Job, asked: Option<u32>) -> Result<u32> {
                 method: job.method.name(),
                 system: job.system.name.clone(),
                 message: format!(
-                    "method {} gives each lane its own time, and this drift takes t as one value \
-                     (it does not compile with `t: R`) or the system defines `project`; \
-                     lanes {l} is not available",
-                    job.method.name()
+                    "method {} gives each lane its own time, and {}; lanes {l} is not available",
+                    job.method.name(),
+                    if crate::system::defines_project(&job.system.wgsl) {
+                        "the system defines `project`, which is written for one trajectory"
+                    } else if job.method.is_adaptive_sde() {
+                        "this SDE's drift or diffusion reads t"
+                    } else {
+                        "this drift takes t as one value (it does not compile with `t: R`)"
+                    }
                 ),
             })
         }
@@ -353,21 +359,24 @@ impl Plan {
         // saving does not change its steps. Not under `project`, which may move the state
         // between steps (the extension would interpolate across the jump).
         let project = crate::system::defines_project(&job.system.wgsl);
-        if opts.dense == Some(true) && adaptive && project {
+        let no_dense = if job.method.is_adaptive_sde() {
+            Some("its steps end on the Brownian tree's points, between which the path is a bridge")
+        } else if project {
+            Some("`project` may move the state at a step's end")
+        } else {
+            None
+        };
+        if let (Some(true), true, Some(why)) = (opts.dense, adaptive, no_dense) {
             return Err(Error::MethodDoesNotFit {
                 method: job.method.name(),
                 system: job.system.name.clone(),
-                message: "dense output interpolates between steps, and `project` may move the \
-                          state at a step's end; save by cutting steps instead"
-                    .into(),
+                message: format!(
+                    "dense output interpolates between steps, and {why}; save by cutting steps instead"
+                ),
             });
         }
-        // (The adaptive SDE methods cut their steps: between points the path is a bridge.)
-        let dense = adaptive
-            && !job.method.is_adaptive_sde()
-            && save_steps.len() > 1
-            && !project
-            && opts.dense != Some(false);
+        let dense =
+            adaptive && no_dense.is_none() && save_steps.len() > 1 && opts.dense != Some(false);
         let scratch_rows = if dense {
             kernel::dense_rows(job.system.dim())
         } else {

@@ -278,7 +278,7 @@ fn adaptive_steps_beat_fixed_steps_at_equal_work_after_a_stiff_start() {
 }
 
 /// What does not fit is refused with one line: adaptive Heun on diagonal noise, a step
-/// count that is not a power of two.
+/// count that is not a power of two, dense output (the SDE methods cut steps at save times).
 #[test]
 fn adaptive_sde_refusals() {
     let e = gbm(10, Precision::F32)
@@ -297,6 +297,27 @@ fn adaptive_sde_refusals() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("power of two"), "{e}");
+    // Dense output asked of a method that cuts its steps at save times.
+    let ctx = common::ctx();
+    let job = gbm(10, Precision::F32)
+        .job(
+            Method::AdaptiveMilstein(tol(1e-3)),
+            TimeGrid::until(0.0, 1.0, 8),
+        )
+        .unwrap();
+    let opts = Options {
+        dense: Some(true),
+        save_at: SaveAt {
+            every: Some(2),
+            ..Default::default()
+        },
+        ..Options::default()
+    };
+    let e = solve(&ctx, &job, &opts).unwrap_err().to_string();
+    assert!(
+        e.contains("dense output") && e.contains("cutting steps"),
+        "{e}"
+    );
 }
 
 /// SRA1 on the area tree (Ornstein–Uhlenbeck, theta = 3, mu = 0.5, sigma = 0.3, from 2 to

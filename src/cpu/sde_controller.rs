@@ -1,8 +1,9 @@
 //! The adaptive SDE driver, the twin of `shaders/sde_controller.wgsl`: each trajectory
 //! steps between the Brownian tree's points of depth `Job::leaf_depth` (a step is a whole
 //! number of them), with B at the step's left end kept and the right end walked from the
-//! tree (`rng::tree::brownian_at`), its method's trial step (`adaptive_heun.rs`,
-//! `adaptive_milstein.rs`, `adaptive_sra1.rs`, which reads the area tree's `area_at`) accepted when its error norm is at most 1 or it spans one point.
+//! tree (`rng::tree::brownian_at`; `area_at` for `adaptive_sra1.rs`), its method's trial
+//! step (`adaptive_heun.rs`, `adaptive_milstein.rs`, `adaptive_sra1.rs`) accepted when its
+//! error norm is at most 1 or it spans one point.
 
 use super::controller::{clamp, Limits, Rows};
 use super::systems::{diffusion, drift};
