@@ -81,6 +81,15 @@ pub enum Error {
     Device { adapter: String, reason: String },
     #[error("the device was lost: {0}")]
     DeviceLost(String),
+    /// A run's device (or submission) failed in a chunk: which, and the trajectories the
+    /// completed chunks cover (kept in the last checkpoint, where one was asked for).
+    #[error("{chunk} failed ({source}); {completed} trajectories of completed chunks before it")]
+    ChunkFailed {
+        /// "chunk 3 of 8 (trajectories 3072..4096)" or "the quantile pilot".
+        chunk: String,
+        completed: u64,
+        source: Box<Error>,
+    },
     #[error("GPU error: {0}")]
     Gpu(String),
     /// WGSL that does not compose, parse or validate, or that lacks what the kernels call:
@@ -168,6 +177,11 @@ mod tests {
                 reason: s("no memory"),
             },
             Error::DeviceLost(s("timeout")),
+            Error::ChunkFailed {
+                chunk: s("chunk 2 of 4 (trajectories 256..512)"),
+                completed: 256,
+                source: Box::new(Error::DeviceLost(s("timeout"))),
+            },
             Error::Gpu(s("validation")),
             Error::Shader {
                 at: Some(Location::at("lorenz.toml", 12, 5)),

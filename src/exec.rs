@@ -8,12 +8,12 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crate::ensemble::Job;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::observe::quantile_range;
 use crate::plan::{Buf, Options, Plan, ProgressInfo};
 use crate::precision::Precision;
 use crate::record::{Command, Kernel, Recording};
-use crate::reduce::{for_each_block32, for_each_block64, Partial, PointStats, Stats};
+use crate::reduce::{for_each_block32, for_each_block64, MergeTree, Partial, PointStats};
 use crate::reduce::{partial_words, BLOCK, GROUP};
 use crate::schedule::Chunk;
 
@@ -32,11 +32,14 @@ pub trait Backend {
     fn read(&mut self, buf: Buf, bytes: u64, after: Self::Ticket) -> Result<Vec<u8>>;
 }
 
-/// The raw results of a run, before assembly into a [`crate::Solution`].
-#[derive(Clone, Debug)]
+/// The raw results of a run, before assembly into a [`crate::Solution`]: also what a shard
+/// or a checkpoint keeps, since outcomes of contiguous pieces of a run merge
+/// ([`Outcome::join`]) into the whole run's bit for bit.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Outcome {
-    /// Statistics of every row at every save time, the last being the end.
-    pub saved: Vec<Stats>,
+    /// Statistics of every row at every save time, the last being the end, as the nodes of
+    /// their merge trees (`MergeTree::total` gives them).
+    pub saved: Vec<MergeTree>,
     /// Histogram ranges per save time and histogram (the user's, then the quantiles').
     pub ranges: Vec<(f64, f64)>,
     /// Histogram counters per save time.
@@ -55,6 +58,79 @@ pub struct Outcome {
     pub completed: u64,
     /// Cancelled before the end.
     pub partial: bool,
+    /// The trajectories the completed chunks cover, `first..end`.
+    pub range: (u64, u64),
+}
+
+impl Outcome {
+    /// Adds the results of the piece of the run that follows this one (a later shard, or the
+    /// rest after a checkpoint): statistics continue their merge trees and per-point folds,
+    /// counters add, kept paths and states are taken from the piece that ran them.
+    pub fn join(&mut self, next: &Outcome, plan: &Plan) -> Result<()> {
+        if next.ranges != self.ranges {
+            return Err(crate::error::Error::Input {
+                what: "shards".into(),
+                message: "the pieces' histogram ranges differ (their quantile pilots ran on \
+                          different adapters)"
+                    .into(),
+            });
+        }
+        for (a, b) in self.saved.iter_mut().zip(&next.saved) {
+            a.append(b);
+        }
+        for (a, b) in self.points.iter_mut().zip(&next.points) {
+            a.join(b);
+        }
+        for (a, b) in self.hist.iter_mut().zip(&next.hist) {
+            *a += b;
+        }
+        for (a, b) in self.tally.iter_mut().zip(&next.tally) {
+            *a += b;
+        }
+        take_kept(&mut self.kept, &next.kept, next.range, plan);
+        if let (Some(all), Some(part)) = (&mut self.states, &next.states) {
+            let n = plan.paths as usize;
+            let (a, b) = (next.range.0 as usize, next.range.1 as usize);
+            for c in 0..plan.rows {
+                all[c * n + a..c * n + b].copy_from_slice(&part[c * n + a..c * n + b]);
+            }
+        }
+        self.unfinished += next.unfinished;
+        self.first_unfinished = self.first_unfinished.or(next.first_unfinished);
+        self.completed += next.completed;
+        self.partial |= next.partial;
+        self.range.1 = next.range.1;
+        Ok(())
+    }
+}
+
+/// Copies the kept paths of trajectories in `range` from `from` into `to`.
+fn take_kept(to: &mut [f64], from: &[f64], range: (u64, u64), plan: &Plan) {
+    let obs = &plan.observers;
+    let (keep, dim) = (obs.keep as usize, plan.dim);
+    if keep == 0 {
+        return;
+    }
+    for (t, f) in to.chunks_mut(keep * dim).zip(from.chunks(keep * dim)) {
+        for k in 0..keep {
+            let g = k as u64 * obs.keep_every;
+            if (range.0..range.1).contains(&g) {
+                t[k * dim..(k + 1) * dim].copy_from_slice(&f[k * dim..(k + 1) * dim]);
+            }
+        }
+    }
+}
+
+/// What a run continues from, and where it reports its progress for a checkpoint.
+#[derive(Default)]
+pub struct Resume<'a> {
+    /// A checkpoint's outcome: the run continues after it (with `Options::start` at its
+    /// end).
+    pub prior: Option<Outcome>,
+    /// Called at the end of a chunk (not the last), at most once every `.0` seconds, with the
+    /// outcome of every completed chunk (histograms and kept paths read from the device
+    /// then).
+    pub checkpoint: Option<(f64, Box<dyn FnMut(&Outcome) -> Result<()> + 'a>)>,
 }
 
 /// Reals in the run's precision, as bytes.
@@ -91,7 +167,7 @@ struct Parts<T> {
     /// Save times whose partials are already merged (batches merged as they arrive).
     absorbed: usize,
     /// The totals before this chunk's first merged batch, restored if it is cancelled.
-    rollback: Option<Vec<Stats>>,
+    rollback: Option<Vec<MergeTree>>,
 }
 
 /// Bytes of one save time's partials of `chunk`.
@@ -109,12 +185,75 @@ pub fn execute<B: Backend>(
     opts: &Options,
     backend: &mut B,
 ) -> Result<Outcome> {
+    execute_with(job, plan, rec, opts, backend, Resume::default())
+}
+
+/// Runs a recording on a backend after a checkpoint's outcome, reporting checkpoints. A
+/// failure of the backend is reported as [`Error::ChunkFailed`], naming the chunk.
+pub fn execute_with<B: Backend>(
+    job: &Job,
+    plan: &Plan,
+    rec: &Recording,
+    opts: &Options,
+    backend: &mut B,
+    resume: Resume,
+) -> Result<Outcome> {
+    let mut at = None;
+    let before = resume.prior.as_ref().map_or(0, |p| p.completed);
+    run(job, plan, rec, opts, backend, resume, &mut at).map_err(|e| {
+        let completed = before
+            + at.map_or(
+                0,
+                |(c, pilot): (Chunk, bool)| {
+                    if pilot {
+                        0
+                    } else {
+                        c.first - plan.range.0
+                    }
+                },
+            );
+        let chunk = match at {
+            None => "the run's setup".to_string(),
+            Some((_, true)) => "the quantile pilot".to_string(),
+            Some((c, false)) => {
+                let k = plan.chunks.iter().position(|x| *x == c).unwrap_or(0);
+                format!(
+                    "chunk {} of {} (trajectories {}..{})",
+                    k + 1,
+                    plan.chunks.len(),
+                    c.first,
+                    c.first + c.count
+                )
+            }
+        };
+        match e {
+            // Input errors of the run itself are not the device's.
+            Error::Input { .. } => e,
+            e => Error::ChunkFailed {
+                chunk,
+                completed,
+                source: Box::new(e),
+            },
+        }
+    })
+}
+
+fn run<B: Backend>(
+    job: &Job,
+    plan: &Plan,
+    rec: &Recording,
+    opts: &Options,
+    backend: &mut B,
+    mut resume: Resume,
+    at: &mut Option<(Chunk, bool)>,
+) -> Result<Outcome> {
     let start = Instant::now();
+    let mut last_checkpoint = Instant::now();
     let nsaves = plan.nsaves();
     let obs = &plan.observers;
     let sa = &opts.save_at;
     let mut out = Outcome {
-        saved: vec![Stats::empty(plan.rows); nsaves],
+        saved: vec![MergeTree::new(plan.rows); nsaves],
         ranges: user_ranges(plan, sa),
         hist: vec![0; nsaves * obs.save_words() as usize],
         kept: vec![0.0; nsaves * (obs.keep as usize) * plan.dim],
@@ -130,8 +269,28 @@ pub fn execute<B: Backend>(
         first_unfinished: None,
         completed: 0,
         partial: false,
+        range: (plan.range.0, plan.range.0),
     };
-    let mut pilot = vec![Stats::empty(plan.rows); nsaves];
+    let prior = resume.prior.take();
+    if let Some(p) = &prior {
+        if p.range.1 != plan.range.0 {
+            return Err(Error::Input {
+                what: "resume".into(),
+                message: format!(
+                    "the checkpoint ends at trajectory {}, but the run starts at {}",
+                    p.range.1, plan.range.0
+                ),
+            });
+        }
+        out.saved = p.saved.clone();
+        out.points = p.points.clone();
+        out.unfinished = p.unfinished;
+        out.first_unfinished = p.first_unfinished;
+        out.completed = p.completed;
+        out.range.0 = p.range.0;
+    }
+    let last_chunk = plan.chunks.last().copied();
+    let mut pilot = vec![MergeTree::new(plan.rows); nsaves];
     let mut current: Option<Parts<B::Ticket>> = None;
     let mut previous: Option<Parts<B::Ticket>> = None;
     let cancelled = || {
@@ -145,6 +304,12 @@ pub fn execute<B: Backend>(
         }
         match cmd {
             Command::BeginChunk { chunk, pilot, .. } => {
+                *at = Some((*chunk, *pilot));
+                if let Some(k) = opts.fault_at_chunk {
+                    if !*pilot && plan.chunks.get(k.wrapping_sub(1)) == Some(chunk) {
+                        return Err(Error::DeviceLost(format!("fault injected at chunk {k}")));
+                    }
+                }
                 current = Some(Parts {
                     chunk: *chunk,
                     pilot: *pilot,
@@ -166,17 +331,7 @@ pub fn execute<B: Backend>(
                 let zero = vec![0u8; plan.buffer_bytes(Buf::Tally) as usize];
                 backend.write(Buf::Tally, &zero)?;
             }
-            Command::ReadTally => {
-                let bytes = plan.buffer_bytes(Buf::Tally);
-                backend.copy(Buf::Tally, Buf::TallyRead, bytes)?;
-                let ticket = backend.submit()?;
-                let raw = backend.read(Buf::TallyRead, bytes, ticket)?;
-                // Two u32 words per counter, low first.
-                out.tally = bytemuck::pod_collect_to_vec::<u8, u32>(&raw)
-                    .chunks(2)
-                    .map(|w| w[0] as u64 | (w[1] as u64) << 32)
-                    .collect();
-            }
+            Command::ReadTally => out.tally = read_tally(plan, backend)?,
             Command::ResetEvents => {
                 backend.write(Buf::Events, bytemuck::cast_slice(&[0u32, u32::MAX]))?;
             }
@@ -263,6 +418,7 @@ pub fn execute<B: Backend>(
                     finish(plan, backend, p, &mut out.saved, &mut out.points)?;
                 }
                 out.completed += parts.chunk.count;
+                out.range.1 = parts.chunk.first + parts.chunk.count;
                 previous = Some(parts);
                 if let Some(p) = &opts.progress {
                     let elapsed = start.elapsed().as_secs_f64();
@@ -276,9 +432,30 @@ pub fn execute<B: Backend>(
                     });
                 }
             }
+            Command::Checkpoint(chunk) => {
+                let Some((every, sink)) = resume.checkpoint.as_mut() else {
+                    continue;
+                };
+                if Some(*chunk) == last_chunk || last_checkpoint.elapsed().as_secs_f64() < *every {
+                    continue;
+                }
+                // Everything through this chunk merged, and the device's counters read now,
+                // before the next chunk adds to them.
+                if let Some(p) = previous.take() {
+                    finish(plan, backend, p, &mut out.saved, &mut out.points)?;
+                }
+                let mut snap = out.clone();
+                read_observers(plan, backend, &mut snap)?;
+                if plan.tally > 0 {
+                    snap.tally = read_tally(plan, backend)?;
+                }
+                add_prior(&mut snap, prior.as_ref(), plan);
+                sink(&snap)?;
+                last_checkpoint = Instant::now();
+            }
             Command::UploadRanges => {
                 if plan.pilot.is_some() {
-                    for (s, st) in pilot.iter().enumerate() {
+                    for (s, st) in pilot.iter().map(MergeTree::total).enumerate() {
                         for c in 0..plan.rows {
                             out.ranges[s * obs.specs.len() + obs.quantile_first + c] =
                                 quantile_range(st.min[c], st.max[c]);
@@ -328,32 +505,68 @@ pub fn execute<B: Backend>(
                 if let Some(p) = previous.take() {
                     finish(plan, backend, p, &mut out.saved, &mut out.points)?;
                 }
-                let hist = plan.buffer_bytes(Buf::Hist);
-                let kept = plan.buffer_bytes(Buf::Kept);
-                if hist > 0 {
-                    backend.copy(Buf::Hist, Buf::HistRead, hist)?;
-                    let ticket = backend.submit()?;
-                    let raw = backend.read(Buf::HistRead, hist, ticket)?;
-                    for (o, w) in out
-                        .hist
-                        .iter_mut()
-                        .zip(bytemuck::pod_collect_to_vec::<u8, u32>(&raw))
-                    {
-                        *o = w as u64;
-                    }
-                }
-                if kept > 0 {
-                    backend.copy(Buf::Kept, Buf::KeptRead, kept)?;
-                    let ticket = backend.submit()?;
-                    out.kept = reals(&backend.read(Buf::KeptRead, kept, ticket)?, plan.precision);
-                }
+                read_observers(plan, backend, &mut out)?;
             }
         }
     }
     if let Some(p) = previous.take() {
         finish(plan, backend, p, &mut out.saved, &mut out.points)?;
     }
+    *at = None;
+    add_prior(&mut out, prior.as_ref(), plan);
     Ok(out)
+}
+
+/// Adds a checkpoint's device counters and kept paths (which the device's buffers, zeroed
+/// when the run resumed, lack) to an outcome.
+fn add_prior(out: &mut Outcome, prior: Option<&Outcome>, plan: &Plan) {
+    let Some(p) = prior else { return };
+    for (a, b) in out.hist.iter_mut().zip(&p.hist) {
+        *a += b;
+    }
+    if out.tally.len() == p.tally.len() {
+        for (a, b) in out.tally.iter_mut().zip(&p.tally) {
+            *a += b;
+        }
+    }
+    take_kept(&mut out.kept, &p.kept, p.range, plan);
+}
+
+/// The histogram counters and kept paths as they stand on the device.
+fn read_observers<B: Backend>(plan: &Plan, backend: &mut B, out: &mut Outcome) -> Result<()> {
+    let hist = plan.buffer_bytes(Buf::Hist);
+    let kept = plan.buffer_bytes(Buf::Kept);
+    if hist > 0 {
+        backend.copy(Buf::Hist, Buf::HistRead, hist)?;
+        let ticket = backend.submit()?;
+        let raw = backend.read(Buf::HistRead, hist, ticket)?;
+        for (o, w) in out
+            .hist
+            .iter_mut()
+            .zip(bytemuck::pod_collect_to_vec::<u8, u32>(&raw))
+        {
+            *o = w as u64;
+        }
+    }
+    if kept > 0 {
+        backend.copy(Buf::Kept, Buf::KeptRead, kept)?;
+        let ticket = backend.submit()?;
+        out.kept = reals(&backend.read(Buf::KeptRead, kept, ticket)?, plan.precision);
+    }
+    Ok(())
+}
+
+/// A derived system's device counters as they stand.
+fn read_tally<B: Backend>(plan: &Plan, backend: &mut B) -> Result<Vec<u64>> {
+    let bytes = plan.buffer_bytes(Buf::Tally);
+    backend.copy(Buf::Tally, Buf::TallyRead, bytes)?;
+    let ticket = backend.submit()?;
+    let raw = backend.read(Buf::TallyRead, bytes, ticket)?;
+    // Two u32 words per counter, low first.
+    Ok(bytemuck::pod_collect_to_vec::<u8, u32>(&raw)
+        .chunks(2)
+        .map(|w| w[0] as u64 | (w[1] as u64) << 32)
+        .collect())
 }
 
 /// Histogram ranges before the pilot: the user's; the quantiles' are set from the pilot.
@@ -374,7 +587,7 @@ fn finish<B: Backend>(
     plan: &Plan,
     backend: &mut B,
     mut parts: Parts<B::Ticket>,
-    totals: &mut [Stats],
+    totals: &mut [MergeTree],
     points: &mut [PointStats],
 ) -> Result<()> {
     let mut batches = std::mem::take(&mut parts.read);
@@ -394,32 +607,38 @@ fn merge_batch<T>(
     parts: &mut Parts<T>,
     raw: &[u8],
     saves: usize,
-    totals: &mut [Stats],
+    totals: &mut [MergeTree],
     points: &mut [PointStats],
 ) {
     let bytes = chunk_bytes(plan, &parts.chunk);
+    let first = parts.chunk.first;
     for k in 0..saves {
         let s = parts.absorbed + k;
         let raw = &raw[k * plan.read_slot_bytes() as usize..][..bytes];
         match (plan.replicas, points.get_mut(s)) {
-            (Some(r), Some(pts)) => absorb_points(
-                &mut totals[s],
-                pts,
-                raw,
-                plan.precision,
-                r,
-                parts.chunk.first,
-            ),
-            _ => absorb(&mut totals[s], raw, plan.precision),
+            (Some(r), Some(pts)) => {
+                absorb_points(&mut totals[s], pts, raw, plan.precision, r, first)
+            }
+            _ => absorb(&mut totals[s], raw, plan.precision, first_leaf(plan, first)),
         }
     }
     parts.absorbed += saves;
 }
 
+/// The place in the run's merge tree of the first partial of a chunk starting at trajectory
+/// `first`: block partials where combined, else group partials (`segs` per group).
+pub fn first_leaf(plan: &Plan, first: u64) -> u64 {
+    match plan.combine {
+        true => first / BLOCK as u64,
+        false => first / GROUP as u64 * plan.segs,
+    }
+}
+
 /// Merges the per-point-segment partials of a chunk starting at trajectory `first` (read
-/// back from the device) into `total` and into each segment's point of `pts`, in order.
+/// back from the device) into `total` (as leaves at their places in the run) and into each
+/// segment's point of `pts`, in order.
 pub fn absorb_points(
-    total: &mut Stats,
+    total: &mut MergeTree,
     pts: &mut PointStats,
     raw: &[u8],
     precision: Precision,
@@ -428,6 +647,7 @@ pub fn absorb_points(
 ) {
     let segs = crate::reduce::segments_per_group(Some(replicas));
     let rows = pts.rows;
+    let leaf0 = first / GROUP as u64 * segs;
     // Partial s is segment s % segs of group s / segs: the point it covers.
     let sink = |s: usize, p: &Partial| {
         let group = s as u64 / segs;
@@ -435,7 +655,7 @@ pub fn absorb_points(
         if point < pts.points {
             pts.absorb(point as usize, p);
         }
-        total.absorb(p);
+        total.push(leaf0 + s as u64, p);
     };
     match precision {
         Precision::F32 => for_each_block32(&words::<u32>(raw), rows, sink),
@@ -443,11 +663,11 @@ pub fn absorb_points(
     }
 }
 
-/// Merges group partials read back from the device into `total`, in group order.
-pub fn absorb(total: &mut Stats, raw: &[u8], precision: Precision) {
+/// Merges partials read back from the device into `total` as leaves `first..`.
+pub fn absorb(total: &mut MergeTree, raw: &[u8], precision: Precision, first: u64) {
     match precision {
-        Precision::F32 => total.absorb_blocks(&words::<u32>(raw)),
-        Precision::F64 => total.absorb_blocks64(&words::<f64>(raw)),
+        Precision::F32 => total.absorb32(first, &words::<u32>(raw)),
+        Precision::F64 => total.absorb64(first, &words::<f64>(raw)),
     }
 }
 

@@ -24,6 +24,9 @@ pub const LOCK: &str = ".throng.lock";
 /// Files being written are named with this prefix until they are complete.
 const TMP: &str = ".throng-tmp.";
 const SUMMARY: &str = "summary.json";
+/// A shard's files (`crate::shard::PARTIALS`, `crate::shard::MANIFEST`).
+const SHARD_PARTIALS: &str = "partials.bin";
+const SHARD_MANIFEST: &str = "shard.json";
 /// Draws a picture into the path it is given.
 pub type Draw<'a> = &'a dyn Fn(&Path) -> Result<()>;
 
@@ -64,7 +67,11 @@ pub fn is_run_file(name: &str) -> bool {
         "point_max",
         "point_quantiles",
     ];
-    if name == SUMMARY || PICTURES.contains(&name) {
+    if name == SUMMARY
+        || PICTURES.contains(&name)
+        || name == SHARD_PARTIALS
+        || name == SHARD_MANIFEST
+    {
         return true;
     }
     let Some(stem) = name.strip_suffix(".npy") else {
@@ -207,6 +214,25 @@ impl OutDir {
         summary["files"] = Json::Object(files);
         let text = serde_json::to_string_pretty(&summary).expect("JSON values serialize") + "\n";
         put(&self.dir, SUMMARY, |w| w.write_all(text.as_bytes()))
+    }
+}
+
+impl OutDir {
+    /// Writes a shard's partials (already encoded), then its manifest, last, as
+    /// `summary.json` is written last for a run: a manifest present describes whole partials.
+    /// A previous run's files are removed first.
+    pub fn write_shard(self, partials: &[u8], manifest: &Json) -> Result<()> {
+        let old = run_files(&self.dir)?;
+        remove(&self.dir.join(SHARD_MANIFEST))?;
+        put(&self.dir, SHARD_PARTIALS, |w| w.write_all(partials))?;
+        for name in old
+            .iter()
+            .filter(|n| *n != SHARD_PARTIALS && *n != SHARD_MANIFEST)
+        {
+            remove(&self.dir.join(name))?;
+        }
+        let text = serde_json::to_string_pretty(manifest).expect("JSON values serialize") + "\n";
+        put(&self.dir, SHARD_MANIFEST, |w| w.write_all(text.as_bytes()))
     }
 }
 

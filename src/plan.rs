@@ -44,6 +44,86 @@ pub struct Options {
     /// to a system with `project`), Some(false) by cutting its steps there, as a stepper's
     /// calls do.
     pub dense: Option<bool>,
+    /// Run only this shard's trajectories ([`Shard::range`]); its partials merge with the
+    /// other shards' into the whole run's results bit for bit.
+    pub shard: Option<Shard>,
+    /// Start at this trajectory of the run (or of the shard): where a checkpoint stopped. A
+    /// multiple of [`BLOCK`].
+    pub start: Option<u64>,
+    /// A test hook: the run's chunk k (1-based, of this run's chunks) fails as a lost device
+    /// does, so that fault handling can be tested without one.
+    pub fault_at_chunk: Option<usize>,
+}
+
+/// Shard `index` of `count` of a run: a contiguous range of whole units
+/// ([`Shard::unit`]), the units shared out as evenly as they go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Shard {
+    /// Trajectories shards are made of: whole reduction blocks, and with replicas whole
+    /// points too, so that no block or point is split between machines.
+    pub fn unit(job: &Job) -> u64 {
+        let b = BLOCK as u64;
+        match job.replicas {
+            Some(r) => b / gcd(b, r) * r,
+            None => b,
+        }
+    }
+
+    /// The trajectories `first..end` of this shard of `job`.
+    pub fn range(&self, job: &Job) -> (u64, u64) {
+        let unit = Shard::unit(job);
+        let units = job.paths.div_ceil(unit) as u128;
+        let at = |i: u64| ((units * i as u128 / self.count as u128) as u64 * unit).min(job.paths);
+        (at(self.index), at(self.index + 1))
+    }
+
+    /// Checks that index < count.
+    pub fn check(&self) -> Result<()> {
+        if self.count == 0 || self.index >= self.count {
+            return Err(Error::Input {
+                what: "shard".into(),
+                message: format!(
+                    "shard {}/{} does not exist: shards are numbered 0 to count - 1",
+                    self.index, self.count
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// The trajectories a run with these options covers: its shard's (or all), from `start`.
+pub fn run_range(job: &Job, opts: &Options) -> Result<(u64, u64)> {
+    let (first, end) = match opts.shard {
+        Some(s) => {
+            s.check()?;
+            s.range(job)
+        }
+        None => (0, job.paths),
+    };
+    match opts.start {
+        None => Ok((first, end)),
+        Some(s) if s >= first && s <= end && (s % BLOCK as u64 == 0 || s == end) => Ok((s, end)),
+        Some(s) => Err(Error::Input {
+            what: "resume".into(),
+            message: format!(
+                "a run cannot start at trajectory {s}: it covers {first}..{end} in blocks of {BLOCK}"
+            ),
+        }),
+    }
 }
 
 /// Where a run stands, for [`Progress`].
@@ -296,6 +376,9 @@ pub struct Plan {
     /// Trajectories a chunk's buffers hold (a multiple of BLOCK).
     pub capacity: u64,
     pub chunks: Vec<Chunk>,
+    /// The trajectories the chunks cover: the whole run's, or a shard's, from where a
+    /// checkpoint stopped.
+    pub range: (u64, u64),
     /// Invocations per component in the states buffer (capacity / lanes).
     pub stride: u64,
     /// Reduction groups per chunk buffer.
@@ -397,8 +480,10 @@ impl Plan {
                 .min(by_reduce.max(BLOCK as u64)),
         );
         // A value of f64 occupies two f32 slots of the chunk plan.
-        let chunking = schedule::plan(
-            job.paths,
+        let range = run_range(job, opts)?;
+        let chunking = schedule::plan_range(
+            range.0,
+            range.1,
             (rows + scratch_rows) * (real_bytes / 4) as usize,
             dev.limits,
             chunk_cap,
@@ -522,6 +607,7 @@ impl Plan {
             target,
             capacity: cap,
             chunks: chunking.chunks,
+            range,
             stride: cap / lanes as u64,
             blocks,
             save_steps,
@@ -605,6 +691,7 @@ impl Plan {
                 first: 0,
                 count: job.paths,
             }],
+            range: (0, job.paths),
             stride: cap / lanes as u64,
             blocks,
             save_steps: vec![],

@@ -60,6 +60,9 @@ pub enum Command {
     UploadRanges,
     /// Read the adaptive counters of the chunk just completed.
     ReadEvents,
+    /// Host step after a chunk's reads: a checkpoint of the completed chunks, if one is due
+    /// (`exec::Resume::checkpoint`).
+    Checkpoint(Chunk),
     /// Read the chunk's states back (kept states).
     ReadStates(Chunk),
     /// Read histogram counters and kept paths (at the end: integer counts do not depend on
@@ -271,6 +274,7 @@ fn end_chunk(plan: &Plan, chunk: Chunk, pilot: bool, out: &mut Vec<Command>) {
         if plan.keep_states {
             out.push(Command::ReadStates(chunk));
         }
+        out.push(Command::Checkpoint(chunk));
     }
 }
 

@@ -1,8 +1,10 @@
 //! Statistics of states: per-group f32 partials (from `shaders/reduce.wgsl`, from the
 //! integration kernel itself when observers are fused, or from the twin `cpu::reduce`)
-//! merged on the host in f64, in group order, with Chan's update.
+//! merged on the host in f64 with Chan's update, in one fixed binary tree over the partials'
+//! places in the run ([`MergeTree`]), so that any contiguous pieces of a run (chunks, shards
+//! on other machines, a checkpoint and its resumption) merge to the same bits.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Trajectories per block; a chunk is a whole number of blocks, and a workgroup of the
 /// integration kernels covers exactly one block.
@@ -38,7 +40,7 @@ pub const MAX_REPORTED: usize = 8;
 
 /// Count, mean, sum of squared deviations, min and max per component, over finite
 /// trajectories; `nonfinite` trajectories (any component NaN or infinite) are excluded.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
     pub count: u64,
     pub nonfinite: u64,
@@ -106,17 +108,14 @@ impl Stats {
         }
     }
 
-    /// Merges reduction blocks, in order, from their words (layout in `shaders/reduce.wgsl`):
-    /// the scaled f32 moments are unscaled exactly in f64.
-    pub fn absorb_blocks(&mut self, words: &[u32]) {
-        let dim = self.dim();
-        for_each_block32(words, dim, |_, p| self.absorb(p));
-    }
-
-    /// The same for the f64 kernel, whose words are f64 values (counts too).
-    pub fn absorb_blocks64(&mut self, words: &[f64]) {
-        let dim = self.dim();
-        for_each_block64(words, dim, |_, p| self.absorb(p));
+    /// Merges statistics of the trajectories after this one's (Chan's update; non-finite
+    /// indices kept in order).
+    pub fn join(&mut self, b: &Stats) {
+        self.nonfinite += b.nonfinite;
+        let room = MAX_REPORTED.saturating_sub(self.first_nonfinite.len());
+        self.first_nonfinite
+            .extend(b.first_nonfinite.iter().take(room));
+        self.merge(b.count, &b.mean, &b.m2, &b.min, &b.max);
     }
 
     /// Merges one block's (or segment's) partial.
@@ -131,12 +130,21 @@ impl Stats {
     }
 }
 
-/// Chan's update of (count, [mean, m2, min, max]) with another part's.
+/// Chan's update of (count, [mean, m2, min, max]) with another part's; an empty side takes
+/// the other's values as they are.
 fn chan(count: &mut u64, a: [&mut [f64]; 4], n: u64, b: [&[f64]; 4]) {
     if n == 0 {
         return;
     }
     let [mean, m2, min, max] = a;
+    if *count == 0 {
+        mean.copy_from_slice(b[0]);
+        m2.copy_from_slice(b[1]);
+        min.copy_from_slice(b[2]);
+        max.copy_from_slice(b[3]);
+        *count = n;
+        return;
+    }
     let na = *count as f64;
     let nb = n as f64;
     let f = nb / (na + nb);
@@ -148,6 +156,119 @@ fn chan(count: &mut u64, a: [&mut [f64]; 4], n: u64, b: [&[f64]; 4]) {
         max[c] = max[c].max(b[3][c]);
     }
     *count += n;
+}
+
+/// A complete subtree of a [`MergeTree`]: leaves `index << level .. (index + 1) << level`
+/// merged.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    pub level: u32,
+    pub index: u64,
+    pub stats: Stats,
+}
+
+impl Node {
+    /// The first leaf after this node's leaves.
+    pub fn end(&self) -> u64 {
+        (self.index + 1) << self.level
+    }
+
+    /// Its first leaf.
+    pub fn start(&self) -> u64 {
+        self.index << self.level
+    }
+}
+
+/// Statistics of leaves (block or segment partials, numbered by their place in the whole
+/// run) merged in one fixed tree: node (l, i) merges (l - 1, 2i) with (l - 1, 2i + 1), and the
+/// root of a run of n leaves merges the complete nodes of n's binary digits from the right.
+/// Leaves arrive in order from any start; the tree keeps only the complete nodes not yet
+/// merged (O(log n)). Nodes of contiguous pieces pushed in order form the same nodes as the
+/// whole run would, so floating-point results do not depend on how the run was cut.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MergeTree {
+    pub dim: usize,
+    pub nodes: Vec<Node>,
+}
+
+impl MergeTree {
+    pub fn new(dim: usize) -> MergeTree {
+        MergeTree {
+            dim,
+            nodes: Vec::new(),
+        }
+    }
+
+    /// Adds leaf `leaf`, the next in the run after the leaves pushed so far.
+    pub fn push(&mut self, leaf: u64, p: &Partial) {
+        let mut stats = Stats::empty(self.dim);
+        stats.absorb(p);
+        self.push_node(Node {
+            level: 0,
+            index: leaf,
+            stats,
+        });
+    }
+
+    /// Adds a complete node that follows the nodes so far, merging it with its left
+    /// siblings up the tree.
+    pub fn push_node(&mut self, mut node: Node) {
+        while node.index % 2 == 1 {
+            match self.nodes.last() {
+                Some(top) if top.level == node.level && top.index + 1 == node.index => {
+                    let mut left = self.nodes.pop().expect("a top node").stats;
+                    left.join(&node.stats);
+                    node = Node {
+                        level: node.level + 1,
+                        index: node.index / 2,
+                        stats: left,
+                    };
+                }
+                _ => break,
+            }
+        }
+        self.nodes.push(node);
+    }
+
+    /// Adds the partials in `words` (layout in `shaders/reduce.wgsl`; the scaled f32
+    /// moments are unscaled exactly in f64) as leaves `first..`.
+    pub fn absorb32(&mut self, first: u64, words: &[u32]) {
+        let dim = self.dim;
+        for_each_block32(words, dim, |k, p| self.push(first + k as u64, p));
+    }
+
+    /// The same for the f64 kernel, whose words are f64 values (counts too).
+    pub fn absorb64(&mut self, first: u64, words: &[f64]) {
+        let dim = self.dim;
+        for_each_block64(words, dim, |k, p| self.push(first + k as u64, p));
+    }
+
+    /// Adds another tree's nodes, which follow this one's.
+    pub fn append(&mut self, other: &MergeTree) {
+        for n in &other.nodes {
+            self.push_node(n.clone());
+        }
+    }
+
+    /// The leaves covered: `start..end` when they are contiguous.
+    pub fn span(&self) -> Option<(u64, u64)> {
+        Some((self.nodes.first()?.start(), self.nodes.last()?.end()))
+    }
+
+    /// The statistics of every leaf pushed: the root of the tree over them.
+    pub fn total(&self) -> Stats {
+        let mut nodes = self.nodes.iter().rev();
+        let Some(last) = nodes.next() else {
+            return Stats::empty(self.dim);
+        };
+        let mut acc = last.stats.clone();
+        for n in nodes {
+            let mut left = n.stats.clone();
+            left.join(&acc);
+            acc = left;
+        }
+        acc
+    }
 }
 
 /// One reduction group's (or point segment's) statistics, decoded to f64.
@@ -223,7 +344,7 @@ fn decode<W: Copy>(
 /// Statistics per parameter point (runs with replicas): for point p and row c, entry
 /// `p * rows + c` of `mean`, `m2`, `min` and `max`; `count` and `nonfinite` per point. Each
 /// point's segments are merged in block order, as [`Stats`] merges blocks.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PointStats {
     pub points: u64,
     pub rows: usize,
@@ -247,6 +368,34 @@ impl PointStats {
             m2: vec![0.0; n],
             min: vec![f64::INFINITY; n],
             max: vec![f64::NEG_INFINITY; n],
+        }
+    }
+
+    /// Merges another piece's statistics of the points it holds (count > 0) after this
+    /// one's: where only one piece holds a point (shards are whole points) it is copied.
+    pub fn join(&mut self, b: &PointStats) {
+        for p in 0..self.points as usize {
+            if b.count[p] == 0 && b.nonfinite[p] == 0 {
+                continue;
+            }
+            let r = p * self.rows..(p + 1) * self.rows;
+            self.nonfinite[p] += b.nonfinite[p];
+            chan(
+                &mut self.count[p],
+                [
+                    &mut self.mean[r.clone()],
+                    &mut self.m2[r.clone()],
+                    &mut self.min[r.clone()],
+                    &mut self.max[r.clone()],
+                ],
+                b.count[p],
+                [
+                    &b.mean[r.clone()],
+                    &b.m2[r.clone()],
+                    &b.min[r.clone()],
+                    &b.max[r],
+                ],
+            );
         }
     }
 

@@ -44,6 +44,20 @@ fn round_up(n: u64, m: u64) -> u64 {
 /// Plans `paths` trajectories of dimension `dim`; `cap` limits trajectories per chunk and is
 /// rounded down to a multiple of BLOCK.
 pub fn plan(paths: u64, dim: usize, limits: DeviceLimits, cap: Option<u64>) -> Result<Plan> {
+    plan_range(0, paths, dim, limits, cap)
+}
+
+/// Plans trajectories `first..end` (`first` a multiple of BLOCK: a shard's, or where a
+/// checkpoint stopped) the same way; an empty range has no chunks.
+pub fn plan_range(
+    first: u64,
+    end: u64,
+    dim: usize,
+    limits: DeviceLimits,
+    cap: Option<u64>,
+) -> Result<Plan> {
+    let paths = end.saturating_sub(first);
+    debug_assert!(paths == 0 || first % BLOCK as u64 == 0);
     let block = BLOCK as u64;
     if let Some(c) = cap {
         if c < block {
@@ -57,7 +71,7 @@ pub fn plan(paths: u64, dim: usize, limits: DeviceLimits, cap: Option<u64>) -> R
     let by_dispatch = limits.max_workgroups_per_dim as u64 * block;
     let bytes_per_traj = 4 * dim as u64;
     let by_binding = limits.max_storage_binding.min(limits.max_buffer) / bytes_per_traj;
-    let mut capacity = round_up(paths, block)
+    let mut capacity = round_up(paths.max(1), block)
         .min(by_dispatch / block * block)
         .min(by_binding / block * block);
     if let Some(c) = cap {
@@ -75,10 +89,10 @@ pub fn plan(paths: u64, dim: usize, limits: DeviceLimits, cap: Option<u64>) -> R
     }
     let chunks = (0..paths.div_ceil(capacity))
         .map(|k| {
-            let first = k * capacity;
+            let at = k * capacity;
             Chunk {
-                first,
-                count: capacity.min(paths - first),
+                first: first + at,
+                count: capacity.min(paths - at),
             }
         })
         .collect();

@@ -10,7 +10,7 @@ use crate::observe::{
     quantiles_from, HistCounts, ObserverLayout, PointHist, PointQuantiles, Quantiles, Save, SaveAt,
 };
 use crate::plan::Plan;
-use crate::reduce::{PointStats, Stats};
+use crate::reduce::{MergeTree, PointStats, Stats};
 
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct Timing {
@@ -212,6 +212,22 @@ fn split_counts(
     )
 }
 
+/// A run's outcome before assembly, with the plan it ran (what a shard or a checkpoint
+/// keeps comes from here).
+pub struct Run {
+    pub plan: Plan,
+    pub outcome: Outcome,
+    pub timing: Timing,
+    pub adapter: String,
+}
+
+impl Run {
+    /// The solution: [`assemble`].
+    pub fn solution(self, job: &Job, sa: &SaveAt) -> Solution {
+        assemble(job, &self.plan, sa, self.outcome, self.timing, self.adapter)
+    }
+}
+
 /// Assembles what an executor read into a solution: statistics at each save time, the
 /// observers' results, and an adaptive run's step counts split from the state's rows.
 pub fn assemble(
@@ -228,20 +244,10 @@ pub fn assemble(
         hist: &out.hist,
         kept: &out.kept,
     };
-    let stats = out
-        .saved
-        .last()
-        .cloned()
-        .expect("at least one save: the end");
+    let saved: Vec<Stats> = out.saved.iter().map(MergeTree::total).collect();
+    let stats = saved.last().cloned().expect("at least one save: the end");
     let terminal_points = out.points.last().cloned();
-    let saves = saves_of(
-        job,
-        sa,
-        &plan.save_steps,
-        out.saved.clone(),
-        out.points,
-        &observed,
-    );
+    let saves = saves_of(job, sa, &plan.save_steps, saved, out.points, &observed);
     let (stats, adaptive) = split_counts(job, stats, out.unfinished, out.first_unfinished);
     Solution {
         stats,

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 pub use crate::plan::{Options, Progress, ProgressInfo, DEFAULT_LANES};
-pub use crate::solution::{Solution, StepReport, Timing};
+pub use crate::solution::{Run, Solution, StepReport, Timing};
 
 use crate::context::Context;
 use crate::ensemble::Job;
@@ -24,6 +24,12 @@ pub fn default_lanes(_ctx: &Context) -> u32 {
 
 /// Integrates a job on the device and reduces its states there.
 pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
+    Ok(run(ctx, job, opts, exec::Resume::default())?.solution(job, &opts.save_at))
+}
+
+/// The same, after a checkpoint's outcome and reporting checkpoints, up to the outcome
+/// (a shard's, to merge with the others').
+pub fn run(ctx: &Context, job: &Job, opts: &Options, resume: exec::Resume) -> Result<Run> {
     let setup = Instant::now();
     ctx.check_lost()?;
     let plan = Plan::new(job, opts, &ctx.device_info())?;
@@ -34,17 +40,15 @@ pub fn solve(ctx: &Context, job: &Job, opts: &Options) -> Result<Solution> {
 
     let start = Instant::now();
     let mut backend = GpuBackend::new(ctx, &resources);
-    let outcome = exec::execute(job, &plan, &recording, opts, &mut backend)?;
+    let outcome = exec::execute_with(job, &plan, &recording, opts, &mut backend, resume)?;
     let timing = solution::Timing {
         setup_s,
         solve_s: start.elapsed().as_secs_f64(),
     };
-    Ok(solution::assemble(
-        job,
-        &plan,
-        &opts.save_at,
+    Ok(Run {
+        plan,
         outcome,
         timing,
-        ctx.adapter_label(),
-    ))
+        adapter: ctx.adapter_label(),
+    })
 }

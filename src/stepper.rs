@@ -322,9 +322,9 @@ impl Stepper {
         let bytes = self.plan.read_slot_bytes() / (self.plan.capacity / per) * units;
         let to = Buf::PartialsRead(0);
         let raw = self.read(self.plan.read_source(), 0, to, bytes)?;
-        let mut stats = Stats::empty(self.plan.rows);
-        exec::absorb(&mut stats, &raw, self.plan.precision);
-        Ok(stats)
+        let mut tree = crate::reduce::MergeTree::new(self.plan.rows);
+        exec::absorb(&mut tree, &raw, self.plan.precision, 0);
+        Ok(tree.total())
     }
 
     /// Submits a copy of the states, waits, and returns every row of every trajectory,

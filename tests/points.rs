@@ -107,9 +107,10 @@ fn per_point_statistics_equal_the_cpu_twin() {
                     .to_vec()
             }
         };
-        let mut total = throng::Stats::empty(1);
+        let mut tree = throng::reduce::MergeTree::new(1);
         let mut pts = throng::reduce::PointStats::empty(points, 1);
-        throng::exec::absorb_points(&mut total, &mut pts, &raw, precision, r, 0);
+        throng::exec::absorb_points(&mut tree, &mut pts, &raw, precision, r, 0);
+        let total = tree.total();
         let what = format!("{points} x {r} {precision:?}");
         assert_eq!(dev.points.as_ref(), Some(&pts), "{what}");
         assert_eq!(dev.stats, total, "{what}");

@@ -237,9 +237,13 @@ fn device_reduction_is_within_1e_5_of_an_f64_reduction() {
         let sol = solve(&ctx, &job, &keep()).unwrap();
         let states = sol.states.unwrap();
         let n = job.paths as usize;
-        let mut twin = Stats::empty(job.system.dim());
+        let mut tree = throng::reduce::MergeTree::new(job.system.dim());
         let narrow: Vec<f32> = states.iter().map(|&v| v as f32).collect();
-        twin.absorb_blocks(&cpu::reduce::block_partials(&narrow, n, job.system.dim()));
+        tree.absorb32(
+            0,
+            &cpu::reduce::block_partials(&narrow, n, job.system.dim()),
+        );
+        let twin = tree.total();
         for c in 0..job.system.dim() {
             let (m, v) = moments(&states, n, c);
             assert!((twin.mean[c] - m).abs() <= 1e-5 * m.abs(), "twin mean");

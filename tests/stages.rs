@@ -105,6 +105,7 @@ fn device_and_twin_run_the_same_recording_and_agree() {
     );
     assert_eq!(dev.saved.len(), 5);
     for (d, t) in dev.saved.iter().zip(&twin.saved) {
+        let (d, t) = (d.total(), t.total());
         assert_eq!(d.count, t.count);
         for c in 0..d.dim() {
             // Device and twin normals differ by ulps (README, "Noise").

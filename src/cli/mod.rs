@@ -5,6 +5,7 @@ pub mod basins;
 pub mod bench;
 pub mod info;
 pub mod lyapunov;
+pub mod merge;
 pub mod orbit;
 pub mod report;
 pub mod request;

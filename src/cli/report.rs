@@ -267,13 +267,16 @@ impl Report<'_> {
                 s.mean[0], s.min[0], s.max[0], s.mean[1], s.max[1]
             );
         }
-        println!(
-            "setup {:.3} s, solve {:.3} s in {} chunk(s): {:.3e} trajectory-steps/s",
-            sol.timing.setup_s,
-            sol.timing.solve_s,
-            sol.chunks,
-            self.rate()
-        );
+        // A merge of shards has no timing of its own.
+        if sol.timing.solve_s > 0.0 {
+            println!(
+                "setup {:.3} s, solve {:.3} s in {} chunk(s): {:.3e} trajectory-steps/s",
+                sol.timing.setup_s,
+                sol.timing.solve_s,
+                sol.chunks,
+                self.rate()
+            );
+        }
     }
 
     fn print_terminal(&self) {

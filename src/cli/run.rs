@@ -10,8 +10,7 @@ use std::time::Instant;
 use serde_json::{json, Map, Value as Json};
 use throng::spec::RunRequest;
 use throng::{
-    cpu, Context, Ensemble, Error, Job, Method, Noise, Options, SaveAt, Solution, System, TimeGrid,
-    Value,
+    cpu, Context, Ensemble, Error, Job, Method, Noise, Options, SaveAt, System, TimeGrid, Value,
 };
 
 use super::report::Report;
@@ -21,7 +20,7 @@ use super::{input, AdapterArgs};
 #[derive(clap::Args)]
 pub struct RunArgs {
     #[command(flatten)]
-    which: super::SystemArgs,
+    pub which: super::SystemArgs,
     #[command(flatten)]
     pub request: RequestArgs,
     #[command(flatten)]
@@ -36,7 +35,79 @@ pub struct RunArgs {
     #[arg(long)]
     json: bool,
     #[command(flatten)]
+    pub scale: ScaleArgs,
+    #[command(flatten)]
     adapter: AdapterArgs,
+}
+
+/// Shards and checkpoints.
+#[derive(clap::Args, Clone, Default)]
+pub struct ScaleArgs {
+    /// Run shard I of N (0-based) and write its partials into --out, for `throng merge`.
+    /// Without it, a batch system's array index is used (Slurm, Kubernetes with --shards,
+    /// AWS Batch, Google Batch)
+    #[arg(long, value_name = "I/N", value_parser = parse_shard, conflicts_with = "no_shard")]
+    pub shard: Option<throng::Shard>,
+    /// The number of shards, where the environment gives an index but no count (Kubernetes
+    /// Indexed Jobs: the Job's completions)
+    #[arg(long, value_name = "N")]
+    pub shards: Option<u64>,
+    /// Run the whole job even inside a batch array (do not read the array index)
+    #[arg(long)]
+    pub no_shard: bool,
+    /// Keep the completed chunks' results in FILE while running (atomically replaced), so
+    /// that a killed run can be finished with --resume
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+    /// Seconds between checkpoints (at chunk ends)
+    #[arg(
+        long,
+        value_name = "S",
+        default_value_t = 60.0,
+        requires = "checkpoint"
+    )]
+    pub checkpoint_every: f64,
+    /// Continue from --checkpoint FILE if it exists (else start from the beginning)
+    #[arg(long, requires = "checkpoint")]
+    pub resume: bool,
+}
+
+fn parse_shard(s: &str) -> Result<throng::Shard, String> {
+    let bad = || format!("{s} is not I/N, shard I (0-based) of N");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let shard = throng::Shard {
+        index: i.trim().parse().map_err(|_| bad())?,
+        count: n.trim().parse().map_err(|_| bad())?,
+    };
+    shard.check().map_err(|e| e.to_string())?;
+    Ok(shard)
+}
+
+impl ScaleArgs {
+    /// The shard asked for: the flag's, else the environment's (said on stderr).
+    pub fn shard(&self) -> Result<Option<throng::Shard>, Error> {
+        if self.no_shard {
+            return Ok(None);
+        }
+        if let Some(s) = self.shard {
+            if self.shards.is_some_and(|n| n != s.count) {
+                return Err(input("--shards", "--shards differs from --shard's count"));
+            }
+            return Ok(Some(s));
+        }
+        let found = throng::shard::from_env(self.shards, &|k| std::env::var(k).ok())?;
+        match found {
+            Some((s, from)) => {
+                eprintln!("shard {}/{} (from {from})", s.index, s.count);
+                Ok(Some(s))
+            }
+            None if self.shards.is_some() => Err(input(
+                "--shards",
+                "--shards N needs a shard index: --shard I/N, or a batch array's index variable",
+            )),
+            None => Ok(None),
+        }
+    }
 }
 
 /// The exit status of a run interrupted by Ctrl-C (128 + SIGINT, the shell's convention).
@@ -45,20 +116,127 @@ pub const INTERRUPTED: u8 = 130;
 /// Runs the ensemble and reports it; the status is `INTERRUPTED` if Ctrl-C stopped the run
 /// before its last chunk (what was finished is reported and written, marked partial).
 pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
-    let (system, req) = load(
-        &args.which.system,
-        &args.which.spec,
-        args.request.into_request(),
-    )?;
-    let (job, params) = job(&system, &req)?;
-    let mut opts = options(&req, &job, args.progress)?;
+    let (job, params, mut opts) = prepare(&args.which, args.request, args.progress)?;
+    opts.shard = args.scale.shard()?;
+    if opts.shard.is_some() && args.out.out.is_none() {
+        return Err(input(
+            "--out",
+            "a shard writes its partials into a directory: give --out DIR",
+        ));
+    }
+    opts.fault_at_chunk = std::env::var("THRONG_INJECT_FAULT")
+        .ok()
+        .and_then(|v| v.parse().ok());
     // Lock and check the output directory before spending time on the run.
     let out = args.out.open()?;
     opts.cancel = Some(interrupt());
-    let (sol, device_s) = execute(&job, &opts, args.cpu, &args.adapter)?;
+    let device_start = Instant::now();
+    let ctx = match args.cpu {
+        true => None,
+        false => Some(Context::new(&args.adapter.choice())?),
+    };
+    let device_s = device_start.elapsed().as_secs_f64();
+    let adapter = ctx
+        .as_ref()
+        .map_or("cpu twin".to_string(), |c| c.adapter_label());
+    let keep = Keep {
+        stamp: throng::shard::Partials {
+            version: env!("CARGO_PKG_VERSION").into(),
+            fingerprint: throng::shard::fingerprint(&job, &opts, &adapter),
+            adapter,
+            shard: opts.shard,
+            paths: job.paths,
+            checkpoint: true,
+            command: std::env::args().skip(1).collect(),
+            cwd: std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
+            outcome: Default::default(),
+        },
+        path: args.scale.checkpoint.clone(),
+    };
+    let prior = match args.scale.resume {
+        true => keep.prior()?,
+        false => None,
+    };
+    opts.start = prior.as_ref().map(|p| p.range.1);
+    let written = std::cell::Cell::new(0u64);
+    let resume = throng::exec::Resume {
+        prior,
+        checkpoint: keep.path.as_ref().map(|_| {
+            let sink: Box<dyn FnMut(&throng::exec::Outcome) -> Result<(), Error>> = Box::new(|o| {
+                keep.save(o)?;
+                written.set(o.completed);
+                Ok(())
+            });
+            (args.scale.checkpoint_every, sink)
+        }),
+    };
+    let run = match &ctx {
+        None => cpu::run(&job, &opts, resume),
+        Some(ctx) => throng::solve::run(ctx, &job, &opts, resume),
+    }
+    .map_err(|e| keep.failed(e, written.get()))?;
+    if run.outcome.partial {
+        // Interrupted: the completed chunks are a checkpoint to resume from.
+        keep.save(&run.outcome)?;
+    }
+    if opts.shard.is_some() && !run.outcome.partial {
+        let out = out.expect("a shard has --out");
+        let partials = keep.finished(run.outcome);
+        out.write_shard(&partials.encode(), &throng::shard::manifest(&partials))?;
+        eprintln!(
+            "{}: {} in {:.2} s, partials in {}",
+            partials.describe(),
+            partials.adapter,
+            run.timing.solve_s,
+            args.out.out.as_ref().expect("--out").display()
+        );
+        keep.remove();
+        return Ok(ExitCode::SUCCESS);
+    }
+    let outcome = run.outcome.clone();
+    let sol = run.solution(&job, &opts.save_at);
+    let out = out.filter(|_| opts.shard.is_none());
+    report(&job, params, &opts, &sol, device_s, out, args.json)
+        .map_err(|e| keep.unwritten(e, &outcome))?;
+    if !sol.partial {
+        keep.remove();
+    }
+    Ok(if sol.partial {
+        ExitCode::from(INTERRUPTED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The job, its parameters as the JSON reports them, and the options that a run's flags
+/// ask for (without shards or checkpoints).
+pub(crate) fn prepare(
+    which: &super::SystemArgs,
+    request: RequestArgs,
+    progress: bool,
+) -> Result<(Job, Map<String, Json>, Options), Error> {
+    let (system, req) = load(&which.system, &which.spec, request.into_request())?;
+    let (job, params) = job(&system, &req)?;
+    let opts = options(&req, &job, progress)?;
+    Ok((job, params, opts))
+}
+
+/// Reports a solution: its files into `out` (the only failure), then the table or the JSON
+/// line on stdout, and warnings on stderr.
+pub(crate) fn report(
+    job: &Job,
+    params: Map<String, Json>,
+    opts: &Options,
+    sol: &throng::Solution,
+    device_s: f64,
+    out: Option<throng::output::OutDir>,
+    json: bool,
+) -> Result<(), Error> {
     let report = Report {
-        job: &job,
-        sol: &sol,
+        job,
+        sol,
         params,
         quantile_levels: &opts.save_at.quantiles,
         device_s,
@@ -67,18 +245,14 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
     if let Some(out) = out {
         report.write_out(out, &summary)?;
     }
-    if args.json {
+    if json {
         println!("{summary}");
     } else {
         report.print_table();
     }
     // Warnings go to stderr in both output modes.
     report.warn();
-    Ok(if sol.partial {
-        ExitCode::from(INTERRUPTED)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(())
 }
 
 /// Ctrl-C: the first sets the flag the run checks between dispatches (the run then stops
@@ -390,18 +564,114 @@ fn options(req: &RunRequest, job: &Job, progress: bool) -> Result<Options, Error
     })
 }
 
-/// The solution, and the seconds opening the device took (0 on the CPU twin).
-fn execute(
-    job: &Job,
-    opts: &Options,
-    on_cpu: bool,
-    adapter: &AdapterArgs,
-) -> Result<(Solution, f64), Error> {
-    if on_cpu {
-        return Ok((cpu::solve(job, opts)?, 0.0));
+/// Where a run keeps its outcome: the checkpoint file (if asked for), stamped with the job.
+struct Keep {
+    stamp: throng::shard::Partials,
+    path: Option<PathBuf>,
+}
+
+impl Keep {
+    fn with(&self, outcome: &throng::exec::Outcome) -> throng::shard::Partials {
+        throng::shard::Partials {
+            outcome: outcome.clone(),
+            ..self.stamp.clone()
+        }
     }
-    let device_start = Instant::now();
-    let ctx = Context::new(&adapter.choice())?;
-    let device_s = device_start.elapsed().as_secs_f64();
-    Ok((throng::solve(&ctx, job, opts)?, device_s))
+
+    /// Writes the checkpoint (where one was asked for).
+    fn save(&self, outcome: &throng::exec::Outcome) -> Result<(), Error> {
+        match &self.path {
+            Some(p) => self.with(outcome).write(p),
+            None => Ok(()),
+        }
+    }
+
+    /// The finished run's partials (a shard's).
+    fn finished(&self, outcome: throng::exec::Outcome) -> throng::shard::Partials {
+        throng::shard::Partials {
+            checkpoint: false,
+            outcome,
+            ..self.stamp.clone()
+        }
+    }
+
+    /// The checkpoint to resume from, if its file exists: of this job and shard, or refused.
+    fn prior(&self) -> Result<Option<throng::exec::Outcome>, Error> {
+        let path = self.path.as_ref().expect("--resume requires --checkpoint");
+        if !path.exists() {
+            eprintln!(
+                "resume: no checkpoint at {} yet; starting from the beginning",
+                path.display()
+            );
+            return Ok(None);
+        }
+        let p = throng::shard::Partials::read(path)?;
+        let refuse = |why: String| {
+            Err(input(
+                "--resume",
+                format!("{} is not this run's checkpoint: {why}", path.display()),
+            ))
+        };
+        if p.fingerprint != self.stamp.fingerprint {
+            return refuse(format!(
+                "it is of another job or adapter (fingerprint {}…, this run's {}…)",
+                &p.fingerprint[..12],
+                &self.stamp.fingerprint[..12]
+            ));
+        }
+        if p.shard != self.stamp.shard {
+            return refuse(format!("it is of {}", p.describe()));
+        }
+        eprintln!(
+            "resume: {} holds {} trajectories ({}); continuing",
+            path.display(),
+            p.outcome.completed,
+            p.describe()
+        );
+        Ok(Some(p.outcome))
+    }
+
+    /// A failed run's error, saying what was kept.
+    fn failed(&self, e: Error, kept: u64) -> Error {
+        if !matches!(e, Error::ChunkFailed { .. }) {
+            return e;
+        }
+        let what = match (&self.path, kept) {
+            (Some(p), n) if n > 0 => format!(
+                "the checkpoint {} keeps {n} trajectories: run again with --resume",
+                p.display()
+            ),
+            (Some(p), _) => format!(
+                "no checkpoint was due yet ({} is unchanged); lower --checkpoint-every",
+                p.display()
+            ),
+            (None, _) => {
+                "no results kept (--checkpoint FILE keeps the completed chunks)".to_string()
+            }
+        };
+        input("run", format!("{e}; {what}"))
+    }
+
+    /// Writing the results failed: keep them in the checkpoint, if there is one.
+    fn unwritten(&self, e: Error, outcome: &throng::exec::Outcome) -> Error {
+        let what = match &self.path {
+            Some(p) => match self.with(outcome).write(p) {
+                Ok(()) => format!(
+                    "the results are kept in the checkpoint {}: --resume writes them without recomputing",
+                    p.display()
+                ),
+                Err(e2) => format!("and they could not be kept in the checkpoint either ({e2})"),
+            },
+            None => "the results are lost (--checkpoint FILE keeps them through such failures)"
+                .to_string(),
+        };
+        input("--out", format!("{e}; {what}"))
+    }
+
+    /// The run is complete and written: the checkpoint has served.
+    fn remove(&self) {
+        if let Some(p) = &self.path {
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }

@@ -39,7 +39,7 @@ use crate::error::{Error, Result};
 use crate::plan::{DeviceInfo, Options, Plan};
 use crate::precision::Precision;
 use crate::record::Recording;
-use crate::solution::{assemble, Solution, Timing};
+use crate::solution::{Run, Solution, Timing};
 use crate::system::Noise;
 
 /// The float arithmetic the twins are generic over (f32 to mirror kernels, f64 as reference).
@@ -153,6 +153,11 @@ pub fn trajectory(job: &Job, i: u64) -> Vec<f64> {
 /// The CPU twin of [`crate::solve()`]: the same plan and recording, each dispatch run by its
 /// kernel's twin on all cores.
 pub fn solve(job: &Job, opts: &Options) -> Result<Solution> {
+    Ok(run(job, opts, crate::exec::Resume::default())?.solution(job, &opts.save_at))
+}
+
+/// The CPU twin of [`crate::solve::run`].
+pub fn run(job: &Job, opts: &Options, resume: crate::exec::Resume) -> Result<Run> {
     let has_twin = job.system.twin.is_some()
         && matches!(
             job.system.noise,
@@ -171,17 +176,15 @@ pub fn solve(job: &Job, opts: &Options) -> Result<Solution> {
     let plan = Plan::new(job, opts, &DeviceInfo::cpu())?;
     let recording = Recording::new(&plan);
     let mut backend = exec::CpuBackend::new(job, &plan);
-    let outcome = crate::exec::execute(job, &plan, &recording, opts, &mut backend)?;
+    let outcome = crate::exec::execute_with(job, &plan, &recording, opts, &mut backend, resume)?;
     let timing = Timing {
         setup_s: 0.0,
         solve_s: start.elapsed().as_secs_f64(),
     };
-    Ok(assemble(
-        job,
-        &plan,
-        &opts.save_at,
+    Ok(Run {
+        plan,
         outcome,
         timing,
-        "cpu twin".into(),
-    ))
+        adapter: "cpu twin".into(),
+    })
 }
