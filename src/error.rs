@@ -83,7 +83,7 @@ pub enum Error {
     DeviceLost(String),
     /// A run's device (or submission) failed in a chunk: which, and the trajectories the
     /// completed chunks cover (kept in the last checkpoint, where one was asked for).
-    #[error("{chunk} failed ({source}); {completed} trajectories of completed chunks before it")]
+    #[error("{chunk} failed ({source})")]
     ChunkFailed {
         /// "chunk 3 of 8 (trajectories 3072..4096)" or "the quantile pilot".
         chunk: String,

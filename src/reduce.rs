@@ -435,6 +435,59 @@ impl PointStats {
 mod tests {
     use super::*;
 
+    fn leaf(k: u64) -> Partial {
+        let x = ((k * 2654435761) % 1000) as f64 / 7.0 + 1e3;
+        Partial {
+            count: 1 + k % 5,
+            bad: (k % 7 == 3) as u64,
+            first_bad: (k % 7 == 3).then_some(k * 32),
+            mean: vec![x, -x / 3.0],
+            m2: vec![x.sqrt(), 0.5],
+            lo: vec![x - 1.0, -x],
+            hi: vec![x + 1.0, 0.0],
+        }
+    }
+
+    /// Leaves pushed in contiguous pieces from any cut points (as chunks, shards and
+    /// checkpoints cut a run) merge to the same bits as all at once; a plain left fold of
+    /// the same leaves does not, so the tree is what makes them agree.
+    #[test]
+    fn merge_trees_of_contiguous_pieces_equal_the_whole_bit_for_bit() {
+        let n = 1000u64;
+        let mut whole = MergeTree::new(2);
+        let mut fold = Stats::empty(2);
+        for k in 0..n {
+            whole.push(k, &leaf(k));
+            fold.absorb(&leaf(k));
+        }
+        let total = whole.total();
+        assert_eq!(total.count, fold.count);
+        assert_eq!(total.first_nonfinite, fold.first_nonfinite);
+        assert_ne!(total.m2, fold.m2, "the fold's order shows in the bits");
+        assert!((total.m2[0] - fold.m2[0]).abs() < 1e-9 * fold.m2[0]);
+        for cuts in [
+            vec![1],
+            vec![3, 500, 501, 999],
+            vec![256, 512, 768],
+            vec![17, 18, 640],
+        ] {
+            let mut bounds = vec![0];
+            bounds.extend(&cuts);
+            bounds.push(n);
+            let mut joined = MergeTree::new(2);
+            for w in bounds.windows(2) {
+                let mut piece = MergeTree::new(2);
+                for k in w[0]..w[1] {
+                    piece.push(k, &leaf(k));
+                }
+                assert_eq!(piece.span(), Some((w[0], w[1])));
+                joined.append(&piece);
+            }
+            assert_eq!(joined, whole, "cut at {cuts:?}");
+            assert_eq!(joined.total(), total);
+        }
+    }
+
     #[test]
     fn chan_merge_equals_direct_moments() {
         let data: Vec<f64> = (0..1000)

@@ -74,7 +74,7 @@ pub fn merge(args: MergeArgs) -> Result<ExitCode, Error> {
     if !merged.missing.is_empty() {
         let list: Vec<String> = merged.missing.iter().map(|i| i.to_string()).collect();
         eprintln!(
-            "merge: shards {} are missing; the results cover {} of {} trajectories",
+            "merge: missing shards {}; the results cover {} of {} trajectories",
             list.join(", "),
             merged.outcome.completed,
             job.paths

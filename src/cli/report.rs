@@ -349,7 +349,7 @@ impl Report<'_> {
         let sol = self.sol;
         if sol.partial {
             eprintln!(
-                "warning: interrupted: partial results, the statistics cover the first {} of {} trajectories",
+                "warning: partial results: the statistics cover {} of {} trajectories",
                 sol.completed, self.job.paths
             );
         }
