@@ -761,3 +761,190 @@ fn adaptive_sde_methods_run_from_the_cli() {
         "power of two",
     );
 }
+
+/// The NPY arrays of an --out directory, by name.
+fn arrays(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".npy"))
+        .map(|n| (n.clone(), std::fs::read(dir.join(&n)).unwrap()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// `throng run --shard I/N` in three processes (one from Slurm's variables, one from
+/// Kubernetes' with --shards) and `throng merge` write the unsharded run's arrays byte for
+/// byte; damaged, foreign and missing shards get one line each.
+#[test]
+fn shards_run_by_the_cli_merge_into_the_unsharded_arrays() {
+    let dir = std::env::temp_dir().join(format!("throng-cli-shards-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = |n: &str| dir.join(n).display().to_string();
+    let job = [
+        GBM,
+        &[
+            "--save-every",
+            "16",
+            "--quantiles",
+            "0.1,0.9",
+            "--hist",
+            "x=0:3:12",
+            "--keep-paths",
+            "3",
+            "--keep-every",
+            "2000",
+        ],
+    ]
+    .concat();
+    let ok = |o: Output| assert!(o.status.success(), "{}", stderr(&o));
+    ok(throng(&[&job[..], &["--out", &d("single")]].concat()));
+    ok(throng(
+        &[&job[..], &["--shard", "0/3", "--out", &d("s0")]].concat(),
+    ));
+    let from_env = |vars: &[(&str, &str)], extra: &[&str], out: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_throng"))
+            .args([&job[..], extra, &["--out", out]].concat())
+            .envs(vars.iter().copied())
+            .env("XDG_RUNTIME_DIR", "/tmp")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        stderr(&o)
+    };
+    let said = from_env(
+        &[
+            ("SLURM_ARRAY_TASK_ID", "1"),
+            ("SLURM_ARRAY_TASK_COUNT", "3"),
+        ],
+        &[],
+        &d("s1"),
+    );
+    assert!(
+        said.starts_with("shard 1/3 (from SLURM_ARRAY_TASK_ID=1"),
+        "{said}"
+    );
+    from_env(
+        &[("JOB_COMPLETION_INDEX", "2")],
+        &["--shards", "3"],
+        &d("s2"),
+    );
+    ok(throng(&[
+        "merge",
+        &d("s2"),
+        &d("s0"),
+        &d("s1"),
+        "--out",
+        &d("merged"),
+    ]));
+    let single = arrays(&dir.join("single"));
+    assert!(single.len() >= 10, "{single:?}");
+    assert_eq!(arrays(&dir.join("merged")), single);
+
+    assert_one_line_error(
+        &["merge", &d("s0"), &d("s2"), "--out", &d("m2")],
+        "shards 1 of 3 are missing",
+    );
+    let bytes = std::fs::read(dir.join("s1/partials.bin")).unwrap();
+    std::fs::write(dir.join("cut.bin"), &bytes[..bytes.len() / 2]).unwrap();
+    assert_one_line_error(
+        &[
+            "merge",
+            &d("s0"),
+            &d("cut.bin"),
+            &d("s2"),
+            "--out",
+            &d("m3"),
+        ],
+        "cut.bin is not a usable throng partials file",
+    );
+    // The same job with seed 4 (GBM's only "3" is its seed).
+    let seed4: Vec<&str> = GBM
+        .iter()
+        .map(|&a| if a == "3" { "4" } else { a })
+        .collect();
+    ok(throng(
+        &[&seed4[..], &["--shard", "1/3", "--out", &d("other")]].concat(),
+    ));
+    assert_one_line_error(
+        &["merge", &d("s0"), &d("other"), &d("s2"), "--out", &d("m4")],
+        "is of another job than",
+    );
+    assert_one_line_error(
+        &[&job[..], &["--shards", "3", "--out", &d("x")]].concat(),
+        "--shards N needs a shard index",
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A run killed with SIGKILL after some checkpoints, resumed with --resume, writes the
+/// uninterrupted run's arrays byte for byte; a checkpoint of another job is refused.
+#[test]
+fn a_run_killed_with_sigkill_resumes_to_the_same_arrays() {
+    let dir = std::env::temp_dir().join(format!("throng-cli-resume-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = |n: &str| dir.join(n).display().to_string();
+    let job = [
+        "run",
+        "--cpu",
+        "--system",
+        "gbm",
+        "--paths",
+        "16384",
+        "--steps",
+        "8192",
+        "--t1",
+        "1",
+        "--chunk",
+        "256",
+        "--save-every",
+        "2048",
+        "--hist",
+        "x=0:3:12",
+        "--seed",
+        "9",
+    ];
+    let ok = |o: Output| assert!(o.status.success(), "{}", stderr(&o));
+    ok(throng(&[&job[..], &["--out", &d("whole")]].concat()));
+    let ck = d("run.checkpoint");
+    let killed = d("killed");
+    let resumable = [&job[..], &["--out", &killed, "--checkpoint", &ck]].concat();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_throng"))
+        .args([&resumable[..], &["--checkpoint-every", "0"]].concat())
+        .env("XDG_RUNTIME_DIR", "/tmp")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while !std::path::Path::new(&ck).exists() {
+        assert!(t0.elapsed().as_secs() < 60, "no checkpoint appeared");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the run finished before it was killed");
+    assert!(!dir.join("killed/summary.json").exists());
+    assert_one_line_error(
+        &[
+            &GBM[..],
+            &["--out", &d("other"), "--checkpoint", &ck, "--resume"],
+        ]
+        .concat(),
+        "is not this run's checkpoint: it is of another job",
+    );
+    let o = throng(&[&resumable[..], &["--resume"]].concat());
+    ok(o.clone());
+    assert!(stderr(&o).contains("holds"), "{}", stderr(&o));
+    assert_eq!(arrays(&dir.join("killed")), arrays(&dir.join("whole")));
+    assert!(
+        !std::path::Path::new(&ck).exists(),
+        "the checkpoint is removed once written"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
