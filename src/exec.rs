@@ -60,6 +60,9 @@ pub struct Outcome {
     pub partial: bool,
     /// The trajectories the completed chunks cover, `first..end`.
     pub range: (u64, u64),
+    /// Cancelled inside a chunk that had begun: its observers may have counted some of its
+    /// save times into the histograms and kept paths, so the outcome is no checkpoint.
+    pub torn: bool,
 }
 
 impl Outcome {
@@ -168,6 +171,8 @@ struct Parts<T> {
     absorbed: usize,
     /// The totals before this chunk's first merged batch, restored if it is cancelled.
     rollback: Option<Vec<MergeTree>>,
+    /// Whether an integration dispatch of it has run (its observers may have counted).
+    dispatched: bool,
 }
 
 /// Bytes of one save time's partials of `chunk`.
@@ -270,6 +275,7 @@ fn run<B: Backend>(
         completed: 0,
         partial: false,
         range: (plan.range.0, plan.range.0),
+        torn: false,
     };
     let prior = resume.prior.take();
     if let Some(p) = &prior {
@@ -317,6 +323,7 @@ fn run<B: Backend>(
                     tail: None,
                     absorbed: 0,
                     rollback: None,
+                    dispatched: false,
                 });
             }
             Command::UploadTables(chunk) => {
@@ -362,11 +369,17 @@ fn run<B: Backend>(
                 if *kernel == Kernel::Integrate && cancelled() {
                     // The chunk in progress is dropped (and its batches already merged taken
                     // out again); the completed ones stand.
-                    if let Some(saved) = current.take().and_then(|p| p.rollback) {
-                        out.saved = saved;
+                    if let Some(p) = current.take() {
+                        out.torn = p.dispatched && !p.pilot;
+                        if let Some(saved) = p.rollback {
+                            out.saved = saved;
+                        }
                     }
                     out.partial = true;
                     continue;
+                }
+                if let Some(p) = current.as_mut() {
+                    p.dispatched |= *kernel == Kernel::Integrate;
                 }
                 backend.dispatch(*kernel, *slot, *workgroups)?;
             }
@@ -421,14 +434,18 @@ fn run<B: Backend>(
                 out.range.1 = parts.chunk.first + parts.chunk.count;
                 previous = Some(parts);
                 if let Some(p) = &opts.progress {
+                    // Of this run's range (a shard's), counting a checkpoint's trajectories as
+                    // done but not in the rate.
                     let elapsed = start.elapsed().as_secs_f64();
                     let done = out.completed;
+                    let of = plan.range.1 - out.range.0;
+                    let here = done - prior.as_ref().map_or(0, |p| p.completed);
                     (p.0)(&ProgressInfo {
                         trajectories: done,
-                        of: plan.paths,
+                        of,
                         trajectory_steps: done * job.steps as u64,
                         elapsed_s: elapsed,
-                        eta_s: (plan.paths - done) as f64 / (done as f64 / elapsed),
+                        eta_s: (of - done) as f64 / (here as f64 / elapsed),
                     });
                 }
             }

@@ -71,6 +71,17 @@ impl Stats {
         self.mean.len()
     }
 
+    /// Back to [`Stats::empty`], keeping the allocations.
+    pub fn clear(&mut self) {
+        self.count = 0;
+        self.nonfinite = 0;
+        self.first_nonfinite.clear();
+        self.mean.fill(0.0);
+        self.m2.fill(0.0);
+        self.min.fill(f64::INFINITY);
+        self.max.fill(f64::NEG_INFINITY);
+    }
+
     /// Unbiased sample variance per component (NaN with fewer than two trajectories).
     pub fn var(&self) -> Vec<f64> {
         self.m2
@@ -185,10 +196,19 @@ impl Node {
 /// Leaves arrive in order from any start; the tree keeps only the complete nodes not yet
 /// merged (O(log n)). Nodes of contiguous pieces pushed in order form the same nodes as the
 /// whole run would, so floating-point results do not depend on how the run was cut.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MergeTree {
     pub dim: usize,
     pub nodes: Vec<Node>,
+    /// Statistics of merged nodes, reused for new leaves: a run pushes millions.
+    #[serde(skip)]
+    spare: Vec<Stats>,
+}
+
+impl PartialEq for MergeTree {
+    fn eq(&self, other: &MergeTree) -> bool {
+        self.dim == other.dim && self.nodes == other.nodes
+    }
 }
 
 impl MergeTree {
@@ -196,12 +216,19 @@ impl MergeTree {
         MergeTree {
             dim,
             nodes: Vec::new(),
+            spare: Vec::new(),
         }
     }
 
     /// Adds leaf `leaf`, the next in the run after the leaves pushed so far.
     pub fn push(&mut self, leaf: u64, p: &Partial) {
-        let mut stats = Stats::empty(self.dim);
+        let mut stats = match self.spare.pop() {
+            Some(mut s) => {
+                s.clear();
+                s
+            }
+            None => Stats::empty(self.dim),
+        };
         stats.absorb(p);
         self.push_node(Node {
             level: 0,
@@ -218,6 +245,7 @@ impl MergeTree {
                 Some(top) if top.level == node.level && top.index + 1 == node.index => {
                     let mut left = self.nodes.pop().expect("a top node").stats;
                     left.join(&node.stats);
+                    self.spare.push(node.stats);
                     node = Node {
                         level: node.level + 1,
                         index: node.index / 2,

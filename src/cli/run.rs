@@ -177,8 +177,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
         Some(ctx) => throng::solve::run(ctx, &job, &opts, resume),
     }
     .map_err(|e| keep.failed(e, written.get()))?;
-    if run.outcome.partial {
-        // Interrupted: the completed chunks are a checkpoint to resume from.
+    if run.outcome.partial && !run.outcome.torn {
+        // Interrupted between chunks: the completed chunks are a checkpoint to resume from
+        // (inside a chunk, the observers may have counted part of it: the last periodic
+        // checkpoint stands).
         keep.save(&run.outcome)?;
     }
     if opts.shard.is_some() && !run.outcome.partial {
