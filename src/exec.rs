@@ -133,8 +133,11 @@ pub struct Resume<'a> {
     /// Called at the end of a chunk (not the last), at most once every `.0` seconds, with the
     /// outcome of every completed chunk (histograms and kept paths read from the device
     /// then).
-    pub checkpoint: Option<(f64, Box<dyn FnMut(&Outcome) -> Result<()> + 'a>)>,
+    pub checkpoint: Option<(f64, CheckpointSink<'a>)>,
 }
+
+/// Takes the outcome so far at a checkpoint (writes it somewhere, say).
+pub type CheckpointSink<'a> = Box<dyn FnMut(&Outcome) -> Result<()> + 'a>;
 
 /// Reals in the run's precision, as bytes.
 pub fn real_bytes(values: &[f64], precision: Precision) -> Vec<u8> {
@@ -232,8 +235,8 @@ pub fn execute_with<B: Backend>(
             }
         };
         match e {
-            // Input errors of the run itself are not the device's.
-            Error::Input { .. } => e,
+            // The run's own input and the checkpoint's file are not the device's.
+            Error::Input { .. } | Error::Io { .. } => e,
             e => Error::ChunkFailed {
                 chunk,
                 completed,

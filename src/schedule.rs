@@ -57,7 +57,7 @@ pub fn plan_range(
     cap: Option<u64>,
 ) -> Result<Plan> {
     let paths = end.saturating_sub(first);
-    debug_assert!(paths == 0 || first % BLOCK as u64 == 0);
+    debug_assert!(paths == 0 || first.is_multiple_of(BLOCK as u64));
     let block = BLOCK as u64;
     if let Some(c) = cap {
         if c < block {

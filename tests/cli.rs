@@ -932,7 +932,7 @@ fn a_run_killed_with_sigkill_resumes_to_the_same_arrays() {
     assert!(!dir.join("killed/summary.json").exists());
     assert_one_line_error(
         &[
-            &GBM[..],
+            GBM,
             &["--out", &d("other"), "--checkpoint", &ck, "--resume"],
         ]
         .concat(),

@@ -56,19 +56,15 @@ pub struct ScaleArgs {
     #[arg(long)]
     pub no_shard: bool,
     /// Keep the completed chunks' results in FILE while running (atomically replaced), so
-    /// that a killed run can be finished with --resume
+    /// that a killed or failed run can be finished with --resume (default with --out:
+    /// DIR/.throng-checkpoint)
     #[arg(long, value_name = "FILE")]
     pub checkpoint: Option<PathBuf>,
     /// Seconds between checkpoints (at chunk ends)
-    #[arg(
-        long,
-        value_name = "S",
-        default_value_t = 60.0,
-        requires = "checkpoint"
-    )]
+    #[arg(long, value_name = "S", default_value_t = 60.0)]
     pub checkpoint_every: f64,
-    /// Continue from --checkpoint FILE if it exists (else start from the beginning)
-    #[arg(long, requires = "checkpoint")]
+    /// Continue from the checkpoint if it exists (else start from the beginning)
+    #[arg(long)]
     pub resume: bool,
 }
 
@@ -109,6 +105,9 @@ impl ScaleArgs {
         }
     }
 }
+
+/// The checkpoint a run with `--out DIR` keeps in DIR unless `--checkpoint` names another.
+pub const CHECKPOINT: &str = ".throng-checkpoint";
 
 /// The exit status of a run interrupted by Ctrl-C (128 + SIGINT, the shell's convention).
 pub const INTERRUPTED: u8 = 130;
@@ -153,8 +152,18 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
                 .unwrap_or_default(),
             outcome: Default::default(),
         },
-        path: args.scale.checkpoint.clone(),
+        path: args.scale.checkpoint.clone().or_else(|| {
+            // Every run that writes results keeps a checkpoint beside them.
+            args.out.out.as_ref().map(|d| d.join(CHECKPOINT))
+        }),
     };
+    if args.scale.resume && keep.path.is_none() {
+        return Err(input(
+            "--resume",
+            "--resume continues from a checkpoint: give --checkpoint FILE or the run's --out DIR",
+        ));
+    }
+    keep.check_writable()?;
     let prior = match args.scale.resume {
         true => keep.prior()?,
         false => None,
@@ -164,7 +173,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
     let resume = throng::exec::Resume {
         prior,
         checkpoint: keep.path.as_ref().map(|_| {
-            let sink: Box<dyn FnMut(&throng::exec::Outcome) -> Result<(), Error>> = Box::new(|o| {
+            let sink: throng::exec::CheckpointSink = Box::new(|o| {
                 keep.save(o)?;
                 written.set(o.completed);
                 Ok(())
@@ -588,6 +597,24 @@ impl Keep {
         }
     }
 
+    /// Fails now, naming the path, if the checkpoint's directory cannot take it.
+    fn check_writable(&self) -> Result<(), Error> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let probe = dir
+            .unwrap_or(std::path::Path::new("."))
+            .join(format!(".throng-tmp.{}", name.unwrap_or_default()));
+        std::fs::write(&probe, b"")
+            .and_then(|()| std::fs::remove_file(&probe))
+            .map_err(|source| Error::Io {
+                what: format!("--checkpoint {}", path.display()),
+                source,
+            })
+    }
+
     /// The finished run's partials (a shard's).
     fn finished(&self, outcome: throng::exec::Outcome) -> throng::shard::Partials {
         throng::shard::Partials {
@@ -648,7 +675,8 @@ impl Keep {
                 p.display()
             ),
             (None, _) => {
-                "no results kept (--checkpoint FILE keeps the completed chunks)".to_string()
+                "no results kept (--out DIR or --checkpoint FILE keeps the completed chunks)"
+                    .to_string()
             }
         };
         input("run", format!("{e}; {what}"))
