@@ -690,7 +690,7 @@ impl Keep {
                     "the results are kept in the checkpoint {}: --resume writes them without recomputing",
                     p.display()
                 ),
-                Err(e2) => format!("and they could not be kept in the checkpoint either ({e2})"),
+                Err(e2) => format!("the results could not be kept in the checkpoint either ({e2})"),
             },
             None => "the results are lost (--checkpoint FILE keeps them through such failures)"
                 .to_string(),
