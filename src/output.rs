@@ -298,6 +298,22 @@ fn held(dir: &Path) -> Error {
     }
 }
 
+/// Writes `path` atomically: under a temporary name beside it, synced, renamed into place;
+/// an error names the path and leaves a previous file whole.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map_or(String::new(), |n| n.to_string_lossy().into_owned());
+    put(dir, &name, |w| w.write_all(bytes))?;
+    // The rename itself survives a crash once the directory is synced.
+    let _ = File::open(dir).and_then(|f| f.sync_all());
+    Ok(())
+}
+
 /// Writes `dir/name` through `fill` under a temporary name, then renames it into place.
 fn put(
     dir: &Path,

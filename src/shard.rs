@@ -13,7 +13,6 @@
 //! LE), its SHA-256 (32 bytes), then the payload (bincode of [`Partials`]). A file that is
 //! short, long, altered or of another format is refused on read, by name.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -245,31 +244,7 @@ impl Partials {
     /// Writes the file atomically: a temporary file beside it, synced, renamed into place,
     /// the directory synced; an error names the path and leaves any previous file whole.
     pub fn write(&self, path: &Path) -> Result<()> {
-        let io = |p: &Path, source| Error::Io {
-            what: p.display().to_string(),
-            source,
-        };
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        let tmp = dir
-            .unwrap_or(Path::new("."))
-            .join(format!(".throng-tmp.{}", name.unwrap_or_default()));
-        let result = std::fs::File::create(&tmp)
-            .and_then(|mut f| {
-                f.write_all(&self.encode())?;
-                f.sync_all()
-            })
-            .map_err(|e| io(&tmp, e))
-            .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| io(path, e)));
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result?;
-        if let Some(d) = dir {
-            // The rename itself survives a crash once the directory is synced.
-            let _ = std::fs::File::open(d).and_then(|f| f.sync_all());
-        }
-        Ok(())
+        crate::output::write_atomic(path, &self.encode())
     }
 
     pub fn read(path: &Path) -> Result<Partials> {
