@@ -433,24 +433,12 @@ fn run<B: Backend>(
                 if let Some(p) = previous.take() {
                     finish(plan, backend, p, &mut out.saved, &mut out.points)?;
                 }
+                // Every chunk before this one is read back: done on the device.
+                let k = plan.chunks.iter().position(|c| *c == parts.chunk);
+                report(job, plan, opts, &out, prior.as_ref(), start, k.unwrap_or(0));
                 out.completed += parts.chunk.count;
                 out.range.1 = parts.chunk.first + parts.chunk.count;
                 previous = Some(parts);
-                if let Some(p) = &opts.progress {
-                    // Of this run's range (a shard's), counting a checkpoint's trajectories as
-                    // done but not in the rate.
-                    let elapsed = start.elapsed().as_secs_f64();
-                    let done = out.completed;
-                    let of = plan.range.1 - out.range.0;
-                    let here = done - prior.as_ref().map_or(0, |p| p.completed);
-                    (p.0)(&ProgressInfo {
-                        trajectories: done,
-                        of,
-                        trajectory_steps: done * job.steps as u64,
-                        elapsed_s: elapsed,
-                        eta_s: (of - done) as f64 / (here as f64 / elapsed),
-                    });
-                }
             }
             Command::Checkpoint(chunk) => {
                 let Some((every, sink)) = resume.checkpoint.as_mut() else {
@@ -532,9 +520,48 @@ fn run<B: Backend>(
     if let Some(p) = previous.take() {
         finish(plan, backend, p, &mut out.saved, &mut out.points)?;
     }
+    if !out.partial {
+        report(
+            job,
+            plan,
+            opts,
+            &out,
+            prior.as_ref(),
+            start,
+            plan.chunks.len(),
+        );
+    }
     *at = None;
     add_prior(&mut out, prior.as_ref(), plan);
     Ok(out)
+}
+
+/// Calls the progress callback: `chunks` chunks of this run are done, and the trajectories
+/// `out` has completed (of this run's range, a shard's: a checkpoint's count as done, but
+/// not in the rate).
+fn report(
+    job: &Job,
+    plan: &Plan,
+    opts: &Options,
+    out: &Outcome,
+    prior: Option<&Outcome>,
+    start: Instant,
+    chunks: usize,
+) {
+    let Some(p) = &opts.progress else { return };
+    let elapsed = start.elapsed().as_secs_f64();
+    let done = out.completed;
+    let of = plan.range.1 - out.range.0;
+    let here = done - prior.map_or(0, |p| p.completed);
+    (p.0)(&ProgressInfo {
+        trajectories: done,
+        of,
+        trajectory_steps: here * job.steps as u64,
+        elapsed_s: elapsed,
+        eta_s: (of - done) as f64 / (here as f64 / elapsed),
+        chunk: chunks,
+        chunks: plan.chunks.len(),
+    });
 }
 
 /// Adds a checkpoint's device counters and kept paths (which the device's buffers, zeroed

@@ -131,11 +131,14 @@ pub fn run_range(job: &Job, opts: &Options) -> Result<(u64, u64)> {
 pub struct ProgressInfo {
     pub trajectories: u64,
     pub of: u64,
-    /// Fixed-step methods: trajectory-steps done.
+    /// Fixed-step methods: trajectory-steps done by this run (not a checkpoint's).
     pub trajectory_steps: u64,
     pub elapsed_s: f64,
     /// At the rate so far.
     pub eta_s: f64,
+    /// Chunks of this run completed (read back from the device), of `chunks`.
+    pub chunk: usize,
+    pub chunks: usize,
 }
 
 /// A progress callback.

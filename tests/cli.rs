@@ -948,3 +948,44 @@ fn a_run_killed_with_sigkill_resumes_to_the_same_arrays() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// On a terminal (`script` gives the run one) a long run shows a progress bar on stderr —
+/// chunks, paths, rate — and clears it before the report; `--quiet` or a stderr that is not
+/// a terminal shows none; `--progress` prints lines for logs.
+#[test]
+fn a_progress_bar_on_a_terminal_only() {
+    let bin = env!("CARGO_BIN_EXE_throng");
+    let job = "run --system gbm --paths 400000 --steps 256 --t1 1 --chunk 51200";
+    let on_tty = |extra: &str| {
+        let o = Command::new("script")
+            .args(["-qec", &format!("{bin} {job} {extra}"), "/dev/null"])
+            .env("XDG_RUNTIME_DIR", "/tmp")
+            .env("COLUMNS", "160")
+            .output()
+            .expect("script (util-linux) runs a command on a terminal");
+        assert!(o.status.success(), "{}", stderr(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let shown = on_tty("");
+    assert!(shown.contains("of 4.000e5 paths · chunk "), "{shown}");
+    assert!(
+        shown.contains("steps/s") && shown.contains("/8 "),
+        "{shown}"
+    );
+    assert!(shown.contains("finite trajectories: 400000"), "{shown}");
+    let quiet = on_tty("--quiet");
+    assert!(!quiet.contains("paths · chunk"), "{quiet}");
+    // Not a terminal: nothing on stderr.
+    let args: Vec<&str> = job.split(' ').collect();
+    let o = throng(&args);
+    assert!(o.status.success());
+    assert_eq!(stderr(&o), "");
+    let lines = throng(&[&args[..], &["--progress"]].concat());
+    let text = stderr(&lines);
+    assert_eq!(text.lines().count(), 9, "{text}");
+    assert!(text.lines().all(|l| l.starts_with("progress: ")), "{text}");
+    assert!(
+        text.contains("400000 / 400000 trajectories, chunk 8 of 8"),
+        "{text}"
+    );
+}

@@ -127,7 +127,7 @@ fn rebuild(
         let _ = std::env::set_current_dir(there);
     }
     let run = *again.run;
-    let built = super::run::prepare(&run.which, run.request, false);
+    let built = super::run::prepare(&run.which, run.request);
     if let Some(h) = here {
         let _ = std::env::set_current_dir(h);
     }

@@ -25,9 +25,13 @@ pub struct RunArgs {
     pub request: RequestArgs,
     #[command(flatten)]
     out: super::OutArgs,
-    /// Report progress on stderr after every chunk
+    /// Report progress on stderr as a line after every chunk (for logs; on a terminal a
+    /// progress bar is shown without it)
     #[arg(long)]
     progress: bool,
+    /// No progress bar
+    #[arg(long, short)]
+    quiet: bool,
     /// Run on the CPU twin instead of the device
     #[arg(long)]
     cpu: bool,
@@ -115,7 +119,9 @@ pub const INTERRUPTED: u8 = 130;
 /// Runs the ensemble and reports it; the status is `INTERRUPTED` if Ctrl-C stopped the run
 /// before its last chunk (what was finished is reported and written, marked partial).
 pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
-    let (job, params, mut opts) = prepare(&args.which, args.request, args.progress)?;
+    let (job, params, mut opts) = prepare(&args.which, args.request)?;
+    let shown = super::progress::Shown::new(args.progress, args.quiet);
+    opts.progress = shown.callback.clone();
     opts.shard = args.scale.shard()?;
     if opts.shard.is_some() && args.out.out.is_none() {
         return Err(input(
@@ -185,7 +191,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
         None => cpu::run(&job, &opts, resume),
         Some(ctx) => throng::solve::run(ctx, &job, &opts, resume),
     }
-    .map_err(|e| keep.failed(e, written.get()))?;
+    .map_err(|e| {
+        shown.done();
+        keep.failed(e, written.get())
+    })?;
+    shown.done();
     if run.outcome.partial && !run.outcome.torn {
         // Interrupted between chunks: the completed chunks are a checkpoint to resume from
         // (inside a chunk, the observers may have counted part of it: the last periodic
@@ -226,11 +236,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
 pub(crate) fn prepare(
     which: &super::SystemArgs,
     request: RequestArgs,
-    progress: bool,
 ) -> Result<(Job, Map<String, Json>, Options), Error> {
     let (system, req) = load(&which.system, &which.spec, request.into_request())?;
     let (job, params) = job(&system, &req)?;
-    let opts = options(&req, &job, progress)?;
+    let opts = options(&req, &job)?;
     Ok((job, params, opts))
 }
 
@@ -509,7 +518,7 @@ fn setting_json(v: &Value) -> Json {
 }
 
 /// What to observe at which times, and how to chunk and dispatch.
-fn options(req: &RunRequest, job: &Job, progress: bool) -> Result<Options, Error> {
+fn options(req: &RunRequest, job: &Job) -> Result<Options, Error> {
     let rows = job.row_names();
     let mut save_at = SaveAt {
         every: req.save_every,
@@ -555,14 +564,6 @@ fn options(req: &RunRequest, job: &Job, progress: bool) -> Result<Options, Error
     if let Some(t) = &req.save_at {
         save_at.times = t.clone();
     }
-    let progress = progress.then(|| {
-        throng::solve::Progress(Arc::new(|p: &throng::solve::ProgressInfo| {
-            eprintln!(
-                "progress: {} / {} trajectories, {:.1} s, eta {:.1} s",
-                p.trajectories, p.of, p.elapsed_s, p.eta_s
-            );
-        }))
-    });
     Ok(Options {
         chunk: req.chunk,
         keep_states: false,
@@ -570,7 +571,6 @@ fn options(req: &RunRequest, job: &Job, progress: bool) -> Result<Options, Error
         save_at,
         dispatch_steps: req.dispatch_steps,
         fuse: req.fuse,
-        progress,
         ..Default::default()
     })
 }
