@@ -7,6 +7,7 @@
 
 pub mod catalog;
 pub mod chaos;
+pub mod chart;
 pub mod context;
 pub mod cpu;
 pub mod diffusion;
@@ -19,6 +20,7 @@ pub mod method;
 pub mod noise;
 pub mod observe;
 pub mod output;
+pub mod pictures;
 pub mod plan;
 pub mod plot;
 pub mod precision;

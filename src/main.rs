@@ -37,6 +37,8 @@ enum Command {
     /// DPM-Solver, DPM-Solver++, SDE and ER-SDE solvers, DEIS, EM or Heun, measured against
     /// the exact target where it is known
     Sample(Box<cli::sample::SampleArgs>),
+    /// Draw a run's --out directory as pictures (PNG, and SVG with --svg) beside its arrays
+    Plot(cli::plot::PlotCommand),
     /// Merge shards' partials (`run --shard I/N --out DIR`) into one run's --out files
     Merge(cli::merge::MergeArgs),
     /// Print consecutive Philox4x32-10 blocks (four 8-digit hex words per line)
@@ -84,6 +86,7 @@ fn main() -> ExitCode {
         Command::Basins(a) => cli::basins::basins(*a),
         Command::Sample(a) => cli::sample::run(*a),
         Command::Merge(a) => cli::merge::merge(a),
+        Command::Plot(a) => cli::plot::plot(a).map(|()| ExitCode::SUCCESS),
         Command::Rng(a) => cli::rng::rng(a).map(|()| ExitCode::SUCCESS),
         Command::Info { all, adapter } => cli::info::info(all, adapter).map(|()| ExitCode::SUCCESS),
         Command::Systems { name } => cli::systems::systems(name).map(|()| ExitCode::SUCCESS),

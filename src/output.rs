@@ -71,6 +71,7 @@ pub fn is_run_file(name: &str) -> bool {
         || PICTURES.contains(&name)
         || name == SHARD_PARTIALS
         || name == SHARD_MANIFEST
+        || crate::pictures::is_picture(name)
     {
         return true;
     }

@@ -53,6 +53,42 @@ pub fn heatmap(
     draw_heatmap(path, values, nx, ny, x, y, title, bar_label).map(|_| ())
 }
 
+/// Values on a sequential scale (viridis from the least finite value to the most; a
+/// non-finite cell is grey), with axes, a colour bar labelled `bar_label`, and `title`.
+#[allow(clippy::too_many_arguments)]
+pub fn sequential(
+    path: &Path,
+    values: &[f64],
+    nx: usize,
+    ny: usize,
+    x: &Axis,
+    y: &Axis,
+    title: &str,
+    bar_label: &str,
+) -> Result<()> {
+    check(values.len(), nx, ny, x, y)?;
+    let finite = values.iter().copied().filter(|v| v.is_finite());
+    let lo = finite.clone().fold(f64::INFINITY, f64::min);
+    let hi = finite.fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = match (lo.is_finite(), hi > lo) {
+        (true, true) => (lo, hi),
+        (true, false) => (lo - 1.0, lo + 1.0),
+        _ => (0.0, 1.0),
+    };
+    let shade = |v: f64| match v.is_finite() {
+        true => along(&VIRIDIS, (v - lo) / (hi - lo)),
+        false => NOT_FINITE,
+    };
+    picture(path, title, |area| {
+        let (main, strip) = area.split_horizontally(WIDTH - BAR_STRIP);
+        grid(&main, nx, ny, x, y, |i| shade(values[i]))?;
+        colour_bar(&strip, lo..hi, bar_label, None, |f| {
+            shade(lo + f * (hi - lo))
+        })?;
+        Ok(())
+    })
+}
+
 /// Counts as a log-scaled density: a cell's shade is ln c / ln max on viridis (the darkest
 /// for 1, the brightest for the most), and a cell with no count is black. Axes, a colour bar
 /// of counts on a log scale, and `title`.
@@ -96,7 +132,7 @@ const HEIGHT: u32 = 800;
 const TITLE_BAND: u32 = 50;
 /// The strip on the right that holds a heatmap's colour bar, its ticks and its label.
 const BAR_STRIP: u32 = 150;
-const FONT: &str = "sans-serif";
+pub(crate) const FONT: &str = "sans-serif";
 const TITLE_SIZE: u32 = 26;
 const DESC_SIZE: u32 = 20;
 const TICK_SIZE: u32 = 15;
@@ -132,7 +168,7 @@ const VIRIDIS: [(f64, [u8; 3]); 9] = [
 ];
 
 /// Tableau 10.
-const PALETTE: [[u8; 3]; 10] = [
+pub(crate) const PALETTE: [[u8; 3]; 10] = [
     [31, 119, 180],
     [255, 127, 14],
     [44, 160, 44],
@@ -369,7 +405,7 @@ fn check(len: usize, nx: usize, ny: usize, x: &Axis, y: &Axis) -> Result<()> {
 }
 
 /// The embedded font, registered once for the whole process.
-fn font() -> Result<()> {
+pub(crate) fn font() -> Result<()> {
     static REGISTER: Once = Once::new();
     static OK: AtomicBool = AtomicBool::new(false);
     REGISTER.call_once(|| {
@@ -528,7 +564,7 @@ fn blit(area: &Area, size: (u32, u32), pixels: Vec<u8>) -> std::result::Result<(
 }
 
 /// Writes an RGB picture to `path` as a PNG.
-fn write_png(path: &Path, rgb: &[u8], width: u32, height: u32) -> Result<()> {
+pub(crate) fn write_png(path: &Path, rgb: &[u8], width: u32, height: u32) -> Result<()> {
     let io_error = |source: io::Error| Error::Io {
         what: path.display().to_string(),
         source,

@@ -24,6 +24,11 @@ pub struct MergeArgs {
     /// Print one JSON object as the last line
     #[arg(long)]
     json: bool,
+    /// With --out: draw the merged results as pictures (as `throng plot DIR`)
+    #[arg(long, requires = "out")]
+    plot: bool,
+    #[command(flatten)]
+    plot_args: super::plot::PlotArgs,
 }
 
 /// A shard's command line parsed again, to rebuild its job.
@@ -88,6 +93,9 @@ pub fn merge(args: MergeArgs) -> Result<ExitCode, Error> {
     };
     let sol = run.solution(&job, &opts.save_at);
     super::run::report(&job, params, &opts, &sol, 0.0, out, args.json)?;
+    if let (true, Some(dir)) = (args.plot, &args.out.out) {
+        super::plot::draw(dir, &args.plot_args)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

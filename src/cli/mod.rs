@@ -7,6 +7,7 @@ pub mod info;
 pub mod lyapunov;
 pub mod merge;
 pub mod orbit;
+pub mod plot;
 pub mod progress;
 pub mod report;
 pub mod request;

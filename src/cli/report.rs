@@ -73,6 +73,8 @@ impl Report<'_> {
             "t1": grid.t1(),
             "seed": job.seed,
             "params": Json::Object(self.params.clone()),
+            "rows": job.row_names(),
+            "quantile_levels": self.quantile_levels,
             "adapter": sol.adapter,
             "terminal": {
                 "count": st.count,

@@ -32,6 +32,11 @@ pub struct RunArgs {
     /// No progress bar
     #[arg(long, short)]
     quiet: bool,
+    /// With --out: draw the results as pictures beside them (as `throng plot DIR`)
+    #[arg(long, requires = "out")]
+    plot: bool,
+    #[command(flatten)]
+    plot_args: super::plot::PlotArgs,
     /// Run on the CPU twin instead of the device
     #[arg(long)]
     cpu: bool,
@@ -221,6 +226,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
     let out = out.filter(|_| opts.shard.is_none());
     report(&job, params, &opts, &sol, device_s, out, args.json)
         .map_err(|e| keep.unwritten(e, &outcome))?;
+    if args.plot && opts.shard.is_none() {
+        if let Some(dir) = &args.out.out {
+            super::plot::draw(dir, &args.plot_args)?;
+        }
+    }
     if !sol.partial {
         keep.remove();
     }
