@@ -26,6 +26,8 @@ pub mod plot;
 pub mod precision;
 pub mod record;
 pub mod reduce;
+pub mod report;
+pub mod request;
 pub mod rng;
 pub mod sample;
 pub mod sampler;

@@ -162,7 +162,7 @@ impl OutDir {
     pub fn write(self, sol: &Solution, t_end: f64, steps: u64, mut summary: Json) -> Result<()> {
         let old = run_files(&self.dir)?;
         remove(&self.dir.join(SUMMARY))?;
-        let files = arrays(&self.dir, sol, t_end, steps)?;
+        let files = arrays(&mut Files(&self.dir), sol, t_end, steps)?;
         let written: Vec<String> = files
             .as_object()
             .into_iter()
@@ -193,7 +193,7 @@ impl OutDir {
         let mut files = serde_json::Map::new();
         let mut written = Vec::new();
         for (name, shape, data) in arrays {
-            let f = npy(&self.dir, name, shape, data)?;
+            let f = write_npy(&self.dir, name, shape, data)?;
             written.push(format!("{name}.npy"));
             files.insert(name.to_string(), f);
         }
@@ -339,7 +339,52 @@ fn put(
 }
 
 /// Writes one C-order array.
-fn npy<T: npyz::AutoSerialize + Copy>(
+/// Where a run's arrays go: NPY files in a directory ([`OutDir`]), or memory (the Python
+/// package's NumPy arrays). Returns the array's entry in the summary's `files`.
+pub trait Sink {
+    fn array(&mut self, name: &str, shape: &[u64], data: Column) -> Result<Json>;
+}
+
+/// An array's values.
+pub enum Column<'a> {
+    F64(&'a [f64]),
+    U64(&'a [u64]),
+}
+
+/// The element types of a run's arrays.
+pub trait Element: Copy {
+    fn column(data: &[Self]) -> Column<'_>;
+}
+
+impl Element for f64 {
+    fn column(data: &[f64]) -> Column<'_> {
+        Column::F64(data)
+    }
+}
+
+impl Element for u64 {
+    fn column(data: &[u64]) -> Column<'_> {
+        Column::U64(data)
+    }
+}
+
+fn npy<T: Element>(sink: &mut dyn Sink, name: &str, shape: &[u64], data: &[T]) -> Result<Json> {
+    sink.array(name, shape, T::column(data))
+}
+
+/// NPY files in a directory.
+struct Files<'a>(&'a Path);
+
+impl Sink for Files<'_> {
+    fn array(&mut self, name: &str, shape: &[u64], data: Column) -> Result<Json> {
+        match data {
+            Column::F64(d) => write_npy(self.0, name, shape, d),
+            Column::U64(d) => write_npy(self.0, name, shape, d),
+        }
+    }
+}
+
+fn write_npy<T: npyz::AutoSerialize + Copy>(
     dir: &Path,
     name: &str,
     shape: &[u64],
@@ -358,9 +403,10 @@ fn npy<T: npyz::AutoSerialize + Copy>(
     Ok(json!({"file": file, "shape": shape}))
 }
 
-/// Writes the arrays of `sol` (its save times, or the end alone) into `dir` and returns the
+/// Gives the arrays of `sol` (its save times, or the end alone) to `sink` and returns the
 /// `files` object of the summary.
-fn arrays(dir: &Path, sol: &Solution, t_end: f64, steps: u64) -> Result<Json> {
+pub fn arrays(sink: &mut dyn Sink, sol: &Solution, t_end: f64, steps: u64) -> Result<Json> {
+    let dir = sink;
     let end;
     let saves: &[Save] = if sol.saves.is_empty() {
         end = [Save {

@@ -9,7 +9,6 @@ pub mod merge;
 pub mod orbit;
 pub mod plot;
 pub mod progress;
-pub mod report;
 pub mod request;
 pub mod rng;
 pub mod run;

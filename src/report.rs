@@ -1,10 +1,11 @@
 //! How `throng run` shows a solution: the JSON object (`--json`, and `summary.json` under
 //! `--out`), the text table, and the warnings on stderr.
 
+use crate::error::Error;
+use crate::method::Interpretation;
+use crate::output::OutDir;
+use crate::{Job, Solution};
 use serde_json::{json, Map, Value as Json};
-use throng::method::Interpretation;
-use throng::output::OutDir;
-use throng::{Error, Job, Solution};
 
 /// A finished run: the job, its solution, and what the report adds.
 pub struct Report<'a> {
@@ -112,7 +113,7 @@ impl Report<'_> {
         job.values
             .iter()
             .enumerate()
-            .filter(|(_, v)| !matches!(v, throng::Value::Const(_)))
+            .filter(|(_, v)| !matches!(v, crate::Value::Const(_)))
             .map(|(slot, _)| {
                 let name = if slot < d {
                     format!("x0.{}", job.system.state[slot])
