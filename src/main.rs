@@ -13,7 +13,12 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "throng",
     version,
-    about = "Ensembles of ODE/SDE trajectories on any GPU, or on CPUs through lavapipe"
+    about = "Ensembles of ODE/SDE trajectories on any GPU, or on CPUs through lavapipe",
+    after_help = "Examples:
+  throng run --system gbm --paths 1e6 --steps 256 --t1 1 --x0 100 --param mu=0.05 --param sigma=0.2
+  throng run --system lorenz --paths 4096 --sweep rho=0:50 --steps 2000 --save-every 100 --out lz --plot
+  throng systems lorenz
+  throng run --help"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -23,25 +28,53 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Integrate an ensemble and print terminal statistics
+    #[command(after_help = "Examples:
+  throng run --system gbm --paths 1e6 --steps 256 --t1 1 --x0 100 --param mu=0.05 --param sigma=0.2 --seed 42
+  throng run --system ou --paths 1e6 --steps 512 --t1 5 --save-every 8 --quantiles 0.05,0.5,0.95 --hist x=-3:3:60 --out ou --plot
+  throng run --system lorenz --paths 64 --replicas 256 --sweep rho=0:60 --steps 2000 --init normal:1,1,1 --out sweep --plot
+  throng run --spec examples/specs/duffing_noise.toml --json
+  throng run --system gbm --paths 1e9 --steps 256 --t1 1 --shard 0/4 --out shard-0   (then: throng merge shard-*)
+  throng run --system gbm --paths 1e9 --steps 256 --t1 1 --out big --resume          (continues after a kill)")]
     Run(Box<cli::run::RunArgs>),
     /// Lyapunov exponents of every trajectory (sweeps and grids included), from tangents
     /// derived from the system's WGSL
+    #[command(after_help = "Examples:
+  throng lyapunov --system lorenz --exponents 3 --paths 64 --init normal:2,2,2 --x0 1,1,20 --steps 100000 --transient 2000
+  throng lyapunov --system lorenz --grid rho=0:60:256 --grid sigma=0:20:256 --x0 1,1,20 --steps 10000 --transient 2000 --out lmap")]
     Lyapunov(Box<cli::lyapunov::LyapunovArgs>),
     /// Orbit (bifurcation) diagrams: every iterate, local maxima or section crossings after a
     /// transient, per trajectory of a sweep
+    #[command(after_help = "Examples:
+  throng orbit --system logistic --sweep r=2.8:4 --paths 4000 --steps 12000 --transient 2000 --points 0 --range 0:1 --out orbit")]
     Orbit(Box<cli::orbit::OrbitArgs>),
     /// Basins of attraction over a grid of initial states, labelled by the nearest of given
     /// points or by the system's `fn label`
+    #[command(after_help = "Examples:
+  throng basins --spec well.toml --grid x0.x=-2:2:400 --grid x0.v=-2:2:400 --steps 5000 --attractors \"1,0;-1,0\" --radius 0.5 --out basins")]
     Basins(Box<cli::basins::BasinsArgs>),
     /// Sample a diffusion model (a Gaussian mixture or a WGSL denoiser) with DDIM,
     /// DPM-Solver, DPM-Solver++, SDE and ER-SDE solvers, DEIS, EM or Heun, measured against
     /// the exact target where it is known
+    #[command(after_help = "Examples:
+  throng sample --model ring8 --sampler dpmpp-2m --nfe 20 --paths 100000
+  throng sample --model skew3 --sampler ddim --nfe 50 --reference")]
     Sample(Box<cli::sample::SampleArgs>),
     /// Draw a run's --out directory as pictures (PNG, and SVG with --svg) beside its arrays
+    #[command(after_help = "Examples:
+  throng plot ou                       (stats.png, hist0.png, hist0_at.png, paths.png, ...)
+  throng plot ou --svg --at 2.5
+  throng plot lorenz-run --xy 0,2       (a scatter of kept paths' x and z)")]
     Plot(cli::plot::PlotCommand),
     /// Merge shards' partials (`run --shard I/N --out DIR`) into one run's --out files
+    #[command(after_help = "Examples:
+  throng merge shard-0 shard-1 shard-2 shard-3 --out merged
+  throng merge results/shard-*/ --out merged --plot
+  throng merge shard-0 shard-2 --out some --partial     (say which shards are missing)")]
     Merge(cli::merge::MergeArgs),
     /// Print consecutive Philox4x32-10 blocks (four 8-digit hex words per line)
+    #[command(after_help = "Examples:
+  throng rng --key 0,0 --counter 0,0,0,0 --blocks 4
+  throng rng --key 1,2 --counter 0,0,0,0 --gpu")]
     Rng(cli::rng::RngArgs),
     /// Describe the adapter: name, backend, type, limits, f64
     Info {
