@@ -77,6 +77,9 @@ enum Command {
   throng rng --key 1,2 --counter 0,0,0,0 --gpu")]
     Rng(cli::rng::RngArgs),
     /// Describe the adapter: name, backend, type, limits, f64
+    #[command(after_help = "Examples:
+  throng info
+  throng info --all                 (every adapter; then --adapter NAME picks one)")]
     Info {
         /// List every adapter instead of the chosen one
         #[arg(long)]
@@ -85,11 +88,17 @@ enum Command {
         adapter: cli::AdapterArgs,
     },
     /// List the catalog of systems, or show one (its spec and WGSL)
+    #[command(after_help = "Examples:
+  throng systems
+  throng systems lorenz > my.toml   (a spec to edit and run with --spec my.toml)")]
     Systems {
         /// A system to show
         name: Option<String>,
     },
     /// Measure trajectory-steps/s for the benchmark workloads on the device and the CPU twins
+    #[command(after_help = "Examples:
+  throng bench --repeat 5
+  throng bench --workload dopri5 --no-cpu")]
     Bench(cli::bench::BenchArgs),
 }
 

@@ -25,7 +25,8 @@ pub struct Options {
     /// At most this many steps per dispatch, so that no dispatch runs long on a display GPU
     /// (None: a whole segment between save times). Results do not depend on it.
     pub dispatch_steps: Option<u64>,
-    /// Called after every chunk.
+    /// Called as chunks are read back from the device (done), at the end of each chunk's
+    /// submission and at the end of the run: [`ProgressInfo`] counts the finished ones.
     pub progress: Option<Progress>,
     /// Checked between dispatches: once set, the run stops and returns the chunks it
     /// completed, marked partial.

@@ -335,9 +335,15 @@ fn progress_is_reported_and_a_cancelled_run_returns_what_it_has_marked_partial()
         chunk: Some(1024),
         progress: Some(throng::solve::Progress(Arc::new(move |p| {
             assert_eq!(p.of, 5000);
+            assert_eq!(p.chunks, 5);
             assert!(p.elapsed_s >= 0.0 && p.eta_s >= 0.0);
-            s.store(p.trajectories, Ordering::SeqCst);
-            c.store(true, Ordering::SeqCst); // stop after the first chunk
+            // Reported as chunks are read back: none before the second is submitted.
+            assert_eq!(p.trajectories, 1024 * p.chunk as u64);
+            if p.trajectories > 0 && !c.load(Ordering::SeqCst) {
+                s.store(p.trajectories, Ordering::SeqCst);
+                // Stop once the first chunk is done; the second is already on its way.
+                c.store(true, Ordering::SeqCst);
+            }
         }))),
         cancel: Some(cancel),
         keep_states: true,
@@ -346,13 +352,13 @@ fn progress_is_reported_and_a_cancelled_run_returns_what_it_has_marked_partial()
     let sol = solve(&ctx, &job, &opts).unwrap();
     assert_eq!(seen.load(Ordering::SeqCst), 1024);
     assert!(sol.partial);
-    assert_eq!(sol.completed, 1024);
-    assert_eq!(sol.stats.count, 1024);
-    assert!(sol.saves.iter().all(|s| s.stats.count == 1024));
-    // The statistics are those of the first 1024 trajectories of the full run.
+    assert_eq!(sol.completed, 2048);
+    assert_eq!(sol.stats.count, 2048);
+    assert!(sol.saves.iter().all(|s| s.stats.count == 2048));
+    // The statistics are those of the first 2048 trajectories of the full run.
     let full = solve(&ctx, &job, &common::keep()).unwrap();
-    let first = &full.states.unwrap()[..1024];
-    let mean = first.iter().sum::<f64>() / 1024.0;
+    let first = &full.states.unwrap()[..2048];
+    let mean = first.iter().sum::<f64>() / 2048.0;
     // (to the f32 block reduction's rounding, as everywhere)
     assert!((sol.stats.mean[0] - mean).abs() < 1e-6 * mean.abs());
     // Without cancellation the whole run completes.

@@ -120,7 +120,10 @@ def test_ctrl_c_cancels_a_run():
     import sys
     import time
     # Chunks of 2^20 paths x 64 steps: a dispatch is about 0.1 s here, the run about 10 s.
-    code = "import throng; throng.run('gbm', paths=150_000_000, steps=64, t1=1, chunk=1 << 20)"
+    # Python keeps SIGINT ignored if its parent ignored it (a background job's children do):
+    # the child installs the usual KeyboardInterrupt handler itself.
+    code = ("import signal, throng; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "throng.run('gbm', paths=150_000_000, steps=64, t1=1, chunk=1 << 20)")
     p = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True,
                          env={**os.environ, "XDG_RUNTIME_DIR": "/tmp"})
     time.sleep(4)
