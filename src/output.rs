@@ -302,6 +302,26 @@ fn held(dir: &Path) -> Error {
 /// Writes `path` atomically: under a temporary name beside it, synced, renamed into place;
 /// an error names the path and leaves a previous file whole.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let (dir, name) = beside(path);
+    put(dir, &name, |w| w.write_all(bytes))?;
+    // The rename itself survives a crash once the directory is synced.
+    let _ = File::open(dir).and_then(|f| f.sync_all());
+    Ok(())
+}
+
+/// Fails now, naming the path, if [`write_atomic`] could not create its temporary file
+/// beside `path` (a missing or read-only directory), so that a run learns it before
+/// computing.
+pub fn check_writable(path: &Path) -> Result<()> {
+    let (dir, name) = beside(path);
+    let probe = dir.join(format!("{TMP}{name}"));
+    std::fs::write(&probe, b"")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| io(path, e))
+}
+
+/// The directory a path's file is in (`.` for a bare name) and its name.
+fn beside(path: &Path) -> (&Path, String) {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -309,10 +329,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let name = path
         .file_name()
         .map_or(String::new(), |n| n.to_string_lossy().into_owned());
-    put(dir, &name, |w| w.write_all(bytes))?;
-    // The rename itself survives a crash once the directory is synced.
-    let _ = File::open(dir).and_then(|f| f.sync_all());
-    Ok(())
+    (dir, name)
 }
 
 /// Writes `dir/name` through `fill` under a temporary name, then renames it into place.

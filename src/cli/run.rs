@@ -219,11 +219,14 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Error> {
         keep.remove();
         return Ok(ExitCode::SUCCESS);
     }
-    let outcome = run.outcome.clone();
-    let sol = run.solution(&job, &opts.save_at);
     let out = out.filter(|_| opts.shard.is_none());
-    report(&job, params, &opts, &sol, device_s, out, args.json)
-        .map_err(|e| keep.unwritten(e, &outcome))?;
+    // Kept only where results are written: a failed write keeps them in the checkpoint.
+    let outcome = out.as_ref().map(|_| run.outcome.clone());
+    let sol = run.solution(&job, &opts.save_at);
+    report(&job, params, &opts, &sol, device_s, out, args.json).map_err(|e| match &outcome {
+        Some(o) => keep.unwritten(e, o),
+        None => e,
+    })?;
     if args.plot && opts.shard.is_none() {
         if let Some(dir) = &args.out.out {
             super::plot::draw(dir, &args.plot_args)?;
@@ -359,20 +362,10 @@ impl Keep {
 
     /// Fails now, naming the path, if the checkpoint's directory cannot take it.
     fn check_writable(&self) -> Result<(), Error> {
-        let Some(path) = &self.path else {
-            return Ok(());
-        };
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        let probe = dir
-            .unwrap_or(std::path::Path::new("."))
-            .join(format!(".throng-tmp.{}", name.unwrap_or_default()));
-        std::fs::write(&probe, b"")
-            .and_then(|()| std::fs::remove_file(&probe))
-            .map_err(|source| Error::Io {
-                what: format!("--checkpoint {}", path.display()),
-                source,
-            })
+        match &self.path {
+            Some(path) => throng::output::check_writable(path),
+            None => Ok(()),
+        }
     }
 
     /// The finished run's partials (a shard's).
