@@ -1,9 +1,15 @@
 // The Brownian tree (`--brownian tree`): each (trajectory, channel) path is a standard
-// Brownian motion B on [0, 1] defined by dyadic bisection, B(1) = z(node 0), the midpoint of
-// node n = 2^l + i (interval [i 2^-l, (i + 1) 2^-l]) at (B(a) + B(b))/2 + 2^{-(l+2)/2} z(n),
-// z(n) from the Philox block (n, channel block, trajectory, stream 2). A run of 2^TREE_DEPTH
-// steps reads its step normals from the increments, so runs of 2^m steps for any m see one
-// path. f32 throughout, as the twin (src/rng/tree.rs) computes it.
+// Brownian motion B on [0, 1] defined by dyadic bisection, B(1) = block 0's first normal, the
+// midpoint of node n = 2^l + i (interval [i 2^-l, (i + 1) 2^-l]) at
+// (B(a) + B(b))/2 + 2^{-(l+2)/2} z(n), z(n) from Philox blocks (node, channel block,
+// trajectory, stream 2) laid out as src/rng/tree.rs's `Layout` says: one block per node and
+// four channels, or (TREE_PACKED, one channel) one block per two levels. A run of
+// 2^TREE_DEPTH steps reads its step normals from the increments, so runs of 2^m steps for
+// any m see one path. f32 throughout, as the twin (src/rng/tree.rs) computes it.
+//
+// Walks are unrolled (#for over constants): a loop here would count towards llvmpipe's
+// silent limit of 65535 loop iterations per invocation, which a dispatch of 2^14 steps at
+// depth 16 would pass. Branches on constants (a level's parity) fold away.
 
 const STREAM_TREE: u32 = 2u;
 
@@ -29,61 +35,265 @@ fn tree_mid(a: TreeNormals, b: TreeNormals, level: u32, z: TreeNormals) -> TreeN
     return m;
 }
 
-fn tree_diff(q: TreeNormals, p: TreeNormals, scale: f32) -> TreeNormals {
-    var d: TreeNormals;
-#for c in 4
-    d[$c] = (q[$c] - p[$c]) * scale;
-#endfor
-    return d;
+fn tree_mid1(a: R32, b: R32, level: u32, z: R32) -> R32 {
+    return (a + b) * 0.5 + tree_bridge_scale(level) * z;
 }
 
-// The standard normals of steps 4g .. 4g + 3 for channels 4 cblock .. 4 cblock + 3,
-// [step][channel]: a walk to the group's node at level TREE_DEPTH - 2 (its two ends), then
-// its midpoint and its children's; B's increments scaled by 2^{TREE_DEPTH/2}.
-// The walk is unrolled (TREE_TOP levels, a constant): a loop here would count towards
-// llvmpipe's silent limit of 65535 loop iterations per invocation, which a dispatch of
-// 2^14 steps at depth 16 would pass.
-fn tree_group(g: u32, cblock: u32, traj: U) -> array<TreeNormals, 4> {
-    var a: TreeNormals;
-    var b = tree_normals(U(0u), cblock, traj);
-    let top = TREE_TOP;
+// 2^{TREE_DEPTH/2}: B's increments at depth TREE_DEPTH to standard normals.
+fn tree_step_scale() -> f32 {
+    return ldexp(select(1.0, 1.4142135, (TREE_DEPTH & 1u) == 1u), i32(TREE_DEPTH / 2u));
+}
+
+#ifdef TREE_PACKED
+// One channel: block 0 holds B(1) and z of levels 0 and 1; the block of node 2^l + i,
+// l even >= 2, z of that node and of its two children. A pair: a node's z and its children's.
+struct TreePair {
+    n: R32,
+    l: R32,
+    r: R32,
+}
+
+fn tree_pair(level: u32, i: U, traj: U, b0: Normals) -> TreePair {
+    if (level == 0u) {
+        return TreePair(b0.z1, b0.z2, b0.z3);
+    }
+    let n = normals4(philox4x32_10(Words(U(1u << level) + i, U(0u), traj, U(STREAM_TREE)), SEED));
+    return TreePair(n.z0, n.z1, n.z2);
+}
+
+fn tree_root(traj: U) -> Normals {
+    return normals4(philox4x32_10(Words(U(0u), U(0u), traj, U(STREAM_TREE)), SEED));
+}
+
+// z of node i of odd level from its parent's pair.
+fn tree_child_z(pair: TreePair, i: U) -> R32 {
+    return select(pair.l, pair.r, (i & U(1u)) == U(1u));
+}
+#endif
+
+#ifdef TREE_NOISE
+// The standard normals of steps 16 sg .. 16 sg + 15 (zeros past the run's end): a walk to
+// the group's node of level TREE_TOP = TREE_DEPTH - TREE_SUB (its two ends), then TREE_SUB
+// (4, or the depth if less) levels of bisection below it; B's increments scaled by
+// 2^{TREE_DEPTH/2}. Points p[j] sit 16 >> TREE_SUB apart.
+#ifdef TREE_PACKED
+fn tree_steps(sg: u32, traj: U) -> array<R32, 16> {
+    let b0 = tree_root(traj);
+    var a = R32(0.0);
+    var b = b0.z0;
+    var pair: TreePair;
 #for l in TREE_TOP
     {
-        let m = tree_mid(a, b, $lu, tree_normals(U((1u << $lu) + (g >> (top - $lu))), cblock, traj));
-        if (((g >> (top - $lu - 1u)) & 1u) == 1u) {
+        let ni = U(sg >> (TREE_TOP - $lu));
+        var z: R32;
+        if (($lu & 1u) == 0u) {
+            pair = tree_pair($lu, ni, traj, b0);
+            z = pair.n;
+        } else {
+            z = tree_child_z(pair, ni);
+        }
+        let m = tree_mid1(a, b, $lu, z);
+        if (((sg >> (TREE_TOP - $lu - 1u)) & 1u) == 1u) {
             a = m;
         } else {
             b = m;
         }
     }
 #endfor
-    let mid = tree_mid(a, b, top, tree_normals(U((1u << top) + g), cblock, traj));
-    let scale = ldexp(select(1.0, 1.4142135, (TREE_DEPTH & 1u) == 1u), i32(TREE_DEPTH / 2u));
-    var out: array<TreeNormals, 4>;
-    if (TREE_DEPTH == 0u) {
-        out[0] = tree_diff(b, a, scale);
-    } else if (TREE_DEPTH == 1u) {
-        out[0] = tree_diff(mid, a, scale);
-        out[1] = tree_diff(b, mid, scale);
-    } else {
-        let q1 = tree_mid(a, mid, top + 1u, tree_normals(U((2u << top) + 2u * g), cblock, traj));
-        let q3 = tree_mid(mid, b, top + 1u, tree_normals(U((2u << top) + 2u * g + 1u), cblock, traj));
-        out[0] = tree_diff(q1, a, scale);
-        out[1] = tree_diff(mid, q1, scale);
-        out[2] = tree_diff(q3, mid, scale);
-        out[3] = tree_diff(b, q3, scale);
+    return tree_steps_below(sg, a, b, pair, traj, b0);
+}
+
+// The expansion of tree_steps below node sg of level TREE_TOP with ends a, b; `pair` is the
+// walk's last pair (whose child z is the node's own for odd TREE_TOP), b0 the root block.
+fn tree_steps_below(sg: u32, a: R32, b: R32, pair_in: TreePair, traj: U, b0: Normals) -> array<R32, 16> {
+    var pair = pair_in;
+    var p: array<R32, 17>;
+    p[0] = a;
+    p[16] = b;
+    let top_even = (TREE_TOP & 1u) == 0u;
+    var pairs1: array<TreePair, 2>;
+    var pairs2: array<TreePair, 4>;
+    if (TREE_SUB >= 1u) {
+        var z: R32;
+        if (top_even) {
+            pair = tree_pair(TREE_TOP, U(sg), traj, b0);
+            z = pair.n;
+        } else {
+            z = tree_child_z(pair, U(sg));
+        }
+        p[8] = tree_mid1(p[0], p[16], TREE_TOP, z);
     }
+    if (TREE_SUB >= 2u) {
+#for j in 2
+        {
+            var z: R32;
+            if (top_even) {
+                z = select(pair.l, pair.r, $ju == 1u);
+            } else {
+                pairs1[$j] = tree_pair(TREE_TOP + 1u, U(2u * sg + $ju), traj, b0);
+                z = pairs1[$j].n;
+            }
+            p[8u * $ju + 4u] = tree_mid1(p[8u * $ju], p[8u * $ju + 8u], TREE_TOP + 1u, z);
+        }
+#endfor
+    }
+    if (TREE_SUB >= 3u) {
+#for j in 4
+        {
+            var z: R32;
+            if (top_even) {
+                pairs2[$j] = tree_pair(TREE_TOP + 2u, U(4u * sg + $ju), traj, b0);
+                z = pairs2[$j].n;
+            } else {
+                z = select(pairs1[$ju / 2u].l, pairs1[$ju / 2u].r, ($ju & 1u) == 1u);
+            }
+            p[4u * $ju + 2u] = tree_mid1(p[4u * $ju], p[4u * $ju + 4u], TREE_TOP + 2u, z);
+        }
+#endfor
+    }
+    if (TREE_SUB >= 4u) {
+#for j in 8
+        {
+            var z: R32;
+            if (top_even) {
+                z = select(pairs2[$ju / 2u].l, pairs2[$ju / 2u].r, ($ju & 1u) == 1u);
+            } else {
+                z = tree_pair(TREE_TOP + 3u, U(8u * sg + $ju), traj, b0).n;
+            }
+            p[2u * $ju + 1u] = tree_mid1(p[2u * $ju], p[2u * $ju + 2u], TREE_TOP + 3u, z);
+        }
+#endfor
+    }
+    let stride = 16u >> TREE_SUB;
+    let scale = tree_step_scale();
+    var out: array<R32, 16>;
+#for s in 16
+    out[$s] = (p[min(($su + 1u) * stride, 16u)] - p[min($su * stride, 16u)]) * scale;
+#endfor
     return out;
 }
 
+#ifdef TREE_QUAD
+// TREE_TOP even and >= 2: the ends of the four 16-step nodes of level TREE_TOP under node qg
+// of level TREE_QTOP = TREE_TOP - 2, by a walk there and its pair: one walk per 64 steps.
+fn tree_quad(qg: u32, traj: U) -> array<R32, 5> {
+    let b0 = tree_root(traj);
+    var a = R32(0.0);
+    var b = b0.z0;
+    var pair: TreePair;
+#for l in TREE_QTOP
+    {
+        let ni = U(qg >> (TREE_QTOP - $lu));
+        var z: R32;
+        if (($lu & 1u) == 0u) {
+            pair = tree_pair($lu, ni, traj, b0);
+            z = pair.n;
+        } else {
+            z = tree_child_z(pair, ni);
+        }
+        let m = tree_mid1(a, b, $lu, z);
+        if (((qg >> (TREE_QTOP - $lu - 1u)) & 1u) == 1u) {
+            a = m;
+        } else {
+            b = m;
+        }
+    }
+#endfor
+    pair = tree_pair(TREE_QTOP, U(qg), traj, b0);
+    let m = tree_mid1(a, b, TREE_QTOP, pair.n);
+    return array<R32, 5>(a, tree_mid1(a, m, TREE_QTOP + 1u, pair.l), m,
+        tree_mid1(m, b, TREE_QTOP + 1u, pair.r), b);
+}
+#endif
+#else
+fn tree_steps(sg: u32, cblock: u32, traj: U) -> array<TreeNormals, 16> {
+    var a: TreeNormals;
+    var b = tree_normals(U(0u), cblock, traj);
+#for l in TREE_TOP
+    {
+        let m = tree_mid(a, b, $lu, tree_normals(U((1u << $lu) + (sg >> (TREE_TOP - $lu))), cblock, traj));
+        if (((sg >> (TREE_TOP - $lu - 1u)) & 1u) == 1u) {
+            a = m;
+        } else {
+            b = m;
+        }
+    }
+#endfor
+    var p: array<TreeNormals, 17>;
+    p[0] = a;
+    p[16] = b;
+    let first = 1u << TREE_TOP;
+    if (TREE_SUB >= 1u) {
+        p[8] = tree_mid(p[0], p[16], TREE_TOP, tree_normals(U(first + sg), cblock, traj));
+    }
+    if (TREE_SUB >= 2u) {
+#for j in 2
+        p[8u * $ju + 4u] = tree_mid(p[8u * $ju], p[8u * $ju + 8u], TREE_TOP + 1u,
+            tree_normals(U(2u * first + 2u * sg + $ju), cblock, traj));
+#endfor
+    }
+    if (TREE_SUB >= 3u) {
+#for j in 4
+        p[4u * $ju + 2u] = tree_mid(p[4u * $ju], p[4u * $ju + 4u], TREE_TOP + 2u,
+            tree_normals(U(4u * first + 4u * sg + $ju), cblock, traj));
+#endfor
+    }
+    if (TREE_SUB >= 4u) {
+#for j in 8
+        p[2u * $ju + 1u] = tree_mid(p[2u * $ju], p[2u * $ju + 2u], TREE_TOP + 3u,
+            tree_normals(U(8u * first + 8u * sg + $ju), cblock, traj));
+#endfor
+    }
+    let stride = 16u >> TREE_SUB;
+    let scale = tree_step_scale();
+    var out: array<TreeNormals, 16>;
+#for s in 16
+    {
+        let q = p[min(($su + 1u) * stride, 16u)];
+        let o = p[min($su * stride, 16u)];
+#for c in 4
+        out[$s][$c] = (q[$c] - o[$c]) * scale;
+#endfor
+    }
+#endfor
+    return out;
+}
+#endif
+#endif
+
 #ifdef TREE_LEAF_WALK
 // B at position k of depth TREE_LEAF (time k 2^-TREE_LEAF of the span, 0 <= k <=
-// 2^TREE_LEAF), per lane, for channels 4 cblock .. 4 cblock + 3: a walk of TREE_LEAF nodes
-// (unrolled, for llvmpipe's loop limit), the same number for every k. B(1) is the root's
-// right end, which the walk to the last point carries unchanged.
+// 2^TREE_LEAF), per lane, for channels 4 cblock .. 4 cblock + 3: a walk of TREE_LEAF nodes,
+// the same number for every k. B(1) is the root's right end, which the walk to the last
+// point carries unchanged.
 fn tree_at(k: U, cblock: u32, traj: U) -> TreeNormals {
     let top = U(1u << TREE_LEAF);
     let kk = min(k, top - U(1u));
+    let last = k == top;
+    var out: TreeNormals;
+#ifdef TREE_PACKED
+    let b0 = tree_root(traj);
+    var a = R32(0.0);
+    var b = b0.z0;
+    var pair: TreePair;
+#for l in TREE_LEAF
+    {
+        let ni = kk >> U(TREE_LEAF - $lu);
+        var z: R32;
+        if (($lu & 1u) == 0u) {
+            pair = tree_pair($lu, ni, traj, b0);
+            z = pair.n;
+        } else {
+            z = tree_child_z(pair, ni);
+        }
+        let m = tree_mid1(a, b, $lu, z);
+        let right = ((kk >> U(TREE_LEAF - $lu - 1u)) & U(1u)) == U(1u);
+        a = select(m, a, !right);
+        b = select(b, m, !right);
+    }
+#endfor
+    out[0] = select(a, b, last);
+#else
     var a: TreeNormals;
     var b = tree_normals(U(0u), cblock, traj);
 #for l in TREE_LEAF
@@ -96,11 +306,10 @@ fn tree_at(k: U, cblock: u32, traj: U) -> TreeNormals {
 #endfor
     }
 #endfor
-    let last = k == top;
-    var out: TreeNormals;
 #for c in 4
     out[$c] = select(a[$c], b[$c], last);
 #endfor
+#endif
     return out;
 }
 #endif

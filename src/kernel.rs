@@ -277,9 +277,11 @@ pub fn prelude(job: &Job, target: Target) -> String {
     s += &format!("const NOISE: u32 = {}u;\n", sys.noise_channels().max(1));
     let depth = job.tree_depth();
     s += &format!(
-        "const NOISE_BLOCKS: u32 = {}u;\nconst TREE_DEPTH: u32 = {depth}u;\nconst TREE_TOP: u32 = {}u;\n",
+        "const NOISE_BLOCKS: u32 = {}u;\nconst TREE_DEPTH: u32 = {depth}u;\nconst TREE_TOP: u32 = {}u;\nconst TREE_SUB: u32 = {}u;\nconst TREE_QTOP: u32 = {}u;\n",
         sys.noise_channels().max(1).div_ceil(4),
-        depth.saturating_sub(2)
+        tree_top(depth),
+        depth - tree_top(depth),
+        tree_top(depth).saturating_sub(2)
     );
     s += &format!("alias G = array<R, {}u>;\n", sys.diffusion_len().max(1));
     s += &format!("const T0: F = {};\n", lit(c.t0));
@@ -424,6 +426,8 @@ pub const PRELUDE_NAMES: &[&str] = &[
     "NOISE_BLOCKS",
     "TREE_DEPTH",
     "TREE_TOP",
+    "TREE_SUB",
+    "TREE_QTOP",
     "T0",
     "DT",
     "HALF_DT",
@@ -527,6 +531,15 @@ pub fn base_flags(job: &Job, target: Target) -> Vec<&'static str> {
     }
     if job.brownian == crate::noise::Brownian::Tree {
         flags.push("TREE_NOISE");
+    }
+    if (job.brownian == crate::noise::Brownian::Tree || job.method.is_adaptive_sde())
+        && crate::rng::tree::Layout::of(sys.noise_channels()) == crate::rng::tree::Layout::Packed
+    {
+        flags.push("TREE_PACKED");
+        let top = tree_top(job.tree_depth());
+        if job.brownian == crate::noise::Brownian::Tree && top >= 2 && top % 2 == 0 {
+            flags.push("TREE_QUAD");
+        }
     }
     flags.extend(noise_flag(&sys.noise));
     if job.tables > 0 {
@@ -709,6 +722,12 @@ fn at_lane_time(name: &str, ret: &str, any_lane: bool) -> String {
     format!("fn {name}_t(t: R, x: S, p: Params) -> {ret} {{\n    return {name}({t}, x, p);\n}}\n")
 }
 
+/// The level of the tree's nodes that `tree_steps` walks to: each spans 16 steps (the
+/// whole run when it has fewer).
+fn tree_top(depth: u32) -> u32 {
+    depth.saturating_sub(4)
+}
+
 /// The constants the integration kernel's `#for`s may name.
 fn integrate_consts(job: &Job) -> Vec<(&'static str, u32)> {
     let sys = &job.system;
@@ -719,7 +738,8 @@ fn integrate_consts(job: &Job) -> Vec<(&'static str, u32)> {
             "NOISE_BLOCKS",
             sys.noise_channels().max(1).div_ceil(4) as u32,
         ),
-        ("TREE_TOP", job.tree_depth().saturating_sub(2)),
+        ("TREE_TOP", tree_top(job.tree_depth())),
+        ("TREE_QTOP", tree_top(job.tree_depth()).saturating_sub(2)),
         (
             "TREE_LEAF",
             if job.method.is_adaptive_sde() {

@@ -34,7 +34,7 @@ fn exact(job: &throng::Job, n: u64) -> Vec<f64> {
     let key = job.key();
     (0..n as u32)
         .map(|i| {
-            let b1 = throng::rng::tree::brownian_at(key, i, 0, 0, 1)[0] as f64;
+            let b1 = throng::rng::tree::brownian_at(key, 1, i, 0, 0, 1)[0] as f64;
             ((MU - 0.5 * SIGMA * SIGMA) + SIGMA * b1).exp()
         })
         .collect()

@@ -21,18 +21,78 @@ fn gbm(n: u64) -> Ensemble {
 }
 
 /// Euler–Maruyama and Milstein with tree normals on the device follow the CPU twin path by
-/// path (f32, 1e-5 relative), with 1 channel block and lanes 4.
+/// path (f32, 1e-5 relative), one channel (the packed layout), at step counts below one
+/// group of 16 steps, of one, and of many with the groups' nodes at odd and even levels.
 #[test]
 fn tree_noise_on_the_device_follows_the_twin() {
     let ctx = common::ctx();
     for method in [Method::EulerMaruyama, Method::Milstein] {
-        for steps in [1u64, 2, 4, 64] {
+        for steps in [1u64, 2, 4, 8, 16, 32, 64, 512] {
             let job = gbm(1000)
                 .job(method, TimeGrid::until(0.0, 1.0, steps))
                 .unwrap();
             let gpu = solve(&ctx, &job, &common::keep()).unwrap().states.unwrap();
             let twin = cpu::solve(&job, &common::keep()).unwrap().states.unwrap();
             common::assert_matches_twin(&gpu, &twin, 1000, 1, 1e-5, &format!("{method:?} {steps}"));
+        }
+    }
+}
+
+/// Several channels (the binary layout, two channel blocks): five independent Brownian
+/// motions (dx = dW, f64 states) under Euler–Maruyama sum the device's step normals, so the
+/// kept paths at every save time must equal the twin's B at those points (`brownian_at`)
+/// channel by channel, to f64 rounding of the sums (1e-6; a wrong node's normal is off by
+/// ~0.1), at step counts below one group of 16 steps, of one, and of many.
+#[test]
+fn tree_noise_with_several_channel_blocks_is_the_twins_path() {
+    let ctx = common::ctx();
+    let sys = System::wgsl(
+        "bm5",
+        &["a", "b", "c", "d", "e"],
+        &[],
+        throng::Noise::Additive,
+        "fn drift(t: F, x: S, p: Params) -> S {\n    return S();\n}\n\nfn diffusion(t: F, x: S, p: Params) -> G {\n    return G(R(1.0), R(1.0), R(1.0), R(1.0), R(1.0));\n}\n",
+    )
+    .unwrap();
+    let n = 64u64;
+    for depth in [0u32, 2, 3, 4, 5, 9] {
+        let steps = 1u64 << depth;
+        let job = Ensemble::new(sys.clone(), n)
+            .seed(5)
+            .precision(throng::Precision::F64)
+            .brownian(Brownian::Tree)
+            .job(Method::EulerMaruyama, TimeGrid::until(0.0, 1.0, steps))
+            .unwrap();
+        let every = (steps / 8).max(1);
+        let opts = Options {
+            save_at: throng::SaveAt {
+                every: Some(every),
+                keep_paths: n,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let sol = solve(&ctx, &job, &opts).unwrap();
+        assert_eq!(sol.saves.len() as u64, steps / every);
+        for (i, save) in sol.saves.iter().enumerate() {
+            let k = (i as u64 + 1) * every;
+            for traj in 0..n as usize {
+                for c in 0..5usize {
+                    let want = throng::rng::tree::brownian_at(
+                        job.key(),
+                        5,
+                        traj as u32,
+                        (c / 4) as u32,
+                        depth,
+                        k,
+                    )[c % 4] as f64;
+                    let got = save.paths[traj * 5 + c];
+                    assert!(
+                        (got - want).abs() < 1e-6,
+                        "depth {depth} point {k} path {traj} channel {c}: {got} vs {want}"
+                    );
+                }
+            }
         }
     }
 }
@@ -67,7 +127,7 @@ fn every_step_count_sees_one_path_and_strong_orders_follow() {
     let key = job0.key();
     let exact: Vec<f64> = (0..n as u32)
         .map(|i| {
-            let b1 = throng::rng::tree::brownian_at(key, i, 0, 0, 1)[0] as f64;
+            let b1 = throng::rng::tree::brownian_at(key, 1, i, 0, 0, 1)[0] as f64;
             ((MU - 0.5 * SIGMA * SIGMA) + SIGMA * b1).exp()
         })
         .collect();
@@ -122,20 +182,58 @@ fn tree_noise_samples_the_exact_law() {
     );
 }
 
-/// Tree normals are keyed by trajectory alone: chunks of 1024 give the same states bit for
-/// bit as one chunk.
+/// Tree normals are keyed by trajectory alone, and each 16 steps' normals are formed by the
+/// same arithmetic on every path through the kernels: chunks of 1024, dispatches of 40
+/// steps (cutting the 16- and 64-step walks), and saves every 12 steps fused into the
+/// integration or not give the same states bit for bit as one chunk and dispatch, at depths
+/// whose walks go per 64 steps (8, 10) and per 16 (5, 9), with one channel and with five.
 #[test]
-fn tree_noise_does_not_depend_on_chunking() {
+fn tree_noise_does_not_depend_on_chunking_dispatches_or_saves() {
     let ctx = common::ctx();
-    let job = gbm(5000)
-        .job(Method::Milstein, TimeGrid::until(0.0, 1.0, 32))
-        .unwrap();
-    let one = solve(&ctx, &job, &common::keep()).unwrap().states.unwrap();
-    let chunked = Options {
-        chunk: Some(1024),
-        ..common::keep()
-    };
-    assert_eq!(one, solve(&ctx, &job, &chunked).unwrap().states.unwrap());
+    let five = Ensemble::new(System::builtin("kuramoto_noisy:5").unwrap(), 700)
+        .seed(5)
+        .brownian(Brownian::Tree);
+    for (ens, depth) in [
+        (gbm(5000), 5u32),
+        (gbm(5000), 8),
+        (gbm(3000), 9),
+        (gbm(2000), 10),
+        (five, 6),
+    ] {
+        let job = ens
+            .job(Method::Milstein, TimeGrid::until(0.0, 1.0, 1 << depth))
+            .unwrap();
+        let one = solve(&ctx, &job, &common::keep()).unwrap().states.unwrap();
+        let saving = |fuse: bool| Options {
+            save_at: throng::SaveAt {
+                every: Some(12),
+                ..Default::default()
+            },
+            fuse: Some(fuse),
+            ..common::keep()
+        };
+        for (label, opts) in [
+            (
+                "chunks",
+                Options {
+                    chunk: Some(1024),
+                    ..common::keep()
+                },
+            ),
+            (
+                "dispatches",
+                Options {
+                    dispatch_steps: Some(40),
+                    ..common::keep()
+                },
+            ),
+            ("fused saves", saving(true)),
+            ("unfused saves", saving(false)),
+        ] {
+            let got = solve(&ctx, &job, &opts).unwrap().states.unwrap();
+            assert!(one == got, "depth {depth}, {label}: states differ");
+        }
+    }
 }
 
 /// What the tree cannot do is refused with one line.

@@ -74,7 +74,7 @@ pub fn advance<T: Real>(job: &Job, traj: u64, s: &mut Sde<T>, x: &mut [T], step0
             // Normal (step s, channel j) is word j % 4 of block j / 4's step s.
             let depth = job.tree_depth();
             for b in 0..m.div_ceil(4) {
-                let zb = crate::rng::tree::group_normals(key, traj as u32, b as u32, depth, g);
+                let zb = crate::rng::tree::group_normals(key, m, traj as u32, b as u32, depth, g);
                 for (s, four) in zb.iter().enumerate() {
                     for (c, z) in four.iter().enumerate() {
                         if 4 * b + c < m {

@@ -77,7 +77,7 @@ fn b_at(job: &Job, traj: u64, depth: u32, k: u64, channels: usize) -> (Vec<f32>,
             .unzip()
     } else {
         let w = (0..channels)
-            .map(|j| brownian_at(key, traj as u32, (j / 4) as u32, depth, k)[j % 4])
+            .map(|j| brownian_at(key, channels, traj as u32, (j / 4) as u32, depth, k)[j % 4])
             .collect();
         (w, vec![0.0; channels])
     }

@@ -6,8 +6,10 @@
 //! - B(0) = 0 and B(1) = z(0);
 //! - node n = 2^l + i (level l, index i < 2^l) is the interval [i 2^-l, (i + 1) 2^-l], and
 //!   B at its midpoint is the Brownian bridge's draw (B(a) + B(b))/2 + 2^{-(l+2)/2} z(n);
-//! - z(n) for channel c is normal c % 4 (Box–Muller as for the path noise) of the
-//!   Philox4x32-10 block with counter (n, c / 4, trajectory, 2) and the seed's key.
+//! - z(n) comes from Philox4x32-10 blocks (Box–Muller normals as for the path noise) with
+//!   counter (node, channel block, trajectory, 2) and the seed's key, laid out as `Layout`
+//!   says: with several channels one block per node and four channels, with one channel
+//!   one block per two levels.
 //!
 //! B at a point is the same at every depth that contains it (it is drawn once, by the node
 //! whose midpoint it is), so runs with 2^m steps for different m see one path. Arithmetic is
@@ -19,9 +21,66 @@ use super::philox::philox4x32_10;
 /// Counter word 3 of the tree's normals (0: path noise, 1: random initial states).
 pub const STREAM_TREE: u32 = 2;
 
-/// The four normals of node `node` for channels 4 `cblock` .. 4 `cblock` + 3.
+/// How a tree's normals sit in Philox blocks. Each block gives four normals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// One block per node and group of four channels: z(n) for channel c is normal c % 4
+    /// of the block with counter (n, c / 4, traj, 2).
+    Binary,
+    /// One channel: a block bisects twice. Block 0 holds B(1) (normal 0) and z of nodes 1, 2
+    /// and 3 (levels 0 and 1); the block with counter (2^l + i, 0, traj, 2), l even ≥ 2,
+    /// holds z of node 2^l + i (normal 0) and of its children (normals 1 and 2). A walk
+    /// draws one block per two levels, where `Binary` would use one normal of four per level.
+    Packed,
+}
+
+impl Layout {
+    /// The layout of a system with `channels` noise channels.
+    pub fn of(channels: usize) -> Layout {
+        if channels <= 1 {
+            Layout::Packed
+        } else {
+            Layout::Binary
+        }
+    }
+}
+
+/// The four normals of block `node` for channels 4 `cblock` .. 4 `cblock` + 3.
 pub fn node_normals(key: [u32; 2], node: u32, cblock: u32, traj: u32) -> [f32; 4] {
     normals4(philox4x32_10([node, cblock, traj, STREAM_TREE], key))
+}
+
+/// z of node 2^`level` + `i` for channels 4 `cblock` .. 4 `cblock` + 3 (`Packed`: channel 0,
+/// the rest 0).
+pub fn node_z(
+    key: [u32; 2],
+    layout: Layout,
+    traj: u32,
+    cblock: u32,
+    level: u32,
+    i: u32,
+) -> [f32; 4] {
+    match layout {
+        Layout::Binary => node_normals(key, (1u32 << level) + i, cblock, traj),
+        Layout::Packed => {
+            let (block, word) = match level {
+                0 => (0, 1),
+                1 => (0, 2 + i as usize),
+                l if l % 2 == 0 => ((1u32 << l) + i, 0),
+                l => ((1u32 << (l - 1)) + i / 2, 1 + (i & 1) as usize),
+            };
+            [node_normals(key, block, 0, traj)[word], 0.0, 0.0, 0.0]
+        }
+    }
+}
+
+/// B(1) for channels 4 `cblock` .. 4 `cblock` + 3: normal c % 4 of block 0 in either layout.
+fn root(key: [u32; 2], layout: Layout, traj: u32, cblock: u32) -> [f32; 4] {
+    let z = node_normals(key, 0, cblock, traj);
+    match layout {
+        Layout::Binary => z,
+        Layout::Packed => [z[0], 0.0, 0.0, 0.0],
+    }
 }
 
 /// 2^{-(l+2)/2}: the bridge's standard deviation at the midpoint of a level-l interval.
@@ -34,71 +93,134 @@ pub fn bridge_scale(level: u32) -> f32 {
     half * (2.0f32).powi(-(((level + 2) / 2) as i32))
 }
 
-/// The bridge's midpoint value of a level-`level` interval with ends `a`, `b`.
-fn midpoint(a: f32, b: f32, level: u32, z: f32) -> f32 {
-    (a + b) * 0.5 + bridge_scale(level) * z
+/// The bridge's midpoint values of a level-`level` interval with ends `a`, `b`.
+fn midpoint(a: [f32; 4], b: [f32; 4], level: u32, z: [f32; 4]) -> [f32; 4] {
+    std::array::from_fn(|c| (a[c] + b[c]) * 0.5 + bridge_scale(level) * z[c])
 }
 
-/// B at both ends of node `i` of level `level` (i < 2^level): a walk of `level` nodes down
-/// from the root.
-fn walk(key: [u32; 2], traj: u32, cblock: u32, level: u32, i: u64) -> ([f32; 4], [f32; 4]) {
-    let mut a = [0.0f32; 4];
-    let mut b = node_normals(key, 0, cblock, traj);
-    for l in 0..level {
-        let z = node_normals(key, (1u32 << l) + (i >> (level - l)) as u32, cblock, traj);
-        let m: [f32; 4] = std::array::from_fn(|c| midpoint(a[c], b[c], l, z[c]));
-        if (i >> (level - l - 1)) & 1 == 1 {
-            a = m;
-        } else {
-            b = m;
-        }
+/// The tree of one trajectory and channel block.
+#[derive(Clone, Copy, Debug)]
+pub struct Path {
+    pub key: [u32; 2],
+    pub layout: Layout,
+    pub traj: u32,
+    pub cblock: u32,
+}
+
+impl Path {
+    fn z(&self, level: u32, i: u64) -> [f32; 4] {
+        node_z(
+            self.key,
+            self.layout,
+            self.traj,
+            self.cblock,
+            level,
+            i as u32,
+        )
     }
-    (a, b)
-}
 
-/// B at position `k` of level `depth` (time k 2^-depth, 0 ≤ k ≤ 2^depth) for channels
-/// 4 `cblock` .. 4 `cblock` + 3: a walk of `depth` nodes.
-pub fn brownian_at(key: [u32; 2], traj: u32, cblock: u32, depth: u32, k: u64) -> [f32; 4] {
-    if k == 1 << depth {
-        return node_normals(key, 0, cblock, traj);
-    }
-    walk(key, traj, cblock, depth, k).0
-}
-
-/// The standard normals of steps 4g .. 4g + 3 of a run of 2^`depth` steps, channel-block
-/// `cblock`: z = (B(k + 1) − B(k)) 2^{depth/2} at level `depth`, [step][channel]. As the
-/// kernel does: a walk to the level-(depth − 2) node of the group (its two ends), then its
-/// midpoint and its children's (runs of 1 or 2 steps: the root's ends and midpoint).
-pub fn group_normals(key: [u32; 2], traj: u32, cblock: u32, depth: u32, g: u64) -> [[f32; 4]; 4] {
-    let top = depth.saturating_sub(2);
-    let (a, b) = walk(key, traj, cblock, top, g);
-    // The 5 points of the group at level `depth` (fewer used when depth < 2).
-    let g32 = g as u32;
-    let zm = node_normals(key, (1u32 << top) + g32, cblock, traj);
-    let mid: [f32; 4] = std::array::from_fn(|c| midpoint(a[c], b[c], top, zm[c]));
-    let points: Vec<[f32; 4]> = match depth {
-        0 => vec![a, b],
-        1 => vec![a, mid, b],
-        _ => {
-            let zl = node_normals(key, (2u32 << top) + 2 * g32, cblock, traj);
-            let zr = node_normals(key, (2u32 << top) + 2 * g32 + 1, cblock, traj);
-            let q1: [f32; 4] = std::array::from_fn(|c| midpoint(a[c], mid[c], top + 1, zl[c]));
-            let q3: [f32; 4] = std::array::from_fn(|c| midpoint(mid[c], b[c], top + 1, zr[c]));
-            vec![a, q1, mid, q3, b]
+    /// B at both ends of node `i` of level `level` (i < 2^level): a walk of `level` nodes
+    /// down from the root.
+    fn walk(&self, level: u32, i: u64) -> ([f32; 4], [f32; 4]) {
+        let mut a = [0.0f32; 4];
+        let mut b = root(self.key, self.layout, self.traj, self.cblock);
+        for l in 0..level {
+            let m = midpoint(a, b, l, self.z(l, i >> (level - l)));
+            if (i >> (level - l - 1)) & 1 == 1 {
+                a = m;
+            } else {
+                b = m;
+            }
         }
-    };
-    let scale = (2.0f32).powi(depth as i32 / 2)
-        * if depth % 2 == 1 {
-            std::f32::consts::SQRT_2
-        } else {
-            1.0
-        };
-    std::array::from_fn(|s| {
-        std::array::from_fn(|c| match (points.get(s), points.get(s + 1)) {
-            (Some(p), Some(q)) => (q[c] - p[c]) * scale,
-            _ => 0.0,
+        (a, b)
+    }
+
+    /// B at position `k` of level `depth` (time k 2^-depth, 0 ≤ k ≤ 2^depth): a walk of
+    /// `depth` nodes.
+    pub fn at(&self, depth: u32, k: u64) -> [f32; 4] {
+        if k == 1 << depth {
+            return root(self.key, self.layout, self.traj, self.cblock);
+        }
+        self.walk(depth, k).0
+    }
+
+    /// The standard normals of steps 4g .. 4g + 3 of a run of 2^`depth` steps:
+    /// z = (B(k + 1) − B(k)) 2^{depth/2} at level `depth`, [step][channel] (zeros past the
+    /// run's end). As the kernel forms them: the 17 points of the 16 steps 16 (g / 4) ..
+    /// by a walk to their node of level depth − 4 (its two ends) and 4 levels of bisection
+    /// below it (fewer for depth < 4: then the points of the whole run).
+    pub fn group(&self, depth: u32, g: u64) -> [[f32; 4]; 4] {
+        let sub = depth.min(4);
+        let top = depth - sub;
+        let sg = g / 4;
+        let (a, b) = self.walk(top, sg);
+        // points[j]: B at point 2^sub sg + j of level `depth`.
+        let n = 1usize << sub;
+        let mut points = vec![[0.0f32; 4]; n + 1];
+        points[0] = a;
+        points[n] = b;
+        for e in 0..sub {
+            let span = n >> e;
+            for j in 0..1usize << e {
+                let z = self.z(top + e, (sg << e) + j as u64);
+                points[j * span + span / 2] =
+                    midpoint(points[j * span], points[(j + 1) * span], top + e, z);
+            }
+        }
+        let scale = (2.0f32).powi(depth as i32 / 2)
+            * if depth % 2 == 1 {
+                std::f32::consts::SQRT_2
+            } else {
+                1.0
+            };
+        let first = 4 * (g % 4) as usize;
+        std::array::from_fn(|s| {
+            std::array::from_fn(
+                |c| match (points.get(first + s), points.get(first + s + 1)) {
+                    (Some(p), Some(q)) => (q[c] - p[c]) * scale,
+                    _ => 0.0,
+                },
+            )
         })
-    })
+    }
+}
+
+/// B at position `k` of level `depth` for channels 4 `cblock` .. 4 `cblock` + 3 of a
+/// system with `channels` noise channels (`Path::at`).
+pub fn brownian_at(
+    key: [u32; 2],
+    channels: usize,
+    traj: u32,
+    cblock: u32,
+    depth: u32,
+    k: u64,
+) -> [f32; 4] {
+    Path {
+        key,
+        layout: Layout::of(channels),
+        traj,
+        cblock,
+    }
+    .at(depth, k)
+}
+
+/// The standard normals of steps 4g .. 4g + 3 of a run of 2^`depth` steps, channel block
+/// `cblock`, of a system with `channels` noise channels (`Path::group`).
+pub fn group_normals(
+    key: [u32; 2],
+    channels: usize,
+    traj: u32,
+    cblock: u32,
+    depth: u32,
+    g: u64,
+) -> [[f32; 4]; 4] {
+    Path {
+        key,
+        layout: Layout::of(channels),
+        traj,
+        cblock,
+    }
+    .group(depth, g)
 }
 
 /// Counter word 3 of the area tree's normals (`area_at`).
@@ -236,51 +358,102 @@ mod tests {
         }
     }
 
-    /// B(1) is z(0) at every depth, and B at a dyadic point is the same at every depth that
-    /// contains it, bit for bit.
+    /// B(1) is block 0's first normal at every depth (in both layouts), and B at a dyadic
+    /// point is the same at every depth that contains it, bit for bit.
     #[test]
     fn the_path_is_the_same_at_every_depth() {
-        for traj in 0..50 {
-            let end = brownian_at(KEY, traj, 0, 0, 1);
-            for depth in 0..12 {
-                assert_eq!(brownian_at(KEY, traj, 0, depth, 1 << depth), end);
-            }
-            for depth in 3..12u32 {
-                for k in 0..=8u64 {
-                    let fine = brownian_at(KEY, traj, 1, depth, k << (depth - 3));
-                    assert_eq!(fine, brownian_at(KEY, traj, 1, 3, k), "{traj} {depth} {k}");
+        for (channels, cblock) in [(1usize, 0u32), (6, 1)] {
+            for traj in 0..50 {
+                let end = brownian_at(KEY, channels, traj, cblock, 0, 1);
+                assert_eq!(end[0], node_normals(KEY, 0, cblock, traj)[0]);
+                for depth in 0..12 {
+                    assert_eq!(
+                        brownian_at(KEY, channels, traj, cblock, depth, 1 << depth),
+                        end
+                    );
+                }
+                for depth in 3..12u32 {
+                    for k in 0..=8u64 {
+                        let fine =
+                            brownian_at(KEY, channels, traj, cblock, depth, k << (depth - 3));
+                        let coarse = brownian_at(KEY, channels, traj, cblock, 3, k);
+                        assert_eq!(fine, coarse, "{channels} {traj} {depth} {k}");
+                    }
                 }
             }
         }
     }
 
-    /// The group normals are the walks' increments, scaled.
+    /// The group normals are the walks' increments, scaled, in both layouts, for runs
+    /// shorter than a group of 16 steps, of one, and of many with the group's node at an
+    /// even or an odd level.
     #[test]
     fn group_normals_are_scaled_increments_of_the_walks() {
-        for depth in 0..8u32 {
-            let steps = 1u64 << depth;
-            let scale = ((1u64 << depth) as f64).sqrt();
-            for g in 0..steps.div_ceil(4) {
-                let zs = group_normals(KEY, 3, 0, depth, g);
-                for s in 0..4u64 {
-                    let k = 4 * g + s;
-                    if k >= steps {
-                        assert_eq!(zs[s as usize], [0.0; 4]);
-                        continue;
-                    }
-                    let (p, q) = (
-                        brownian_at(KEY, 3, 0, depth, k),
-                        brownian_at(KEY, 3, 0, depth, k + 1),
-                    );
-                    for c in 0..4 {
-                        let want = (q[c] - p[c]) as f64 * scale;
-                        let got = zs[s as usize][c] as f64;
-                        assert!(
-                            (got - want).abs() <= 1e-6 * (1.0 + want.abs()),
-                            "{depth} {k} {c}: {got} {want}"
+        for channels in [1usize, 3] {
+            for depth in 0..10u32 {
+                let steps = 1u64 << depth;
+                let scale = ((1u64 << depth) as f64).sqrt();
+                for g in 0..steps.div_ceil(4) {
+                    let zs = group_normals(KEY, channels, 3, 0, depth, g);
+                    for s in 0..4u64 {
+                        let k = 4 * g + s;
+                        if k >= steps {
+                            assert_eq!(zs[s as usize], [0.0; 4]);
+                            continue;
+                        }
+                        let (p, q) = (
+                            brownian_at(KEY, channels, 3, 0, depth, k),
+                            brownian_at(KEY, channels, 3, 0, depth, k + 1),
                         );
+                        for c in 0..4 {
+                            let want = (q[c] - p[c]) as f64 * scale;
+                            let got = zs[s as usize][c] as f64;
+                            assert!(
+                                (got - want).abs() <= 1e-6 * (1.0 + want.abs()),
+                                "{channels} {depth} {k} {c}: {got} {want}"
+                            );
+                        }
                     }
                 }
+            }
+        }
+    }
+
+    /// Every node's bisection gets its own normal, in both layouts: over 20000
+    /// trajectories, the 64 increments of depth 6 (drawn through levels of both parities,
+    /// so through every normal of the packed blocks) each have variance 1/64 within 4.5
+    /// standard errors (√(2/n) v; 4.5 for the 127 checks together), and neighbours are
+    /// uncorrelated within 4.5/√n (a normal used twice would correlate siblings).
+    #[test]
+    fn every_bisection_has_its_own_normal() {
+        let n = 20000u32;
+        let nf = n as f64;
+        for channels in [1usize, 2] {
+            let mut sq = [0.0f64; 64];
+            let mut cross = [0.0f64; 63];
+            for traj in 0..n {
+                let b: Vec<f64> = (0..=64u64)
+                    .map(|k| brownian_at(KEY, channels, traj, 0, 6, k)[channels - 1] as f64)
+                    .collect();
+                let inc: Vec<f64> = b.windows(2).map(|w| w[1] - w[0]).collect();
+                for k in 0..64 {
+                    sq[k] += inc[k] * inc[k];
+                }
+                for k in 0..63 {
+                    cross[k] += inc[k] * inc[k + 1];
+                }
+            }
+            let v = 1.0 / 64.0;
+            for (k, s) in sq.iter().enumerate() {
+                let var = s / nf;
+                assert!(
+                    (var - v).abs() < 4.5 * v * (2.0 / nf).sqrt(),
+                    "{channels} {k}: var {var}"
+                );
+            }
+            for (k, c) in cross.iter().enumerate() {
+                let corr = c / (sq[k] * sq[k + 1]).sqrt();
+                assert!(corr.abs() < 4.5 / nf.sqrt(), "{channels} {k}: corr {corr}");
             }
         }
     }
@@ -289,41 +462,46 @@ mod tests {
     /// uncorrelated: over 20000 trajectories, at depth 10, the variance of B(3/8) − B(1/8)
     /// within 4 standard errors of 1/4 (the sample variance's SE √(2/n) v), and the
     /// correlation of B(1/8) − B(0) with B(1) − B(5/8) within 4/√n of 0; the step normals
-    /// of a run of 2^10 steps have mean 0 and variance 1 within 4 SE.
+    /// of a run of 2^10 steps have mean 0 and variance 1 within 4 SE. Both layouts.
     #[test]
     fn increments_have_the_brownian_law() {
-        let n = 20000u32;
-        let (mut s1, mut s2, mut cross, mut a2, mut b2) = (0.0, 0.0, 0.0, 0.0, 0.0);
-        for traj in 0..n {
-            let at = |k: u64| brownian_at(KEY, traj, 0, 10, k)[0] as f64;
-            let inc = at(384) - at(128);
-            s1 += inc;
-            s2 += inc * inc;
-            let (x, y) = (at(128), at(1024) - at(640));
-            cross += x * y;
-            a2 += x * x;
-            b2 += y * y;
-        }
-        let nf = n as f64;
-        let var = s2 / nf - (s1 / nf).powi(2);
-        assert!(
-            (var - 0.25).abs() < 4.0 * 0.25 * (2.0 / nf).sqrt(),
-            "var {var}"
-        );
-        let corr = cross / (a2 * b2).sqrt();
-        assert!(corr.abs() < 4.0 / nf.sqrt(), "corr {corr}");
-        let (mut m, mut v, mut count) = (0.0, 0.0, 0.0);
-        for traj in 0..40 {
-            for g in 0..256 {
-                for s in group_normals(KEY, traj, 0, 10, g) {
-                    m += s[1] as f64;
-                    v += (s[1] as f64).powi(2);
-                    count += 1.0;
+        for (channels, c) in [(1usize, 0usize), (4, 1)] {
+            let n = 20000u32;
+            let (mut s1, mut s2, mut cross, mut a2, mut b2) = (0.0, 0.0, 0.0, 0.0, 0.0);
+            for traj in 0..n {
+                let at = |k: u64| brownian_at(KEY, channels, traj, 0, 10, k)[c] as f64;
+                let inc = at(384) - at(128);
+                s1 += inc;
+                s2 += inc * inc;
+                let (x, y) = (at(128), at(1024) - at(640));
+                cross += x * y;
+                a2 += x * x;
+                b2 += y * y;
+            }
+            let nf = n as f64;
+            let var = s2 / nf - (s1 / nf).powi(2);
+            assert!(
+                (var - 0.25).abs() < 4.0 * 0.25 * (2.0 / nf).sqrt(),
+                "{channels}: var {var}"
+            );
+            let corr = cross / (a2 * b2).sqrt();
+            assert!(corr.abs() < 4.0 / nf.sqrt(), "{channels}: corr {corr}");
+            let (mut m, mut v, mut count) = (0.0, 0.0, 0.0);
+            for traj in 0..40 {
+                for g in 0..256 {
+                    for s in group_normals(KEY, channels, traj, 0, 10, g) {
+                        m += s[c] as f64;
+                        v += (s[c] as f64).powi(2);
+                        count += 1.0;
+                    }
                 }
             }
+            let (m, v) = (m / count, v / count);
+            assert!(m.abs() < 4.0 / count.sqrt(), "{channels}: mean {m}");
+            assert!(
+                (v - 1.0).abs() < 4.0 * (2.0 / count).sqrt(),
+                "{channels}: var {v}"
+            );
         }
-        let (m, v) = (m / count, v / count);
-        assert!(m.abs() < 4.0 / count.sqrt(), "mean {m}");
-        assert!((v - 1.0).abs() < 4.0 * (2.0 / count).sqrt(), "var {v}");
     }
 }
