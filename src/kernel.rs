@@ -537,7 +537,7 @@ pub fn base_flags(job: &Job, target: Target) -> Vec<&'static str> {
     {
         flags.push("TREE_PACKED");
         let top = tree_top(job.tree_depth());
-        if job.brownian == crate::noise::Brownian::Tree && top >= 2 && top % 2 == 0 {
+        if job.brownian == crate::noise::Brownian::Tree && top >= 2 && top.is_multiple_of(2) {
             flags.push("TREE_QUAD");
         }
     }
