@@ -60,11 +60,11 @@ fn advance(x0: S, p: Params, traj: U) -> S {
     }
 #endif
     var prev2 = abs(prev_out);
-    // PI control needs err^a / prev^b: one log2 and one exp2 per step, with log2(prev) kept
-    // from the step that set it (transcendentals cost llvmpipe more than the tableau does).
+    // PI control needs err^a / prev^b: one log2 and one exp2 per step (math.wgsl's
+    // polynomial ones), with log2(prev) kept from the step that set it.
     // prev2 is at least 1e-8; at the floor, log2 is the constant the loop uses.
-    let l8 = log2(1e-8f);
-    var lprev = select(log2(R32(prev2)), R32(l8), prev2 <= R(1e-8));
+    let l8 = log2_ctl(R32(1e-8f));
+    var lprev = select(log2_ctl(R32(max(prev2, R(1e-8)))), R32(l8), prev2 <= R(1e-8));
     var accepted = accepted_out;
     var rejected = rejected_out;
     var last_rejected = prev_out < R(0.0);
@@ -128,11 +128,14 @@ fn advance(x0: S, p: Params, traj: U) -> S {
         // A NaN norm (a trial that overflowed: inf - inf) counts as a huge one, so the step
         // shrinks (max(NaN, ..) might drop the NaN and grow it), as in the CPU twin.
         let e = select(err2, R(1e30), !(err2 <= R(1e30)));
-        let l = log2(R32(max(e, R(1e-12))));
-        let q = exp2(R32(EXP_ERR2) * l - select(R32(0.0), R32(EXP_PREV2) * lprev, ok)) / 0.9;
-        let grown = hs / R(clamp(q, R32(0.1), R32(5.0)));
+        let l = log2_ctl(R32(max(e, R(1e-12))));
+        // r = 0.9 err^-a prev^b: the step's factor, clamped to [0.2, 10] (after a
+        // rejection at most 1). Multiplied, not divided: a division costs llvmpipe several
+        // multiplications.
+        let r = 0.9 * exp2_ctl(select(R32(0.0), R32(EXP_PREV2) * lprev, ok) - R32(EXP_ERR2) * l);
+        let grown = hs * R(clamp(r, R32(0.2), R32(10.0)));
         let h_ok = select(grown, hs, last_rejected & (grown > hs));
-        let h_rej = hs / R(min(q, R32(5.0)));
+        let h_rej = hs * R(max(r, R32(0.2)));
         let floor8 = e >= R(1e-8);
         prev2 = select(prev2, select(R(1e-8), e, floor8), ok);
         lprev = select(lprev, select(R32(l8), l, floor8), ok);

@@ -138,9 +138,10 @@ fn advance(x0: S, p: Params, traj: U) -> S {
         rejected += select(U(0u), U(1u), rej);
         // A NaN norm (an overflowed trial) counts as a huge one, so the step shrinks.
         let e = select(err2, R(1e30), !(err2 <= R(1e30)));
-        let q0 = clamp(0.9 * exp2(-ERR_EXP * log2(R32(max(e, R(1e-12))))), R32(0.2), R32(2.0));
-        // Rounded to 1/256: the device's exp2 and log2 differ from the host's by ulps, and
-        // a step is a whole number of points, so an unrounded factor would tip the count.
+        let q0 = clamp(0.9 * exp2_ctl(-ERR_EXP * log2_ctl(R32(max(e, R(1e-12))))), R32(0.2), R32(2.0));
+        // Rounded to 1/256: a device that contracts the polynomials into fused multiply-adds
+        // differs from the host by ulps, and a step is a whole number of points, so an
+        // unrounded factor would tip the count.
         let q = floor(q0 * 256.0 + 0.5) / 256.0;
         let grown = hs * R(q);
         let h_ok = select(grown, hs, last_rejected & (grown > hs));

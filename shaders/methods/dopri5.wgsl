@@ -62,8 +62,8 @@ fn step(t: R, h: R, t_new: R, x: S, k1: S, p: Params) -> Trial {
         + (-10690763975.0 / 1880347072.0) * k4[$c] + (701980252875.0 / 199316789632.0) * k5[$c]
         + (-1453857185.0 / 822651844.0) * k6[$c] + (69997945.0 / 29380423.0) * k7[$c]);
 #endfor
-    return Trial(x5, k7, err2 / R(F(DIM)), d);
+    return Trial(x5, k7, err2 * R(1.0 / F(DIM)), d);
 #else
-    return Trial(x5, k7, err2 / R(F(DIM)));
+    return Trial(x5, k7, err2 * R(1.0 / F(DIM)));
 #endif
 }

@@ -85,11 +85,11 @@ pub fn segment<T: Real>(
         mut last_rejected,
     } = Rows::read(row, dim);
     // err^a / prev^b from one log2 and one exp2 per step, log2(prev) kept (as the kernel).
-    let l8 = (1e-8f64 as f32).log2();
+    let l8 = log2_ctl(1e-8f64 as f32);
     let mut lprev = if prev2 <= k(1e-8) {
         l8
     } else {
-        (prev2.to_f64() as f32).log2()
+        log2_ctl(prev2.to_f64() as f32)
     };
     let end = step0 + steps;
     let t0 = if step0 == 0 {
@@ -133,7 +133,7 @@ pub fn segment<T: Real>(
         let (x5, k7, err2, d) = (trial.x, trial.k, trial.err2, trial.d);
         // A NaN norm (an overflowed trial) counts as a huge one: the step shrinks.
         let e = if err2 <= k(1e30) { err2 } else { k(1e30) };
-        let l = ((if e > k(1e-12) { e } else { k(1e-12) }).to_f64() as f32).log2();
+        let l = log2_ctl((if e > k(1e-12) { e } else { k(1e-12) }).to_f64() as f32);
         let floor8 = e >= k(1e-8);
         let h_new;
         if err2 <= k(1.0) || h_step <= lim.dt_min {
@@ -144,8 +144,8 @@ pub fn segment<T: Real>(
             k1 = k7;
             // Here the kernel applies a system's `project` (and then recomputes k1 if it
             // moved x); no twin system defines one, so there is nothing to apply.
-            let q = (EXP_ERR2 * l - EXP_PREV2 * lprev).exp2() / 0.9;
-            let grown = h_step / T::of(q.clamp(0.1, 5.0) as f64);
+            let r = 0.9 * exp2_ctl(EXP_PREV2 * lprev - EXP_ERR2 * l);
+            let grown = h_step * T::of(r.clamp(0.2, 10.0) as f64);
             h_new = if last_rejected && grown > h_step {
                 h_step
             } else {
@@ -156,8 +156,8 @@ pub fn segment<T: Real>(
             last_rejected = false;
         } else {
             rejected += 1;
-            let q = (EXP_ERR2 * l).exp2() / 0.9;
-            h_new = h_step / T::of(q.min(5.0) as f64);
+            let r = 0.9 * exp2_ctl(0.0 - EXP_ERR2 * l);
+            h_new = h_step * T::of(r.max(0.2) as f64);
             last_rejected = true;
         }
         h = clamp(h_new, lim.dt_min, lim.dt_max);
@@ -229,6 +229,24 @@ impl<T: Real> Rows<T> {
     }
 }
 
+/// log2 of a positive normal f32 as the kernels' controllers take it (shaders/math.wgsl,
+/// `log2_ctl`): the exponent plus a cubic in the mantissa, within 2e-4.
+pub(super) fn log2_ctl(x: f32) -> f32 {
+    let bits = x.to_bits();
+    let e = ((bits >> 23) as i32 - 127) as f32;
+    let t = f32::from_bits((bits & 0x007F_FFFF) | 0x3F80_0000) - 1.0;
+    e + t * (1.438_547_8 + t * (-0.678_089_44 + t * (0.323_646_3 + t * -0.084_294_654)))
+}
+
+/// 2^y for |y| < 126 as the kernels' controllers take it (`exp2_ctl`): a cubic times a
+/// power of two built from its bits, within 1e-5 relative.
+pub(super) fn exp2_ctl(y: f32) -> f32 {
+    let n = y.floor();
+    let f = y - n;
+    let p = 1.0 + f * (0.693_018_7 + f * (0.241_404_38 + f * (0.052_074_708 + f * 0.013_493_011)));
+    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
+}
+
 pub(super) fn clamp<T: Real>(v: T, lo: T, hi: T) -> T {
     if v < lo {
         lo
@@ -261,6 +279,25 @@ impl<T: Real> Limits<T> {
             atol: T::of(ctl.atol),
             dt_min: T::of(ctl.dt_min),
             dt_max: T::of(if ctl.dt_max > 0.0 { ctl.dt_max } else { span }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{exp2_ctl, log2_ctl};
+
+    /// The controllers' log2 and exp2 keep their stated accuracy over the ranges the
+    /// controllers use (norms 1e-12 .. 1e30, exponents -10 .. 4).
+    #[test]
+    fn controller_powers_are_within_their_bounds() {
+        for i in 0..=20000 {
+            let x = 10f64.powf(-12.0 + 42.0 * i as f64 / 20000.0) as f32;
+            let err = (log2_ctl(x) as f64 - (x as f64).log2()).abs();
+            assert!(err < 2e-4, "log2 {x}: {err}");
+            let y = -10.0 + 14.0 * i as f32 / 20000.0;
+            let rel = (exp2_ctl(y) as f64 / (y as f64).exp2() - 1.0).abs();
+            assert!(rel < 1.2e-5, "exp2 {y}: {rel}");
         }
     }
 }

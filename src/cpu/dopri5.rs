@@ -154,7 +154,7 @@ pub fn step<T: Real>(
     Trial {
         x: x5,
         k: k7,
-        err2: err2 / k(dim as f64),
+        err2: err2 * k(1.0 / dim as f64),
         d,
     }
 }

@@ -5,7 +5,7 @@
 //! step (`adaptive_heun.rs`, `adaptive_milstein.rs`, `adaptive_sra1.rs`) accepted when its
 //! error norm is at most 1 or it spans one point.
 
-use super::controller::{clamp, Limits, Rows};
+use super::controller::{clamp, exp2_ctl, log2_ctl, Limits, Rows};
 use super::systems::{diffusion, drift};
 use super::Real;
 use crate::ensemble::Job;
@@ -159,7 +159,7 @@ pub fn segment<T: Real>(
         let ok = err2 <= k(1.0) || n <= 1 || hs <= lim.dt_min;
         let e = if err2 <= k(1e30) { err2 } else { k(1e30) };
         let big = if e > k(1e-12) { e } else { k(1e-12) };
-        let q0 = (0.9f32 * (-err_exp * (big.to_f64() as f32).log2()).exp2()).clamp(0.2, 2.0);
+        let q0 = (0.9f32 * exp2_ctl(-err_exp * log2_ctl(big.to_f64() as f32))).clamp(0.2, 2.0);
         // Rounded to 1/256, as the kernel does.
         let q = (q0 * 256.0 + 0.5).floor() / 256.0;
         let grown = hs * T::of(q as f64);
