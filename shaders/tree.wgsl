@@ -69,6 +69,38 @@ fn tree_root(traj: U) -> Normals {
 fn tree_child_z(pair: TreePair, i: U) -> R32 {
     return select(pair.l, pair.r, (i & U(1u)) == U(1u));
 }
+
+// A walk down from the root: the ends a, b of the current node, the last even level's pair.
+struct PackedWalk {
+    a: R32,
+    b: R32,
+    pair: TreePair,
+    b0: Normals,
+}
+
+fn packed_walk(traj: U) -> PackedWalk {
+    let b0 = tree_root(traj);
+    return PackedWalk(R32(0.0), b0.z0, TreePair(), b0);
+}
+
+// Node i of level l (a constant at every call, so the parity test folds away): at even l
+// its own pair, at odd l its z (from `parent`, its parent's pair) in every field.
+fn packed_z(l: u32, i: U, parent: TreePair, traj: U, b0: Normals) -> TreePair {
+    if ((l & 1u) == 0u) {
+        return tree_pair(l, i, traj, b0);
+    }
+    let z = tree_child_z(parent, i);
+    return TreePair(z, z, z);
+}
+
+// One level l of a walk: the midpoint of node ni, then the right half where `right`, else
+// the left. After an even level `pair` is the node's own, which its child's z comes from.
+fn packed_walk_level(w: ptr<function, PackedWalk>, l: u32, ni: U, right: B, traj: U) {
+    (*w).pair = packed_z(l, ni, (*w).pair, traj, (*w).b0);
+    let m = tree_mid1((*w).a, (*w).b, l, (*w).pair.n);
+    (*w).a = select((*w).a, m, right);
+    (*w).b = select(m, (*w).b, right);
+}
 #endif
 
 #ifdef TREE_NOISE
@@ -78,90 +110,41 @@ fn tree_child_z(pair: TreePair, i: U) -> R32 {
 // 2^{TREE_DEPTH/2}. Points p[j] sit 16 >> TREE_SUB apart.
 #ifdef TREE_PACKED
 fn tree_steps(sg: u32, traj: U) -> array<R32, 16> {
-    let b0 = tree_root(traj);
-    var a = R32(0.0);
-    var b = b0.z0;
-    var pair: TreePair;
+    var w = packed_walk(traj);
 #for l in TREE_TOP
-    {
-        let ni = U(sg >> (TREE_TOP - $lu));
-        var z: R32;
-        if (($lu & 1u) == 0u) {
-            pair = tree_pair($lu, ni, traj, b0);
-            z = pair.n;
-        } else {
-            z = tree_child_z(pair, ni);
-        }
-        let m = tree_mid1(a, b, $lu, z);
-        if (((sg >> (TREE_TOP - $lu - 1u)) & 1u) == 1u) {
-            a = m;
-        } else {
-            b = m;
-        }
-    }
+    packed_walk_level(&w, $lu, U(sg >> (TREE_TOP - $lu)), B(((sg >> (TREE_TOP - $lu - 1u)) & 1u) == 1u), traj);
 #endfor
-    return tree_steps_below(sg, a, b, pair, traj, b0);
+    return tree_steps_below(sg, w.a, w.b, w.pair, traj, w.b0);
 }
 
 // The expansion of tree_steps below node sg of level TREE_TOP with ends a, b; `pair` is the
-// walk's last pair (whose child z is the node's own for odd TREE_TOP), b0 the root block.
-fn tree_steps_below(sg: u32, a: R32, b: R32, pair_in: TreePair, traj: U, b0: Normals) -> array<R32, 16> {
-    var pair = pair_in;
+// walk's last pair (the parent's, for odd TREE_TOP), b0 the root block.
+fn tree_steps_below(sg: u32, a: R32, b: R32, pair: TreePair, traj: U, b0: Normals) -> array<R32, 16> {
     var p: array<R32, 17>;
     p[0] = a;
     p[16] = b;
-    let top_even = (TREE_TOP & 1u) == 0u;
-    var pairs1: array<TreePair, 2>;
-    var pairs2: array<TreePair, 4>;
+    let q0 = packed_z(TREE_TOP, U(sg), pair, traj, b0);
     if (TREE_SUB >= 1u) {
-        var z: R32;
-        if (top_even) {
-            pair = tree_pair(TREE_TOP, U(sg), traj, b0);
-            z = pair.n;
-        } else {
-            z = tree_child_z(pair, U(sg));
-        }
-        p[8] = tree_mid1(p[0], p[16], TREE_TOP, z);
+        p[8] = tree_mid1(p[0], p[16], TREE_TOP, q0.n);
     }
+    var q1: array<TreePair, 2>;
     if (TREE_SUB >= 2u) {
 #for j in 2
-        {
-            var z: R32;
-            if (top_even) {
-                z = select(pair.l, pair.r, $ju == 1u);
-            } else {
-                pairs1[$j] = tree_pair(TREE_TOP + 1u, U(2u * sg + $ju), traj, b0);
-                z = pairs1[$j].n;
-            }
-            p[8u * $ju + 4u] = tree_mid1(p[8u * $ju], p[8u * $ju + 8u], TREE_TOP + 1u, z);
-        }
+        q1[$j] = packed_z(TREE_TOP + 1u, U(2u * sg + $ju), q0, traj, b0);
+        p[8u * $ju + 4u] = tree_mid1(p[8u * $ju], p[8u * $ju + 8u], TREE_TOP + 1u, q1[$j].n);
 #endfor
     }
+    var q2: array<TreePair, 4>;
     if (TREE_SUB >= 3u) {
 #for j in 4
-        {
-            var z: R32;
-            if (top_even) {
-                pairs2[$j] = tree_pair(TREE_TOP + 2u, U(4u * sg + $ju), traj, b0);
-                z = pairs2[$j].n;
-            } else {
-                z = select(pairs1[$ju / 2u].l, pairs1[$ju / 2u].r, ($ju & 1u) == 1u);
-            }
-            p[4u * $ju + 2u] = tree_mid1(p[4u * $ju], p[4u * $ju + 4u], TREE_TOP + 2u, z);
-        }
+        q2[$j] = packed_z(TREE_TOP + 2u, U(4u * sg + $ju), q1[$ju / 2u], traj, b0);
+        p[4u * $ju + 2u] = tree_mid1(p[4u * $ju], p[4u * $ju + 4u], TREE_TOP + 2u, q2[$j].n);
 #endfor
     }
     if (TREE_SUB >= 4u) {
 #for j in 8
-        {
-            var z: R32;
-            if (top_even) {
-                z = select(pairs2[$ju / 2u].l, pairs2[$ju / 2u].r, ($ju & 1u) == 1u);
-            } else {
-                z = tree_pair(TREE_TOP + 3u, U(8u * sg + $ju), traj, b0).n;
-            }
-            p[2u * $ju + 1u] = tree_mid1(p[2u * $ju], p[2u * $ju + 2u], TREE_TOP + 3u, z);
-        }
+        p[2u * $ju + 1u] = tree_mid1(p[2u * $ju], p[2u * $ju + 2u], TREE_TOP + 3u,
+            packed_z(TREE_TOP + 3u, U(8u * sg + $ju), q2[$ju / 2u], traj, b0).n);
 #endfor
     }
     let stride = 16u >> TREE_SUB;
@@ -177,29 +160,13 @@ fn tree_steps_below(sg: u32, a: R32, b: R32, pair_in: TreePair, traj: U, b0: Nor
 // TREE_TOP even and >= 2: the ends of the four 16-step nodes of level TREE_TOP under node qg
 // of level TREE_QTOP = TREE_TOP - 2, by a walk there and its pair: one walk per 64 steps.
 fn tree_quad(qg: u32, traj: U) -> array<R32, 5> {
-    let b0 = tree_root(traj);
-    var a = R32(0.0);
-    var b = b0.z0;
-    var pair: TreePair;
+    var w = packed_walk(traj);
 #for l in TREE_QTOP
-    {
-        let ni = U(qg >> (TREE_QTOP - $lu));
-        var z: R32;
-        if (($lu & 1u) == 0u) {
-            pair = tree_pair($lu, ni, traj, b0);
-            z = pair.n;
-        } else {
-            z = tree_child_z(pair, ni);
-        }
-        let m = tree_mid1(a, b, $lu, z);
-        if (((qg >> (TREE_QTOP - $lu - 1u)) & 1u) == 1u) {
-            a = m;
-        } else {
-            b = m;
-        }
-    }
+    packed_walk_level(&w, $lu, U(qg >> (TREE_QTOP - $lu)), B(((qg >> (TREE_QTOP - $lu - 1u)) & 1u) == 1u), traj);
 #endfor
-    pair = tree_pair(TREE_QTOP, U(qg), traj, b0);
+    let a = w.a;
+    let b = w.b;
+    let pair = packed_z(TREE_QTOP, U(qg), w.pair, traj, w.b0);
     let m = tree_mid1(a, b, TREE_QTOP, pair.n);
     return array<R32, 5>(a, tree_mid1(a, m, TREE_QTOP + 1u, pair.l), m,
         tree_mid1(m, b, TREE_QTOP + 1u, pair.r), b);
@@ -272,27 +239,11 @@ fn tree_at(k: U, cblock: u32, traj: U) -> TreeNormals {
     let last = k == top;
     var out: TreeNormals;
 #ifdef TREE_PACKED
-    let b0 = tree_root(traj);
-    var a = R32(0.0);
-    var b = b0.z0;
-    var pair: TreePair;
+    var w = packed_walk(traj);
 #for l in TREE_LEAF
-    {
-        let ni = kk >> U(TREE_LEAF - $lu);
-        var z: R32;
-        if (($lu & 1u) == 0u) {
-            pair = tree_pair($lu, ni, traj, b0);
-            z = pair.n;
-        } else {
-            z = tree_child_z(pair, ni);
-        }
-        let m = tree_mid1(a, b, $lu, z);
-        let right = ((kk >> U(TREE_LEAF - $lu - 1u)) & U(1u)) == U(1u);
-        a = select(m, a, !right);
-        b = select(b, m, !right);
-    }
+    packed_walk_level(&w, $lu, kk >> U(TREE_LEAF - $lu), ((kk >> U(TREE_LEAF - $lu - 1u)) & U(1u)) == U(1u), traj);
 #endfor
-    out[0] = select(a, b, last);
+    out[0] = select(w.a, w.b, last);
 #else
     var a: TreeNormals;
     var b = tree_normals(U(0u), cblock, traj);
