@@ -131,11 +131,12 @@ fn adaptive_sde_methods_follow_their_twin() {
 }
 
 /// On GBM the RMS error at T against the exact solution on the same path falls with the
-/// tolerance, as tol^(1/2) (measured 0.55 over rtol = atol = 1e-2 .. 1e-4; asserted within
-/// 0.35 .. 0.75): the steps shrink in proportion to the tolerance (the estimate, the
-/// Milstein term, is O(h)), and since a step is accepted or shortened by its own increment,
-/// the accepted steps' leading local error (the triple integral, a function of that
-/// increment) no longer averages out, so the error falls as h^(1/2), not Milstein's h.
+/// tolerance as tol^1, Milstein's order (measured 0.977 over rtol = atol = 1e-2 .. 1e-4;
+/// asserted within 0.8 .. 1.2): the steps shrink in proportion to the tolerance (the
+/// estimate, the Milstein term's mean size, is O(h)) and are chosen from the state alone.
+/// (An estimate from the step's own increment, as first written, fell as tol^0.55: each
+/// step was accepted or shortened by its increment, so the accepted steps' leading local
+/// error no longer averaged out.)
 /// The mean and E[log X(1)] agree with the exact law within 4 standard errors.
 #[test]
 fn strong_error_falls_with_the_tolerance_and_the_law_is_exact() {
@@ -172,7 +173,7 @@ fn strong_error_falls_with_the_tolerance_and_the_law_is_exact() {
     }
     let rate = (errs[0] / errs[2]).log10() / 2.0;
     eprintln!("rms errors {errs:?}, accepted steps {steps:?}, rate {rate:.3}");
-    assert!((0.35..0.75).contains(&rate), "rate {rate} from {errs:?}");
+    assert!((0.8..1.2).contains(&rate), "rate {rate} from {errs:?}");
     for w in errs.windows(2) {
         assert!(w[1] < w[0], "errors {errs:?}");
     }

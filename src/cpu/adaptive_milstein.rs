@@ -1,5 +1,6 @@
-//! Derivative-free Milstein with an error estimate for the Euler–Maruyama step inside it
-//! (the Milstein term and the drift's trapezoidal correction), the twin of
+//! Derivative-free Milstein with an error estimate for the Euler–Maruyama step inside it,
+//! from the state alone (the Milstein term at its mean size, the drift's trapezoidal
+//! correction at the noiseless predictor), the twin of
 //! `shaders/methods/adaptive_milstein.wgsl` (driven by `sde_controller.rs`).
 
 use super::sde_controller::{Sys, Trial};
@@ -19,9 +20,10 @@ pub fn step<T: Real>(s: &Sys<T>, t: T, h: T, x: &[T], dw: &[T]) -> Trial<T> {
     let out: Vec<T> = (0..dim)
         .map(|c| x[c] + f[c] * h + g[c] * dw[c] + m[c])
         .collect();
-    let fe = s.f(t + h, &out);
+    let xd: Vec<T> = (0..dim).map(|c| x[c] + f[c] * h).collect();
+    let fe = s.f(t + h, &xd);
     let e: Vec<T> = (0..dim)
-        .map(|c| m[c] + T::of(0.5) * (fe[c] - f[c]) * h)
+        .map(|c| (gb[c] - g[c]) * (T::of(0.48394145) * sh) + T::of(0.5) * (fe[c] - f[c]) * h)
         .collect();
     s.trial(x, out, &e)
 }
