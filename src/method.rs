@@ -29,7 +29,8 @@ pub enum Method {
     /// trajectory on the Brownian tree, for additive noise (Gotta Go Fast's pair, re-querying
     /// the same path on rejection). Strong order 1.
     AdaptiveHeun(Controller),
-    /// Derivative-free Milstein with the Euler–Maruyama error estimate (the Milstein term),
+    /// Derivative-free Milstein with the Euler–Maruyama error estimate taken from the state
+    /// alone (the Milstein term at its mean size, so the step choice is adapted),
     /// adaptive per trajectory on the Brownian tree, Itô, for diagonal, scalar or additive
     /// noise. Strong order 1.
     AdaptiveMilstein(Controller),
@@ -261,7 +262,7 @@ pub const METHODS: &[MethodInfo] = &[
         name: "adaptive-milstein",
         aliases: &[],
         method: Method::AdaptiveMilstein(Controller::DEFAULT),
-        summary: "derivative-free Milstein with an Euler–Maruyama error estimate, a step per trajectory on the Brownian tree, Itô",
+        summary: "derivative-free Milstein with an Euler–Maruyama error estimate from the state alone, a step per trajectory on the Brownian tree, Itô",
         interpretation: Interpretation::Ito,
         strong_order: Some(1.0),
         weak_order: Some(1.0),
@@ -377,7 +378,7 @@ impl Method {
     /// The exponent the step-size controller raises the squared error norm to: −1/(2q) for
     /// local errors of order h^q (Dormand–Prince's PI control has its own, [`EXP_ERR2`]).
     /// The adaptive Heun pair's difference is the Euler–Maruyama drift error, O(h^1.5) for
-    /// additive noise; the Milstein pair's is the Milstein term, O(h).
+    /// additive noise; the Milstein pair's is the Milstein term's mean size, O(h).
     pub fn error_exponent(self) -> f32 {
         match self {
             Method::AdaptiveHeun(_) | Method::AdaptiveSra1(_) => 1.0 / 3.0,
