@@ -21,28 +21,6 @@ alias W = array<R, NOISE>;
 // The normals of a group of 4 steps, z[s * NOISE + j] for channel j of step s.
 alias GroupNormals = array<R, 4u * NOISE>;
 
-// Steps 4g + lo .. 4g + hi - 1 (0 <= lo < hi <= 4). For a stochastic system with the stream,
-// the group's 4 * NOISE normals are exactly Philox blocks g * NOISE .. g * NOISE + NOISE - 1
-// of the trajectory, so every word is used; normal s * NOISE + j drives channel j of step
-// 4g + s, whichever segment the step falls in.
-fn group(x_in: S, p: Params, traj: U, g: u32, lo: u32, hi: u32) -> S {
-#ifdef TREE_NOISE
-    return group_with(x_in, p, g, lo, hi, tree_pick(tree_all(g / 4u, traj), g % 4u));
-#else
-    var z: GroupNormals;
-#ifdef STOCHASTIC
-#for j in NOISE
-    let n$j = noise_block(g * NOISE + $ju, traj);
-    z[4u * $ju] = R(n$j.z0);
-    z[4u * $ju + 1u] = R(n$j.z1);
-    z[4u * $ju + 2u] = R(n$j.z2);
-    z[4u * $ju + 3u] = R(n$j.z3);
-#endfor
-#endif
-    return group_with(x_in, p, g, lo, hi, z);
-#endif
-}
-
 #ifdef TREE_NOISE
 // The tree's normals of steps 16 sg .. 16 sg + 15 (Job::brownian): one walk for 16 steps.
 #ifdef TREE_PACKED
@@ -97,6 +75,25 @@ fn tree_pick(t: TreeGroup, q: u32) -> GroupNormals {
 #endfor
 #endfor
     return z;
+}
+#else
+// Steps 4g + lo .. 4g + hi - 1 (0 <= lo < hi <= 4). For a stochastic system with the stream,
+// the group's 4 * NOISE normals are exactly Philox blocks g * NOISE .. g * NOISE + NOISE - 1
+// of the trajectory, so every word is used; normal s * NOISE + j drives channel j of step
+// 4g + s, whichever segment the step falls in.
+// (With the tree, the drivers hand group_with the tree's normals instead.)
+fn group(x_in: S, p: Params, traj: U, g: u32, lo: u32, hi: u32) -> S {
+    var z: GroupNormals;
+#ifdef STOCHASTIC
+#for j in NOISE
+    let n$j = noise_block(g * NOISE + $ju, traj);
+    z[4u * $ju] = R(n$j.z0);
+    z[4u * $ju + 1u] = R(n$j.z1);
+    z[4u * $ju + 2u] = R(n$j.z2);
+    z[4u * $ju + 3u] = R(n$j.z3);
+#endfor
+#endif
+    return group_with(x_in, p, g, lo, hi, z);
 }
 #endif
 
