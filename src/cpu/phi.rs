@@ -1,17 +1,44 @@
 //! phi-functions of exponential integrators, the CPU twin of `shaders/phi.wgsl`.
 
+/// phi1's z^k coefficients 1/(k+1)!, k = 0..10, as the f32 kernels write them
+/// (`shaders/phi.wgsl`; the next term is below 2e-9 relative for |z| < 1).
+const PHI1_F32: [f32; 11] = [
+    1.0,
+    0.5,
+    0.16666667,
+    0.041666668,
+    0.008333334,
+    0.0013888889,
+    0.0001984127,
+    2.4801588e-05,
+    2.7557319e-06,
+    2.755732e-07,
+    2.5052108e-08,
+];
+/// phi2's: 1/(k+2)!.
+const PHI2_F32: [f32; 11] = [
+    0.5,
+    0.16666667,
+    0.041666668,
+    0.008333334,
+    0.0013888889,
+    0.0001984127,
+    2.4801588e-05,
+    2.7557319e-06,
+    2.755732e-07,
+    2.5052108e-08,
+    2.0876756e-09,
+];
+
+/// c0 + z (c1 + z (c2 + ...)) in f32, innermost first, as the kernels' nested form.
+fn horner32(c: &[f32], z: f32) -> f32 {
+    let (last, rest) = c.split_last().expect("coefficients");
+    rest.iter().rev().fold(*last, |acc, &ck| acc * z + ck)
+}
+
 pub fn phi1(z: f32) -> f32 {
     if z.abs() < 1.0 {
-        1.0 + z
-            * (0.5
-                + z * (0.16666667
-                    + z * (0.041666668
-                        + z * (0.008333334
-                            + z * (0.0013888889
-                                + z * (0.0001984127
-                                    + z * (2.4801588e-05
-                                        + z * (2.7557319e-06
-                                            + z * (2.755732e-07 + z * 2.5052108e-08)))))))))
+        horner32(&PHI1_F32, z)
     } else {
         (z.exp() - 1.0) / z
     }
@@ -19,16 +46,7 @@ pub fn phi1(z: f32) -> f32 {
 
 pub fn phi2(z: f32) -> f32 {
     if z.abs() < 1.0 {
-        0.5 + z
-            * (0.16666667
-                + z * (0.041666668
-                    + z * (0.008333334
-                        + z * (0.0013888889
-                            + z * (0.0001984127
-                                + z * (2.4801588e-05
-                                    + z * (2.7557319e-06
-                                        + z * (2.755732e-07
-                                            + z * (2.5052108e-08 + z * 2.0876756e-09)))))))))
+        horner32(&PHI2_F32, z)
     } else {
         (z.exp() - 1.0 - z) / (z * z)
     }
