@@ -14,7 +14,8 @@ pub struct BenchArgs {
     /// sampler (10^7 samples of a 2-D mixture by DPM-Solver++(2M) at 20 NFE, device and
     /// host twin); or dopri5 (Lorenz by Dormand–Prince, swept and uniform, at 1, 2 and 4
     /// lanes, against RK4 at the same lanes, and 15 save times by dense output against cut
-    /// steps)
+    /// steps); or accuracy (Lorenz by RK4 at five step sizes and dopri5 at five tolerances,
+    /// f32 and f64: error at t = 4 against an f64 reference, and time at equal error)
     #[arg(long, default_value = "all")]
     workload: String,
     /// Timed repetitions per measurement (the median is reported)
@@ -48,6 +49,9 @@ pub fn bench(args: BenchArgs) -> Result<(), Error> {
     }
     if args.workload == "dopri5" {
         return dopri5(&args);
+    }
+    if args.workload == "accuracy" {
+        return accuracy(&args);
     }
     let jobs = workloads(&args.workload, args.shrink)?;
     let ctx = Context::new(&args.adapter.choice())?;
@@ -254,6 +258,165 @@ fn dopri5(args: &BenchArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// Work against accuracy, f32 and f64, on two problems: Lorenz (sigma = 10, beta = 8/3
+/// rounded to f32 in every run, rho = 20 + i 2^-12 for trajectory i; from (1, 0, 0) to t = 4),
+/// where a fixed step suits the whole orbit, and eccentric Kepler orbits (r'' = -gm r/|r|^3,
+/// gm = 0.5 + i 2^-19, from apoapsis (1, 0) at speed 0.25: eccentricity 0.875 to 0.9; to
+/// t = 8, about 2.5 periods), whose periapsis passes need steps far shorter than the rest.
+/// Every input is exact in both precisions. 2^16 trajectories divided by --shrink. RK4 at five step counts and dopri5 at
+/// rtol = atol = 1e-3 .. 5e-7 (f32) or 1e-4 .. 1e-10 (f64), every run interleaved in each
+/// repetition. The error of a trajectory is the Euclidean distance of its final state from
+/// an f64 dopri5 run at rtol = atol = 1e-12; a run's error is the median over trajectories.
+/// "rk4 at equal error": RK4's median time interpolated (log-log, between neighbouring step
+/// counts) at each dopri5 run's error, over that run's time; blank outside RK4's range.
+fn accuracy(args: &BenchArgs) -> Result<(), Error> {
+    use throng::Precision;
+    let ctx = Context::new(&args.adapter.choice())?;
+    let n = (1u64 << 16) / args.shrink;
+    let f32_of = |v: f64| v as f32 as f64;
+    let lorenz = |p: Precision| -> Result<Ensemble, Error> {
+        Ok(Ensemble::new(System::builtin("lorenz")?, n)
+            .x0(&[1.0, 0.0, 0.0])
+            .set("beta", f32_of(8.0 / 3.0))
+            .sweep("rho", 20.0, 20.0 + (n - 1) as f64 / 4096.0)
+            .precision(p))
+    };
+    let kepler = |p: Precision| -> Result<Ensemble, Error> {
+        let sys = System::wgsl(
+            "kepler",
+            &["x", "y", "vx", "vy"],
+            &[("gm", 0.5)],
+            throng::system::Noise::None,
+            "fn drift(t: F, x: S, p: Params) -> S {\n    \
+             let r2 = x[0] * x[0] + x[1] * x[1];\n    \
+             let k = p.gm / (r2 * sqrt(r2));\n    \
+             return S(x[2], x[3], -k * x[0], -k * x[1]);\n}\n",
+        )?;
+        Ok(Ensemble::new(sys, n)
+            .x0(&[1.0, 0.0, 0.0, 0.25])
+            .sweep("gm", 0.5, 0.5 + (n - 1) as f64 / 524288.0)
+            .precision(p))
+    };
+    type Make<'a> = &'a dyn Fn(Precision) -> Result<Ensemble, Error>;
+    let problems: [(&str, Make, f64, [u64; 5]); 2] = [
+        ("lorenz", &lorenz, 4.0, [100, 200, 400, 800, 1600]),
+        ("kepler", &kepler, 8.0, [1000, 2000, 4000, 8000, 16000]),
+    ];
+    println!("adapter: {}", ctx.adapter_label());
+    for (name, make, t1, rk_steps) in problems {
+        println!(
+            "{name}, {n} trajectories to t = {t1}, {} interleaved repetitions",
+            args.repeat
+        );
+        work_precision(&ctx, args, make, t1, rk_steps)?;
+    }
+    Ok(())
+}
+
+fn work_precision(
+    ctx: &Context,
+    args: &BenchArgs,
+    make: &dyn Fn(throng::Precision) -> Result<Ensemble, Error>,
+    t1: f64,
+    rk_steps: [u64; 5],
+) -> Result<(), Error> {
+    use throng::Precision;
+    let dp = |tol: f64| {
+        Method::Dopri5(throng::method::Controller {
+            rtol: tol,
+            atol: tol,
+            ..throng::method::Controller::DEFAULT
+        })
+    };
+    let keep = Options {
+        keep_states: true,
+        ..Options::default()
+    };
+    let start = TimeGrid::until(0.0, t1, 100);
+    let reference_job = make(Precision::F64)?.job(dp(1e-12), start)?;
+    let dim = reference_job.system.dim();
+    let reference = throng::solve(ctx, &reference_job, &keep)?
+        .states
+        .expect("kept states");
+    // (precision, label, job, is rk4)
+    let mut runs: Vec<(Precision, String, Job, bool)> = vec![];
+    for (p, tols) in [
+        (Precision::F32, [1e-3, 1e-4, 1e-5, 1e-6, 5e-7]),
+        (Precision::F64, [1e-4, 1e-6, 1e-8, 1e-9, 1e-10]),
+    ] {
+        for steps in rk_steps {
+            let job = make(p)?.job(Method::Rk4, TimeGrid::until(0.0, t1, steps))?;
+            runs.push((p, format!("rk4, {steps} steps"), job, true));
+        }
+        for tol in tols {
+            let job = make(p)?.job(dp(tol), start)?;
+            runs.push((p, format!("dopri5, tol {tol:e}"), job, false));
+        }
+    }
+    let mut errors = vec![0.0; runs.len()];
+    let mut steps = vec![0.0; runs.len()];
+    for (k, (_, _, job, _)) in runs.iter().enumerate() {
+        let s = throng::solve(ctx, job, &keep)?;
+        let x = s.states.expect("kept states");
+        // Rows after the state (an adaptive run's counters) follow at the same stride.
+        let m = job.paths as usize;
+        let e: Vec<f64> = (0..m)
+            .map(|i| {
+                (0..dim)
+                    .map(|c| (x[c * m + i] - reference[c * m + i]).powi(2))
+                    .sum::<f64>()
+                    .sqrt()
+            })
+            // A trajectory that blew up (or ran out of steps: NaN) counts as infinitely far.
+            .map(|e| if e.is_nan() { f64::INFINITY } else { e })
+            .collect();
+        errors[k] = median(e);
+        steps[k] = match &s.adaptive {
+            Some(a) => a.steps.mean[0],
+            None => job.steps as f64,
+        };
+    }
+    let mut times = vec![vec![]; runs.len()];
+    for _ in 0..args.repeat {
+        for (k, (_, _, job, _)) in runs.iter().enumerate() {
+            times[k].push(throng::solve(ctx, job, &Options::default())?.timing.solve_s);
+        }
+    }
+    let medians: Vec<f64> = times.into_iter().map(median).collect();
+    println!(
+        "{:<5} {:<22} {:>10} {:>12} {:>14} {:>18}",
+        "", "run", "steps", "median error", "median solve_s", "rk4 at equal error"
+    );
+    for (k, (p, name, _, is_rk4)) in runs.iter().enumerate() {
+        // RK4's (error, time) points of the same precision, by falling error.
+        let rk: Vec<(f64, f64)> = (0..runs.len())
+            .filter(|&j| runs[j].0 == *p && runs[j].3)
+            .map(|j| (errors[j], medians[j]))
+            .collect();
+        let equal = if *is_rk4 {
+            String::new()
+        } else {
+            rk.windows(2)
+                .find(|w| w[0].0 >= errors[k] && errors[k] >= w[1].0 && w[0].0 > w[1].0)
+                .map_or(String::new(), |w| {
+                    let f = (errors[k].ln() - w[0].0.ln()) / (w[1].0.ln() - w[0].0.ln());
+                    let t = (w[0].1.ln() + f * (w[1].1.ln() - w[0].1.ln())).exp();
+                    format!("{:.2}x", t / medians[k])
+                })
+        };
+        println!(
+            "{:<5} {:<22} {:>10.1} {:>12.3e} {:>14.4} {:>18}",
+            format!("{p:?}").to_lowercase(),
+            name,
+            steps[k],
+            errors[k],
+            medians[k],
+            equal
+        );
+    }
+    Ok(())
+}
+
 /// Diffusion sampling: 10^7 samples (divided by --shrink) of the 8-component ring by
 /// DPM-Solver++(2M) at 20 NFE, on the device and by the host twin (f64, every core) on the
 /// same samples, interleaved; medians and their ratio.
@@ -363,6 +526,6 @@ fn workloads(w: &str, shrink: u64) -> Result<Vec<(&'static str, Job)>, Error> {
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
