@@ -74,22 +74,31 @@ fn advance(x0: S, p: Params, traj: U) -> S {
 #endif
     var unfinished = U(0u) == U(1u);
     loop {
-        let over = (accepted + rejected - base) >= U(MAX_STEPS);
-        unfinished = unfinished | (running & over);
-        running = running & !over;
-        if (!any(running)) {
-            break;
-        }
 #ifdef DENSE
         // Only the run's end cuts a step; save times are interpolated.
         let last = B(final_segment) & (h >= te - t);
 #else
         let last = h >= te - t;
 #endif
+        // A step too short to move t (after a blow-up its norm is NaN, and each rejection
+        // shortens it 5-fold until it underflows) would be taken forever: the trajectory
+        // stops there, unfinished, as it would at MAX_STEPS.
+        let stuck = !(select(t + h, te, last) > t);
+        let over = ((accepted + rejected - base) >= U(MAX_STEPS)) | stuck;
+        unfinished = unfinished | (running & over);
+        running = running & !over;
+        if (!any(running)) {
+            break;
+        }
         let hs = select(R(0.0), select(h, te - t, last), running);
         let t_new = select(t + hs, te, last);
         let trial = step(t, hs, t_new, x, k1, p);
         let err2 = trial.err2;
+        // A step of DT_MIN is taken whatever its error, but not an overflowed one: that
+        // trajectory has blown up and stops, unfinished.
+        let blown = running & !(err2 <= R(1e30)) & (hs <= R(DT_MIN));
+        unfinished = unfinished | blown;
+        running = running & !blown;
         let ok = running & ((err2 <= R(1.0)) | (hs <= R(DT_MIN)));
         let rej = running & !ok;
 #ifdef DENSE

@@ -117,6 +117,12 @@ fn advance(x0: S, p: Params, traj: U) -> S {
 #endif
         let trial = step(t, hs, x, dw, hh, p);
         let err2 = trial.err2;
+        // A step of one point (or DT_MIN) is taken whatever its error, but not an
+        // overflowed one: that trajectory has blown up and stops, unfinished, rather than
+        // crawl to the end one point at a time.
+        let blown = running & !(err2 <= R(1e30)) & ((n <= U(1u)) | (hs <= R(DT_MIN)));
+        unfinished = unfinished | blown;
+        running = running & !blown;
         let ok = running & ((err2 <= R(1.0)) | (n <= U(1u)) | (hs <= R(DT_MIN)));
         let rej = running & !ok;
 #for c in DIM

@@ -358,7 +358,7 @@ impl Report<'_> {
         }
         if let Some(a) = sol.adaptive.as_ref().filter(|a| a.unfinished > 0) {
             eprintln!(
-                "warning: {} trajectories reached --max-steps before t1 (first: {}); their states are NaN and excluded (llvmpipe also stops a trajectory after 65535 trial steps per segment)",
+                "warning: {} trajectories did not reach t1 (first: {}): they ran out of --max-steps, blew up, or their step no longer moved t; their states are NaN and excluded (llvmpipe also stops a trajectory after 65535 trial steps per segment)",
                 a.unfinished,
                 a.first_unfinished.unwrap_or(0)
             );

@@ -27,9 +27,11 @@ pub struct StepReport {
     /// Statistics of accepted (component 0) and rejected (component 1) steps, the next step
     /// size (2) and the controller's last error norm (3; negative after a rejection).
     pub steps: Stats,
-    /// Trajectories that reached max_steps before t1, or that the driver stopped early
-    /// (llvmpipe ends a shader's loops after 65535 iterations: trial steps of one segment);
-    /// their states are NaN, so they are also counted in `stats.nonfinite`.
+    /// Trajectories that did not reach t1: out of max_steps, blown up (a step taken whatever
+    /// its error, of dt_min or one tree point, overflowed), with a step too short to move t,
+    /// or stopped early by the driver (llvmpipe ends a shader's loops after 65535
+    /// iterations: trial steps of one segment); their states are NaN, so they are also
+    /// counted in `stats.nonfinite`.
     pub unfinished: u64,
     /// The lowest index among them, to replay it.
     pub first_unfinished: Option<u64>,

@@ -381,3 +381,58 @@ fn sra1_on_the_area_tree_samples_the_law_and_converges() {
         assert!(w[1] > w[0], "steps {steps:?}");
     }
 }
+
+/// A trajectory that blows up stops at once, unfinished, as on the twin: GBM in f32 with
+/// mu up to 200 overflows before t = 1 where mu is above about ln(f32::MAX) ≈ 88.7. A step
+/// of one tree point is taken whatever its error, so an overflowed state used to crawl to
+/// t1 one point (2^-20 of the span) at a time, until the step budget or llvmpipe's 65535
+/// loop iterations ran out, or reached it with a NaN state reported as finished; now an
+/// overflowed step at one point stops it, counted unfinished.
+#[test]
+fn an_sde_trajectory_that_blows_up_stops_unfinished_at_once() {
+    let ctx = common::ctx();
+    let n = 64usize;
+    let job = gbm(n as u64, Precision::F32)
+        .sweep("mu", 10.0, 200.0)
+        .job(
+            Method::AdaptiveMilstein(tol(1e-3)),
+            TimeGrid::until(0.0, 1.0, 8),
+        )
+        .unwrap();
+    let opts = common::keep();
+    let gpu = solve(&ctx, &job, &opts).unwrap();
+    let twin = cpu::solve(&job, &opts).unwrap();
+    let (g, t) = (gpu.states.unwrap(), twin.states.unwrap());
+    let mu = |i: usize| 10.0 + 190.0 * i as f64 / (n - 1) as f64;
+    let report = gpu.adaptive.unwrap();
+    let blown: Vec<usize> = (0..n).filter(|&i| g[i].is_nan()).collect();
+    eprintln!("blown {blown:?}");
+    assert_eq!(report.unfinished as usize, blown.len());
+    assert!(blown.iter().all(|&i| mu(i) > 60.0), "{blown:?}");
+    assert!(
+        (0..n).all(|i| mu(i) < 100.0 || blown.contains(&i)),
+        "{blown:?}"
+    );
+    let twin_blown = (0..n).filter(|&i| t[i].is_nan()).count();
+    assert!(
+        (twin_blown as i64 - blown.len() as i64).abs() <= 1,
+        "twin {twin_blown}"
+    );
+    // Those that blew up stopped there, after the few thousand trial steps a drift this
+    // large takes, not tens of thousands of one point each.
+    for &i in &blown {
+        let taken = |s: &[f64]| s[n + i] + s[2 * n + i];
+        assert!(
+            taken(&g) < 10000.0,
+            "trajectory {i}: {} trial steps",
+            taken(&g)
+        );
+        if t[i].is_nan() {
+            assert!(
+                taken(&t) < 10000.0,
+                "twin trajectory {i}: {} trial steps",
+                taken(&t)
+            );
+        }
+    }
+}

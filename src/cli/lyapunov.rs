@@ -147,7 +147,7 @@ pub fn lyapunov(args: LyapunovArgs) -> Result<ExitCode, Error> {
     }
     if l.unfinished > 0 {
         eprintln!(
-            "warning: {} trajectories reached --max-steps before t1 (llvmpipe also stops one after 65535 trial steps); their exponents are NaN",
+            "warning: {} trajectories did not reach t1 (out of --max-steps, blown up, or a step too short to move t; llvmpipe also stops one after 65535 trial steps); their exponents are NaN",
             l.unfinished
         );
     }

@@ -120,17 +120,24 @@ pub fn segment<T: Real>(
     }
     let mut unfinished = false;
     while t < te {
-        if accepted + rejected >= ctl.max_steps {
-            x.iter_mut().for_each(|v| *v = k(f64::NAN));
-            unfinished = true;
-            break;
-        }
         // With dense output only the run's end cuts a step; save times are interpolated.
         let last = (!dense || final_segment) && h >= te - t;
         let h_step = if last { te - t } else { h };
         let t_new = if last { te } else { t + h_step };
+        // A step too short to move t would be taken forever (as the kernel).
+        if accepted + rejected >= ctl.max_steps || !(t_new > t) {
+            x.iter_mut().for_each(|v| *v = k(f64::NAN));
+            unfinished = true;
+            break;
+        }
         let trial = dopri5::step(sys, p, t, h_step, t_new, &x, &k1, lim.atol, lim.rtol);
         let (x5, k7, err2, d) = (trial.x, trial.k, trial.err2, trial.d);
+        // A forced step of dt_min that overflowed: blown up (as the kernel).
+        if !(err2 <= k(1e30)) && h_step <= lim.dt_min {
+            x.iter_mut().for_each(|v| *v = k(f64::NAN));
+            unfinished = true;
+            break;
+        }
         // A NaN norm (an overflowed trial) counts as a huge one: the step shrinks.
         let e = if err2 <= k(1e30) { err2 } else { k(1e30) };
         let l = log2_ctl((if e > k(1e-12) { e } else { k(1e-12) }).to_f64() as f32);

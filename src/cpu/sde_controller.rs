@@ -156,6 +156,12 @@ pub fn segment<T: Real>(
             _ => unreachable!("an adaptive SDE method"),
         };
         let err2 = trial.err2;
+        // A forced step that overflowed: blown up, stops unfinished (as the kernel).
+        if !(err2 <= k(1e30)) && (n <= 1 || hs <= lim.dt_min) {
+            x.iter_mut().for_each(|v| *v = k(f64::NAN));
+            unfinished = true;
+            break;
+        }
         let ok = err2 <= k(1.0) || n <= 1 || hs <= lim.dt_min;
         let e = if err2 <= k(1e30) { err2 } else { k(1e30) };
         let big = if e > k(1e-12) { e } else { k(1e-12) };
