@@ -124,16 +124,19 @@ pub fn segment<T: Real>(
         let last = (!dense || final_segment) && h >= te - t;
         let h_step = if last { te - t } else { h };
         let t_new = if last { te } else { t + h_step };
-        // A step too short to move t would be taken forever (as the kernel).
-        if accepted + rejected >= ctl.max_steps || !(t_new > t) {
+        // A step too short to move t (or NaN) would be taken forever (as the kernel).
+        let moves = t_new > t;
+        if accepted + rejected >= ctl.max_steps || !moves {
             x.iter_mut().for_each(|v| *v = k(f64::NAN));
             unfinished = true;
             break;
         }
         let trial = dopri5::step(sys, p, t, h_step, t_new, &x, &k1, lim.atol, lim.rtol);
         let (x5, k7, err2, d) = (trial.x, trial.k, trial.err2, trial.d);
-        // A forced step of dt_min that overflowed: blown up (as the kernel).
-        if !(err2 <= k(1e30)) && h_step <= lim.dt_min {
+        // A forced step of dt_min that overflowed (NaN norm included): blown up (as the
+        // kernel).
+        let finite = err2 <= k(1e30);
+        if !finite && h_step <= lim.dt_min {
             x.iter_mut().for_each(|v| *v = k(f64::NAN));
             unfinished = true;
             break;

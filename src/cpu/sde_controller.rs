@@ -157,7 +157,8 @@ pub fn segment<T: Real>(
         };
         let err2 = trial.err2;
         // A forced step that overflowed: blown up, stops unfinished (as the kernel).
-        if !(err2 <= k(1e30)) && (n <= 1 || hs <= lim.dt_min) {
+        let finite = err2 <= k(1e30);
+        if !finite && (n <= 1 || hs <= lim.dt_min) {
             x.iter_mut().for_each(|v| *v = k(f64::NAN));
             unfinished = true;
             break;
