@@ -282,15 +282,10 @@ fn accuracy(args: &BenchArgs) -> Result<(), Error> {
             .precision(p))
     };
     let kepler = |p: Precision| -> Result<Ensemble, Error> {
-        let sys = System::wgsl(
-            "kepler",
-            &["x", "y", "vx", "vy"],
-            &[("gm", 0.5)],
-            throng::system::Noise::None,
-            "fn drift(t: F, x: S, p: Params) -> S {\n    \
-             let r2 = x[0] * x[0] + x[1] * x[1];\n    \
-             let k = p.gm / (r2 * sqrt(r2));\n    \
-             return S(x[2], x[3], -k * x[0], -k * x[1]);\n}\n",
+        let (sys, _) = throng::spec::parse(
+            include_str!("../../examples/specs/kepler.toml"),
+            "examples/specs/kepler.toml",
+            std::path::Path::new("."),
         )?;
         Ok(Ensemble::new(sys, n)
             .x0(&[1.0, 0.0, 0.0, 0.25])
