@@ -96,7 +96,8 @@ fn advance(x0: S, p: Params, traj: U) -> S {
         let err2 = trial.err2;
         // A step of DT_MIN is taken whatever its error, but not an overflowed one: that
         // trajectory has blown up and stops, unfinished.
-        let blown = running & !(err2 <= R(1e30)) & (hs <= R(DT_MIN));
+        // (Folds away without a DT_MIN: a step of 0 is one that no longer moves t.)
+        let blown = B(DT_MIN > 0.0) & running & !(err2 <= R(1e30)) & (hs <= R(DT_MIN));
         unfinished = unfinished | blown;
         running = running & !blown;
         let ok = running & ((err2 <= R(1.0)) | (hs <= R(DT_MIN)));

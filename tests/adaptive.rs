@@ -564,50 +564,60 @@ fn dopri5_dense_output_leaves_the_steps_alone_and_is_accurate_between_them() {
 fn a_trajectory_that_blows_up_stops_unfinished_at_once() {
     let ctx = common::ctx();
     let n = 64usize;
-    let job = Ensemble::new(System::builtin("linear").unwrap(), n as u64)
-        .x0(&[1.0])
-        .sweep("a", 10.0, 200.0)
-        .job(dopri5(1e-6, 1e-6), TimeGrid::until(0.0, 1.0, 100))
-        .unwrap();
-    let gpu = solve(&ctx, &job, &keep()).unwrap();
-    let twin = cpu::solve(&job, &keep()).unwrap();
-    let (g, t) = (gpu.states.unwrap(), twin.states.unwrap());
-    let a = |i: usize| 10.0 + 190.0 * i as f64 / (n - 1) as f64;
-    let blown: Vec<usize> = (0..n).filter(|&i| g[i].is_nan()).collect();
-    assert_eq!(
-        blown,
-        (0..n).filter(|&i| t[i].is_nan()).collect::<Vec<_>>(),
-        "the twin's unfinished"
-    );
-    assert!(blown.iter().all(|&i| a(i) > 80.0), "{blown:?}");
-    assert!(
-        (0..n).all(|i| a(i) <= 88.7 || blown.contains(&i)),
-        "{blown:?}"
-    );
-    let report = gpu.adaptive.unwrap();
-    assert_eq!(report.unfinished as usize, blown.len());
-    assert_eq!(report.first_unfinished, Some(blown[0] as u64));
-    for i in 0..n {
-        let taken = |s: &[f64]| s[n + i] + s[2 * n + i];
-        // Each trajectory stopped within a few hundred trial steps, as on the twin.
-        assert!(
-            taken(&g) < 2000.0,
-            "trajectory {i}: {} trial steps",
-            taken(&g)
+    // Without a least step, and with one (whose steps are taken whatever their error, but
+    // not overflowed ones).
+    for dt_min in [0.0, 1e-6] {
+        let job = Ensemble::new(System::builtin("linear").unwrap(), n as u64)
+            .x0(&[1.0])
+            .sweep("a", 10.0, 200.0)
+            .job(
+                Method::Dopri5(Controller {
+                    dt_min,
+                    ..Controller::DEFAULT
+                }),
+                TimeGrid::until(0.0, 1.0, 100),
+            )
+            .unwrap();
+        let gpu = solve(&ctx, &job, &keep()).unwrap();
+        let twin = cpu::solve(&job, &keep()).unwrap();
+        let (g, t) = (gpu.states.unwrap(), twin.states.unwrap());
+        let a = |i: usize| 10.0 + 190.0 * i as f64 / (n - 1) as f64;
+        let blown: Vec<usize> = (0..n).filter(|&i| g[i].is_nan()).collect();
+        assert_eq!(
+            blown,
+            (0..n).filter(|&i| t[i].is_nan()).collect::<Vec<_>>(),
+            "the twin's unfinished"
         );
+        assert!(blown.iter().all(|&i| a(i) > 80.0), "{blown:?}");
         assert!(
-            (taken(&g) - taken(&t)).abs() <= 0.02 * taken(&t),
-            "trajectory {i}: {} trial steps, the twin {}",
-            taken(&g),
-            taken(&t)
+            (0..n).all(|i| a(i) <= 88.7 || blown.contains(&i)),
+            "{blown:?}"
         );
-        if !g[i].is_nan() {
-            let exact = a(i).exp();
+        let report = gpu.adaptive.unwrap();
+        assert_eq!(report.unfinished as usize, blown.len());
+        assert_eq!(report.first_unfinished, Some(blown[0] as u64));
+        for i in 0..n {
+            let taken = |s: &[f64]| s[n + i] + s[2 * n + i];
+            // Each trajectory stopped within a few hundred trial steps, as on the twin.
             assert!(
-                (g[i] - exact).abs() <= 1e-4 * exact,
-                "trajectory {i}: {}",
-                g[i]
+                taken(&g) < 2000.0,
+                "trajectory {i}: {} trial steps",
+                taken(&g)
             );
+            assert!(
+                (taken(&g) - taken(&t)).abs() <= 0.02 * taken(&t),
+                "trajectory {i}: {} trial steps, the twin {}",
+                taken(&g),
+                taken(&t)
+            );
+            if !g[i].is_nan() {
+                let exact = a(i).exp();
+                assert!(
+                    (g[i] - exact).abs() <= 1e-4 * exact,
+                    "trajectory {i}: {}",
+                    g[i]
+                );
+            }
         }
     }
 }
