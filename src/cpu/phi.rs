@@ -1,22 +1,10 @@
 //! phi-functions of exponential integrators, the CPU twin of `shaders/phi.wgsl`.
 
-/// phi1's z^k coefficients 1/(k+1)!, k = 0..10, as the f32 kernels write them
-/// (`shaders/phi.wgsl`; the next term is below 2e-9 relative for |z| < 1).
-const PHI1_F32: [f32; 11] = [
+/// 1/(k+1)!, k = 0..11, as the f32 kernels write them (`shaders/phi.wgsl`): phi1's z^k
+/// coefficients are entries 0..=10, phi2's (1/(k+2)!) entries 1..=11 (the next term is
+/// below 2e-9 relative for |z| < 1).
+const INV_FACT_F32: [f32; 12] = [
     1.0,
-    0.5,
-    0.16666667,
-    0.041666668,
-    0.008333334,
-    0.0013888889,
-    0.0001984127,
-    2.4801588e-05,
-    2.7557319e-06,
-    2.755732e-07,
-    2.5052108e-08,
-];
-/// phi2's: 1/(k+2)!.
-const PHI2_F32: [f32; 11] = [
     0.5,
     0.16666667,
     0.041666668,
@@ -38,7 +26,7 @@ fn horner32(c: &[f32], z: f32) -> f32 {
 
 pub fn phi1(z: f32) -> f32 {
     if z.abs() < 1.0 {
-        horner32(&PHI1_F32, z)
+        horner32(&INV_FACT_F32[..11], z)
     } else {
         (z.exp() - 1.0) / z
     }
@@ -46,7 +34,7 @@ pub fn phi1(z: f32) -> f32 {
 
 pub fn phi2(z: f32) -> f32 {
     if z.abs() < 1.0 {
-        horner32(&PHI2_F32, z)
+        horner32(&INV_FACT_F32[1..], z)
     } else {
         (z.exp() - 1.0 - z) / (z * z)
     }
