@@ -291,6 +291,11 @@ fn flag_cases() -> Vec<Case> {
     ));
     out.push(case(&["systems", "nope"], 1, &["nope"]));
     out.push(case(&["bench", "--workload", "w9"], 1, &["workload", "w9"]));
+    out.push(case(
+        &["bench", "--workload", "accuracy", "--shrink", "100000"],
+        1,
+        &["--shrink", "100000"],
+    ));
     out
 }
 

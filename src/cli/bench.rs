@@ -271,8 +271,17 @@ fn dopri5(args: &BenchArgs) -> Result<(), Error> {
 /// counts) at each dopri5 run's error, over that run's time; blank outside RK4's range.
 fn accuracy(args: &BenchArgs) -> Result<(), Error> {
     use throng::Precision;
-    let ctx = Context::new(&args.adapter.choice())?;
     let n = (1u64 << 16) / args.shrink;
+    if n == 0 {
+        return Err(input(
+            "--shrink",
+            format!(
+                "--shrink {} leaves no trajectories of the accuracy workload's 65536",
+                args.shrink
+            ),
+        ));
+    }
+    let ctx = Context::new(&args.adapter.choice())?;
     let f32_of = |v: f64| v as f32 as f64;
     let lorenz = |p: Precision| -> Result<Ensemble, Error> {
         Ok(Ensemble::new(System::builtin("lorenz")?, n)
